@@ -1,0 +1,136 @@
+"""Every logged stat of a run, in growable numpy buffers, plus the run's markers.
+
+The trainer keeps one (it goes into checkpoints so a reopened run redraws its plots) and the GUI
+keeps its own, fed by the same events. Buffers double when full, so appending is amortised O(1)
+and `series()` returns views, not copies: a plot can redraw a million points without converting a
+Python list every frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ganstudio.core.events import CheckpointSaved, HyperparamsChanged, Stats
+
+
+@dataclass(frozen=True)
+class Marker:
+    step: int
+    kind: str  # "hparams", "checkpoint" or an alert kind
+    text: str
+
+
+class History:
+    def __init__(self, capacity: int = 1024):
+        self._cap = capacity
+        self._n = 0
+        self._step = np.zeros(capacity, dtype=np.int64)
+        self._wall = np.zeros(capacity, dtype=np.float64)
+        self._epoch = np.zeros(capacity, dtype=np.float64)
+        self._values: dict[str, np.ndarray] = {}
+        self.markers: list[Marker] = []
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._values)
+
+    def _grow(self) -> None:
+        self._cap *= 2
+        for name in ("_step", "_wall", "_epoch"):
+            old = getattr(self, name)
+            new = np.zeros(self._cap, dtype=old.dtype)
+            new[: self._n] = old[: self._n]
+            setattr(self, name, new)
+        for key, old in self._values.items():
+            new = np.full(self._cap, np.nan)
+            new[: self._n] = old[: self._n]
+            self._values[key] = new
+
+    def append(self, stats: Stats) -> None:
+        if self._n == self._cap:
+            self._grow()
+        i = self._n
+        self._step[i] = stats.step
+        self._wall[i] = stats.wall
+        self._epoch[i] = stats.epoch
+        for key, value in stats.values.items():
+            buf = self._values.get(key)
+            if buf is None:
+                buf = self._values[key] = np.full(self._cap, np.nan)
+            buf[i] = value
+        self._n += 1
+
+    def add_marker(self, event: HyperparamsChanged | CheckpointSaved | Marker) -> None:
+        if isinstance(event, Marker):
+            self.markers.append(event)
+        elif isinstance(event, HyperparamsChanged):
+            text = ", ".join(f"{k}: {old:g} → {new:g}" if isinstance(new, float) else f"{k}: {old} → {new}"
+                             for k, (old, new) in event.changes.items())
+            self.markers.append(Marker(event.step, "hparams", text))
+        else:
+            self.markers.append(Marker(event.step, "checkpoint", f"checkpoint saved: {event.path}"))
+
+    def steps(self) -> np.ndarray:
+        return self._step[: self._n]
+
+    def walls(self) -> np.ndarray:
+        return self._wall[: self._n]
+
+    def epochs(self) -> np.ndarray:
+        return self._epoch[: self._n]
+
+    def series(self, key: str) -> np.ndarray:
+        """A view of one stat's values (NaN where a point lacked it)."""
+        buf = self._values.get(key)
+        return buf[: self._n] if buf is not None else np.full(self._n, np.nan)
+
+    def last(self, key: str) -> float | None:
+        if self._n == 0 or key not in self._values:
+            return None
+        return float(self._values[key][self._n - 1])
+
+    def wall_at(self, step: int) -> float:
+        """Wall time at the logged point nearest to `step` (for markers on a wall-time axis)."""
+        if self._n == 0:
+            return 0.0
+        i = int(np.clip(np.searchsorted(self.steps(), step), 0, self._n - 1))
+        return float(self._wall[i])
+
+    def truncate(self, step: int) -> None:
+        """Drop points and markers after `step` (used when a run rolls back to a checkpoint)."""
+        self._n = int(np.searchsorted(self.steps(), step, side="right"))
+        self.markers = [m for m in self.markers if m.step <= step]
+
+    # Checkpoints carry history as plain values (lists of numbers and strings): they load with
+    # torch.load(weights_only=True) and need no numpy pickling.
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.steps().tolist(),
+            "wall": self.walls().tolist(),
+            "epoch": self.epochs().tolist(),
+            "values": {k: self.series(k).tolist() for k in self._values},
+            "markers": [[m.step, m.kind, m.text] for m in self.markers],
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> History:
+        n = len(state["step"])
+        h = cls(capacity=max(1024, 1 << max(n - 1, 1).bit_length()))
+        h._n = n
+        h._step[:n] = state["step"]
+        h._wall[:n] = state["wall"]
+        h._epoch[:n] = state["epoch"]
+        for key, values in state["values"].items():
+            if len(values) != n:
+                raise ValueError(f"history series '{key}' has {len(values)} points, expected {n}")
+            buf = np.full(h._cap, np.nan)
+            buf[:n] = values
+            h._values[key] = buf
+        h.markers = [Marker(int(s), str(k), str(t)) for s, k, t in state["markers"]]
+        return h

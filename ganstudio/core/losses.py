@@ -1,0 +1,104 @@
+"""GAN objectives: one interface, one class per loss.
+
+Discriminators output raw logits/scores. Every log-probability is written with softplus, which
+is exact and never takes log(0): -log(sigmoid(x)) = softplus(-x), -log(1 - sigmoid(x)) = softplus(x).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GANLoss:
+    name = ""
+    #: D's output is a logit; report sigmoid(output) as D(x), D(G(z)).
+    probabilistic = False
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def d_output(self, scores: torch.Tensor) -> torch.Tensor:
+        """What the plots call D(x): a probability for logit losses, the raw score otherwise."""
+        return torch.sigmoid(scores) if self.probabilistic else scores
+
+
+class Minimax(GANLoss):
+    """The original saturating game of Goodfellow et al. 2014: G minimises log(1 - D(G(z)))."""
+
+    name = "minimax"
+    probabilistic = True
+
+    def d_loss(self, real, fake):
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+    def g_loss(self, fake):
+        return -F.softplus(fake).mean()
+
+
+class NonSaturating(Minimax):
+    """G maximises log D(G(z)) instead: strong gradients early, the usual choice."""
+
+    name = "nonsaturating"
+
+    def g_loss(self, fake):
+        return F.softplus(-fake).mean()
+
+
+class Hinge(GANLoss):
+    name = "hinge"
+
+    def d_loss(self, real, fake):
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+    def g_loss(self, fake):
+        return -fake.mean()
+
+
+class LSGAN(GANLoss):
+    """Least squares (Mao et al. 2017) with targets 1 for real and 0 for fake."""
+
+    name = "lsgan"
+
+    def d_loss(self, real, fake):
+        return 0.5 * ((real - 1.0).pow(2).mean() + fake.pow(2).mean())
+
+    def g_loss(self, fake):
+        return 0.5 * (fake - 1.0).pow(2).mean()
+
+
+class WGANGP(GANLoss):
+    """Wasserstein critic with gradient penalty (Gulrajani et al. 2017); the trainer adds the
+    penalty from `gradient_penalty` times loss.gp_weight."""
+
+    name = "wgan-gp"
+
+    def d_loss(self, real, fake):
+        return fake.mean() - real.mean()
+
+    def g_loss(self, fake):
+        return -fake.mean()
+
+
+LOSSES: dict[str, type[GANLoss]] = {
+    cls.name: cls for cls in (Minimax, NonSaturating, Hinge, LSGAN, WGANGP)
+}
+
+
+def make(kind: str) -> GANLoss:
+    return LOSSES[kind]()
+
+
+def gradient_penalty(
+    d: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates of real and fake samples."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
+    x_hat = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()

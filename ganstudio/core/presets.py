@@ -1,0 +1,60 @@
+"""Named starting configs: the experiments a GAN course walks through, one click (or flag) away."""
+
+from __future__ import annotations
+
+from ganstudio.core.config import Config, validate, with_values
+
+_PRESETS: dict[str, tuple[str, dict]] = {
+    "digits": ("Classic fully connected GAN on the built-in 8x8 digits (the default).", {}),
+    "digits-wgan-gp": (
+        "WGAN-GP critic on the digits: 5 critic steps, Adam(0, 0.9).",
+        {"loss.kind": "wgan-gp", "optim.d_steps": 5, "optim.beta1": 0.0, "optim.beta2": 0.9,
+         "optim.lr_g": 1e-4, "optim.lr_d": 1e-4},
+    ),
+    "digits-dcgan": (
+        "DCGAN on the digits upscaled to 16x16.",
+        {"model.arch": "dcgan", "data.image_size": 16, "model.latent_dim": 64, "model.width": 32},
+    ),
+    "ring8": (
+        "8 Gaussians on a ring with a small MLP: the standard mode-collapse testbed.",
+        {"data.dataset": "ring8", "model.latent_dim": 8, "optim.lr_g": 1e-3, "optim.lr_d": 1e-3,
+         "train.batch_size": 256, "train.steps": 3000, "log.sample_every": 100},
+    ),
+    "ring8-minimax": (
+        "The ring with the original saturating loss: watch it drop modes.",
+        {"data.dataset": "ring8", "loss.kind": "minimax", "model.latent_dim": 8,
+         "optim.lr_g": 1e-3, "optim.lr_d": 1e-3, "train.batch_size": 256, "train.steps": 3000,
+         "log.sample_every": 100},
+    ),
+    "grid25": (
+        "25 Gaussians on a 5x5 grid.",
+        {"data.dataset": "grid25", "model.latent_dim": 8, "optim.lr_g": 1e-3, "optim.lr_d": 1e-3,
+         "train.batch_size": 256, "train.steps": 5000, "log.sample_every": 100},
+    ),
+    "spiral": (
+        "Gaussian modes along a spiral.",
+        {"data.dataset": "spiral", "model.latent_dim": 8, "optim.lr_g": 1e-3, "optim.lr_d": 1e-3,
+         "train.batch_size": 256, "train.steps": 5000, "log.sample_every": 100},
+    ),
+    "mnist-dcgan": (
+        "DCGAN on MNIST 28x28 (needs the MNIST files in data.root, or a network to fetch them).",
+        {"data.dataset": "mnist", "model.arch": "dcgan", "train.steps": 10000},
+    ),
+    "cifar10-dcgan": (
+        "DCGAN on CIFAR-10 32x32 (needs the CIFAR-10 files in data.root, or a network).",
+        {"data.dataset": "cifar10", "model.arch": "dcgan", "train.steps": 20000},
+    ),
+}
+
+NAMES = tuple(_PRESETS)
+
+
+def describe(name: str) -> str:
+    return _PRESETS[name][0]
+
+
+def get(name: str) -> Config:
+    """The preset's config; unknown names raise KeyError with the known ones."""
+    if name not in _PRESETS:
+        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(NAMES)}")
+    return validate(with_values(Config(), _PRESETS[name][1]))

@@ -1,0 +1,441 @@
+"""The generator's samples over time: the latest grid (or 2D scatter), a timeline to scrub back,
+and PNG / animated GIF export.
+
+The timeline keeps the uint8 arrays the trainer sent (no QPixmap per grid) and is bounded: when
+full, the older half is thinned to every other frame, so a long run keeps an even-ish coverage
+from its first frame to its latest.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PIL import Image, ImageDraw
+from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt
+from PySide6.QtGui import QImage, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganstudio.core.events import Samples
+
+GIF_MIN_WIDTH = 256  # small grids are upscaled (nearest) to at least this width
+GIF_FRAME_MS = 100
+GIF_MARGIN = 16  # px above each frame for its "step N" label
+POINTS_IMAGE_SIZE = 256  # 2D samples are rasterised at this size for PNG / GIF
+POINT_RANGE_MARGIN = 0.3  # fraction of the data's extent added around the scatter (samples stray)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    step: int
+    image: np.ndarray | None = None  # HxWxC (or HxW) uint8
+    points: np.ndarray | None = None  # (n, 2) float
+
+
+def _frame(step: int, array: np.ndarray) -> _Frame:
+    """A timeline frame from a stored array: uint8 arrays are grids, float (n, 2) ones points."""
+    if array.dtype != np.uint8 and array.ndim == 2 and array.shape[1] == 2:
+        return _Frame(int(step), points=array)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        raise ValueError(
+            f"sample at step {step} is neither an HxWxC uint8 grid nor (n, 2) points "
+            f"(got {array.dtype} {array.shape})"
+        )
+    return _Frame(int(step), image=array)
+
+
+def _bounds(points: np.ndarray) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) around `points`, square and with a margin, for a fixed equal-aspect view."""
+    finite = points[np.all(np.isfinite(points), axis=1)]
+    if len(finite) == 0:
+        return (-1.0, -1.0, 1.0, 1.0)
+    lo, hi = finite.min(axis=0), finite.max(axis=0)
+    centre = (lo + hi) / 2
+    half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + POINT_RANGE_MARGIN)
+    return (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
+
+
+def _render_points(
+    points: np.ndarray, reference: np.ndarray | None, bounds: tuple[float, float, float, float]
+) -> np.ndarray:
+    """Rasterise a scatter (reference faint grey, samples blue) for PNG / GIF export. Points are
+    stamped as small squares with numpy, so a long timeline exports in a blink."""
+    size = POINTS_IMAGE_SIZE
+    image = np.full((size, size, 3), 255, dtype=np.uint8)
+    x0, y0, x1, y1 = bounds
+    for data, radius, colour in ((reference, 1, (200, 200, 200)), (points, 2, (37, 99, 235))):
+        if data is None:
+            continue
+        p = np.asarray(data, dtype=np.float64)
+        p = p[np.all(np.isfinite(p), axis=1)]
+        col = np.round((p[:, 0] - x0) / (x1 - x0) * (size - 1)).astype(np.int64)
+        row = np.round((1 - (p[:, 1] - y0) / (y1 - y0)) * (size - 1)).astype(np.int64)  # y up
+        for dr in range(-radius + 1, radius):
+            for dc in range(-radius + 1, radius):
+                r, c = row + dr, col + dc
+                inside = (r >= 0) & (r < size) & (c >= 0) & (c < size)
+                image[r[inside], c[inside]] = colour
+    return image
+
+
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[:, :, :3]
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(image))
+
+
+def _readable(path: str, err: OSError) -> OSError:
+    reason = err.strerror or str(err)
+    return OSError(f"Could not write '{path}': {reason}. Choose another folder or file name.")
+
+
+class _GridView(QWidget):
+    """Paints one uint8 image as large as fits, keeping aspect, with nearest-neighbour scaling so
+    8x8 digits stay crisp."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumSize(64, 64)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._array: np.ndarray | None = None  # keeps the QImage's buffer alive
+        self._image: QImage | None = None
+
+    def set_image(self, array: np.ndarray | None) -> None:
+        if array is None:
+            self._array = self._image = None
+        else:
+            if array.ndim == 3 and array.shape[2] == 1:
+                array = array[:, :, 0]
+            array = np.ascontiguousarray(array)
+            h, w = array.shape[:2]
+            channels = 1 if array.ndim == 2 else array.shape[2]
+            fmt = {
+                1: QImage.Format.Format_Grayscale8,
+                3: QImage.Format.Format_RGB888,
+                4: QImage.Format.Format_RGBA8888,
+            }.get(channels)
+            if fmt is None:
+                raise ValueError(f"a sample grid needs 1, 3 or 4 channels, not {channels}")
+            self._array = array
+            self._image = QImage(array.data, w, h, array.strides[0], fmt)
+        self.update()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
+        if self._image is not None:
+            iw, ih = self._image.width(), self._image.height()
+            scale = min(self.width() / iw, self.height() / ih)
+            w, h = iw * scale, ih * scale
+            target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            painter.drawImage(target, self._image)
+        painter.end()
+
+
+class SamplesPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None, max_grids: int = 400):
+        super().__init__(parent)
+        if max_grids < 4:
+            raise ValueError(f"max_grids must be at least 4 to thin the timeline, got {max_grids}")
+        self.setObjectName("samples_panel")
+        self._max = max_grids
+        self._frames: list[_Frame] = []
+        self._index = -1  # the displayed frame
+        self._reference: np.ndarray | None = None
+        self._bounds: tuple[float, float, float, float] | None = None
+        self._last_dir = os.path.expanduser("~")
+
+        self._grid_view = _GridView()
+        self._scatter = pg.PlotWidget()
+        self._scatter.setObjectName("samples_scatter")
+        self._scatter.setAspectLocked(True)
+        self._scatter.hideButtons()
+        self._scatter.setMenuEnabled(False)
+        self._reference_item = pg.ScatterPlotItem(
+            size=3, pen=None, brush=pg.mkBrush(150, 150, 150, 90), antialias=False
+        )
+        self._points_item = pg.ScatterPlotItem(
+            size=4, pen=None, brush=pg.mkBrush(37, 99, 235, 200), antialias=False
+        )
+        self._scatter.addItem(self._reference_item)
+        self._scatter.addItem(self._points_item)
+        self._placeholder = QLabel("No samples yet")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._stack = QStackedWidget()
+        for widget in (self._placeholder, self._grid_view, self._scatter):
+            self._stack.addWidget(widget)
+
+        self._timeline = QSlider(Qt.Orientation.Horizontal, objectName="samples_timeline")
+        self._timeline.setRange(0, 0)
+        self._timeline.setToolTip("Scrub back through the samples of this run")
+        self._step_label = QLabel(objectName="samples_step")
+        self._follow = QCheckBox("Follow latest", objectName="samples_follow")
+        self._follow.setChecked(True)
+        self._save = QPushButton("Save grid…", objectName="samples_save")
+        self._export = QPushButton("Export GIF…", objectName="samples_export_gif")
+
+        scrub = QHBoxLayout()
+        scrub.addWidget(self._timeline, 1)
+        scrub.addWidget(self._step_label)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self._follow)
+        buttons.addStretch(1)
+        buttons.addWidget(self._save)
+        buttons.addWidget(self._export)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self._stack, 1)
+        layout.addLayout(scrub)
+        layout.addLayout(buttons)
+
+        self._timeline.valueChanged.connect(self._on_timeline_value_changed)
+        self._follow.toggled.connect(self._on_follow_toggled)
+        self._save.clicked.connect(self._on_save_clicked)
+        self._export.clicked.connect(self._on_export_clicked)
+        self._apply_palette()
+        self._sync_controls()
+
+    # ---- public API ---------------------------------------------------------------------------
+
+    @property
+    def steps(self) -> list[int]:
+        """The steps of the frames in the timeline, oldest first."""
+        return [f.step for f in self._frames]
+
+    @property
+    def current_step(self) -> int | None:
+        return self._frames[self._index].step if self._frames else None
+
+    def current_array(self) -> np.ndarray | None:
+        """The displayed grid (HxWxC uint8) or points ((n, 2) float), as stored."""
+        if not self._frames:
+            return None
+        frame = self._frames[self._index]
+        return frame.image if frame.image is not None else frame.points
+
+    def add_samples(self, ev: Samples) -> None:
+        if ev.grid is not None:
+            frame = _frame(ev.step, ev.grid)
+        elif ev.points is not None:
+            frame = _frame(ev.step, ev.points)
+        else:
+            return
+        if len(self._frames) >= self._max:
+            self._thin()
+        self._frames.append(frame)
+        if self._follow.isChecked() or self._index < 0:
+            self._index = len(self._frames) - 1
+            self._show()
+        self._sync_controls()
+
+    def set_reference_points(self, points: np.ndarray | None) -> None:
+        """The real 2D data, drawn faint behind the generated points; it fixes the view's range."""
+        self._reference = None if points is None else np.asarray(points, dtype=np.float64)
+        if self._reference is None:
+            self._reference_item.clear()
+            self._bounds = None
+        else:
+            self._reference_item.setData(pos=self._reference)
+            self._bounds = _bounds(self._reference)
+        self._apply_bounds()
+
+    def clear(self) -> None:
+        """Empty the timeline (a new run)."""
+        self._frames.clear()
+        self._index = -1
+        if self._reference is None:
+            self._bounds = None
+        self._grid_view.set_image(None)
+        self._points_item.clear()
+        self._stack.setCurrentWidget(self._placeholder)
+        self._sync_controls()
+
+    def load_timeline(self, items: list[tuple[int, np.ndarray]]) -> None:
+        """Replace the timeline with (step, grid) pairs, e.g. from a reopened checkpoint."""
+        frames = [_frame(step, array) for step, array in items]
+        self.clear()
+        self._frames = frames
+        while len(self._frames) > self._max:
+            self._thin()
+        if self._frames:
+            self._index = len(self._frames) - 1
+            self._follow.setChecked(True)
+            self._show()
+        self._sync_controls()
+
+    def save_grid(self, path: str) -> None:
+        """Write the displayed grid as PNG; raises OSError with a readable message on failure."""
+        if not self._frames:
+            raise ValueError("There are no samples to save yet.")
+        try:
+            _to_pil(self._export_image(self._frames[self._index])).save(path, format="PNG")
+        except OSError as err:
+            raise _readable(path, err) from err
+
+    def export_gif(self, path: str) -> None:
+        """Write the whole timeline as a looping animated GIF, each frame labelled with its step."""
+        if not self._frames:
+            raise ValueError("There are no samples to export yet.")
+        images = [_to_rgb(self._export_image(frame)) for frame in self._frames]
+        width = max(image.shape[1] for image in images)
+        scale = max(1, math.ceil(GIF_MIN_WIDTH / width))
+        canvas_w = width * scale
+        canvas_h = max(image.shape[0] for image in images) * scale + GIF_MARGIN
+        frames = []
+        for frame, image in zip(self._frames, images, strict=True):
+            pil = Image.fromarray(np.ascontiguousarray(image))
+            if scale > 1:
+                pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
+            canvas = Image.new("RGB", (canvas_w, canvas_h), (0, 0, 0))
+            canvas.paste(pil, ((canvas_w - pil.width) // 2, GIF_MARGIN))
+            ImageDraw.Draw(canvas).text((4, 2), f"step {frame.step}", fill=(255, 255, 255))
+            frames.append(canvas)
+        try:
+            frames[0].save(
+                path,
+                format="GIF",
+                save_all=True,
+                append_images=frames[1:],
+                duration=GIF_FRAME_MS,
+                loop=0,
+            )
+        except OSError as err:
+            raise _readable(path, err) from err
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    def _thin(self) -> None:
+        """Drop every other frame of the older half (keeping the first); the displayed frame moves
+        to its nearest kept predecessor."""
+        n = len(self._frames)
+        half = n // 2
+        kept = list(range(0, half, 2)) + list(range(half, n))
+        new_index = {old: new for new, old in enumerate(kept)}
+        if self._index >= 0:
+            index = self._index if self._index in new_index else self._index - 1
+            self._index = new_index[index]
+        self._frames = [self._frames[i] for i in kept]
+
+    def _export_image(self, frame: _Frame) -> np.ndarray:
+        if frame.image is not None:
+            return frame.image
+        bounds = self._bounds or _bounds(frame.points)
+        return _render_points(frame.points, self._reference, bounds)
+
+    def _show(self) -> None:
+        frame = self._frames[self._index]
+        if frame.image is not None:
+            self._grid_view.set_image(frame.image)
+            self._stack.setCurrentWidget(self._grid_view)
+        else:
+            if self._bounds is None:  # no reference: fix the view on the first points seen
+                self._bounds = _bounds(frame.points)
+                self._apply_bounds()
+            self._points_item.setData(pos=frame.points)
+            self._stack.setCurrentWidget(self._scatter)
+
+    def _apply_bounds(self) -> None:
+        view = self._scatter.getPlotItem().getViewBox()
+        if self._bounds is None:
+            view.enableAutoRange()
+            return
+        x0, y0, x1, y1 = self._bounds
+        view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        view.disableAutoRange()
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        self._scatter.setBackground(palette.color(QPalette.ColorRole.Base))
+        for name in ("left", "bottom"):
+            axis = self._scatter.getPlotItem().getAxis(name)
+            axis.setPen(palette.color(QPalette.ColorRole.Mid))
+            axis.setTextPen(palette.color(QPalette.ColorRole.Text))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _sync_controls(self) -> None:
+        total = len(self._frames)
+        with QSignalBlocker(self._timeline):
+            self._timeline.setRange(0, max(total - 1, 0))
+            self._timeline.setValue(max(self._index, 0))
+        self._timeline.setEnabled(total > 1)
+        if total:
+            self._step_label.setText(f"step {self.current_step} ({self._index + 1}/{total})")
+        else:
+            self._step_label.setText("no samples")
+        self._save.setEnabled(total > 0)
+        self._export.setEnabled(total > 0)
+
+    # ---- handlers -----------------------------------------------------------------------------
+
+    def _on_timeline_value_changed(self, value: int) -> None:
+        if not self._frames:
+            return
+        self._index = value
+        self._show()
+        at_end = value == len(self._frames) - 1
+        if self._follow.isChecked() != at_end:
+            self._follow.setChecked(at_end)
+        self._sync_controls()
+
+    def _on_follow_toggled(self, checked: bool) -> None:
+        if checked and self._frames and self._index != len(self._frames) - 1:
+            self._index = len(self._frames) - 1
+            self._show()
+            self._sync_controls()
+
+    def _on_save_clicked(self) -> None:
+        name = f"samples_step{self.current_step}.png"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save sample grid", os.path.join(self._last_dir, name), "PNG image (*.png)"
+        )
+        if not path:
+            return
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        self._last_dir = os.path.dirname(path)
+        try:
+            self.save_grid(path)
+        except (OSError, ValueError) as err:
+            QMessageBox.warning(self, "Could not save the grid", str(err))
+
+    def _on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export samples as GIF", os.path.join(self._last_dir, "samples.gif"), "GIF image (*.gif)"
+        )
+        if not path:
+            return
+        if not path.lower().endswith(".gif"):
+            path += ".gif"
+        self._last_dir = os.path.dirname(path)
+        try:
+            self.export_gif(path)
+        except (OSError, ValueError) as err:
+            QMessageBox.warning(self, "Could not export the GIF", str(err))
