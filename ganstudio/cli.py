@@ -244,7 +244,9 @@ def _sample(args: argparse.Namespace) -> int:
         try:
             g.load_state_dict(ckpt["models"]["G_ema" if use_ema else "G"])
         except RuntimeError as e:
-            raise CheckpointError(f"{args.checkpoint} does not match its config: {str(e).splitlines()[0]}")
+            raise CheckpointError(
+                f"{args.checkpoint} does not match its config: {str(e).splitlines()[0]}"
+            ) from None
     except CheckpointError as e:
         _error(str(e))
         return EXIT_BAD_INPUT
