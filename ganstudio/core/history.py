@@ -32,6 +32,8 @@ class History:
         self._epoch = np.zeros(capacity, dtype=np.float64)
         self._values: dict[str, np.ndarray] = {}
         self.markers: list[Marker] = []
+        #: Bumped when points are removed (truncate), so views know to redraw from scratch.
+        self.revision = 0
 
     def __len__(self) -> int:
         return self._n
@@ -39,6 +41,9 @@ class History:
     @property
     def keys(self) -> list[str]:
         return list(self._values)
+
+    def has(self, key: str) -> bool:
+        return key in self._values
 
     def _grow(self) -> None:
         self._cap *= 2
@@ -104,8 +109,12 @@ class History:
 
     def truncate(self, step: int) -> None:
         """Drop points and markers after `step` (used when a run rolls back to a checkpoint)."""
+        old_n = self._n
         self._n = int(np.searchsorted(self.steps(), step, side="right"))
+        for buf in self._values.values():  # a later point lacking a key must read NaN, not old data
+            buf[self._n : old_n] = np.nan
         self.markers = [m for m in self.markers if m.step <= step]
+        self.revision += 1
 
     # Checkpoints carry history as plain values (lists of numbers and strings): they load with
     # torch.load(weights_only=True) and need no numpy pickling.

@@ -15,7 +15,6 @@ import copy
 import dataclasses
 import math
 import random
-import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from torchvision.utils import make_grid
 from ganstudio.core import checkpoints, losses, models
 from ganstudio.core.checkpoints import CheckpointError
 from ganstudio.core.config import LIVE_KEYS, Config, ConfigError, live_changes, to_dict, validate
+from ganstudio.core.control import Control
 from ganstudio.core.data import Dataset, load_dataset
 from ganstudio.core.events import (
     Alert,
@@ -67,79 +67,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not (torch.backends.mps.is_available()):
         raise ConfigError(["train.device = 'mps' but MPS is not available; use auto or cpu"])
     return torch.device(name)
-
-
-class Control:
-    """Requests from other threads, honoured by `Trainer.run` between steps."""
-
-    def __init__(self, *, paused: bool = False):
-        self._cond = threading.Condition()
-        self._paused = paused
-        self._step_tokens = 0
-        self._stop = False
-        self._save = False
-        self._config: Config | None = None
-
-    def pause(self) -> None:
-        with self._cond:
-            self._paused = True
-            self._cond.notify_all()
-
-    def resume(self) -> None:
-        with self._cond:
-            self._paused = False
-            self._cond.notify_all()
-
-    def step(self, n: int = 1) -> None:
-        """While paused: run n more steps, then stay paused."""
-        with self._cond:
-            self._step_tokens += n
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-
-    def save_checkpoint(self) -> None:
-        with self._cond:
-            self._save = True
-            self._cond.notify_all()
-
-    def update_config(self, cfg: Config) -> None:
-        """Apply live-editable changes from the next step on (the latest request wins)."""
-        with self._cond:
-            self._config = cfg
-            self._cond.notify_all()
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop
-
-    def _take(self) -> tuple[Config | None, bool]:
-        with self._cond:
-            cfg, save = self._config, self._save
-            self._config, self._save = None, False
-            return cfg, save
-
-    def _wait(self) -> str:
-        """Block until there is something to do: 'stop', 'run', 'step' or 'request'."""
-        with self._cond:
-            while True:
-                if self._stop:
-                    return "stop"
-                if self._config is not None or self._save:
-                    return "request"
-                if not self._paused:
-                    return "run"
-                if self._step_tokens > 0:
-                    self._step_tokens -= 1
-                    return "step"
-                self._cond.wait()
 
 
 @dataclass
@@ -623,8 +550,12 @@ class Trainer:
                         yield ev
                 except ConfigError as e:
                     yield Alert(step=self.step, kind="config", message="; ".join(e.problems))
-            if save_now and not broken:
-                yield self._try_checkpoint()
+            for path in save_now:
+                if broken:
+                    yield CheckpointFailed(step=self.step, path=str(path or self.checkpoint_dir),
+                                           message="not saved: the weights hold NaN/Inf values")
+                else:
+                    yield self._try_checkpoint(path)
             if action == "stop":
                 break
             if action == "request":

@@ -335,3 +335,15 @@ def test_learning_rates_are_not_smoothed(panel, history):
     assert lr.yData[-1] == 1e-4  # a step change stays a step
     assert not panel.curve("Learning rates", "lr_d", raw=True).isVisible()
     assert panel.curve("Losses", "loss_g", raw=True).isVisible()
+
+
+def test_first_nan_after_dense_points(panel, history):
+    panel.refresh()  # loss_g has been finite so far: drawn straight from History's buffers
+    history.append(Stats(step=5000, epoch=0.0, wall=500.0, values={"loss_g": math.nan}))
+    fill(history, 20, start=501, seed=4)
+    panel.refresh()
+    curve = panel.curve("Losses", "loss_g")
+    values = history.series("loss_g")
+    assert len(curve.yData) == len(history) - 1
+    np.testing.assert_array_equal(curve.xData, history.steps()[np.isfinite(values)])
+    np.testing.assert_allclose(curve.yData, reference_ema(values, 0.6), rtol=1e-9)

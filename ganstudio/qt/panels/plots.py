@@ -100,31 +100,36 @@ class _Growable:
 
 
 class _SeriesCache:
-    """One stat's incremental state: the indices of its finite points and their smoothed values.
+    """One stat's incremental state: which points are finite, and the smoothed finite values.
 
     Non-finite values (a stat missing from a log point, a NaN loss) are skipped, as TensorBoard
-    does: they neither break the line nor reset the average.
+    does: they neither break the line nor reset the average. While every value is finite (the
+    common case) no index is kept, and the plot gets History's own buffers.
     """
 
     def __init__(self) -> None:
         self.consumed = 0  # history points looked at
-        self.index = _Growable(np.int64)
+        self.finite: _Growable | None = None  # indices of the finite points; None while all are
         self.smoothed = _Growable(np.float64)
         self.weight: float | None = None
-        self.state = 0.0
-        self.count = 0
+        self.state = 0.0  # the biased EMA after the last smoothed point
+        self.count = 0  # finite points smoothed so far
+
+    @property
+    def n_finite(self) -> int:
+        return self.consumed if self.finite is None else self.finite.n
 
     def update(self, raw: np.ndarray, weight: float) -> None:
         n = len(raw)
         if n < self.consumed:  # the panel drops caches on a rollback; be safe anyway
             self.__init__()
         if n > self.consumed:
-            tail = raw[self.consumed : n]
-            finite = np.flatnonzero(np.isfinite(tail))
-            if len(finite) == len(tail):
-                self.index.extend(np.arange(self.consumed, n))
-            else:
-                self.index.extend(finite + self.consumed)
+            ok = np.isfinite(raw[self.consumed : n])
+            if self.finite is None and not ok.all():
+                self.finite = _Growable(np.int64, 2 * n)
+                self.finite.extend(np.arange(self.consumed))
+            if self.finite is not None:
+                self.finite.extend(np.flatnonzero(ok) + self.consumed)
             self.consumed = n
         if weight <= 0.0:  # raw values are drawn; keep any smoothing for when it comes back
             return
@@ -132,14 +137,13 @@ class _SeriesCache:
             self.weight = weight
             self.smoothed.n = 0
             self.state, self.count = 0.0, 0
-        if self.count < self.index.n:
-            new = raw[self.index.view()[self.count :]]
+        if self.count < self.n_finite:
+            if self.finite is None:
+                new = raw[self.count : self.consumed]
+            else:
+                new = raw[self.finite.view()[self.count :]]
             out, self.state, self.count = ema_debiased(new, weight, self.state, self.count)
             self.smoothed.extend(out)
-
-    @property
-    def dense(self) -> bool:
-        return self.index.n == self.consumed
 
 
 class _MarkerLine(pg.InfiniteLine):
@@ -374,10 +378,10 @@ class PlotsPanel(QWidget):
             if cache is None:
                 cache = self._caches[c.key] = _SeriesCache()
             cache.update(raw, weight)
-            if cache.dense:  # the common case: views, no copies
+            if cache.finite is None:  # the common case: views, no copies
                 x, y = x_all, raw
             else:
-                index = cache.index.view()
+                index = cache.finite.view()
                 x, y = x_all[index], raw[index]
             if weight > 0.0:
                 c.smooth.setData(x, cache.smoothed.view())
