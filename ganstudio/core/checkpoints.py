@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,11 +19,10 @@ from typing import Any
 import torch
 
 from ganstudio.core.config import Config, ConfigError, from_dict
+from ganstudio.core.runlog import LATEST, list_checkpoints, step_path
 
 FORMAT = "ganstudio-checkpoint"
 VERSION = 1
-LATEST = "latest.pt"
-_STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
 
 # Top-level keys and the Python type each must have; load() refuses a file that differs.
 REQUIRED: dict[str, type | tuple[type, ...]] = {
@@ -143,23 +141,6 @@ def check(obj: Any, path: str | Path = "checkpoint") -> dict[str, Any]:
 
 def config_of(ckpt: dict[str, Any]) -> Config:
     return ckpt["config_obj"]
-
-
-def step_path(folder: Path, step: int) -> Path:
-    return folder / f"step-{step:09d}.pt"
-
-
-def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
-    """(step, path) of the step checkpoints in `folder`, oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = []
-    for p in folder.iterdir():
-        m = _STEP_FILE.match(p.name)
-        if m:
-            found.append((int(m.group(1)), p))
-    return sorted(found)
 
 
 def save_rotating(obj: dict[str, Any], folder: str | Path, step: int, keep: int) -> Path:

@@ -107,6 +107,15 @@ class History:
         i = int(np.clip(np.searchsorted(self.steps(), step), 0, self._n - 1))
         return float(self._wall[i])
 
+    def replace_with(self, other: History | None = None) -> None:
+        """Become a copy of `other` (or empty), in place, so views holding this object follow."""
+        src = other if other is not None else History()
+        self._cap, self._n = src._cap, src._n
+        self._step, self._wall, self._epoch = src._step.copy(), src._wall.copy(), src._epoch.copy()
+        self._values = {k: v.copy() for k, v in src._values.items()}
+        self.markers = list(src.markers)
+        self.revision += 1
+
     def truncate(self, step: int) -> None:
         """Drop points and markers after `step` (used when a run rolls back to a checkpoint)."""
         old_n = self._n

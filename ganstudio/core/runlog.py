@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,8 @@ from ganstudio.core.history import History
 
 METRICS = "metrics.jsonl"
 CONFIG = "config.toml"
+LATEST = "latest.pt"
+_STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
 
 
 def create_run_dir(cfg: Config, out: str | Path | None = None, now: float | None = None) -> Path:
@@ -233,3 +236,20 @@ def run_dir_of_checkpoint(path: str | Path) -> Path | None:
     if p.parent.name == "checkpoints" and (run / CONFIG).exists():
         return run
     return None
+
+
+def step_path(folder: Path, step: int) -> Path:
+    return folder / f"step-{step:09d}.pt"
+
+
+def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of the step checkpoints in `folder`, oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = _STEP_FILE.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)

@@ -27,8 +27,9 @@ THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 class TrainingWorker(QObject):
     """Builds a trainer (off the GUI thread: loading data can take seconds) and optionally runs it.
 
-    `build` returns a ready Trainer; exceptions it raises are reported through `failed` with a
-    readable message. `sink` (the run folder writer) sees every event, on this thread.
+    `build` returns a ready Trainer; exceptions it raises are reported through `failed`, with a
+    traceback unless they are among `expected_errors()` (bad input, whose message says it all).
+    `sink` (the run folder writer) sees every event, on this thread.
     """
 
     trainer_ready = Signal(object)  # the Trainer; the GUI thread must not use it while it runs
@@ -46,7 +47,7 @@ class TrainingWorker(QObject):
         *,
         run: bool = True,
         sink: Callable[[Any], None] | None = None,
-        expected_errors: tuple[type[BaseException], ...] = (),
+        expected_errors: Callable[[], tuple[type[BaseException], ...]] = tuple,
     ):
         super().__init__()
         self._build = build
@@ -68,12 +69,12 @@ class TrainingWorker(QObject):
     def _work(self) -> None:
         try:
             trainer = self._build()
-        except self._expected as e:
-            self.failed.emit(Failed(step=-1, message=str(e)))
-            return
         except Exception as e:
-            self.failed.emit(Failed(step=-1, message=f"{type(e).__name__}: {e}",
-                                    traceback=traceback.format_exc()))
+            if isinstance(e, self._expected()):  # bad input: the message is the whole story
+                self.failed.emit(Failed(step=-1, message=str(e)))
+            else:
+                self.failed.emit(Failed(step=-1, message=f"{type(e).__name__}: {e}",
+                                        traceback=traceback.format_exc()))
             return
         self.trainer_ready.emit(trainer)
         if not self._run:

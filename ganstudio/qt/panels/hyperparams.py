@@ -136,7 +136,10 @@ def format_value(info: KeyInfo, value: object) -> str:
 
 def lock_tooltip(key: str) -> str:
     reason = LOCK_REASONS.get(key.split(".", 1)[0], "the run was started with it")
-    return f"{key} can't change while training runs: {reason}. Stop training to change it."
+    return (
+        f"{key} can't change while a model exists: {reason}. "
+        "Stop training and choose File › New run to change it."
+    )
 
 
 @dataclass

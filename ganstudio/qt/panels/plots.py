@@ -207,6 +207,7 @@ class PlotsPanel(QWidget):
         self._caches: dict[str, _SeriesCache] = {}
         self._tabs: list[_Tab] = []
         self._seen: tuple[int, float, float] = (0, 0.0, 0.0)  # (points, last step, last wall)
+        self._seen_revision = history.revision
 
         self._smoothing = QSlider(Qt.Orientation.Horizontal, objectName="plots_smoothing")
         self._smoothing.setRange(0, SMOOTHING_STEPS)
@@ -341,15 +342,16 @@ class PlotsPanel(QWidget):
         last_step = int(h.steps()[-1]) if n else -1
         last_wall = float(h.walls()[-1]) if n else 0.0
         last_marker = id(h.markers[-1]) if h.markers else 0
-        return (n, last_step, last_wall, len(h.markers), last_marker)
+        return (h.revision, n, last_step, last_wall, len(h.markers), last_marker)
 
     def _check_rewritten(self) -> None:
         """Drop every cache when the history was truncated (a rollback) rather than appended to."""
         h = self._history
         n, step, wall = self._seen
-        rewritten = len(h) < n or (
+        rewritten = h.revision != self._seen_revision or len(h) < n or (
             n > 0 and (int(h.steps()[n - 1]) != step or float(h.walls()[n - 1]) != wall)
         )
+        self._seen_revision = h.revision
         if rewritten:
             self._caches.clear()
             for tab in self._tabs:

@@ -1,0 +1,94 @@
+"""The current run's checkpoints, newest first, with their steps; double-click or Open to load one."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganstudio.core.runlog import LATEST, list_checkpoints
+
+
+class CheckpointsPanel(QWidget):
+    open_requested = Signal(str)  # path
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("checkpoints_panel")
+        self._folder: Path | None = None
+        self._label = QLabel("No run folder yet.")
+        self._label.setWordWrap(True)
+        self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._list = QListWidget()
+        self._list.setObjectName("checkpoints_list")
+        self._list.itemDoubleClicked.connect(self._on_list_activated)
+        self._list.currentRowChanged.connect(self._on_list_selection)
+        self._open = QPushButton("Open")
+        self._open.setObjectName("checkpoints_open")
+        self._open.setEnabled(False)
+        self._open.setToolTip("Open the selected checkpoint, ready to resume (training must be stopped)")
+        self._open.clicked.connect(self._on_open_clicked)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self._open)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self._label)
+        layout.addWidget(self._list, 1)
+        layout.addLayout(buttons)
+
+    def set_folder(self, folder: str | Path | None) -> None:
+        self._folder = Path(folder) if folder is not None else None
+        self.refresh()
+
+    def paths(self) -> list[str]:
+        return [self._list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self._list.count())]
+
+    @Slot()
+    def refresh(self) -> None:
+        self._list.clear()
+        if self._folder is None:
+            self._label.setText("No run folder yet: checkpoints appear here as training saves them.")
+            self._open.setEnabled(False)
+            return
+        self._label.setText(f"In {self._folder}")
+        for step, path in reversed(list_checkpoints(self._folder)):
+            try:
+                when = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%H:%M:%S")
+            except OSError:
+                continue
+            item = QListWidgetItem(f"step {step:,}   ({when})")
+            item.setData(Qt.ItemDataRole.UserRole, str(path))
+            item.setToolTip(str(path))
+            self._list.addItem(item)
+        latest = self._folder / LATEST
+        if latest.exists():
+            item = QListWidgetItem("latest")
+            item.setData(Qt.ItemDataRole.UserRole, str(latest))
+            item.setToolTip(str(latest))
+            self._list.insertItem(0, item)
+        self._open.setEnabled(self._list.currentRow() >= 0)
+
+    @Slot(QListWidgetItem)
+    def _on_list_activated(self, item: QListWidgetItem) -> None:
+        self.open_requested.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    @Slot(int)
+    def _on_list_selection(self, row: int) -> None:
+        self._open.setEnabled(row >= 0)
+
+    @Slot()
+    def _on_open_clicked(self) -> None:
+        item = self._list.currentItem()
+        if item is not None:
+            self.open_requested.emit(item.data(Qt.ItemDataRole.UserRole))
