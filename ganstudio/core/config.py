@@ -218,11 +218,14 @@ LIVE_KEYS = frozenset(k.key for k in KEYS.values() if k.live)
 def _allowed(info: KeyInfo) -> str:
     if info.choices is not None:
         return "one of " + ", ".join(repr(c) for c in info.choices)
+    def num(v: float) -> str:  # ints exactly (2**63 - 1 must not print as 9.22337e+18)
+        return str(v) if info.type is int else f"{v:g}"
+
     parts = []
     if info.min is not None:
-        parts.append(f"> {info.min:g}" if info.min_exclusive else f">= {info.min:g}")
+        parts.append(f"> {num(info.min)}" if info.min_exclusive else f">= {num(info.min)}")
     if info.max is not None:
-        parts.append(f"<= {info.max:g}")
+        parts.append(f"<= {num(info.max)}")
     kind = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[info.type]
     return kind + (" " + " and ".join(parts) if parts else "")
 
@@ -377,7 +380,13 @@ def parse_value(key: str, text: str) -> Any:
                 return False
             raise ValueError
         if t is int:
-            return int(s)
+            try:
+                return int(s)
+            except ValueError:
+                f = float(s)  # "1e4" steps is a whole number too; 2.5 is not
+                if not f.is_integer():
+                    raise
+                return int(f)
         if t is float:
             return float(s)
         return text
@@ -442,3 +451,14 @@ def live_changes(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
 
 def run_name(cfg: Config) -> str:
     return cfg.log.name or f"{cfg.data.dataset}-{cfg.model.arch}-{cfg.loss.kind}"
+
+
+def markdown_key_table() -> str:
+    """The README's table of config keys, generated from the keys' own metadata."""
+    rows = ["| key | default | live | allowed | meaning |", "|---|---|---|---|---|"]
+    for info in KEYS.values():
+        default = tomli_w.dumps({"v": info.default}).strip()[4:]
+        rows.append(
+            f"| `{info.key}` | `{default}` | {'yes' if info.live else ''} | {_allowed(info)} | {info.help} |"
+        )
+    return "\n".join(rows)
