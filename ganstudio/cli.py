@@ -7,6 +7,7 @@ the app, imported only when the app is asked for).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import time
@@ -115,10 +116,12 @@ def _train(args: argparse.Namespace) -> int:
         CheckpointSaved,
         Failed,
         Finished,
+        Metrics,
         Paused,
         RunStarted,
         Stats,
     )
+    from ganstudio.core.metrics import summary
     from ganstudio.core.runlog import RunLog, create_run_dir
     from ganstudio.core.trainer import Control, Trainer
 
@@ -139,10 +142,15 @@ def _train(args: argparse.Namespace) -> int:
             cfg = apply_overrides(_base_config(args.config, args.preset), overrides)
         run_dir = create_run_dir(cfg)
         ckpt_dir = run_dir / "checkpoints"
-        if args.resume:
-            trainer = Trainer.from_checkpoint(args.resume, config=cfg, checkpoint_dir=ckpt_dir)
-        else:
-            trainer = Trainer(cfg, checkpoint_dir=ckpt_dir)
+        try:
+            if args.resume:
+                trainer = Trainer.from_checkpoint(args.resume, config=cfg, checkpoint_dir=ckpt_dir)
+            else:
+                trainer = Trainer(cfg, checkpoint_dir=ckpt_dir)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # still empty: a refused run leaves no folder behind
+            raise
     except ConfigError as e:
         _error("invalid configuration:\n  " + "\n  ".join(e.problems))
         return EXIT_BAD_INPUT
@@ -193,6 +201,12 @@ def _train(args: argparse.Namespace) -> int:
                 print(f"\nwarning: {ev.message}", file=sys.stderr)
             elif isinstance(ev, CheckpointSaved) and tty and not args.quiet:
                 pass  # the progress line is enough; the path is in the run folder's log
+            elif isinstance(ev, Metrics) and not args.quiet:
+                data = trainer.data
+                line = summary(ev.values, modes=len(data.modes) if data.modes is not None else None,
+                               classes=data.num_classes)
+                lead = "\n" if tty else ""  # below the progress line, which \r rewrites
+                print(f"{lead}metrics @ step {ev.step}: {line}", file=sys.stderr)
             elif isinstance(ev, Alert):
                 print(f"\nwarning at step {ev.step}: {ev.message}", file=sys.stderr)
             elif isinstance(ev, Paused) and ev.reason:
@@ -244,9 +258,8 @@ def _sample(args: argparse.Namespace) -> int:
         try:
             g.load_state_dict(ckpt["models"]["G_ema" if use_ema else "G"])
         except RuntimeError as e:
-            raise CheckpointError(
-                f"{args.checkpoint} does not match its config: {str(e).splitlines()[0]}"
-            ) from None
+            detail = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+            raise CheckpointError(f"{args.checkpoint} does not match its config: {detail[:600]}") from None
     except CheckpointError as e:
         _error(str(e))
         return EXIT_BAD_INPUT

@@ -12,7 +12,6 @@ import contextlib
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -97,12 +96,12 @@ def load(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is a folder; choose a .pt checkpoint file (for example {LATEST})")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"{path} was refused: it contains objects other than tensors and plain values, so it is "
-            f"not a GAN Studio checkpoint and loading it could run code ({_first_line(e)})"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except Exception as e:  # corrupt bytes can fail anywhere in the unpickler: KeyError, IndexError...
+        if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in str(e):
+            raise CheckpointError(
+                f"{path} was refused: it contains objects other than tensors and plain values, so it "
+                f"is not a GAN Studio checkpoint and loading it could run code ({_first_line(e)})"
+            ) from None
         raise CheckpointError(
             f"{path} is not a readable checkpoint: it is truncated, corrupt or another kind of file "
             f"({_first_line(e)})"
@@ -111,8 +110,10 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:300] if text else type(e).__name__
+    # torch's weights-only refusal opens with boilerplate; the line naming the global says what it was.
+    text = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    line = next((t for t in text if "GLOBAL" in t), text[0] if text else type(e).__name__)
+    return line[:300]
 
 
 def check(obj: Any, path: str | Path = "checkpoint") -> dict[str, Any]:

@@ -143,6 +143,79 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    every: int = field(
+        default=500,
+        metadata=_key(
+            "Steps between quality metrics (computed in the background on a copy of G); 0 = off.",
+            min=0,
+            live=True,
+        ),
+    )
+    samples: int = field(
+        default=1000,
+        metadata=_key(
+            "Generated samples per metrics evaluation, compared with as many real ones.",
+            min=50,
+            max=5000,
+            live=True,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    d_wins_loss: float = field(
+        default=0.05,
+        metadata=_key(
+            "A 'd_wins' alert when D's loss stays below this for health.d_wins_window logged "
+            "intervals; 0 = off. Not checked for wgan-gp, whose critic loss has no floor.",
+            min=0.0,
+            live=True,
+        ),
+    )
+    d_wins_window: int = field(
+        default=20,
+        metadata=_key("Logged intervals in a row D's loss must stay low for a 'd_wins' alert.",
+                      min=1, max=100000, live=True),
+    )
+    grad_max: float = field(
+        default=1000.0,
+        metadata=_key("A 'grad_explode' alert when grad_d or grad_g exceeds this; 0 = off.", min=0.0,
+                      live=True),
+    )
+    grad_factor: float = field(
+        default=50.0,
+        metadata=_key(
+            "A 'grad_explode' alert when grad_d or grad_g exceeds this many times its median over "
+            "the last 50 logged intervals; 0 = off.",
+            min=0.0,
+            live=True,
+        ),
+    )
+    collapse_diversity: float = field(
+        default=0.25,
+        metadata=_key(
+            "A 'collapse' alert when the samples' mean pairwise distance falls below this fraction "
+            "of real data's (checked at metrics steps); 0 = off.",
+            min=0.0,
+            max=1.0,
+            live=True,
+        ),
+    )
+    collapse_drop: float = field(
+        default=0.2,
+        metadata=_key(
+            "A 'collapse' alert when the modes (2D) or classes covered fall below (1 - this) times "
+            "the run's best so far (checked at metrics steps); 0 = off.",
+            min=0.0,
+            max=1.0,
+            live=True,
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -150,6 +223,8 @@ class Config:
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     log: LogConfig = LogConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    health: HealthConfig = HealthConfig()
 
 
 SECTIONS: dict[str, type] = {
@@ -159,6 +234,8 @@ SECTIONS: dict[str, type] = {
     "optim": OptimConfig,
     "train": TrainConfig,
     "log": LogConfig,
+    "metrics": MetricsConfig,
+    "health": HealthConfig,
 }
 
 
@@ -244,7 +321,9 @@ def check_value(key: str, value: Any) -> str | None:
         else isinstance(value, (int, float)) and not isinstance(value, bool)
     )
     if not ok_type:
-        return f"{key} = {value!r} is a {type(value).__name__}; it must be {_allowed(info)}"
+        kind = type(value).__name__
+        article = "an" if kind[0] in "aeiou" else "a"
+        return f"{key} = {value!r} is {article} {kind}; it must be {_allowed(info)}"
     if t is float and not math.isfinite(value):
         return f"{key} = {value!r} is not a finite number; it must be {_allowed(info)}"
     if info.choices is not None and value not in info.choices:
@@ -389,7 +468,7 @@ def parse_value(key: str, text: str) -> Any:
                 return int(f)
         if t is float:
             return float(s)
-        return text
+        return s
     except ValueError:
         raise ConfigError([f"{key} = {text!r} is not valid; it must be {_allowed(info)}"]) from None
 

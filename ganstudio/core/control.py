@@ -68,8 +68,10 @@ class Control:
             self._config, self._save = None, []
             return cfg, save
 
-    def _wait(self) -> str:
-        """Block until there is something to do: 'stop', 'run', 'step' or 'request'."""
+    def _wait(self, pause_reported: bool = True) -> str:
+        """Block until there is something to do: 'stop', 'run', 'step' or 'request'; or 'pause'
+        when paused and the caller has not reported it yet (checked under the lock, so a pause()
+        that lands just before the wait is reported rather than waited in silently)."""
         with self._cond:
             while True:
                 if self._stop:
@@ -81,4 +83,6 @@ class Control:
                 if self._step_tokens > 0:
                     self._step_tokens -= 1
                     return "step"
+                if not pause_reported:
+                    return "pause"
                 self._cond.wait()

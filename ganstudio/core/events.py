@@ -51,11 +51,18 @@ class Stats:
 @dataclass(frozen=True)
 class Samples:
     """Generator output on the fixed noise batch: `grid` is an HxWxC uint8 image for image data,
-    `points` an (n, 2) float32 array for 2D data."""
+    `points` an (n, 2) float32 array for 2D data.
+
+    2D data also gets the lab's view (ganstudio.core.lab): `field`, a (res, res) float32 array of
+    D's output (probability or raw score, as in the plots) over `extent` = (xmin, xmax, ymin, ymax),
+    row 0 at ymin; and `arrows`, (n, 2) float32, the push -d(loss_g)/dx on each of the points."""
 
     step: int
     grid: np.ndarray | None = None
     points: np.ndarray | None = None
+    field: np.ndarray | None = None
+    extent: tuple[float, float, float, float] | None = None
+    arrows: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -89,8 +96,20 @@ class Resumed:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """Quality metrics of the generator's weights at `step` (ganstudio.core.metrics), computed in
+    the background: the event arrives some steps later, so its step can be behind the events
+    around it. `values` holds each metric, its bootstrap std as `<key>_std`, and the sample
+    count `n`."""
+
+    step: int
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Alert:
-    """A health warning: `kind` is a stable identifier (nan, d_wins, grad_explode, collapse)."""
+    """A health warning: `kind` is a stable identifier (nan, d_wins, grad_explode, collapse; config
+    for a refused live edit; metrics for an evaluation that failed)."""
 
     step: int
     kind: str
@@ -120,6 +139,7 @@ Event = (
     | CheckpointFailed
     | Paused
     | Resumed
+    | Metrics
     | Alert
     | Finished
     | Failed

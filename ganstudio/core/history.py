@@ -71,6 +71,34 @@ class History:
             buf[i] = value
         self._n += 1
 
+    def merge(self, step: int, values: dict[str, float]) -> None:
+        """Add values computed later for `step` (quality metrics) to the point logged at that step.
+
+        Without such a point one is inserted in step order, its wall time and epoch copied from
+        the point before it; inserting before the last point bumps `revision` (views redraw).
+        """
+        i = int(np.searchsorted(self.steps(), step))
+        if i == self._n or self._step[i] != step:
+            if self._n == self._cap:
+                self._grow()
+            tail = slice(i, self._n)
+            moved = slice(i + 1, self._n + 1)
+            for buf in (self._step, self._wall, self._epoch, *self._values.values()):
+                buf[moved] = buf[tail].copy()
+            self._step[i] = step
+            self._wall[i] = self._wall[i - 1] if i else 0.0
+            self._epoch[i] = self._epoch[i - 1] if i else 0.0
+            for buf in self._values.values():
+                buf[i] = np.nan
+            if i < self._n:
+                self.revision += 1
+            self._n += 1
+        for key, value in values.items():
+            buf = self._values.get(key)
+            if buf is None:
+                buf = self._values[key] = np.full(self._cap, np.nan)
+            buf[i] = value
+
     def add_marker(self, event: HyperparamsChanged | CheckpointSaved | Marker) -> None:
         if isinstance(event, Marker):
             self.markers.append(event)

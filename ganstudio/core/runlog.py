@@ -7,7 +7,8 @@
         checkpoints/       step-000001000.pt ... and latest.pt
 
 metrics.jsonl is append-only and flushed per line, so another process can follow a live run with
-`follow_metrics`. Every line has "event" and "step"; "stats" lines carry every stat by name.
+`follow_metrics`. Every line has "event" and "step"; "stats" lines carry every stat by name,
+"metrics" lines every quality metric (for the generator at that step, written when computed).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ganstudio.core.events import (
     Failed,
     Finished,
     HyperparamsChanged,
+    Metrics,
     Paused,
     Resumed,
     RunStarted,
@@ -132,6 +134,8 @@ class RunLog:
             self._write({"event": "checkpoint", "step": ev.step, "path": ev.path})
         elif isinstance(ev, CheckpointFailed):
             self._write({"event": "checkpoint_failed", "step": ev.step, "message": ev.message})
+        elif isinstance(ev, Metrics):
+            self._write({"event": "metrics", "step": ev.step, **ev.values})
         elif isinstance(ev, Alert):
             self._write({"event": "alert", "step": ev.step, "kind": ev.kind, "message": ev.message,
                          "evidence": {k: _json_safe(v) for k, v in ev.evidence.items()}})

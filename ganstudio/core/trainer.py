@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
-from ganstudio.core import checkpoints, losses, models
+from ganstudio.core import checkpoints, lab, losses, models
 from ganstudio.core.checkpoints import CheckpointError
 from ganstudio.core.config import LIVE_KEYS, Config, ConfigError, live_changes, to_dict, validate
 from ganstudio.core.control import Control
@@ -40,19 +39,24 @@ from ganstudio.core.events import (
     Failed,
     Finished,
     HyperparamsChanged,
+    Metrics,
     Paused,
     Resumed,
     RunStarted,
     Samples,
     Stats,
 )
+from ganstudio.core.health import HealthMonitor
 from ganstudio.core.history import History
+from ganstudio.core.metrics import Evaluator
+from ganstudio.core.metrics.background import BackgroundEvaluator, cpu_generator
 
 GRID_SAMPLES = 64  # images in the fixed-noise grid (8 x 8)
 POINT_SAMPLES = 1024  # generated points shown for 2D data
 _ACC = ("loss_d", "loss_g", "d_real", "d_fake")  # summed on the device every step
 # Keys a resumed run may change: the live ones, and those that do not touch models, data or RNG.
 RESUMABLE_KEYS = LIVE_KEYS | {"log.out", "log.name", "train.device", "train.threads", "train.amp"}
+METRICS_DRAIN_S = 60.0  # how long a completed run waits for its last quality metrics
 
 
 def resolve_device(name: str) -> torch.device:
@@ -133,7 +137,7 @@ class Trainer:
         np.random.seed(cfg.train.seed % 2**32)
         random.seed(cfg.train.seed)
 
-        self.x = self.data.x.to(self.device)
+        self.x = _resident(self.data.x, self.device)
         self.G, self.D = models.build(cfg, self.data.shape)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -160,7 +164,7 @@ class Trainer:
             n=self.x.shape[0],
             batch_size=cfg.train.batch_size,
             generator=torch.Generator().manual_seed(cfg.train.seed + 3),
-            device=self.device,
+            device=self.x.device,
         )
         if self.sampler.n < cfg.train.batch_size:
             raise ConfigError(
@@ -180,6 +184,10 @@ class Trainer:
         self.threads = torch.get_num_threads()
         self._last_samples = -1
         self._last_checkpoint = -1
+        self.health = HealthMonitor(self.cfg)
+        self._metrics: BackgroundEvaluator | None = None  # started at the first metrics step
+        self._metrics_noise: torch.Tensor | None = None
+        self._last_metrics = -1
 
     # ----- building blocks -------------------------------------------------------------------
 
@@ -207,7 +215,7 @@ class Trainer:
         self.G.train()
         self.D.train()
         for _ in range(cfg.optim.d_steps):
-            real = self.x[self.sampler.next()]
+            real = self.x[self.sampler.next()].to(self.device, non_blocking=True)
             with torch.no_grad(), self.autocast:
                 fake = self.G(self._noise(bs))
             with self.autocast:
@@ -277,10 +285,15 @@ class Trainer:
 
     def samples(self) -> Samples:
         self._last_samples = self.step
-        out = self.generate(self.fixed_noise)
         if self.data.is_2d:
-            return Samples(step=self.step, points=out.numpy().astype(np.float32))
-        return Samples(step=self.step, grid=to_grid(out))
+            # The lab's view: G's points with the push on each, over D's field. The extent depends
+            # only on the data, so every snapshot of the run shares it and the view stays put.
+            extent = lab.data_extent(self.data.x)
+            snap = lab.field_snapshot(self.D, self.sampling_generator, self.fixed_noise, self.loss,
+                                      extent, device=self.device)
+            return Samples(step=self.step, points=snap.fake_points, field=snap.field, extent=extent,
+                           arrows=snap.g_grad)
+        return Samples(step=self.step, grid=to_grid(self.generate(self.fixed_noise)))
 
     def _flush_stats(self) -> Stats | None:
         if self._acc_n == 0:
@@ -324,6 +337,7 @@ class Trainer:
         if new.train.ema > 0 and self.G_ema is None:
             self._make_ema()
         self.cfg = new
+        self.health.cfg = new
         ev = HyperparamsChanged(step=self.step, changes=changes)
         self.history.add_marker(ev)
         return ev
@@ -403,9 +417,11 @@ class Trainer:
         except CheckpointError as e:
             raise CheckpointError(f"{name}: {e}") from None
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+            # load_state_dict puts the mismatches on the lines after its first: keep them all.
+            detail = " ".join(line.strip() for line in str(e).strip().splitlines() if line.strip())
             raise CheckpointError(
                 f"{name} does not match its config (was it edited or made by another program?): "
-                f"{str(e).strip().splitlines()[0][:400]}"
+                f"{detail[:600]}"
             ) from None
         return t
 
@@ -467,10 +483,66 @@ class Trainer:
         return ev
 
     def _try_checkpoint(self, path: str | Path | None = None) -> CheckpointSaved | CheckpointFailed:
+        if not self._finite():
+            return CheckpointFailed(step=self.step, path=str(path or self.checkpoint_dir),
+                                    message=f"not saved: the losses or weights hold NaN/Inf values at step "
+                                    f"{self.step}; the previous checkpoint is the last good one")
         try:
             return self.save_checkpoint(path)
         except CheckpointError as e:
             return CheckpointFailed(step=self.step, path=str(path or self.checkpoint_dir), message=str(e))
+
+    def _finite(self) -> bool:
+        """Whether the unreported losses and every weight are finite (one host sync: for saves)."""
+        tensors = [self._acc, *self.G.parameters(), *self.D.parameters()]
+        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+    # ----- quality metrics (computed on a background thread) -----------------------------------
+
+    def _submit_metrics(self) -> None:
+        """Hand a CPU copy of the sampling generator's weights to the metrics thread."""
+        if self._metrics is None:
+            cfg, shape = self.cfg, self.data.shape
+            self._metrics = BackgroundEvaluator(Evaluator(cfg, self.data, "cpu"),
+                                                lambda: cpu_generator(cfg, shape))
+        n = self.cfg.metrics.samples
+        if self._metrics_noise is None or self._metrics_noise.shape[0] != n:
+            # Its own generator: the training noise and the global RNG streams are left alone.
+            gen = torch.Generator().manual_seed(self.cfg.train.seed + 4)
+            self._metrics_noise = torch.randn(n, self.cfg.model.latent_dim, generator=gen)
+        state = {k: v.detach().to("cpu", copy=True) for k, v in self.sampling_generator.state_dict().items()}
+        self._metrics.submit(self.step, state, self._metrics_noise)
+        self._last_metrics = self.step
+
+    def _metrics_events(self) -> Iterator[Event]:
+        """Metrics that finished since the last look (never waits), and the alerts they raise."""
+        if self._metrics is None:
+            return
+        for r in self._metrics.poll():
+            if r.values is None:
+                yield Alert(step=r.step, kind="metrics",
+                            message=f"quality metrics for step {r.step} failed: {r.error}")
+                continue
+            ev = Metrics(step=r.step, values=r.values)
+            self.history.merge(r.step, r.values)
+            yield ev
+            yield from self.health.observe(ev)
+
+    def _drain_metrics(self, control: Control, wait: bool) -> Iterator[Event]:
+        """At the end of a run: the outstanding metrics, waiting for them (up to METRICS_DRAIN_S,
+        and only until a stop request) if `wait`."""
+        if self._metrics is None:
+            return
+        deadline = time.monotonic() + METRICS_DRAIN_S
+        while wait and not control.stopping and time.monotonic() < deadline:
+            if self._metrics.wait_idle(0.1):
+                break
+        yield from self._metrics_events()
+
+    def _close_metrics(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
 
     # ----- threads ---------------------------------------------------------------------------
 
@@ -525,6 +597,8 @@ class Trainer:
             yield from self._run(control)
         except Exception as e:  # the run's data stays; the consumer decides what to tell whom
             yield Failed(step=self.step, message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+        finally:  # also when the consumer drops the generator: the metrics thread ends with the run
+            self._close_metrics()
 
     def _run(self, control: Control) -> Iterator[Event]:
         self.choose_threads()
@@ -541,7 +615,11 @@ class Trainer:
         was_paused = False
         broken = False  # a NaN was seen: no checkpoint may be written from these weights
         while self.step < self.cfg.train.steps or control.paused:
-            action = control._wait()
+            action = control._wait(pause_reported=was_paused)
+            if action == "pause":
+                was_paused = True
+                yield Paused(step=self.step)
+                continue
             new_cfg, save_now = control._take()
             if new_cfg is not None:
                 try:
@@ -578,7 +656,15 @@ class Trainer:
 
             cfg = self.cfg
             single = action == "step"
-            if self.step % cfg.log.every == 0 or single or self.step >= cfg.train.steps:
+            metrics_due = bool(cfg.metrics.every and self.step % cfg.metrics.every == 0 and not broken)
+            ckpt_due = bool(cfg.log.checkpoint_every and self.step % cfg.log.checkpoint_every == 0
+                            and self.checkpoint_dir is not None and not broken)
+            if metrics_due and self.step >= cfg.train.steps:
+                ckpt_due = False  # the run's end saves it, after the metrics, so they are in it
+            # Before a checkpoint, look at the unreported losses now rather than at the next stats:
+            # weights that a NaN has reached must never be saved.
+            if (self.step % cfg.log.every == 0 or single or self.step >= cfg.train.steps or metrics_due
+                    or (ckpt_due and not bool(torch.isfinite(self._acc).all()))):
                 stats = self._flush_stats()
                 if stats is not None:
                     yield stats
@@ -594,11 +680,14 @@ class Trainer:
                             "the learning rates, or open the last good checkpoint.",
                         )
                         continue
+                    yield from self.health.observe(stats)
             if cfg.log.sample_every and (self.step % cfg.log.sample_every == 0 or single):
                 yield self.samples()
-            if cfg.log.checkpoint_every and self.step % cfg.log.checkpoint_every == 0 and not broken:
-                if self.checkpoint_dir is not None:
-                    yield self._try_checkpoint()
+            if ckpt_due:
+                yield self._try_checkpoint()
+            if metrics_due:
+                self._submit_metrics()
+            yield from self._metrics_events()
             if single:
                 was_paused = True
                 yield Paused(step=self.step)
@@ -610,9 +699,14 @@ class Trainer:
         stats = self._flush_stats()
         if stats is not None:
             yield stats
+            if all(math.isfinite(stats.values[k]) for k in _ACC):
+                yield from self.health.observe(stats)
         if not broken:
+            if finished and self.cfg.metrics.every and self._last_metrics != self.step:
+                self._submit_metrics()  # a completed run ends with the metrics of its last weights
             if self.cfg.log.sample_every and self._last_samples != self.step:
                 yield self.samples()
+            yield from self._drain_metrics(control, wait=finished)
             if self.checkpoint_dir is not None and self._last_checkpoint != self.step:
                 yield self._try_checkpoint()
         yield Finished(step=self.step, reason="completed" if finished else "stopped")
@@ -622,8 +716,22 @@ def _with_steps(cfg: Config, steps: int) -> Config:
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps))
 
 
+def _resident(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The dataset on the training device when it fits in half its free memory, else pinned in
+    host memory (batches are then copied asynchronously)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if x.numel() * x.element_size() > free // 2:
+            return x.pin_memory()
+    return x.to(device)
+
+
 def to_grid(images: torch.Tensor, nrow: int = 8) -> np.ndarray:
     """(N, C, H, W) in [-1, 1] -> HxWxC uint8 grid with 1 px dark padding."""
+    # Imported here: torchvision.utils pulls in torch._dynamo, seconds that the CLI's argument
+    # checks and the app's first paint should not wait for.
+    from torchvision.utils import make_grid
+
     grid = make_grid(images.float(), nrow=nrow, padding=1, normalize=True, value_range=(-1, 1), pad_value=0)
     arr = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     if images.shape[1] == 1:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from PySide6.QtCore import QCoreApplication, QSettings, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from ganstudio import __version__
 from ganstudio.core.config import Config, ConfigError, load
@@ -45,17 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", metavar="FILE", help="open with this config (TOML)")
     parser.add_argument("--start", action="store_true", help="start training at once")
     args, qt_args = parser.parse_known_args(argv)
-    app = make_app(qt_args)
     config = None
     if args.config:
+        # Reported on stderr only: a modal box here would block a caller (a script, a test) that
+        # expects the exit status, and a bad --config comes from a command line anyway.
         try:
             config = load(args.config)
         except ConfigError as e:
-            QMessageBox.critical(None, "GAN Studio", f"{args.config} was not loaded:\n\n"
-                                 + "\n".join(e.problems))
             print("ganstudio: error: invalid configuration:\n  " + "\n  ".join(e.problems),
                   file=sys.stderr)
             return 2
+    app = make_app(qt_args)
     window = build_window(config)
     window.show()
     if args.start:

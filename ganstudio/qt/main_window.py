@@ -491,7 +491,8 @@ class MainWindow(QMainWindow):
         self.action_start.setText("&Continue" if st == STOPPED else "&Start")
         self.action_pause.setEnabled(st in (RUNNING, PAUSED) and not stopping)
         self.action_pause.setText("&Resume" if st == PAUSED else "&Pause")
-        self.action_step.setEnabled(not stopping and (st == PAUSED or (valid and not s.busy and s.can_start())))
+        self.action_step.setEnabled(
+            not stopping and (st == PAUSED or (valid and not s.busy and s.can_start())))
         self.action_stop.setEnabled(st in (STARTING, RUNNING, PAUSED))
         has_model = s.trainer is not None
         self.action_save_checkpoint.setEnabled(has_model and st in (RUNNING, PAUSED, STOPPED))

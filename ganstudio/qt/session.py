@@ -131,18 +131,20 @@ class Session(QObject):
                 return
         self._config = cfg
         self.total_steps = cfg.train.steps
-        if self.control is not None and self.state in (RUNNING, PAUSED):
+        if self.control is not None and self.state in (STARTING, RUNNING, PAUSED):
+            # While starting, too: the trainer takes it before its first step.
             self.control.update_config(cfg)
         elif self.trainer is not None and not self.busy:
             ev = self.trainer.apply_config(cfg)
             if ev is not None:
-                self._on_worker_event(ev)
+                self._on_local_event(ev)
         self.config_changed.emit(cfg)
 
     # ----- actions -----------------------------------------------------------------------------
 
     @Slot()
-    def start(self) -> None:
+    def start(self, paused: bool = False) -> None:
+        """Train (a new model, or continue the current one); `paused` starts it paused."""
         if self.busy:
             if self.state == PAUSED:
                 self.resume()
@@ -186,7 +188,11 @@ class Session(QObject):
                 self._runlog = log
             return t
 
-        self.control = Control()
+        self.control = Control(paused=paused)
+        if existing is not None and existing.cfg != cfg:
+            # Edits the trainer missed (made while a checkpoint was being opened, say): the
+            # config shown is the one that trains.
+            self.control.update_config(cfg)
         worker = TrainingWorker(build, self.control, sink=self._write_run_folder,
                                 expected_errors=_user_errors)
         worker.trainer_ready.connect(self._on_worker_trainer_ready)
@@ -232,9 +238,9 @@ class Session(QObject):
         elif self.state == RUNNING:
             self.pause()
         elif not self.busy and self.can_start():
-            self.start()
-            if self.control is not None:
-                self.control.pause()
+            # Paused from the start: a trainer that needs no building must not run ahead.
+            self.start(paused=True)
+            if self.control is not None and self.busy:
                 self.control.step(1)
 
     @Slot()
@@ -260,6 +266,12 @@ class Session(QObject):
                 self.message.emit("This model has no run folder yet; use Save Checkpoint As….")
             self.error.emit(str(e), "")
             return
+        self._on_local_event(ev)
+
+    def _on_local_event(self, ev: Any) -> None:
+        """An event the GUI thread made while no worker runs: the run folder records it too."""
+        if self._runlog is not None:
+            self._runlog.handle(ev)
         self._on_worker_event(ev)
 
     def new_run(self) -> None:

@@ -1,0 +1,192 @@
+"""2. Monitor overhead: training driven by the app vs the same trainer headless.
+
+For each config (the default digits run and the ring8 2D toy) four trainers live in one process,
+built from the same config with the same pinned torch thread count, and take turns in rounds
+(app, headless on a worker thread, headless + run folder on a worker thread, headless on the main
+thread, then again):
+
+- app: the real MainWindow, shown offscreen, with live plots and samples; its session trains on
+  its worker thread while the GUI thread runs the Qt event loop;
+- headless (worker thread): `Trainer.run()` consumed in a plain loop on a `threading.Thread`,
+  while the main thread sleeps: the like-for-like baseline for the app;
+- headless + run folder: the same, with the app's run-folder writer (RunLog: metrics.jsonl, sample
+  PNGs, checkpoints) on every event, which separates the cost of the disk from that of the GUI;
+- headless (main thread): as the CLI runs it.
+
+Steps/s are read from each trainer's step counter over the round; only one trainer runs at a time
+(the others are paused between steps).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from statistics import median
+
+from common import Options, Row, close_window, config, log, open_window, spin, spin_until, spread
+
+GOAL = 0.95
+
+
+class HeadlessThread:
+    """Trainer.run consumed on a worker thread; paused between rounds through its Control."""
+
+    def __init__(self, cfg, run_dir: Path | None = None):
+        from ganstudio.core.control import Control
+        from ganstudio.core.trainer import Trainer
+
+        self.control = Control(paused=True)
+        self.runlog = None
+        checkpoints = None
+        if run_dir is not None:
+            from ganstudio.core.runlog import RunLog
+
+            checkpoints = run_dir / "checkpoints"
+        self.trainer = Trainer(cfg, checkpoint_dir=checkpoints)
+        if run_dir is not None:
+            data = self.trainer.data
+            self.runlog = RunLog(run_dir, cfg, data.x.numpy() if data.is_2d else None)
+        self.paused = threading.Event()
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        from ganstudio.core.events import Failed, Paused
+
+        for ev in self.trainer.run(self.control):
+            if self.runlog is not None:
+                self.runlog.handle(ev)
+            if isinstance(ev, Paused):
+                self.paused.set()
+            elif isinstance(ev, Failed):
+                self.error = ev.message
+                self.paused.set()
+                return
+
+    def round(self, seconds: float, warmup: float) -> float:
+        self.paused.clear()
+        self.control.resume()
+        time.sleep(warmup)
+        s0, t0 = self.trainer.step, time.perf_counter()
+        time.sleep(seconds)
+        s1, t1 = self.trainer.step, time.perf_counter()
+        self.control.pause()
+        self.paused.wait(30)
+        if self.error:
+            raise RuntimeError(self.error)
+        return (s1 - s0) / (t1 - t0)
+
+    def close(self) -> None:
+        self.control.stop()
+        self.thread.join(30)
+        if self.runlog is not None:
+            self.runlog.close()
+
+
+class HeadlessMain:
+    """Trainer.run consumed on the calling thread, as the CLI does."""
+
+    def __init__(self, cfg):
+        from ganstudio.core.control import Control
+        from ganstudio.core.trainer import Trainer
+
+        self.trainer = Trainer(cfg)
+        self.events = self.trainer.run(Control())
+
+    def _until(self, deadline: float) -> None:
+        from ganstudio.core.events import Failed
+
+        for ev in self.events:
+            if isinstance(ev, Failed):
+                raise RuntimeError(ev.message)
+            if time.perf_counter() >= deadline:
+                return
+
+    def round(self, seconds: float, warmup: float) -> float:
+        self._until(time.perf_counter() + warmup)
+        s0, t0 = self.trainer.step, time.perf_counter()
+        self._until(t0 + seconds)
+        return (self.trainer.step - s0) / (time.perf_counter() - t0)
+
+
+class AppRun:
+    """The real window training; paused between rounds through the session."""
+
+    def __init__(self, cfg, tmp: str):
+        self.app, self.window = open_window(cfg, tmp)
+        self.session = self.window.session
+        self.window.start()
+        if not spin_until(lambda: self.session.state == "running" and self.session.trainer is not None
+                          and self.session.trainer.step > 0, 120):
+            raise RuntimeError(f"the app did not start training (state {self.session.state})")
+        self.session.pause()
+        spin_until(lambda: self.session.state == "paused", 30)
+
+    def round(self, seconds: float, warmup: float) -> float:
+        self.session.resume()
+        spin(warmup)
+        trainer = self.session.trainer
+        s0, t0 = trainer.step, time.perf_counter()
+        spin(seconds)
+        s1, t1 = trainer.step, time.perf_counter()
+        self.session.pause()
+        if not spin_until(lambda: self.session.state == "paused", 30):
+            raise RuntimeError(f"the app did not pause (state {self.session.state})")
+        return (s1 - s0) / (t1 - t0)
+
+    def close(self) -> None:
+        close_window(self.app, self.window)
+
+
+def measure(name: str, cfg, opts: Options, rounds: int, seconds: float) -> dict[str, list[float]]:
+    tmp = Path(opts.tmp) / f"monitor-{name}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    variants = {
+        "app": AppRun(cfg, str(tmp)),
+        "worker": HeadlessThread(cfg),
+        "runlog": HeadlessThread(cfg, tmp / "headless-run"),
+        "main": HeadlessMain(cfg),
+    }
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    warmup = 0.3
+    for v in variants.values():  # warm-up round each: allocations, first samples
+        v.round(0.5, warmup)
+    for i in range(rounds):
+        for k, v in variants.items():
+            rates[k].append(v.round(seconds, warmup))
+        log(f"{name} round {i + 1}/{rounds}: " + ", ".join(f"{k} {r[-1]:.0f}" for k, r in rates.items())
+            + " steps/s")
+    for v in variants.values():
+        if hasattr(v, "close"):
+            v.close()
+    return rates
+
+
+def run(opts: Options) -> list[Row]:
+    rounds, seconds = (2, 1.0) if opts.quick else (3, 2.5)
+    common = {"train.steps": 100_000_000, "train.threads": opts.threads, "train.device": "cpu"}
+    configs = {
+        "digits": config("digits", **common, **{"log.out": str(Path(opts.tmp) / "runs")}),
+        "ring8": config("ring8", **common, **{"log.out": str(Path(opts.tmp) / "runs")}),
+    }
+    rows = []
+    for j, (name, cfg) in enumerate(configs.items()):
+        log(f"monitor: {name}, {opts.threads} thread(s), {rounds} rounds x {seconds}s per variant")
+        r = measure(name, cfg, opts, rounds, seconds)
+        app_ratio = [a / w for a, w in zip(r["app"], r["worker"], strict=True)]
+        disk_ratio = [d / w for d, w in zip(r["runlog"], r["worker"], strict=True)]
+        main_ratio = [m / w for m, w in zip(r["main"], r["worker"], strict=True)]
+        sub = "ab"[j]
+        rows.append(Row(
+            f"2{sub}", f"Monitor overhead, {name}: app / headless (worker thread)",
+            f"{median(app_ratio):.2f}x ({median(r['app']):.0f} vs {median(r['worker']):.0f} steps/s)",
+            "ratio " + spread(app_ratio, unit="x"), f">= {GOAL}", Row.judged(median(app_ratio) >= GOAL),
+        ))
+        rows.append(Row(
+            f"2{sub}'", f"  {name}: headless + run folder / headless; main thread / worker thread",
+            f"{median(disk_ratio):.2f}x; {median(main_ratio):.2f}x (main {median(r['main']):.0f} steps/s)",
+            "run folder " + spread(disk_ratio, unit="x") + "; main " + spread(main_ratio, unit="x"),
+        ))
+    return rows

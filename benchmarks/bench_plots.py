@@ -1,0 +1,129 @@
+"""4. Plots: PlotsPanel redraw time with 1e4 / 1e5 / 1e6 logged points per curve.
+
+A History is filled with synthetic stats (every stat the trainer logs, random-walk losses) and the
+panel is shown offscreen at a typical size. One frame is what the app does at each display tick
+while training: a few new points arrive, the panel's redraw timer fires (setData on the visible
+tab's curves, incremental smoothing), and the plot is painted (`grab()`: pyqtgraph's auto-range,
+peak downsampling and the paint). The panel's own timer is stopped and fired by hand, so only
+timed frames run. `refresh()` (every tab, as after a run reset) is timed the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from statistics import median
+
+from common import Options, Row, log, percentile, qt_app, spin
+
+KEYS = ("loss_d", "loss_g", "d_real", "d_fake", "grad_d", "grad_g", "lr_d", "lr_g", "steps_per_s",
+        "images_per_s")
+APPEND = 5  # points appended between redraws
+GOAL_MS = 8.0
+
+
+def synthetic_history(n: int, seed: int = 0):
+    import numpy as np
+
+    from ganstudio.core.history import History
+
+    rng = np.random.default_rng(seed)
+    steps = np.arange(1, n + 1) * 10
+    walk = lambda scale, base: base + np.cumsum(rng.normal(0, scale, n)) / np.sqrt(n)  # noqa: E731
+    values = {
+        "loss_d": np.abs(walk(1.0, 1.2)) + rng.normal(0, 0.1, n) ** 2,
+        "loss_g": np.abs(walk(1.0, 0.8)) + rng.normal(0, 0.1, n) ** 2,
+        "d_real": np.clip(0.6 + rng.normal(0, 0.05, n), 0, 1),
+        "d_fake": np.clip(0.4 + rng.normal(0, 0.05, n), 0, 1),
+        "grad_d": np.abs(rng.normal(1, 0.3, n)),
+        "grad_g": np.abs(rng.normal(2, 0.5, n)),
+        "lr_d": np.full(n, 2e-4),
+        "lr_g": np.full(n, 2e-4),
+        "steps_per_s": np.full(n, 100.0),
+        "images_per_s": np.full(n, 6400.0),
+    }
+    state = {
+        "step": steps.tolist(),
+        "wall": (steps / 100.0).tolist(),
+        "epoch": (steps / 1797.0).tolist(),
+        "values": {k: v.tolist() for k, v in values.items()},
+        "markers": [],
+    }
+    return History.from_state_dict(state)
+
+
+def append_points(history, k: int) -> None:
+    import random
+
+    from ganstudio.core.events import Stats
+
+    n = len(history)
+    last = int(history.steps()[-1]) if n else 0
+    for i in range(1, k + 1):
+        step = last + 10 * i
+        values = {key: history.last(key) or 0.0 for key in KEYS}
+        values["loss_d"] += random.gauss(0, 0.05)
+        values["loss_g"] += random.gauss(0, 0.05)
+        history.append(Stats(step=step, epoch=step / 1797.0, wall=step / 100.0, values=values))
+
+
+def run(opts: Options) -> list[Row]:
+    from PySide6.QtCore import QTimer
+
+    from ganstudio.core.history import History
+    from ganstudio.qt.panels.plots import PlotsPanel
+
+    app = qt_app()
+    history = History()
+    panel = PlotsPanel(history)
+    panel.resize(1000, 700)
+    panel.show()
+    timer = panel.findChild(QTimer, "plots_redraw_timer")
+    timer.stop()
+    spin(0.2)
+    plot = panel.plot_widget("Losses")  # the tab shown
+    sizes = (10_000, 100_000) if opts.quick else (10_000, 100_000, 1_000_000)
+    frames = 5 if opts.quick else 20
+    rows: list[Row] = []
+    for j, n in enumerate(sizes):
+        history.replace_with(synthetic_history(n, seed=j))
+        t0 = time.perf_counter()
+        panel.refresh()
+        plot.grab()
+        first = (time.perf_counter() - t0) * 1e3
+        app.processEvents()
+        total, data_part, refresh_all = [], [], []
+        for _ in range(frames):
+            append_points(history, APPEND)
+            t0 = time.perf_counter()
+            timer.timeout.emit()  # the panel's display tick: redraw the visible tab
+            t1 = time.perf_counter()
+            plot.grab()
+            t2 = time.perf_counter()
+            total.append((t2 - t0) * 1e3)
+            data_part.append((t1 - t0) * 1e3)
+            app.processEvents()
+        for _ in range(max(3, frames // 4)):
+            append_points(history, APPEND)
+            t0 = time.perf_counter()
+            panel.refresh()
+            plot.grab()
+            refresh_all.append((time.perf_counter() - t0) * 1e3)
+            app.processEvents()
+        p50, d50 = median(total), median(data_part)
+        log(f"plots: {n:,} points: frame p50 {p50:.1f} ms (setData {d50:.1f} ms + paint "
+            f"{p50 - d50:.1f}); refresh() all tabs {median(refresh_all):.1f} ms; first {first:.0f} ms")
+        label = f"1e{len(str(n)) - 1}"
+        is_goal = n == 1_000_000
+        rows.append(Row(
+            f"4{'abc'[j]}", f"Plots: one frame (tick + paint), {label} points per curve",
+            f"p50 {p50:.1f} ms (setData {d50:.1f} + paint {p50 - d50:.1f})",
+            f"p90 {percentile(total, 90):.1f} / max {max(total):.1f} ms (n={frames}); refresh() of "
+            f"all 4 tabs + paint p50 {median(refresh_all):.0f} ms; first draw {first:.0f} ms",
+            f"<= {GOAL_MS:g} ms p50 at 1e6" if is_goal else "",
+            Row.judged(p50 <= GOAL_MS) if is_goal else "",
+        ))
+    if opts.quick:
+        rows.append(Row("4c", "Plots: one frame (tick + paint), 1e6 points per curve", "not run (--quick)",
+                        goal=f"<= {GOAL_MS:g} ms p50 at 1e6", met="n/a"))
+    panel.close()
+    return rows

@@ -1,0 +1,168 @@
+"""Health alerts from a run's stats and metrics: `HealthMonitor(cfg).observe(event) -> [Alert]`.
+
+Kinds (stable identifiers; thresholds are the `health.*` config keys, all live-editable):
+
+- d_wins: D's loss below health.d_wins_loss for health.d_wins_window logged intervals in a row.
+  Every loss here but wgan-gp reaches 0 only when D separates real from fake perfectly (and the
+  generator's gradient vanishes); wgan-gp's critic loss has no floor, so it is not checked.
+- grad_explode: grad_d or grad_g above health.grad_max, or above health.grad_factor times its
+  median over the last GRAD_WINDOW logged intervals (once MIN_HISTORY are known).
+- collapse (at metrics steps): `diversity` (samples' mean pairwise distance over real data's)
+  below health.collapse_diversity, or the modes (2D) or classes covered below
+  (1 - health.collapse_drop) times the run's best so far.
+
+An alert fires once per episode: when its condition starts to hold. The episode ends, and the
+alert re-arms, after RECOVER healthy logged intervals in a row (for d_wins: with loss_d at or above
+the threshold; for collapse: one healthy evaluation). Non-finite values are ignored: NaN/Inf
+losses already pause the run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from ganstudio.core.config import Config
+from ganstudio.core.events import Alert, Metrics, Stats
+
+RECOVER = 5
+GRAD_WINDOW = 50
+MIN_HISTORY = 20
+COVERAGE_KEYS = (("modes_covered", "modes"), ("classes_covered", "classes"))
+
+
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+class HealthMonitor:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg  # the trainer replaces it on live edits
+        self._low_d = 0
+        self._grads: dict[str, deque[float]] = {k: deque(maxlen=GRAD_WINDOW) for k in ("grad_d", "grad_g")}
+        self._best_cover: dict[str, float] = {}
+        self._active: set[str] = set()
+        self._healthy: dict[str, int] = {}
+
+    def observe(self, event: Stats | Metrics) -> list[Alert]:
+        if isinstance(event, Stats):
+            alerts = [self._d_wins(event), self._grad_explode(event)]
+        elif isinstance(event, Metrics):
+            alerts = [self._collapse(event)]
+        else:
+            return []
+        return [a for a in alerts if a is not None]
+
+    def _episode(
+        self, kind: str, start: bool, recover: int, make: Callable[[], Alert | None], bad: bool | None = None
+    ) -> Alert | None:
+        """The alert when `start` begins an episode of `kind`; None otherwise. `bad` (default:
+        `start`) says whether this point is still unhealthy, which postpones the episode's end."""
+        bad = start if bad is None else bad
+        if start and kind not in self._active:
+            self._active.add(kind)
+            self._healthy[kind] = 0
+            return make()
+        if bad:
+            self._healthy[kind] = 0
+        elif kind in self._active:
+            self._healthy[kind] = self._healthy.get(kind, 0) + 1
+            if self._healthy[kind] >= recover:
+                self._active.discard(kind)
+        return None
+
+    def _d_wins(self, ev: Stats) -> Alert | None:
+        h = self.cfg.health
+        loss = ev.values.get("loss_d")
+        if h.d_wins_loss <= 0 or self.cfg.loss.kind == "wgan-gp" or not _finite(loss):
+            self._low_d = 0
+            return self._episode("d_wins", False, RECOVER, lambda: None)
+        low = loss < h.d_wins_loss
+        self._low_d = self._low_d + 1 if low else 0
+
+        def make() -> Alert:
+            v = ev.values
+            return Alert(
+                step=ev.step,
+                kind="d_wins",
+                message=(
+                    f"the discriminator is winning: loss_d has stayed below {h.d_wins_loss:g} for "
+                    f"{self._low_d} logged intervals (now {loss:.3g}; D(x) {v.get('d_real', math.nan):.3f}, "
+                    f"D(G(z)) {v.get('d_fake', math.nan):.3f}), so the generator learns little. "
+                    "Try a lower optim.lr_d, fewer optim.d_steps or another loss."
+                ),
+                evidence={"loss_d": loss, "threshold": h.d_wins_loss, "intervals": float(self._low_d),
+                          "d_real": v.get("d_real", math.nan), "d_fake": v.get("d_fake", math.nan)},
+            )
+
+        return self._episode("d_wins", self._low_d >= h.d_wins_window, RECOVER, make, bad=low)
+
+    def _grad_explode(self, ev: Stats) -> Alert | None:
+        h = self.cfg.health
+        worst: tuple[float, str, float, float] | None = None  # (ratio to its limit, key, value, median)
+        for key, past in self._grads.items():
+            v = ev.values.get(key)
+            if not _finite(v):
+                continue
+            median = float(np.median(past)) if len(past) >= MIN_HISTORY else math.nan
+            limits = []
+            if h.grad_max > 0:
+                limits.append(h.grad_max)
+            if h.grad_factor > 0 and median > 0:
+                limits.append(h.grad_factor * median)
+            past.append(v)
+            if limits and v > min(limits):
+                ratio = v / min(limits)
+                if worst is None or ratio > worst[0]:
+                    worst = (ratio, key, v, median)
+        firing = worst is not None
+
+        def make() -> Alert:
+            _, key, v, median = worst
+            times = f", {v / median:.0f}x its running median {median:.3g}" if median > 0 else ""
+            return Alert(
+                step=ev.step,
+                kind="grad_explode",
+                message=(
+                    f"gradients are exploding: {key} = {v:.3g} at step {ev.step}{times} (limits: "
+                    f"health.grad_max {h.grad_max:g}, health.grad_factor {h.grad_factor:g}x). "
+                    "Lower the learning rates, or open an earlier checkpoint."
+                ),
+                evidence={key: v, "median": median, "grad_max": h.grad_max, "grad_factor": h.grad_factor},
+            )
+
+        return self._episode("grad_explode", firing, RECOVER, make)
+
+    def _collapse(self, ev: Metrics) -> Alert | None:
+        h = self.cfg.health
+        v = ev.values
+        reasons: list[str] = []
+        evidence: dict[str, float] = {}
+        div = v.get("diversity")
+        if h.collapse_diversity > 0 and _finite(div) and div < h.collapse_diversity:
+            reasons.append(f"the samples are {div:.2f}x as spread out as real data "
+                           f"(health.collapse_diversity {h.collapse_diversity:g})")
+            evidence.update(diversity=div, diversity_threshold=h.collapse_diversity)
+        for key, label in COVERAGE_KEYS:
+            covered = v.get(key)
+            if not _finite(covered):
+                continue
+            best = self._best_cover.get(key, covered)
+            if h.collapse_drop > 0 and covered < best * (1 - h.collapse_drop):
+                reasons.append(f"{label} covered fell from {best:.0f} to {covered:.0f}")
+                evidence.update({key: covered, f"best_{key}": best})
+            self._best_cover[key] = max(best, covered)
+
+        def make() -> Alert:
+            return Alert(
+                step=ev.step,
+                kind="collapse",
+                message=f"mode collapse at step {ev.step}: " + "; ".join(reasons)
+                + ". Try a lower learning rate, a different loss, or an earlier checkpoint.",
+                evidence=evidence,
+            )
+
+        return self._episode("collapse", bool(reasons), 1, make)

@@ -1,0 +1,172 @@
+"""`Evaluator`: every metric that applies to a dataset, for a generator and a batch of noise.
+
+Feature spaces of the distance metrics (FD, precision/recall, density/coverage):
+- labelled image sets (digits, mnist, fashion-mnist, cifar10): the 128-wide penultimate layer of
+  a small CNN classifier trained on the real data (see classifier.py), which also gives the class
+  coverage metrics;
+- unlabelled image folders: a fixed random projection ("rp16"): images average-pooled to at most
+  16x16, flattened, and multiplied by a Gaussian matrix (fixed seed, scaled 1/sqrt(inputs)) to 64
+  dimensions. It needs no download and no training, preserves pixel distances on average
+  (Johnson-Lindenstrauss), and keeps the covariances small enough to estimate from 1,000 samples;
+- 2D toys: none; their metrics use the known modes.
+
+The reference set is a fixed random subset of the real data as large as the generated set (at
+most the whole dataset), the same for every evaluation of a run. Every value comes with a bootstrap
+standard deviation, `<key>_std` (BOOTSTRAP resamples of the generated set, with replacement), and
+`n`, the number of generated samples.
+
+Nothing here draws from torch's or numpy's global random generators: a run's checkpoint records
+those, and exact resume must not depend on whether metrics ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganstudio.core.config import Config
+from ganstudio.core.data import Dataset
+from ganstudio.core.metrics import classifier as clf
+from ganstudio.core.metrics.registry import Context, Metric, applicable
+
+BOOTSTRAP = 20
+EVAL_SEED = 20240601
+PROJECTION_SIDE = 16
+PROJECTION_DIM = 64
+
+
+class Evaluator:
+    """Computes all applicable metrics. Cheap to build; the classifier (if any) is loaded or trained
+    on first use (`prepare()`, or the first `evaluate`), so build it where waiting is fine."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        dataset: Dataset,
+        device: torch.device | str = "cpu",
+        *,
+        cache_dir: str | Path | None = None,
+        bootstrap: int = BOOTSTRAP,
+    ):
+        self.cfg = cfg
+        self.data = dataset
+        self.device = torch.device(device)
+        self.cache_dir = cache_dir
+        self.bootstrap = bootstrap
+        self.metrics: list[Metric] = applicable(dataset)
+        self.classifier: clf.Classifier | None = None
+        self.classifier_info: dict | None = None
+        self._projection: torch.Tensor | None = None
+        self._reference: dict[int, tuple[torch.Tensor, torch.Tensor | None, dict]] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        """The value keys `evaluate` returns, besides their `_std` and `n`."""
+        return [k for m in self.metrics for k in m.keys]
+
+    @property
+    def feature_space(self) -> str:
+        if self.data.is_2d:
+            return "points"
+        return "classifier" if self._labelled else f"rp{PROJECTION_SIDE}"
+
+    @property
+    def _labelled(self) -> bool:
+        return self.data.labels is not None and bool(self.data.num_classes)
+
+    def prepare(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Load or train the classifier now (labelled image sets; a no-op otherwise)."""
+        if self.data.is_2d or not self._labelled or self.classifier is not None:
+            return
+        model, info = clf.load_or_train(
+            self.cfg.data.dataset, self.data.x, self.data.labels, self.data.num_classes,
+            cache_dir=self.cache_dir, should_stop=should_stop,
+        )
+        self.classifier, self.classifier_info = model.to(self.device), info
+
+    @torch.no_grad()
+    def evaluate(
+        self, generator: nn.Module, noise: torch.Tensor, should_stop: Callable[[], bool] | None = None
+    ) -> dict[str, float]:
+        """Metrics of `generator`'s output for `noise` (generator in eval mode, as for samples)."""
+        was_training = generator.training
+        generator.eval()
+        try:
+            fake = torch.cat([generator(z.to(self.device)).float().cpu() for z in noise.split(1024)])
+        finally:
+            generator.train(was_training)
+        return self.evaluate_samples(fake, should_stop=should_stop)
+
+    @torch.no_grad()
+    def evaluate_samples(
+        self, fake: torch.Tensor, should_stop: Callable[[], bool] | None = None
+    ) -> dict[str, float]:
+        """Metrics of generated samples given directly: (n, 2) points or (n, C, H, W) images."""
+        fake = fake.detach().float().cpu()
+        n = fake.shape[0]
+        if n < 10:
+            raise ValueError(f"metrics need at least 10 generated samples, got {n}")
+        bad = int((~torch.isfinite(fake.flatten(1)).all(dim=1)).sum())
+        if bad:
+            raise ValueError(f"{bad} of {n} generated samples hold NaN or infinite values")
+        self.prepare(should_stop)
+        real, real_features, cache = self._reference_for(n)
+        ctx = Context(dataset=self.data, fake=fake, real=real, real_features=real_features, cache=cache)
+        if not self.data.is_2d:
+            ctx.fake_features, ctx.fake_logits = self._features(fake)
+        prepared = [m.prepare(ctx) for m in self.metrics]
+
+        def all_values(counts: torch.Tensor | None) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for values in prepared:
+                out.update(values(counts))
+            return out
+
+        result = all_values(None)
+        gen = torch.Generator().manual_seed(EVAL_SEED)
+        draws: dict[str, list[float]] = {k: [] for k in result}
+        for _ in range(self.bootstrap):
+            if should_stop is not None and should_stop():
+                raise clf.Cancelled
+            counts = torch.bincount(torch.randint(n, (n,), generator=gen), minlength=n).double()
+            for k, v in all_values(counts).items():
+                draws[k].append(v)
+        for k in list(result):
+            result[f"{k}_std"] = float(np.std(draws[k], ddof=1)) if len(draws[k]) > 1 else float("nan")
+        result["n"] = float(n)
+        return result
+
+    # ----- feature spaces -----------------------------------------------------------------------
+
+    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(features, logits or None) of images x."""
+        if self.classifier is not None:
+            feats, logits = clf.predict(self.classifier, x.to(self.device))
+            return feats.cpu(), logits.cpu()
+        return self._project(x), None
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] > PROJECTION_SIDE or x.shape[-2] > PROJECTION_SIDE:
+            x = F.adaptive_avg_pool2d(x, PROJECTION_SIDE)
+        flat = x.flatten(1)
+        if self._projection is None:
+            gen = torch.Generator().manual_seed(EVAL_SEED + 1)
+            d = flat.shape[1]
+            self._projection = torch.randn(d, PROJECTION_DIM, generator=gen) / d**0.5
+        return flat @ self._projection
+
+    def _reference_for(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+        """The real reference set for n generated samples, its features, and its metric cache."""
+        if n not in self._reference:
+            total = len(self.data)
+            gen = torch.Generator().manual_seed(EVAL_SEED + 2)
+            idx = torch.randperm(total, generator=gen)[: min(n, total)]
+            real = self.data.x[idx].float()
+            feats = None if self.data.is_2d else self._features(real)[0]
+            self._reference = {n: (real, feats, {})}  # only the latest size is worth keeping
+        return self._reference[n]

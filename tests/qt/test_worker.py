@@ -1,0 +1,137 @@
+"""TrainingWorker and start_worker on a tiny trainer: batching, order, failures, thread lifetime."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QObject
+
+from ganstudio.core.config import ConfigError
+from ganstudio.core.control import Control
+from ganstudio.core.events import Failed, Finished, RunStarted, Stats
+from ganstudio.core.trainer import Trainer
+from ganstudio.qt.worker import THREADS, TrainingWorker, start_worker
+from tests.qt.conftest import WAIT_MS, tiny_config
+
+
+class Recorder:
+    """Every signal of a worker, in arrival order on the GUI thread."""
+
+    def __init__(self, worker: TrainingWorker):
+        self.stats: list[list[Stats]] = []
+        self.events: list[object] = []
+        self.failed: list[Failed] = []
+        self.finished: list[Finished] = []
+        self.trainers: list[object] = []
+        self.order: list[str] = []
+        worker.stats_ready.connect(lambda batch: (self.stats.append(batch), self.order.append("stats")))
+        worker.event.connect(lambda ev: (self.events.append(ev), self.order.append("event")))
+        worker.samples_ready.connect(lambda ev: self.order.append("samples"))
+        worker.failed.connect(lambda ev: (self.failed.append(ev), self.order.append("failed")))
+        worker.finished.connect(lambda ev: (self.finished.append(ev), self.order.append("finished")))
+        worker.trainer_ready.connect(lambda t: (self.trainers.append(t), self.order.append("ready")))
+        worker.done.connect(lambda: self.order.append("done"))
+
+
+@pytest.fixture
+def owner(warm):
+    """The parent of the worker threads; it outlives each test's threads."""
+    return QObject()
+
+
+def run_worker(qtbot, owner, worker: TrainingWorker) -> Recorder:
+    """Start `worker` on its own thread and wait until `done` has fired and the thread has quit."""
+    rec = Recorder(worker)
+    with qtbot.waitSignal(worker.done, timeout=WAIT_MS):
+        thread = start_worker(worker, owner)
+        assert thread in THREADS
+        assert thread.isRunning()
+    qtbot.waitUntil(lambda: thread.isFinished(), timeout=WAIT_MS)
+    assert not thread.isRunning()
+    return rec
+
+
+def test_stats_arrive_batched_and_in_step_order(qtbot, owner, tmp_path):
+    steps = 120
+    cfg = tiny_config(tmp_path, train__steps=steps, log__every=1, log__sample_every=0,
+                      log__checkpoint_every=0)
+    sunk = []
+    worker = TrainingWorker(lambda: Trainer(cfg), Control(), sink=sunk.append)
+    rec = run_worker(qtbot, owner, worker)
+
+    assert not rec.failed
+    all_stats = [ev for batch in rec.stats for ev in batch]
+    assert [ev.step for ev in all_stats] == list(range(1, steps + 1))  # every step, in order
+    # One signal per STATS_INTERVAL_S at most (plus a flush before other events), not per step.
+    assert len(rec.stats) < steps / 3, f"{len(rec.stats)} stats_ready signals for {steps} steps"
+    assert max(len(batch) for batch in rec.stats) > 1
+    # The sink saw every event, the GUI its plain-data copies in the same order.
+    assert [ev for ev in sunk if isinstance(ev, Stats)] == all_stats
+    assert isinstance(rec.events[0], RunStarted)
+    assert rec.finished and rec.finished[0].step == steps and rec.finished[0].reason == "completed"
+    assert rec.order[0] == "ready"
+    assert rec.order[-2:] == ["finished", "done"]
+    assert rec.order.index("event") < rec.order.index("stats")  # RunStarted before any stats
+
+
+def test_build_error_of_bad_input_fails_with_its_message_only(qtbot, owner):
+    def build():
+        raise ConfigError(["train.batch_size = 9999 is larger than the dataset (1797 samples)"])
+
+    worker = TrainingWorker(build, Control(), expected_errors=lambda: (ConfigError,))
+    rec = run_worker(qtbot, owner, worker)
+    assert len(rec.failed) == 1
+    assert rec.failed[0].step == -1
+    assert "train.batch_size = 9999" in rec.failed[0].message
+    assert rec.failed[0].traceback == ""  # bad input: the message says it all
+    assert rec.order == ["failed", "done"]
+
+
+def test_unexpected_build_error_carries_a_traceback(qtbot, owner):
+    def build():
+        raise ValueError("models could not be built")
+
+    worker = TrainingWorker(build, Control(), expected_errors=lambda: (ConfigError,))
+    rec = run_worker(qtbot, owner, worker)
+    assert rec.failed[0].message == "ValueError: models could not be built"
+    assert "Traceback" in rec.failed[0].traceback
+    assert rec.trainers == []
+    assert rec.order[-1] == "done"
+
+
+def test_training_error_and_sink_error_still_end_with_done(qtbot, owner, tmp_path):
+    cfg = tiny_config(tmp_path, train__steps=10, log__sample_every=0, log__checkpoint_every=0)
+
+    def sink(ev):
+        if isinstance(ev, Stats) and ev.step >= 4:
+            raise OSError("disk full")
+
+    worker = TrainingWorker(lambda: Trainer(cfg), Control(), sink=sink)
+    rec = run_worker(qtbot, owner, worker)
+    assert len(rec.failed) == 1
+    assert "OSError: disk full" in rec.failed[0].message
+    assert "Traceback" in rec.failed[0].traceback
+    assert rec.finished == []
+    assert rec.order[-1] == "done"
+
+
+def test_build_only_reports_the_trainer_and_trains_nothing(qtbot, owner, tmp_path):
+    cfg = tiny_config(tmp_path, train__steps=10)
+    worker = TrainingWorker(lambda: Trainer(cfg), Control(), run=False)
+    rec = run_worker(qtbot, owner, worker)
+    assert len(rec.trainers) == 1 and rec.trainers[0].step == 0
+    assert rec.order == ["ready", "done"]
+
+
+def test_stop_ends_a_long_run_and_the_thread(qtbot, owner, tmp_path):
+    cfg = tiny_config(tmp_path, train__steps=1_000_000, log__every=1, log__sample_every=0,
+                      log__checkpoint_every=0)
+    control = Control()
+    worker = TrainingWorker(lambda: Trainer(cfg), control)
+    rec = Recorder(worker)
+    thread = start_worker(worker, owner)
+    qtbot.waitUntil(lambda: sum(len(b) for b in rec.stats) >= 5, timeout=WAIT_MS)
+    with qtbot.waitSignal(worker.done, timeout=WAIT_MS):
+        control.stop()
+    qtbot.waitUntil(lambda: thread.isFinished(), timeout=WAIT_MS)
+    assert rec.finished[0].reason == "stopped"
+    assert rec.finished[0].step == [ev for b in rec.stats for ev in b][-1].step
