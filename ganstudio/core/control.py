@@ -18,6 +18,7 @@ class Control:
         self._paused = paused
         self._step_tokens = 0
         self._stop = False
+        self._save_on_stop = True
         self._save: list[str | None] = []
         self._config: Config | None = None
 
@@ -37,10 +38,16 @@ class Control:
             self._step_tokens += n
             self._cond.notify_all()
 
-    def stop(self) -> None:
+    def stop(self, save: bool = True) -> None:
+        """End the run after the current step; with save=False, without its final checkpoint."""
         with self._cond:
             self._stop = True
+            self._save_on_stop = save
             self._cond.notify_all()
+
+    @property
+    def save_on_stop(self) -> bool:
+        return self._save_on_stop
 
     def save_checkpoint(self, path: str | None = None) -> None:
         """Save at the next step boundary: to `path`, or to the run's rotating checkpoint folder."""

@@ -707,7 +707,8 @@ class Trainer:
             if self.cfg.log.sample_every and self._last_samples != self.step:
                 yield self.samples()
             yield from self._drain_metrics(control, wait=finished)
-            if self.checkpoint_dir is not None and self._last_checkpoint != self.step:
+            if (self.checkpoint_dir is not None and self._last_checkpoint != self.step
+                    and (finished or control.save_on_stop)):
                 yield self._try_checkpoint()
         yield Finished(step=self.step, reason="completed" if finished else "stopped")
 

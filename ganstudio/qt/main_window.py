@@ -23,8 +23,10 @@ from ganstudio import __version__
 from ganstudio.core import config as cfgmod
 from ganstudio.core import presets
 from ganstudio.core.config import Config, ConfigError
+from ganstudio.qt.panels.alerts import AlertsPanel
 from ganstudio.qt.panels.checkpoints import CheckpointsPanel
 from ganstudio.qt.panels.hyperparams import HyperparamsPanel
+from ganstudio.qt.panels.lab2d import Lab2DPanel
 from ganstudio.qt.panels.plots import PlotsPanel
 from ganstudio.qt.panels.samples import SamplesPanel
 from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING, Session
@@ -58,7 +60,19 @@ class MainWindow(QMainWindow):
         s = self.session
 
         self.plots = PlotsPanel(s.history)
+        # Quality metrics arrive every metrics.every steps with a bootstrap std: dots and bands.
+        self.plots.add_tab("Modes & classes", [("modes_covered", "modes covered"),
+                                               ("classes_covered", "classes covered")],
+                           y_label="count", bands=True)
+        self.plots.add_tab("Precision & recall", [("precision", "precision"), ("recall", "recall"),
+                                                  ("density", "density"), ("coverage", "coverage"),
+                                                  ("high_quality", "high-quality share")],
+                           y_label="score", bands=True)
+        self.plots.add_tab("Fréchet distance", [("fd", "Fréchet distance (classifier features)")],
+                           y_label="FD", bands=True)
         self.setCentralWidget(self.plots)
+        self.lab2d = Lab2DPanel()
+        self.alerts = AlertsPanel()
         self.samples = SamplesPanel()
         self.hyperparams = HyperparamsPanel(s.config)
         self.checkpoints = CheckpointsPanel()
@@ -79,9 +93,15 @@ class MainWindow(QMainWindow):
                                       Qt.DockWidgetArea.LeftDockWidgetArea),
             "checkpoints": self._dock("Checkpoints", self.checkpoints,
                                       Qt.DockWidgetArea.LeftDockWidgetArea),
+            "alerts": self._dock("Alerts", self.alerts, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "lab2d": self._dock("2D Lab", self.lab2d, Qt.DockWidgetArea.RightDockWidgetArea),
         }
         self.tabifyDockWidget(self._docks["hyperparams"], self._docks["checkpoints"])
+        self.tabifyDockWidget(self._docks["hyperparams"], self._docks["alerts"])
         self._docks["hyperparams"].raise_()
+        self.tabifyDockWidget(self._docks["samples"], self._docks["lab2d"])
+        self._docks["lab2d"].hide()  # shown when the data is 2D
+        self._docks["lab2d"].toggleViewAction().setEnabled(False)
 
         self._make_actions()
         self._make_menus()
@@ -96,6 +116,10 @@ class MainWindow(QMainWindow):
         s.samples_ready.connect(self.samples.add_samples)
         s.timeline_loaded.connect(self.samples.load_timeline)
         s.reference_points.connect(self.samples.set_reference_points)
+        s.reference_points.connect(self._on_session_reference_points)
+        s.samples_ready.connect(self.lab2d.show_samples)
+        s.run_reset.connect(self.lab2d.clear)
+        s.run_reset.connect(self.alerts.clear)
         s.checkpoint_saved.connect(self._on_session_checkpoint_saved)
         s.health_paused.connect(self._on_session_health_paused)
         s.alert.connect(self._on_session_alert)
@@ -390,6 +414,8 @@ class MainWindow(QMainWindow):
         self._last_stats = None
         self.plots.refresh()
         self.samples.clear()
+        self._docks["alerts"].setWindowTitle("Alerts")
+        self.checkpoints.set_folder(self.session.checkpoint_folder())
         self._update_progress()
 
     @Slot(object)
@@ -436,7 +462,21 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_session_alert(self, ev) -> None:
+        self.alerts.add_alert(ev)
+        self._docks["alerts"].setWindowTitle(f"Alerts ({self.alerts.count()})")
         self.statusBar().showMessage(f"⚠ step {ev.step}: {ev.message}", 15000)
+
+    @Slot(object)
+    def _on_session_reference_points(self, points) -> None:
+        """2D data: show the lab next to the samples; image data: hide it."""
+        self.lab2d.set_reference_points(points)
+        dock = self._docks["lab2d"]
+        dock.toggleViewAction().setEnabled(points is not None)
+        if points is None:
+            dock.hide()
+        else:
+            dock.show()
+            dock.raise_()
 
     @Slot(str, str)
     def _on_session_error(self, message: str, details: str) -> None:

@@ -86,6 +86,14 @@ class Session(QObject):
     def config(self) -> Config:
         return self._config
 
+    def checkpoint_folder(self) -> Path | None:
+        """Where this model's checkpoints are: its run folder's, or the opened file's folder."""
+        if self.run_dir is not None:
+            return self.run_dir / "checkpoints"
+        if self.checkpoint_path is not None:
+            return self.checkpoint_path.parent
+        return None
+
     @property
     def busy(self) -> bool:
         """A worker thread exists (building, training, paused or stopping)."""
@@ -305,14 +313,12 @@ class Session(QObject):
             trainer = Trainer.from_checkpoint(path, checkpoint_dir=None)
             timeline = []
             if source_run is not None:
-                timeline = _read_timeline(list_sample_grids(source_run, up_to_step=trainer.step))
-            if not timeline or timeline[-1][0] != trainer.step:
-                last = trainer.samples()
-                timeline.append((last.step, last.grid if last.grid is not None else last.points))
-            return trainer, timeline
+                earlier = list_sample_grids(source_run, up_to_step=trainer.step - 1)
+                timeline = _read_timeline(earlier, points=trainer.data.is_2d)
+            return trainer, timeline, trainer.samples()
 
         def on_ready(result):
-            trainer, timeline = result
+            trainer, timeline, last = result
             self._close_runlog()
             self.trainer = trainer
             self.control = None
@@ -325,6 +331,7 @@ class Session(QObject):
             self.config_changed.emit(trainer.cfg)
             self.reference_points.emit(trainer.data.x.numpy() if trainer.data.is_2d else None)
             self.timeline_loaded.emit(timeline)
+            self.samples_ready.emit(last)  # the model's own samples now: the timeline's last frame
             self.message.emit(f"Opened {path.name} at step {trainer.step}; press Start to resume.")
 
         worker = TrainingWorker(build, Control(), run=False, expected_errors=_user_errors)
@@ -341,9 +348,8 @@ class Session(QObject):
     def request_shutdown(self, save: bool) -> None:
         """Stop training (optionally saving first); `thread_finished` says when it is safe to quit."""
         if self.control is not None and self.state in (RUNNING, PAUSED, STARTING):
-            if save:
-                self.control.save_checkpoint()
-            self.stop()
+            self.control.stop(save=save)
+            self._set_state(STOPPING)
         elif self.busy:
             self._set_state(STOPPING)
 
@@ -462,8 +468,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, DataError, CheckpointError, OSError)
 
 
-def _read_timeline(items: list[tuple[int, Path]], limit: int = 400) -> list[tuple[int, np.ndarray]]:
-    """Sample grids of a run folder as arrays, evenly thinned to at most `limit`."""
+def _read_timeline(
+    items: list[tuple[int, Path]], points: bool = False, limit: int = 400
+) -> list[tuple[int, np.ndarray]]:
+    """Sample grids (or, for 2D data, the .npy points beside them) of a run folder as arrays,
+    evenly thinned to at most `limit`."""
     from PIL import Image
 
     if len(items) > limit:
@@ -471,6 +480,12 @@ def _read_timeline(items: list[tuple[int, Path]], limit: int = 400) -> list[tupl
         items = [items[i] for i in sorted(set(idx))]
     out = []
     for step, p in items:
+        if points:
+            try:
+                out.append((step, np.load(p.with_suffix(".npy"), allow_pickle=False)))
+            except (OSError, ValueError):
+                pass
+            continue
         try:
             with Image.open(p) as im:
                 arr = np.asarray(im.convert("L" if im.mode in ("L", "1", "P") else "RGB"))

@@ -484,9 +484,11 @@ def test_close_while_training_cancel_keeps_running(qtbot, make_window):
 
 
 def test_close_while_training_quit_waits_for_the_worker(qtbot, make_window):
-    window = make_window(train__steps=LONG_RUN)
+    window = make_window(train__steps=LONG_RUN, log__checkpoint_every=0)
     s = window.session
     start_and_wait(qtbot, window)
+    saved = []
+    s.checkpoint_saved.connect(saved.append)
     visible_when_thread_ended = []
     s.thread_finished.connect(lambda: visible_when_thread_ended.append(window.isVisible()))
     window.ask_close = lambda: "quit"
@@ -497,6 +499,9 @@ def test_close_while_training_quit_waits_for_the_worker(qtbot, make_window):
     assert visible_when_thread_ended == [True]
     assert not s.busy
     assert not threads_running()
+    # Quit (unlike Save and Quit) leaves no final checkpoint behind.
+    assert saved == []
+    assert not (s.run_dir / "checkpoints" / "latest.pt").exists()
 
 
 def test_close_while_training_save_and_quit_writes_a_checkpoint(qtbot, make_window):

@@ -186,6 +186,7 @@ class _Curve:
     label: str
     smooth: pg.PlotDataItem
     raw: pg.PlotDataItem
+    band: tuple[pg.PlotDataItem, pg.PlotDataItem] | None = None  # value -/+ its "<key>_std"
 
 
 @dataclass
@@ -267,9 +268,12 @@ class PlotsPanel(QWidget):
         series: list[tuple[str, str]],
         y_label: str | None = None,
         smooth: bool = True,
+        bands: bool = False,
     ) -> None:
         """Add a tab plotting the History keys in `series`, given as (key, legend label) pairs.
-        `y_label` defaults to the title in lower case; `smooth=False` ignores the smoothing slider."""
+        `y_label` defaults to the title in lower case; `smooth=False` ignores the smoothing slider.
+        `bands=True` is for sparse, uncertain values (quality metrics): each point gets a dot and a
+        shaded band of +/- the History key "<key>_std" around it."""
         if any(tab.title == title for tab in self._tabs):
             raise ValueError(f"a plot tab named '{title}' already exists")
         plot = pg.PlotWidget()
@@ -290,14 +294,22 @@ class PlotsPanel(QWidget):
             faint = QColor(color)
             faint.setAlpha(RAW_ALPHA)
             raw = pg.PlotDataItem(pen=pg.mkPen(faint, width=1), antialias=False)
-            main = pg.PlotDataItem(pen=pg.mkPen(color, width=1), antialias=False, name=label)
+            dots = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if bands else {}
+            main = pg.PlotDataItem(pen=pg.mkPen(color, width=1), antialias=False, name=label, **dots)
             for data_item in (raw, main):
                 item.addItem(data_item)  # applies the PlotItem's modes: set ours after it
                 data_item.setDownsampling(auto=True, method="peak")
                 data_item.setClipToView(True)
             raw.setVisible(False)
-            curves.append(_Curve(key, label, main, raw))
-        self._tabs.append(_Tab(title, plot, curves, smooth))
+            band = None
+            if bands:
+                lo, hi = pg.PlotDataItem(pen=None), pg.PlotDataItem(pen=None)
+                fill = QColor(color)
+                fill.setAlpha(50)
+                item.addItem(pg.FillBetweenItem(lo, hi, brush=fill))
+                band = (lo, hi)
+            curves.append(_Curve(key, label, main, raw, band))
+        self._tabs.append(_Tab(title, plot, curves, smooth and not bands))
         self._tab_widget.addTab(plot, title)
         self._apply_palette(self._tabs[-1])
 
@@ -392,6 +404,12 @@ class PlotsPanel(QWidget):
             else:
                 c.smooth.setData(x, y)
                 c.raw.setVisible(False)
+            if c.band is not None:
+                std = h.series(c.key + "_std")
+                std = std if cache.finite is None else std[cache.finite.view()]
+                std = np.nan_to_num(std, nan=0.0)
+                c.band[0].setData(x, y - std)
+                c.band[1].setData(x, y + std)
         self._update_markers(tab)
         tab.drawn = signature
 

@@ -1,0 +1,64 @@
+"""The window's insight features, driven through the real window: the 2D lab appears for 2D data,
+quality metrics draw as dotted curves with bootstrap bands, and health alerts are listed."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QAction
+
+from ganstudio.core.events import Alert, Stats
+from tests.qt.conftest import WAIT_MS
+
+
+def _start(qtbot, window, steps: int) -> None:
+    window.findChild(QAction, "action_start").trigger()
+    qtbot.waitUntil(lambda: window.session.step >= steps, timeout=WAIT_MS)
+
+
+def test_lab_shows_for_2d_data_and_hides_for_images(qtbot, make_window):
+    window = make_window(data__dataset="ring8", train__steps=30, log__sample_every=5,
+                         model__latent_dim=4)
+    lab = window._docks["lab2d"]
+    assert lab.isHidden()
+    _start(qtbot, window, 10)
+    qtbot.waitUntil(lambda: window.lab2d.current_step is not None and window.lab2d.current_step > 0,
+                    timeout=WAIT_MS)
+    assert not lab.isHidden()
+    assert lab.toggleViewAction().isEnabled()
+    qtbot.waitUntil(lambda: not window.session.busy, timeout=WAIT_MS)
+    # Back to images: New Run + the default digits config hides the lab again.
+    window.findChild(QAction, "action_new_run").trigger()
+    image_window = make_window(train__steps=6)
+    _start(qtbot, image_window, 2)
+    assert image_window._docks["lab2d"].isHidden()
+    assert not image_window._docks["lab2d"].toggleViewAction().isEnabled()
+
+
+def test_metric_tabs_draw_values_with_bands(qtbot, window):
+    h = window.session.history
+    for i, step in enumerate((100, 200, 300)):
+        h.append(Stats(step=step, epoch=1.0, wall=float(i), values={
+            "loss_d": 1.0, "precision": 0.5 + 0.1 * i, "precision_std": 0.05}))
+    window.plots.refresh()
+    x, y = window.plots.curve("Precision & recall", "precision").getData()
+    assert list(x) == [100, 200, 300]
+    np.testing.assert_allclose(y, [0.5, 0.6, 0.7])
+    tab = window.plots._tab("Precision & recall")
+    band = next(c.band for c in tab.curves if c.key == "precision")
+    _, lo = band[0].getData()
+    _, hi = band[1].getData()
+    np.testing.assert_allclose(hi - lo, [0.1, 0.1, 0.1])
+
+
+def test_alerts_are_listed_marked_and_counted(qtbot, window):
+    s = window.session
+    s._on_worker_event(Alert(step=120, kind="d_wins", message="D loss below 0.05 for 20 intervals",
+                             evidence={"loss_d": 0.01}))
+    assert window.alerts.count() == 1
+    assert "step 120" in window.alerts.texts()[0]
+    assert "Discriminator winning" in window.alerts.texts()[0]
+    assert window._docks["alerts"].windowTitle() == "Alerts (1)"
+    assert [m.kind for m in s.history.markers] == ["d_wins"]
+    window.findChild(QAction, "action_start").trigger()  # a new run clears them
+    qtbot.waitUntil(lambda: window.alerts.count() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT_MS)
