@@ -75,7 +75,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    kind: str = field(default="nonsaturating", metadata=_key("GAN objective.", choices=LOSSES))
+    kind: str = field(
+        default="nonsaturating",
+        metadata=_key("GAN objective; switch it mid-run to compare.", choices=LOSSES, live=True),
+    )
     gp_weight: float = field(
         default=10.0, metadata=_key("Gradient-penalty weight (wgan-gp only).", min=0.0, live=True)
     )

@@ -336,6 +336,8 @@ class Trainer:
                 group["betas"] = (o.beta1, o.beta2)
         if new.train.ema > 0 and self.G_ema is None:
             self._make_ema()
+        if new.loss.kind != self.cfg.loss.kind:  # same models; only the objective changes
+            self.loss = losses.make(new.loss.kind)
         self.cfg = new
         self.health.cfg = new
         ev = HyperparamsChanged(step=self.step, changes=changes)
