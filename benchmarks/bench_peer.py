@@ -134,6 +134,7 @@ def run(opts: Options) -> list[Row]:
 
     from ganstudio.core.trainer import Trainer
 
+    default_threads = torch.get_num_threads()
     n = 10_000 if opts.quick else 60_000
     rounds, seconds = (2, 0.5) if opts.quick else (4, 2.0)
     root = fake_mnist(opts.tmp, n)
@@ -142,7 +143,7 @@ def run(opts: Options) -> list[Row]:
         chosen = opts.threads
     else:  # what GAN Studio itself runs this config with (train.threads = 0: measured at start)
         chosen = Trainer(config("digits", **base)).choose_threads()
-    counts = [chosen] if opts.quick else sorted({1, chosen, torch.get_num_threads()})
+    counts = [chosen] if opts.quick else sorted({1, chosen, default_threads})
     log(f"peer: MNIST-sized fake set ({n} images), classic MLP, batch 64, threads {counts} "
         f"(GAN Studio picks {chosen}), {rounds} rounds x {seconds}s per loop")
     pairs = []

@@ -220,8 +220,9 @@ def open_window(cfg, tmp: str, size: tuple[int, int] = (1360, 860)):
 
 
 def close_window(app, window, timeout: float = 60.0) -> None:
+    """Stop training and close, as the app does: wait for the worker's thread to finish while the
+    event loop runs (the thread quits through a queued signal, so a blocking wait would stall)."""
     window.session.stop()
-    window.session.wait(int(timeout * 1000))
-    spin(0.1)
+    spin_until(lambda: not window.session.busy, timeout)
     window.close()
     app.processEvents()

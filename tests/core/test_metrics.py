@@ -146,6 +146,9 @@ def test_class_coverage_on_known_histograms():
     assert one["classes_covered"] == 1 and one["class_kl"] == pytest.approx(math.log(10))
     two = class_coverage(torch.tensor([500, 500] + [0] * 8))
     assert two["classes_covered"] == 2 and two["class_kl"] == pytest.approx(math.log(5))
+    # A class needs a tenth of its fair share (here 100 of 1,000): one stray sample is not coverage.
+    stray = class_coverage(torch.tensor([991, 9] + [0] * 8))
+    assert stray["classes_covered"] == 1
 
 
 # --- the 2D toys -----------------------------------------------------------------------------------
@@ -270,6 +273,13 @@ def test_digits_metrics_tell_real_from_collapsed(digits, digits_classifier):
     assert collapsed["coverage"] < 0.1 and collapsed["diversity"] < 0.8 * real["diversity"]
     line = summary(collapsed, classes=10)
     assert line.startswith("classes ") and "/10 KL" in line and " FD " in line and " P " in line
+
+    # Noise is not digits: the classifier spreads it over classes with low confidence, and an
+    # untrained generator must not be reported as covering every class.
+    noise = torch.rand(800, *digits.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    unsure = ev.evaluate_samples(noise)
+    assert unsure["classes_covered"] < 10 and unsure["recognised"] < 0.5
+    assert real["recognised"] > 0.9
 
 
 def test_unlabelled_images_use_a_random_projection(digits):

@@ -8,6 +8,7 @@ bootstrap resample holds (None: the whole set once), so the evaluator can bootst
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -67,24 +68,42 @@ def _modes(ctx: Context) -> ValuesOf:
     return ModeMetrics(ctx.fake, d.modes, d.mode_std).values
 
 
+# A sample "is" a class only when the classifier is sure of it: noise and blends spread over
+# every class with low confidence, and counting them would report full coverage for an untrained
+# generator. A class is covered when it gets at least a tenth of its fair share of the samples.
+CONFIDENT = 0.8
+FAIR_SHARE = 0.1
+
+
 def _classes(ctx: Context) -> ValuesOf:
     k = ctx.dataset.num_classes
-    predicted = ctx.fake_logits.argmax(dim=1)
+    probs = ctx.fake_logits.softmax(dim=1)
+    confidence, predicted = probs.max(dim=1)
+    sure = (confidence >= CONFIDENT).double()
 
     def values(counts: torch.Tensor | None) -> dict[str, float]:
-        return class_coverage(torch.bincount(predicted, weights=counts, minlength=k))
+        weights = sure if counts is None else sure * counts.double()
+        total = float(counts.sum()) if counts is not None else float(predicted.numel())
+        out = class_coverage(torch.bincount(predicted, weights=weights, minlength=k), total)
+        out["recognised"] = float(weights.sum()) / max(total, 1e-12)
+        return out
 
     return values
 
 
-def class_coverage(counts: torch.Tensor) -> dict[str, float]:
-    """classes_covered: classes predicted at least once; class_kl: KL(p || uniform) in nats of the
-    predicted-class histogram p, 0 for a perfectly balanced set, log(K) when every sample is one
-    class."""
-    p = counts.double() / counts.sum()
+def class_coverage(counts: torch.Tensor, total: float | None = None) -> dict[str, float]:
+    """classes_covered: classes with at least FAIR_SHARE of their uniform share of `total` samples
+    (default: counts.sum()); class_kl: KL(p || uniform) in nats of the class histogram p, 0 for a
+    perfectly balanced set, log(K) when every sample is one class."""
+    counts = counts.double()
     k = counts.numel()
+    total = float(counts.sum()) if total is None else total
+    if float(counts.sum()) <= 0:
+        return {"classes_covered": 0.0, "class_kl": math.log(k)}
+    p = counts / counts.sum()
     nz = p[p > 0]
-    return {"classes_covered": float((counts > 0).sum()), "class_kl": float((nz * (nz * k).log()).sum())}
+    covered = counts >= max(FAIR_SHARE * total / k, 1e-9)
+    return {"classes_covered": float(covered.sum()), "class_kl": float((nz * (nz * k).log()).sum())}
 
 
 def _fd(ctx: Context) -> ValuesOf:
