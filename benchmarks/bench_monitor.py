@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from statistics import median
 
+from bench_peer import StudioLoop
 from common import Options, Row, close_window, config, log, open_window, spin, spin_until, spread
 
 GOAL = 0.95
@@ -86,29 +87,15 @@ class HeadlessThread:
 
 
 class HeadlessMain:
-    """Trainer.run consumed on the calling thread, as the CLI does."""
+    """Trainer.run consumed on the calling thread, as the CLI does (bench_peer's StudioLoop)."""
 
     def __init__(self, cfg):
-        from ganstudio.core.control import Control
-        from ganstudio.core.trainer import Trainer
-
-        self.trainer = Trainer(cfg)
-        self.events = self.trainer.run(Control())
-
-    def _until(self, deadline: float) -> None:
-        from ganstudio.core.events import Failed
-
-        for ev in self.events:
-            if isinstance(ev, Failed):
-                raise RuntimeError(ev.message)
-            if time.perf_counter() >= deadline:
-                return
+        self.loop = StudioLoop(cfg)
+        self.trainer = self.loop.trainer
 
     def round(self, seconds: float, warmup: float) -> float:
-        self._until(time.perf_counter() + warmup)
-        s0, t0 = self.trainer.step, time.perf_counter()
-        self._until(t0 + seconds)
-        return (self.trainer.step - s0) / (time.perf_counter() - t0)
+        self.loop.round(warmup)
+        return self.loop.round(seconds)
 
 
 class AppRun:
@@ -123,14 +110,16 @@ class AppRun:
             raise RuntimeError(f"the app did not start training (state {self.session.state})")
         self.session.pause()
         spin_until(lambda: self.session.state == "paused", 30)
+        self.gui_busy: list[float] = []  # share of each round the GUI thread spent on the CPU
 
     def round(self, seconds: float, warmup: float) -> float:
         self.session.resume()
         spin(warmup)
         trainer = self.session.trainer
-        s0, t0 = trainer.step, time.perf_counter()
+        s0, t0, c0 = trainer.step, time.perf_counter(), time.thread_time()
         spin(seconds)
         s1, t1 = trainer.step, time.perf_counter()
+        self.gui_busy.append((time.thread_time() - c0) / (t1 - t0))
         self.session.pause()
         if not spin_until(lambda: self.session.state == "paused", 30):
             raise RuntimeError(f"the app did not pause (state {self.session.state})")
@@ -153,6 +142,7 @@ def measure(name: str, cfg, opts: Options, rounds: int, seconds: float) -> dict[
     warmup = 0.3
     for v in variants.values():  # warm-up round each: allocations, first samples
         v.round(0.5, warmup)
+    variants["app"].gui_busy.clear()
     for i in range(rounds):
         for k, v in variants.items():
             rates[k].append(v.round(seconds, warmup))
@@ -161,6 +151,7 @@ def measure(name: str, cfg, opts: Options, rounds: int, seconds: float) -> dict[
     for v in variants.values():
         if hasattr(v, "close"):
             v.close()
+    rates["gui_busy"] = variants["app"].gui_busy
     return rates
 
 
@@ -182,7 +173,9 @@ def run(opts: Options) -> list[Row]:
         rows.append(Row(
             f"2{sub}", f"Monitor overhead, {name}: app / headless (worker thread)",
             f"{median(app_ratio):.2f}x ({median(r['app']):.0f} vs {median(r['worker']):.0f} steps/s)",
-            "ratio " + spread(app_ratio, unit="x"), f">= {GOAL}", Row.judged(median(app_ratio) >= GOAL),
+            "ratio " + spread(app_ratio, unit="x") + f"; GUI thread on the CPU "
+            f"{100 * median(r['gui_busy']):.0f}% of the time",
+            f">= {GOAL}", Row.judged(median(app_ratio) >= GOAL),
         ))
         rows.append(Row(
             f"2{sub}'", f"  {name}: headless + run folder / headless; main thread / worker thread",

@@ -81,23 +81,32 @@ class TutorialLoop:
 
 
 class StudioLoop:
-    """Headless GAN Studio: `Trainer.run()` consumed in a plain loop, as the CLI does."""
+    """Headless GAN Studio: `Trainer.run()` consumed in a plain loop on the calling thread, as the
+    CLI does. A timer thread pauses it through its Control when the round is up, so a round ends
+    at the next step boundary (events only come once per log interval)."""
 
     def __init__(self, cfg, device: str | None = None):
         from ganstudio.core.control import Control
         from ganstudio.core.trainer import Trainer
 
         self.trainer = Trainer(cfg, device=device)
-        self.events = self.trainer.run(Control())
+        self.control = Control(paused=True)
+        self.events = self.trainer.run(self.control)
 
     def round(self, seconds: float) -> float:
-        from ganstudio.core.events import Failed, Finished, Stats
+        import threading
 
+        from ganstudio.core.events import Failed, Finished, Paused
+
+        timer = threading.Timer(seconds, self.control.pause)
         start, t0 = self.trainer.step, time.perf_counter()
+        self.control.resume()
+        timer.start()
         for ev in self.events:
             if isinstance(ev, (Failed, Finished)):
+                timer.cancel()
                 raise RuntimeError(f"training ended early: {ev}")
-            if isinstance(ev, Stats) and time.perf_counter() - t0 >= seconds:
+            if isinstance(ev, Paused) and self.control.paused:
                 break
         return (self.trainer.step - start) / (time.perf_counter() - t0)
 

@@ -135,8 +135,8 @@ def machine(threads: int, default_threads: int) -> list[tuple[str, str]]:
         ("cpu", f"{cpu_model()}, {usable_cores()} usable cores (os.cpu_count {os.cpu_count()}), {mem}"),
         ("os", f"{platform.system()} {platform.release()}"),
         ("device", device),
-        ("torch threads", f"{threads} for every trainer on both sides of each comparison "
-                          f"(torch default here: {default_threads})"),
+        ("torch threads", f"{threads} for every trainer of benchmarks 2-7, on both sides of each "
+                          f"comparison; the peer rows name theirs (torch default here: {default_threads})"),
         ("versions", ", ".join(versions)),
         ("load average at start", load_average()),
     ]

@@ -107,6 +107,16 @@ def _fmt_eta(seconds: float) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"train.steps={args.steps}")
+    if args.out is not None:
+        overrides.append(f"log.out={args.out}")
+    if not args.resume:
+        # A bad flag is reported at once, before the seconds that importing torch takes
+        # (a ConfigError here reaches main's handler and exits 2).
+        apply_overrides(_base_config(args.config, args.preset), overrides)
+
     # torch is imported here, not at module level, so `ganstudio --help` and the app start fast.
     from ganstudio.core.checkpoints import CheckpointError
     from ganstudio.core.data import DataError
@@ -124,12 +134,6 @@ def _train(args: argparse.Namespace) -> int:
     from ganstudio.core.metrics import summary
     from ganstudio.core.runlog import RunLog, create_run_dir
     from ganstudio.core.trainer import Control, Trainer
-
-    overrides = list(args.overrides)
-    if args.steps is not None:
-        overrides.append(f"train.steps={args.steps}")
-    if args.out is not None:
-        overrides.append(f"log.out={args.out}")
 
     try:
         if args.resume:

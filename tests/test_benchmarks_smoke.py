@@ -25,6 +25,6 @@ def test_quick_benchmarks_print_the_table(tmp_path):
     lines = text.splitlines()
     for row in ("1 ", "4a ", "4b "):
         assert any(line.startswith(row) for line in lines), f"no table row {row!r} in:\n{text}"
-    assert "Peer (CPU)" in text and "Plots: one frame" in text
+    assert "Peer (CPU" in text and "Plots: one frame" in text
     md = out.read_text()
     assert md.count("\n| ") >= 4 and "| # | Benchmark |" in md

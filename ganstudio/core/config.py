@@ -207,7 +207,7 @@ class HealthConfig:
         ),
     )
     collapse_drop: float = field(
-        default=0.2,
+        default=0.35,
         metadata=_key(
             "A 'collapse' alert when the modes (2D) or classes covered fall below (1 - this) times "
             "the run's best so far (checked at metrics steps); 0 = off.",

@@ -61,14 +61,14 @@ class MainWindow(QMainWindow):
 
         self.plots = PlotsPanel(s.history)
         # Quality metrics arrive every metrics.every steps with a bootstrap std: dots and bands.
-        self.plots.add_tab("Modes & classes", [("modes_covered", "modes covered"),
+        self.plots.add_tab("Coverage", [("modes_covered", "modes covered"),
                                                ("classes_covered", "classes covered")],
                            y_label="count", bands=True)
-        self.plots.add_tab("Precision & recall", [("precision", "precision"), ("recall", "recall"),
+        self.plots.add_tab("Precision/recall", [("precision", "precision"), ("recall", "recall"),
                                                   ("density", "density"), ("coverage", "coverage"),
                                                   ("high_quality", "high-quality share")],
                            y_label="score", bands=True)
-        self.plots.add_tab("Fréchet distance", [("fd", "Fréchet distance (classifier features)")],
+        self.plots.add_tab("FD", [("fd", "Fréchet distance (classifier features)")],
                            y_label="FD", bands=True)
         self.setCentralWidget(self.plots)
         self.lab2d = Lab2DPanel()

@@ -111,26 +111,26 @@ def test_grad_explode_waits_for_a_history_but_not_for_the_absolute_limit():
 
 
 def test_collapse_from_diversity_and_from_coverage():
-    s = Stream(HealthMonitor(_cfg()))  # diversity < 0.25, coverage down by more than 20%
+    s = Stream(HealthMonitor(_cfg()))  # diversity < 0.25, coverage down by more than 35%
     s.metrics(diversity=0.9, classes_covered=10.0)
     s.metrics(diversity=0.1, classes_covered=10.0)
     (alert,) = s.alerts
     assert alert.kind == "collapse" and "0.10x" in alert.message and alert.evidence["diversity"] == 0.1
     s.metrics(diversity=0.1, classes_covered=10.0)  # same episode
     s.metrics(diversity=0.9, classes_covered=10.0)  # recovered: re-armed
-    s.metrics(diversity=0.9, classes_covered=9.0)  # 10 -> 9: within 20%
+    s.metrics(diversity=0.9, classes_covered=7.0)  # 10 -> 7: within 35% (early runs wobble so)
     assert s.kinds() == ["collapse"]
-    s.metrics(diversity=0.9, classes_covered=7.0)
+    s.metrics(diversity=0.9, classes_covered=6.0)
     assert s.kinds() == ["collapse", "collapse"]
-    assert "classes covered fell from 10 to 7" in s.alerts[1].message
-    assert s.alerts[1].evidence == {"classes_covered": 7.0, "best_classes_covered": 10.0}
+    assert "classes covered fell from 10 to 6" in s.alerts[1].message
+    assert s.alerts[1].evidence == {"classes_covered": 6.0, "best_classes_covered": 10.0}
 
     s = Stream(HealthMonitor(_cfg()))
-    for modes in (2.0, 5.0, 8.0, 8.0, 7.0):
+    for modes in (2.0, 5.0, 8.0, 8.0, 7.0, 6.0):
         s.metrics(modes_covered=modes, diversity=1.0)
     assert s.alerts == []
-    s.metrics(modes_covered=6.0, diversity=1.0)
-    assert s.kinds() == ["collapse"] and "modes covered fell from 8 to 6" in s.alerts[0].message
+    s.metrics(modes_covered=5.0, diversity=1.0)
+    assert s.kinds() == ["collapse"] and "modes covered fell from 8 to 5" in s.alerts[0].message
 
 
 def test_non_finite_values_and_live_threshold_changes():

@@ -427,21 +427,20 @@ def test_cli_prints_metrics_lines(tmp_path, capsys):
 # --- the ring8 preset --------------------------------------------------------------------------------
 
 
-def test_ring8_preset_learns_most_of_the_ring(ring8):
-    """The ring8 preset on a CPU, as the course starts it (about 30 s on an idle 2-core machine).
+def test_ring8_preset_covers_the_ring(ring8):
+    """The ring8 preset (WGAN-GP, 5 critic steps) on a CPU covers all 8 modes within 1,000 steps.
 
-    It does not reliably reach all 8 modes within its 3,000 steps: across seeds it ends with 5 to 7
-    of them, as vanilla GANs on this ring do in the literature (PacGAN reports 6.3 of 8), and none
-    of ~15 tunings of its learning rates, batch, betas, width, latent size, loss, critic steps or
-    EMA made 8 reliable within a CPU-test budget. What it reliably does: most modes, precisely.
+    The vanilla set-up (ring8-minimax, or non-saturating with one D step) ends with 1 to 7 modes
+    depending on the seed, as in the literature (PacGAN reports 6.3 of 8); that contrast is the
+    lesson of the two presets.
     """
     cfg = validate(with_values(presets.get("ring8"), {
         "train.device": "cpu", "train.threads": 1, "log.sample_every": 0, "log.checkpoint_every": 0,
+        "train.steps": 1000, "metrics.every": 250,
     }))
     t = Trainer(cfg, dataset=ring8)
     metrics = of_type(run_all(t), Metrics)
-    # Every 200 steps (an evaluation still running when the next is due makes way for it).
-    assert metrics[-1].step == cfg.train.steps and len(metrics) >= 10
+    assert metrics[-1].step == cfg.train.steps
     last = metrics[-1].values
-    assert last["modes_covered"] >= 4 and last["high_quality"] > 0.5, last
-    assert max(m.values["modes_covered"] for m in metrics) >= 5
+    assert last["modes_covered"] == 8, last
+    assert last["high_quality"] > 0.1, last

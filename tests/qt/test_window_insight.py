@@ -40,10 +40,10 @@ def test_metric_tabs_draw_values_with_bands(qtbot, window):
         h.append(Stats(step=step, epoch=1.0, wall=float(i), values={
             "loss_d": 1.0, "precision": 0.5 + 0.1 * i, "precision_std": 0.05}))
     window.plots.refresh()
-    x, y = window.plots.curve("Precision & recall", "precision").getData()
+    x, y = window.plots.curve("Precision/recall", "precision").getData()
     assert list(x) == [100, 200, 300]
     np.testing.assert_allclose(y, [0.5, 0.6, 0.7])
-    tab = window.plots._tab("Precision & recall")
+    tab = window.plots._tab("Precision/recall")
     band = next(c.band for c in tab.curves if c.key == "precision")
     _, lo = band[0].getData()
     _, hi = band[1].getData()
