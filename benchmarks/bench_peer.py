@@ -111,68 +111,39 @@ class StudioLoop:
         return (self.trainer.step - start) / (time.perf_counter() - t0)
 
 
-def interleave(a, b, rounds: int, seconds: float, threads: int | None = None):
-    """Alternate rounds of a and b; steps/s of each round."""
-    return interleave_many([(a, b, threads)], rounds, seconds)[0]
-
-
-def interleave_many(pairs, rounds: int, seconds: float) -> list[tuple[list[float], list[float]]]:
-    """pairs: [(a, b, torch threads or None)]; every round runs a then b of each pair in turn."""
-    import torch
-
-    def go(loop, threads, s):
-        if threads:
-            torch.set_num_threads(threads)
-        return loop.round(s)
-
-    for a, b, t in pairs:  # warm-up: first-call allocations, DataLoader start
-        go(a, t, min(seconds, 0.5))
-        go(b, t, min(seconds, 0.5))
-    out = [([], []) for _ in pairs]
+def interleave(a, b, rounds: int, seconds: float) -> tuple[list[float], list[float]]:
+    """Alternate rounds of a and b (after a short warm-up of each); steps/s of every round."""
+    a.round(min(seconds, 0.5))  # warm-up: first-call allocations, DataLoader start
+    b.round(min(seconds, 0.5))
+    ra, rb = [], []
     for i in range(rounds):
-        for (a, b, t), (ra, rb) in zip(pairs, out, strict=True):
-            ra.append(go(a, t, seconds))
-            rb.append(go(b, t, seconds))
-            log(f"round {i + 1}/{rounds}" + (f", {t} thread(s)" if t else "")
-                + f": GAN Studio {ra[-1]:.1f} steps/s, tutorial {rb[-1]:.1f} steps/s")
-    return out
+        ra.append(a.round(seconds))
+        rb.append(b.round(seconds))
+        log(f"round {i + 1}/{rounds}: GAN Studio {ra[-1]:.1f} steps/s, tutorial {rb[-1]:.1f} steps/s")
+    return ra, rb
 
 
 def run(opts: Options) -> list[Row]:
+    """One thread count per process (opts.threads, set before any torch work): switching torch's
+    OpenMP pool from 1 to 2 threads inside a process can make every later step take a second."""
     import torch
 
-    from ganstudio.core.trainer import Trainer
-
-    default_threads = torch.get_num_threads()
     n = 10_000 if opts.quick else 60_000
     rounds, seconds = (2, 0.5) if opts.quick else (4, 2.0)
     root = fake_mnist(opts.tmp, n)
-    base = {"data.dataset": "mnist", "data.root": root, "train.device": "cpu", "train.steps": 100_000_000}
-    if opts.threads_forced or opts.quick:
-        chosen = opts.threads
-    else:  # what GAN Studio itself runs this config with (train.threads = 0: measured at start)
-        chosen = Trainer(config("digits", **base)).choose_threads()
-    counts = [chosen] if opts.quick else sorted({1, chosen, default_threads})
-    log(f"peer: MNIST-sized fake set ({n} images), classic MLP, batch 64, threads {counts} "
-        f"(GAN Studio picks {chosen}), {rounds} rounds x {seconds}s per loop")
-    pairs = []
-    for t in counts:
-        cfg = config("digits", **base, **{"train.threads": t})
-        torch.set_num_threads(t)
-        pairs.append((StudioLoop(cfg), TutorialLoop(root, cfg), t))
-    results = interleave_many(pairs, rounds, seconds)
-    rows = []
-    for (_, _, t), (ours, theirs) in zip(pairs, results, strict=True):
-        ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
-        med = median(ratios)
-        goal = t == chosen
-        rows.append(Row(
-            "1" if goal else "1'",
-            f"Peer (CPU, {t} thread{'s' if t > 1 else ''}{', as GAN Studio picks' if goal else ''}): "
-            "GAN Studio / tutorial loop",
-            f"{med:.2f}x ({median(ours):.0f} vs {median(theirs):.0f} steps/s)",
-            "ratio " + spread(ratios, unit="x"),
-            ">= 2.5x on CPU" if goal else "", Row.judged(med >= 2.5) if goal else "",
-        ))
-    rows.sort(key=lambda r: r.id)
-    return rows
+    t = torch.get_num_threads()
+    cfg = config("digits", **{"data.dataset": "mnist", "data.root": root, "train.device": "cpu",
+                              "train.steps": 100_000_000, "train.threads": t})
+    log(f"peer: MNIST-sized fake set ({n} images), classic MLP, batch 64, {t} thread(s), "
+        f"{rounds} rounds x {seconds}s per loop")
+    ours, theirs = interleave(StudioLoop(cfg), TutorialLoop(root, cfg), rounds, seconds)
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    med = median(ratios)
+    goal = t == opts.goal_threads
+    return [Row(
+        "1" if goal else f"1'{t}",
+        f"Peer (CPU, {t} thread{'s' if t > 1 else ''}): GAN Studio / tutorial loop",
+        f"{med:.2f}x ({median(ours):.0f} vs {median(theirs):.0f} steps/s)",
+        "ratio " + spread(ratios, unit="x"),
+        ">= 2.5x on CPU" if goal else "", Row.judged(med >= 2.5) if goal else "",
+    )]

@@ -27,7 +27,7 @@ class Options:
     quick: bool = False
     long: bool = False
     threads: int = 1  # torch CPU threads for every trainer, both sides of every comparison
-    threads_forced: bool = False  # given with --threads (else the peer lets GAN Studio pick)
+    goal_threads: int = 1  # the harness's thread count: the peer row at it is judged
     tmp: str = ""  # scratch folder the parent created (data files, run folders)
 
 
@@ -135,8 +135,9 @@ def machine(threads: int, default_threads: int) -> list[tuple[str, str]]:
         ("cpu", f"{cpu_model()}, {usable_cores()} usable cores (os.cpu_count {os.cpu_count()}), {mem}"),
         ("os", f"{platform.system()} {platform.release()}"),
         ("device", device),
-        ("torch threads", f"{threads} for every trainer of benchmarks 2-7, on both sides of each "
-                          f"comparison; the peer rows name theirs (torch default here: {default_threads})"),
+        ("torch threads", f"{threads} (Trainer.choose_threads on the default digits run) for every "
+                          f"trainer, both sides of every comparison, set once per benchmark process; "
+                          f"the peer also runs at its other counts (torch default here: {default_threads})"),
         ("versions", ", ".join(versions)),
         ("load average at start", load_average()),
     ]

@@ -46,7 +46,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="torch CPU threads for every trainer; 0 = what Trainer.choose_threads picks for "
                         "the default digits run (--quick: 1, without measuring)")
     p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--threads-forced", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--goal-threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--tmp", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
@@ -69,12 +69,11 @@ def choose_threads() -> tuple[int, int]:
     return trainer.choose_threads(), default
 
 
-def run_child(name: str, args: argparse.Namespace, tmp: str, threads: int) -> list[Row]:
+def run_child(name: str, args: argparse.Namespace, tmp: str, threads: int, goal_threads: int) -> list[Row]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--tmp", tmp,
-           "--threads", str(threads)]
+           "--threads", str(threads), "--goal-threads", str(goal_threads)]
     cmd += ["--quick"] if args.quick else []
     cmd += ["--long"] if args.long else []
-    cmd += ["--threads-forced"] if args.threads > 0 else []
     timeout = 3600 if args.long else 900
     t0 = time.perf_counter()
     try:
@@ -98,11 +97,14 @@ def run_child(name: str, args: argparse.Namespace, tmp: str, threads: int) -> li
 def child_main(args: argparse.Namespace) -> int:
     import importlib
 
+    import torch
     from common import emit
 
+    # Set once, before any torch work: every trainer of the benchmark pins the same count.
+    torch.set_num_threads(args.threads)
     module = importlib.import_module(BENCHMARKS[args.child][0])
     opts = Options(quick=args.quick, long=args.long, threads=args.threads, tmp=args.tmp,
-                   threads_forced=args.threads_forced)
+                   goal_threads=args.goal_threads)
     emit(module.run(opts))
     return 0
 
@@ -151,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ganstudio-bench-") as tmp:
         for name in args.names:
             print(f"{name}: {BENCHMARKS[name][1]}", file=sys.stderr, flush=True)
-            rows += run_child(name, args, tmp, threads)
+            counts = [threads]
+            if name == "peer" and not args.quick:  # the other counts too, each in its own process
+                counts += [c for c in sorted({1, default}) if c != threads]
+            for c in counts:
+                rows += run_child(name, args, tmp, c, threads)
     info.append(("load average at end", load_average()))
     info.append(("mode", ("quick" if args.quick else "long" if args.long else "default")
                  + f", {time.perf_counter() - t0:.0f} s in all, {usable_cores()} cores"))

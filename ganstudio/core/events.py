@@ -63,6 +63,7 @@ class Samples:
     field: np.ndarray | None = None
     extent: tuple[float, float, float, float] | None = None
     arrows: np.ndarray | None = None
+    field_is_probability: bool | None = None  # True: field in [0, 1]; False: raw scores
 
 
 @dataclass(frozen=True)

@@ -292,7 +292,7 @@ class Trainer:
             snap = lab.field_snapshot(self.D, self.sampling_generator, self.fixed_noise, self.loss,
                                       extent, device=self.device)
             return Samples(step=self.step, points=snap.fake_points, field=snap.field, extent=extent,
-                           arrows=snap.g_grad)
+                           arrows=snap.g_grad, field_is_probability=self.loss.probabilistic)
         return Samples(step=self.step, grid=to_grid(self.generate(self.fixed_noise)))
 
     def _flush_stats(self) -> Stats | None:

@@ -245,6 +245,8 @@ class Lab2DPanel(QWidget):
         """Whether the field is drawn as a probability in [0, 1] (else as a raw score around 0)."""
         if self._probabilistic is not None:
             return self._probabilistic
+        if self._latest is not None and self._latest.field_is_probability is not None:
+            return self._latest.field_is_probability  # the trainer knows its loss
         return not self._seen_raw
 
     def show_samples(self, ev: Samples) -> None:
