@@ -62,7 +62,7 @@ def _run(code: str, *args: str) -> tuple[float, str]:
 
 
 def run(opts: Options) -> list[Row]:
-    reps = 2 if opts.quick else 6
+    reps = 2 if opts.quick else 5
     settings = str(Path(opts.tmp) / "launch-settings.ini")
     _run("pass")
     _run(SHOW, settings)

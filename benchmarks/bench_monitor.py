@@ -157,7 +157,7 @@ def measure(name: str, cfg, opts: Options, rounds: int, seconds: float) -> dict[
 
 
 def run(opts: Options) -> list[Row]:
-    rounds, seconds = (2, 1.0) if opts.quick else (3, 2.5)
+    rounds, seconds = (2, 1.0) if opts.quick else (3, 2.0)
     common = {"train.steps": 100_000_000, "train.threads": opts.threads, "train.device": "cpu"}
     configs = {
         "digits": config("digits", **common, **{"log.out": str(Path(opts.tmp) / "runs")}),

@@ -141,7 +141,7 @@ def run(opts: Options) -> list[Row]:
     med = median(ratios)
     goal = t == opts.goal_threads
     return [Row(
-        "1" if goal else f"1'{t}",
+        "1" if goal else "1'",
         f"Peer (CPU, {t} thread{'s' if t > 1 else ''}): GAN Studio / tutorial loop",
         f"{med:.2f}x ({median(ours):.0f} vs {median(theirs):.0f} steps/s)",
         "ratio " + spread(ratios, unit="x"),

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganstudio.core.extent import EXTENT_MARGIN, Extent, data_extent
+
+__all__ = ["EXTENT_MARGIN", "Extent", "FieldSnapshot", "data_extent", "field_snapshot", "grid_points"]
 from ganstudio.core.losses import GANLoss
 
-Extent = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
-
 FIELD_RESOLUTION = 64
-EXTENT_MARGIN = 0.3  # fraction of the data's half-width added on each side: samples stray
 
 
 class FieldSnapshot(NamedTuple):
@@ -31,19 +31,6 @@ class FieldSnapshot(NamedTuple):
     field: np.ndarray  # (res, res) float32
     fake_points: np.ndarray  # (n, 2) float32
     g_grad: np.ndarray  # (n, 2) float32
-
-
-def data_extent(x: torch.Tensor | np.ndarray, margin: float = EXTENT_MARGIN) -> Extent:
-    """A square extent around the finite points of `x` (n, 2), with `margin` of its half-width
-    added on each side. Depends only on the data, so every snapshot of a run shares it."""
-    p = torch.as_tensor(x, dtype=torch.float32).detach().cpu()
-    p = p[torch.isfinite(p).all(dim=1)]
-    if len(p) == 0:
-        return (-1.0, 1.0, -1.0, 1.0)
-    lo, hi = p.min(dim=0).values, p.max(dim=0).values
-    cx, cy = ((lo + hi) / 2).tolist()
-    half = max(float((hi - lo).max()) / 2, 1e-3) * (1 + margin)
-    return (cx - half, cx + half, cy - half, cy + half)
 
 
 def grid_points(extent: Extent, resolution: int) -> torch.Tensor:

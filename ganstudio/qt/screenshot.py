@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="resources/screenshot.png")
     p.add_argument("--size", default="1400x860")
     p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    p.add_argument("--tab", help="show this plot tab, e.g. 'Precision/recall'")
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     w, h = (int(v) for v in args.size.split("x"))
     window.resize(w, h)
     window.show()
+    if args.tab:
+        window.plots.show_tab(args.tab)
     window.start()
 
     def poll() -> None:

@@ -31,6 +31,7 @@ from ganstudio.core.events import (
     Failed,
     Finished,
     HyperparamsChanged,
+    Metrics,
     Paused,
     Resumed,
     RunStarted,
@@ -57,6 +58,7 @@ class Session(QObject):
     checkpoint_saved = Signal(object)  # CheckpointSaved
     markers_changed = Signal()
     alert = Signal(object)  # Alert
+    metrics_ready = Signal(object)  # Metrics, after they were merged into `history`
     health_paused = Signal(str)  # training paused itself (NaN/Inf): the reason
     error = Signal(str, str)  # (message, details) for a dialog
     message = Signal(str)  # short status-bar text
@@ -416,6 +418,10 @@ class Session(QObject):
         elif isinstance(ev, Resumed):
             if self.state != STOPPING:
                 self._set_state(RUNNING)
+        elif isinstance(ev, Metrics):
+            # Quality metrics land at the step they were computed for, a few steps late.
+            self.history.merge(ev.step, ev.values)
+            self.metrics_ready.emit(ev)
         elif isinstance(ev, Alert):
             if ev.kind != "config":
                 self.history.add_marker(Marker(ev.step, ev.kind, ev.message))

@@ -62,3 +62,17 @@ def test_alerts_are_listed_marked_and_counted(qtbot, window):
     window.findChild(QAction, "action_start").trigger()  # a new run clears them
     qtbot.waitUntil(lambda: window.alerts.count() == 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not s.busy, timeout=WAIT_MS)
+
+
+def test_metrics_from_a_real_run_reach_the_plots(qtbot, make_window):
+    window = make_window(data__dataset="ring8", model__latent_dim=4, train__steps=30,
+                         metrics__every=10, metrics__samples=200)
+    got = []
+    window.session.metrics_ready.connect(got.append)
+    window.findChild(QAction, "action_start").trigger()
+    qtbot.waitUntil(lambda: len(got) >= 2 and not window.session.busy, timeout=WAIT_MS)
+    steps = sorted(m.step for m in got)
+    window.plots.refresh()
+    x, y = window.plots.curve("Coverage", "modes_covered").getData()
+    assert list(x) == steps
+    assert all(0 <= v <= 8 for v in y)

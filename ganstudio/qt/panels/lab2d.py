@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ganstudio.core.events import Samples
-from ganstudio.core.lab import data_extent
+from ganstudio.core.extent import data_extent
 
 REDRAW_INTERVAL_MS = 33  # ~30 Hz at most, never once per event
 REAL_POINTS_SHOWN = 2000  # a random subset of the real data is as informative and far cheaper

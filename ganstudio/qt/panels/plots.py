@@ -313,6 +313,9 @@ class PlotsPanel(QWidget):
         self._tab_widget.addTab(plot, title)
         self._apply_palette(self._tabs[-1])
 
+    def show_tab(self, title: str) -> None:
+        self._tab_widget.setCurrentWidget(self._tab(title).plot)
+
     def refresh(self) -> None:
         """Redraw every tab now, whether or not the history changed."""
         for tab in self._tabs:
