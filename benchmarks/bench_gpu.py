@@ -39,7 +39,7 @@ def run(opts: Options) -> list[Row]:
     root = fake_mnist(opts.tmp, n)
     cfg = config("digits", **{"data.dataset": "mnist", "data.root": root, "data.image_size": 64,
                               "model.arch": "dcgan", "train.batch_size": 128, "train.device": "cuda",
-                              "train.steps": 100_000_000})
+                              "train.steps": 100_000_000, "metrics.every": 0})
     log(f"gpu: {torch.cuda.get_device_name(0)}, DCGAN 64x64, batch 128, {rounds} rounds x {seconds}s")
     studio = StudioLoop(cfg)
     tutorial = TutorialLoop(root, cfg, device="cuda", image_size=64, workers=2)

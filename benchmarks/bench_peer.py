@@ -132,8 +132,10 @@ def run(opts: Options) -> list[Row]:
     rounds, seconds = (2, 0.5) if opts.quick else (4, 2.0)
     root = fake_mnist(opts.tmp, n)
     t = torch.get_num_threads()
+    # metrics.every = 0: the tutorial computes no quality metrics, so GAN Studio's background
+    # metrics thread (on by default) would be work only one side does.
     cfg = config("digits", **{"data.dataset": "mnist", "data.root": root, "train.device": "cpu",
-                              "train.steps": 100_000_000, "train.threads": t})
+                              "train.steps": 100_000_000, "train.threads": t, "metrics.every": 0})
     log(f"peer: MNIST-sized fake set ({n} images), classic MLP, batch 64, {t} thread(s), "
         f"{rounds} rounds x {seconds}s per loop")
     ours, theirs = interleave(StudioLoop(cfg), TutorialLoop(root, cfg), rounds, seconds)

@@ -75,7 +75,7 @@ class History:
         """Add values computed later for `step` (quality metrics) to the point logged at that step.
 
         Without such a point one is inserted in step order, its wall time and epoch copied from
-        the point before it; inserting before the last point bumps `revision` (views redraw).
+        the point before it. Either way `revision` is bumped: views redraw from scratch.
         """
         i = int(np.searchsorted(self.steps(), step))
         if i == self._n or self._step[i] != step:
@@ -90,14 +90,14 @@ class History:
             self._epoch[i] = self._epoch[i - 1] if i else 0.0
             for buf in self._values.values():
                 buf[i] = np.nan
-            if i < self._n:
-                self.revision += 1
             self._n += 1
         for key, value in values.items():
             buf = self._values.get(key)
             if buf is None:
                 buf = self._values[key] = np.full(self._cap, np.nan)
             buf[i] = value
+        # A point that views may already have drawn (and cached as NaN) changed: tell them.
+        self.revision += 1
 
     def add_marker(self, event: HyperparamsChanged | CheckpointSaved | Marker) -> None:
         if isinstance(event, Marker):

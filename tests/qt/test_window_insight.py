@@ -76,3 +76,15 @@ def test_metrics_from_a_real_run_reach_the_plots(qtbot, make_window):
     x, y = window.plots.curve("Coverage", "modes_covered").getData()
     assert list(x) == steps
     assert all(0 <= v <= 8 for v in y)
+
+
+def test_metrics_merged_into_points_already_drawn_appear(qtbot, window):
+    h = window.session.history
+    for i, step in enumerate((100, 200, 300)):
+        h.append(Stats(step=step, epoch=1.0, wall=float(i), values={"loss_d": 1.0}))
+    window.plots.refresh()  # drawn (and cached) while step 200 has no precision yet
+    h.merge(200, {"precision": 0.7, "precision_std": 0.01})
+    h.append(Stats(step=400, epoch=1.0, wall=3.0, values={"loss_d": 1.0}))
+    window.plots.refresh()
+    x, y = window.plots.curve("Precision/recall", "precision").getData()
+    assert list(x) == [200] and list(y) == [0.7]
