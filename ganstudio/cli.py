@@ -123,7 +123,6 @@ def _train(args: argparse.Namespace) -> int:
     from ganstudio.core.events import (
         Alert,
         CheckpointFailed,
-        CheckpointSaved,
         Failed,
         Finished,
         Metrics,
@@ -203,8 +202,6 @@ def _train(args: argparse.Namespace) -> int:
                           file=sys.stderr, flush=True)
             elif isinstance(ev, CheckpointFailed):
                 print(f"\nwarning: {ev.message}", file=sys.stderr)
-            elif isinstance(ev, CheckpointSaved) and tty and not args.quiet:
-                pass  # the progress line is enough; the path is in the run folder's log
             elif isinstance(ev, Metrics) and not args.quiet:
                 data = trainer.data
                 line = summary(ev.values, modes=len(data.modes) if data.modes is not None else None,

@@ -129,8 +129,8 @@ class Session(QObject):
             self.error.emit("The configuration is not valid:\n" + "\n".join(e.problems), "")
             return
         if self.trainer is not None or self.busy:
-            from_keys = cfgmod.live_changes(self._config, cfg)
-            locked = [k for k in from_keys if k not in cfgmod.LIVE_KEYS]
+            changed = cfgmod.live_changes(self._config, cfg)
+            locked = [k for k in changed if k not in cfgmod.LIVE_KEYS]
             if locked:
                 self.error.emit(
                     f"{', '.join(locked)} can't change while a model exists; use File › New run "
