@@ -146,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         threads, default = choose_threads()
     info = machine(threads, default)
+    if threads > 1 and threads >= usable_cores():
+        info.append(("warning", f"{threads} torch threads on {usable_cores()} cores: whenever another thread "
+                     "(the GUI, background metrics, another process) wants a core, OpenMP's barriers "
+                     "stall and training can fall to a few steps/s; --threads 1 gives steadier numbers"))
     for k, v in info:
         print(f"{k:>22}: {v}")
     print(flush=True)
