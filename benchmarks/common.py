@@ -109,7 +109,7 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def machine(threads: int, default_threads: int) -> list[tuple[str, str]]:
+def machine(threads: int, default_threads: int, chosen_by: str) -> list[tuple[str, str]]:
     import torch
 
     if torch.cuda.is_available():
@@ -135,7 +135,7 @@ def machine(threads: int, default_threads: int) -> list[tuple[str, str]]:
         ("cpu", f"{cpu_model()}, {usable_cores()} usable cores (os.cpu_count {os.cpu_count()}), {mem}"),
         ("os", f"{platform.system()} {platform.release()}"),
         ("device", device),
-        ("torch threads", f"{threads} (Trainer.choose_threads on the default digits run) for every "
+        ("torch threads", f"{threads} ({chosen_by}) for every "
                           f"trainer, both sides of every comparison, set once per benchmark process; "
                           f"the peer also runs at its other counts (torch default here: {default_threads})"),
         ("versions", ", ".join(versions)),

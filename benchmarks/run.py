@@ -143,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         threads, default = args.threads or 1, torch.get_num_threads()
+        chosen_by = "--threads" if args.threads > 0 else "--quick: 1 unless --threads"
     else:
         threads, default = choose_threads()
-    info = machine(threads, default)
+        chosen_by = "Trainer.choose_threads on the default digits run"
+    info = machine(threads, default, chosen_by)
     if threads > 1 and threads >= usable_cores():
         info.append(("warning", f"{threads} torch threads on {usable_cores()} cores: whenever another thread "
                      "(the GUI, background metrics, another process) wants a core, OpenMP's barriers "
