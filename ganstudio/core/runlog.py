@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ganstudio.core.config import Config, load, run_name, save, with_values
 from ganstudio.core.events import (
@@ -169,17 +169,19 @@ def scatter_png(points: np.ndarray, reference: np.ndarray | None = None, size: i
     finite = both[np.isfinite(both).all(axis=1)]
     lim = float(np.abs(finite).max()) * 1.1 if finite.size else 1.0
     lim = max(lim, 1e-3)
-    img = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(img)
-
-    def to_px(p: np.ndarray) -> np.ndarray:
-        return (p / lim * 0.5 + 0.5) * (size - 1)
-
+    # Vectorised: 50,000 reference points drawn one by one cost ~0.2 s per sample event.
+    canvas = np.full((size, size, 3), 255, dtype=np.uint8)
     for pts, colour in ((reference, (190, 190, 190)), (points, (31, 119, 180))):
         if pts is None:
             continue
-        for x, y in to_px(pts[np.isfinite(pts).all(axis=1)]):
-            draw.rectangle([x - 1, size - 1 - y - 1, x + 1, size - 1 - y + 1], fill=colour)
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        px = np.rint((pts / lim * 0.5 + 0.5) * (size - 1)).astype(int)
+        cols, rows = px[:, 0], size - 1 - px[:, 1]
+        for dy in (-1, 0, 1):  # 3x3 dots
+            for dx in (-1, 0, 1):
+                r, c = np.clip(rows + dy, 0, size - 1), np.clip(cols + dx, 0, size - 1)
+                canvas[r, c] = colour
+    img = Image.fromarray(canvas)
     return img
 
 
