@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ganstudio.core.control import Control
 from ganstudio.core.events import Failed, Finished, Samples, Stats
@@ -112,7 +112,11 @@ def start_worker(worker: TrainingWorker, parent: QObject) -> QThread:
     thread.setObjectName("training-thread")
     worker.moveToThread(thread)
     thread.started.connect(worker.work)
-    worker.done.connect(thread.quit)
+    # Direct: the worker thread quits its own loop as soon as `done` is emitted (QThread.quit is
+    # thread-safe). Queued, the quit would wait for the GUI thread's event loop, so a
+    # `thread.wait()` on the GUI thread could never see the thread end. The worker's queued
+    # signals still reach the GUI before `thread.finished`, which is emitted after them.
+    worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(worker.deleteLater)
     THREADS.add(thread)
     thread.start()

@@ -9,8 +9,9 @@ from ganstudio.core.config import ConfigError
 from ganstudio.core.control import Control
 from ganstudio.core.events import Failed, Finished, RunStarted, Stats
 from ganstudio.core.trainer import Trainer
+from ganstudio.qt.session import RUNNING, STOPPED, Session
 from ganstudio.qt.worker import THREADS, TrainingWorker, start_worker
-from tests.qt.conftest import WAIT_MS, tiny_config
+from tests.qt.conftest import LONG_RUN, WAIT_MS, tiny_config
 
 
 class Recorder:
@@ -135,3 +136,30 @@ def test_stop_ends_a_long_run_and_the_thread(qtbot, owner, tmp_path):
     qtbot.waitUntil(lambda: thread.isFinished(), timeout=WAIT_MS)
     assert rec.finished[0].reason == "stopped"
     assert rec.finished[0].step == [ev for b in rec.stats for ev in b][-1].step
+
+
+def test_thread_quits_without_the_gui_event_loop(qtbot, owner, tmp_path):
+    """`done` quits the thread from the worker thread itself: a GUI thread blocked in wait() sees
+    it end, and the worker's queued signals still arrive, in order, once the loop runs again."""
+    cfg = tiny_config(tmp_path, train__steps=10)
+    worker = TrainingWorker(lambda: Trainer(cfg), Control(), run=False)
+    rec = Recorder(worker)
+    thread = start_worker(worker, owner)
+    assert thread.wait(WAIT_MS)  # no event loop runs on this thread meanwhile
+    assert thread.isFinished()
+    qtbot.waitUntil(lambda: rec.order[-1:] == ["done"], timeout=WAIT_MS)
+    assert rec.order == ["ready", "done"]
+
+
+def test_session_wait_after_stop_returns_without_the_event_loop(qtbot, owner, tmp_path):
+    cfg = tiny_config(tmp_path, train__steps=LONG_RUN, log__sample_every=0, log__checkpoint_every=0)
+    session = Session(cfg, owner)
+    session.start()
+    qtbot.waitUntil(lambda: session.state == RUNNING and len(session.history) > 0, timeout=WAIT_MS)
+    session.stop()
+    # Blocks the GUI thread: before the quit was direct, this returned False after WAIT_MS.
+    assert session.wait(WAIT_MS)
+    # The session learns of it from its queued signals, as before.
+    qtbot.waitUntil(lambda: not session.busy, timeout=WAIT_MS)
+    assert session.state == STOPPED
+    assert 0 < session.trainer.step < LONG_RUN
