@@ -164,14 +164,27 @@ def test_wall_time_axis_moves_curves_and_markers(panel, history):
     history.add_marker(CheckpointSaved(1000, "/runs/x/ckpt.pt"))
     _, _, x_axis, _ = controls(panel)
     panel.refresh()
-    line = panel.marker_lines("Losses")[0]
-    assert line.value() == 1000
+    layer = panel.marker_layer("Losses")
+    assert layer.x.tolist() == [1000]
     x_axis.setCurrentIndex(x_axis.findText("Wall time (s)"))
     panel.refresh()
     np.testing.assert_array_equal(panel.curve("Losses", "loss_g").xData, history.walls())
-    assert panel.marker_lines("Losses")[0].value() == pytest.approx(history.wall_at(1000))
+    assert layer.x[0] == pytest.approx(history.wall_at(1000))
     item = panel.plot_widget("Losses").getPlotItem()
     assert item.getAxis("bottom").labelText == "wall time (s)"
+
+
+def test_marker_ahead_of_the_log_follows_it_on_a_wall_time_axis(panel, history):
+    last = int(history.steps()[-1])
+    history.add_marker(CheckpointSaved(last + 5, "/runs/x/ckpt.pt"))  # not logged yet
+    _, _, x_axis, _ = controls(panel)
+    x_axis.setCurrentIndex(x_axis.findText("Wall time (s)"))
+    panel.refresh()
+    layer = panel.marker_layer("Losses")
+    assert layer.x[0] == pytest.approx(history.walls()[-1])
+    fill(history, 3, start=300, seed=3)
+    panel.refresh()
+    assert layer.x[0] == pytest.approx(history.wall_at(last + 5)) == pytest.approx(history.walls()[300])
 
 
 def test_markers_on_every_tab_added_incrementally(panel, history):
@@ -179,42 +192,75 @@ def test_markers_on_every_tab_added_incrementally(panel, history):
     history.add_marker(CheckpointSaved(1000, "/runs/x/ckpt_1000.pt"))
     history.add_marker(Marker(1500, "d_wins", "D wins: D(x)=0.99"))
     panel.refresh()
-    colours = {}
     for title in ("Losses", "D outputs", "Gradients", "Learning rates"):
-        lines = panel.marker_lines(title)
-        assert [line.value() for line in lines] == [500, 1000, 1500]
-        colours = {line.marker.kind: line.pen.color().name() for line in lines}
-        assert all(line.pen.style() == Qt.PenStyle.DashLine for line in lines)
-    assert len(set(colours.values())) == 3
-    first = panel.marker_lines("Losses")
-    assert "lr_g: 0.0002 → 0.0001" in first[0].toolTip()
-    assert first[1].toolTip() == "step 1000: checkpoint saved: /runs/x/ckpt_1000.pt"
+        layer = panel.marker_layer(title)
+        assert layer.x.tolist() == [500, 1000, 1500]
+        assert [m.kind for m in layer.markers] == ["hparams", "checkpoint", "d_wins"]
+    layer = panel.marker_layer("Losses")
+    colours = {layer.color(i).name() for i in range(3)}
+    assert len(colours) == 3
+    assert "lr_g: 0.0002 → 0.0001" in layer.text(0)
+    assert layer.text(1) == "step 1000: checkpoint saved: /runs/x/ckpt_1000.pt"
 
     history.add_marker(CheckpointSaved(2000, "/runs/x/ckpt_2000.pt"))
     panel.refresh()
-    again = panel.marker_lines("Losses")
-    assert len(again) == 4 and again[:3] == first  # the old lines were kept, one was added
+    assert layer.x.tolist() == [500, 1000, 1500, 2000]
     items = panel.plot_widget("Losses").getPlotItem().items
-    assert sum(isinstance(i, pg.InfiniteLine) for i in items) == 4
+    assert sum(isinstance(i, pg.InfiniteLine) for i in items) == 0  # one layer, not one item each
+    assert items.count(layer) == 1
+
+
+def paint_image(panel: PlotsPanel, title: str):
+    panel.show_tab(title)
+    panel.refresh()
+    return panel.plot_widget(title).grab().toImage()
+
+
+def column_colours(image, x: int) -> set[str]:
+    return {image.pixelColor(x, y).name() for y in range(image.height())}
+
+
+def test_markers_are_drawn_as_dashed_lines_in_their_colours(panel, history):
+    history.add_marker(CheckpointSaved(1000, "/runs/x/ckpt.pt"))
+    history.add_marker(Marker(2000, "grad_explode", "gradient norm 1e6"))
+    image = paint_image(panel, "D outputs")
+    layer = panel.marker_layer("D outputs")
+    view = panel.plot_widget("D outputs").getPlotItem().getViewBox()
+    for i, colour in ((0, "#7b93ad"), (1, "#e03131")):
+        scene_x = view.mapViewToScene(pg.Point(layer.x[i], 0.5)).x()
+        column = round(panel.plot_widget("D outputs").mapFromScene(scene_x, 0).x())
+        seen = set().union(*(column_colours(image, c) for c in (column - 1, column, column + 1)))
+        assert colour in seen
+    background = panel.palette().color(panel.palette().ColorRole.Base).name()
+    assert background in column_colours(image, column)  # dashed: the background shows between
 
 
 def test_marker_hover_shows_its_text(panel, history):
     history.add_marker(Marker(1500, "grad_explode", "gradient norm 1e6"))
+    history.add_marker(CheckpointSaved(1500, "/runs/x/ckpt.pt"))  # the alert wins a shared step
     panel.refresh()
-    line = panel.marker_lines("Losses")[0]
+    layer = panel.marker_layer("Losses")
 
     class Hover:
-        def __init__(self, exit_: bool):
-            self._exit = exit_
+        def __init__(self, x: float, exit_: bool = False):
+            self._x, self._exit = x, exit_
 
         def isExit(self):  # noqa: N802 (pyqtgraph's name)
             return self._exit
 
-    line.hoverEvent(Hover(False))
-    label = [c for c in line.childItems() if isinstance(c, pg.InfLineLabel)][0]
+        def pos(self):
+            return QPointF(self._x, 0.0)
+
+    far = 1500 + 50 * layer.pixelWidth()
+    layer.hoverEvent(Hover(far))
+    assert layer.hovered is None and not layer.toolTip()
+    layer.hoverEvent(Hover(1500 + 2 * layer.pixelWidth()))
+    assert layer.hovered == 0
+    label = [c for c in layer.childItems() if isinstance(c, pg.TextItem)][0]
     assert label.isVisible() and "gradient norm 1e6" in label.toPlainText()
-    line.hoverEvent(Hover(True))
-    assert not label.isVisible()
+    assert layer.toolTip() == "step 1500: gradient norm 1e6"
+    layer.hoverEvent(Hover(1500, exit_=True))
+    assert not label.isVisible() and layer.hovered is None
 
 
 def test_rollback_redraws_from_scratch(panel, history):
@@ -228,7 +274,7 @@ def test_rollback_redraws_from_scratch(panel, history):
     smooth = panel.curve("Losses", "loss_g")
     assert len(smooth.yData) == n
     np.testing.assert_allclose(smooth.yData, reference_ema(history.series("loss_g"), 0.6), rtol=1e-9)
-    assert panel.marker_lines("Losses") == []
+    assert len(panel.marker_layer("Losses").x) == 0
 
 
 def test_timer_redraws_only_when_history_changed(panel, qtbot, history):
@@ -250,7 +296,7 @@ def test_timer_redraws_only_when_history_changed(panel, qtbot, history):
             pass
     assert len(calls) == drawn
     history.add_marker(CheckpointSaved(3000, "/x.pt"))
-    qtbot.waitUntil(lambda: len(panel.marker_lines("Losses")) == 1, timeout=2000)
+    qtbot.waitUntil(lambda: len(panel.marker_layer("Losses").x) == 1, timeout=2000)
 
 
 def wheel(widget, delta: int = 120) -> None:
@@ -302,8 +348,7 @@ def test_add_tab_plots_sparse_metric(panel, history):
     assert panel.plot_widget("Quality").getPlotItem().getAxis("left").labelText == "quality"
 
 
-def test_million_points_draw(qtbot):
-    n = 1_000_000
+def million_point_history(n: int = 1_000_000) -> History:
     rng = np.random.default_rng(0)
     state = {
         "step": np.arange(n),
@@ -312,20 +357,80 @@ def test_million_points_draw(qtbot):
         "values": {k: rng.normal(size=n) for k in ("loss_d", "loss_g", "d_real", "d_fake")},
         "markers": [[1000 * i, "checkpoint", f"ckpt {i}"] for i in range(50)],
     }
-    history = History.from_state_dict(state)
+    return History.from_state_dict(state)
+
+
+def test_million_points_are_reduced_to_screen_resolution_keeping_every_peak(qtbot):
+    history = million_point_history()
+    n = len(history)
     panel = PlotsPanel(history)
     qtbot.addWidget(panel)
     panel.resize(800, 400)
     panel.show()
     panel.refresh()
     assert panel.grab().width() > 0
-    curve = panel.curve("Losses", "loss_d")
-    assert len(curve.yData) == n
-    assert len(curve.curve.xData) < 20_000  # peak downsampling is in effect: ~2 points a pixel
+    width = panel.plot_widget("Losses").getPlotItem().getViewBox().width()
+    values = history.series("loss_d")
+    for smoothed in (False, True):
+        curve = panel.curve("Losses", "loss_d", raw=not smoothed)
+        expected = reference_ema(values, 0.6) if smoothed else values
+        assert len(curve.yData) <= 2 * (width + 3)  # min and max per pixel column
+        assert curve.yData.min() == pytest.approx(expected.min(), rel=1e-9)
+        assert curve.yData.max() == pytest.approx(expected.max(), rel=1e-9)
+        assert curve.xData[0] == 0 and curve.xData[-1] <= n - 1
     panel.findChild(QSlider, "plots_smoothing").setValue(99)
     panel.refresh()
     panel.grab()
-    assert len(panel.marker_lines("D outputs")) == 50
+    assert len(panel.marker_layer("D outputs").x) == 50
+
+    # Appending keeps the pyramid current incrementally: the new extreme shows up.
+    history.append(Stats(step=n, epoch=0.0, wall=n * 0.01, values={"loss_d": 99.0, "loss_g": 0.0}))
+    panel.refresh()
+    assert panel.curve("Losses", "loss_d", raw=True).yData.max() == 99.0
+
+
+def test_zoomed_in_view_is_reduced_at_its_own_resolution(qtbot):
+    history = million_point_history()
+    panel = PlotsPanel(history)
+    qtbot.addWidget(panel)
+    panel.resize(800, 400)
+    panel.show()
+    panel.refresh()
+    view = panel.plot_widget("Losses").getPlotItem().getViewBox()
+    view.setXRange(200_000, 300_000, padding=0)  # as a zoom does, with "Follow latest" off
+    panel.findChild(QCheckBox, "plots_follow").setChecked(False)
+    view.setXRange(200_000, 300_000, padding=0)
+    assert panel.redraw()
+    raw = panel.curve("Losses", "loss_d", raw=True)
+    values = history.series("loss_d")
+    assert raw.xData[0] <= 100_000 and raw.xData[-1] >= 400_000  # a view's width either side
+    inside = (raw.xData >= 200_000) & (raw.xData < 300_000)
+    assert inside.sum() <= 2 * (view.width() + 3)
+    assert raw.yData[inside].max() == values[200_000:300_000].max()
+
+    view.setXRange(250_000, 251_000, padding=0)  # 1000 points: drawn as they are
+    assert panel.redraw()
+    shown = (raw.xData >= 250_000) & (raw.xData <= 251_000)
+    np.testing.assert_array_equal(raw.yData[shown], values[250_000:251_001])
+
+
+def test_lod_buckets_are_exact_min_max_over_any_range():
+    from ganstudio.qt.panels.plots import _Lod
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=200_003)
+    lod = _Lod()
+    for chunk in np.array_split(values, 37):  # extended piece by piece, as training logs
+        lod.extend(chunk)
+    assert lod.n == len(values) and len(lod.levels) >= 4
+    get = lambda a, b: values[a:b]  # noqa: E731
+    for i0, i1, count in [(0, len(values), 500), (12_345, 150_000, 300), (7, 9000, 1000), (5, 60, 10)]:
+        starts, mins, maxs = lod.buckets(get, i0, i1, count)
+        assert starts[0] == i0 and np.all(np.diff(starts) > 0)
+        assert len(starts) <= count + 2
+        ends = np.append(starts[1:], i1)
+        np.testing.assert_array_equal(mins, [values[a:b].min() for a, b in zip(starts, ends)])
+        np.testing.assert_array_equal(maxs, [values[a:b].max() for a, b in zip(starts, ends)])
 
 
 def test_learning_rates_are_not_smoothed(panel, history):
