@@ -211,7 +211,7 @@ def test_live_edit_reaches_the_trainer_plots_and_run_folder(qtbot, make_window):
     qtbot.waitUntil(lambda: any(m.kind == "hparams" for m in s.history.markers), timeout=WAIT_MS)
     marker = next(m for m in s.history.markers if m.kind == "hparams")
     assert "optim.lr_g" in marker.text
-    qtbot.waitUntil(lambda: len(window.plots.marker_lines("Losses")) > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window.plots.marker_layer("Losses").x) > 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: s.history.last("lr_g") == 0.001, timeout=WAIT_MS)
 
     stop_and_wait(qtbot, window)
@@ -373,7 +373,7 @@ def test_open_bad_or_missing_checkpoint_changes_nothing(qtbot, make_window, tmp_
         assert s.run_dir == run_dir
         assert s.checkpoint_path is None
         assert s.state == "stopped"
-        assert curve_len(window) == n
+        qtbot.waitUntil(lambda: curve_len(window) == n, timeout=WAIT_MS)  # drawn at the next redraw
     assert window.findChild(QAction, "action_recent_0") is None  # failed opens are not recent
 
 
