@@ -110,6 +110,23 @@ def test_draws_a_trainers_samples(panel, qtbot, trainer):
     assert "0 fake" in panel.findChild(QLabel, "lab2d_legend").text()
 
 
+def test_real_points_are_a_bounded_stable_subset(panel, qtbot):
+    """At most REAL_POINTS_SHOWN real points are drawn, and the same data gives the same subset
+    (a new run or a reopened checkpoint shows the same picture)."""
+    real = np.random.default_rng(1).normal(size=(50_000, 2))
+    panel.set_reference_points(real)
+    first = np.column_stack(panel.real_item.getData())
+    assert len(first) == REAL_POINTS_SHOWN
+    panel.set_reference_points(real)
+    np.testing.assert_array_equal(np.column_stack(panel.real_item.getData()), first)
+    other = Lab2DPanel()
+    qtbot.addWidget(other)
+    other.set_reference_points(real)
+    np.testing.assert_array_equal(np.column_stack(other.real_item.getData()), first)
+    panel.set_reference_points(real[:100])  # a small set is drawn whole
+    assert len(panel.real_item.getData()[0]) == 100
+
+
 def test_checkboxes_toggle_the_layers(panel, qtbot, trainer):
     panel.set_reference_points(trainer.data.x.numpy())
     shown(panel, qtbot, trainer.samples())

@@ -234,6 +234,41 @@ def test_points_scatter_over_reference(panel, tmp_path):
         assert gif.n_frames == 2
 
 
+def test_reference_points_are_drawn_once_not_per_frame(panel, qtbot, monkeypatch):
+    """50,000 translucent real points cost most of a scatter frame: they are rendered once and
+    reused while new samples arrive, so the points drawn over many frames stay bounded."""
+    drawn = {"reference": 0, "samples": 0}
+    paint = pg.ScatterPlotItem.paint
+
+    def counting_paint(item, *args):
+        if item is panel._reference_item:
+            drawn["reference"] += len(item.data)
+        else:
+            drawn["samples"] += len(item.data)
+        return paint(item, *args)
+
+    monkeypatch.setattr(pg.ScatterPlotItem, "paint", counting_paint)
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(50_000, 2))
+    panel.set_reference_points(reference)
+    plot = panel.findChild(pg.PlotWidget, "samples_scatter")
+    frames = 6
+    for step in range(1, frames + 1):
+        panel.add_samples(Samples(step=step, points=rng.normal(scale=0.5, size=(256, 2))))
+        plot.grab()
+    assert drawn["samples"] >= frames * 256  # every frame was painted
+    assert drawn["reference"] <= len(reference)  # the reference only once, with every point
+    assert len(panel._reference_item.data) == len(reference)
+
+    # A new reference (a new run on other data) is drawn again, once.
+    drawn["reference"] = 0
+    panel.set_reference_points(reference[:1000] * 2)
+    for step in range(frames + 1, 2 * frames + 1):
+        panel.add_samples(Samples(step=step, points=rng.normal(scale=0.5, size=(256, 2))))
+        plot.grab()
+    assert 0 < drawn["reference"] <= 1000
+
+
 def test_clear_and_load_timeline(panel):
     timeline, follow, save, _ = parts(panel)
     panel.add_samples(Samples(step=1, grid=grid(1)))

@@ -145,7 +145,6 @@ class Lab2DPanel(QWidget):
         self._real_shown: np.ndarray | None = None  # the real points drawn (a subset)
         self._point_color = POINT_COLOR  # per palette: see _apply_palette
         self._lut = field_lut()
-        self._rng = np.random.default_rng(0)  # the real-data subset; never the global RNG
 
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("lab2d_plot")
@@ -268,7 +267,8 @@ class Lab2DPanel(QWidget):
             return
         p = np.asarray(points, dtype=np.float64)
         if len(p) > REAL_POINTS_SHOWN:
-            p = p[self._rng.choice(len(p), REAL_POINTS_SHOWN, replace=False)]
+            # A fixed seed (never the global RNG): the same data always shows the same subset.
+            p = p[np.random.default_rng(0).choice(len(p), REAL_POINTS_SHOWN, replace=False)]
         self.real_item.setData(pos=p)
         self._real_shown = p
         self._reference_extent = data_extent(points)

@@ -20,6 +20,7 @@ from PySide6.QtGui import QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -178,6 +179,11 @@ class SamplesPanel(QWidget):
         self._reference_item = pg.ScatterPlotItem(
             size=3, pen=None, brush=pg.mkBrush(150, 150, 150, 90), antialias=False
         )
+        # Every real point is drawn (a subset would thin the modes' tails), but once: Qt keeps the
+        # rendering as a pixmap of the visible part and redraws it only when the reference or the
+        # view changes, not for new samples. Painting 50,000 translucent points every frame took
+        # 14 ms of a 15 ms scatter paint.
+        self._reference_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._points_item = pg.ScatterPlotItem(
             size=4, pen=None, brush=pg.mkBrush(37, 99, 235, 200), antialias=False
         )
