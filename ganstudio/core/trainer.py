@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import random
 import time
 import traceback
@@ -46,6 +47,7 @@ from ganstudio.core.events import (
     Samples,
     Stats,
 )
+from ganstudio.core.extent import Extent
 from ganstudio.core.health import HealthMonitor
 from ganstudio.core.history import History
 from ganstudio.core.metrics import Evaluator
@@ -56,6 +58,7 @@ POINT_SAMPLES = 1024  # generated points shown for 2D data
 _ACC = ("loss_d", "loss_g", "d_real", "d_fake")  # summed on the device every step
 # Keys a resumed run may change: the live ones, and those that do not touch models, data or RNG.
 RESUMABLE_KEYS = LIVE_KEYS | {"log.out", "log.name", "train.device", "train.threads", "train.amp"}
+MORE_THREADS_MARGIN = 1.3  # choose_threads takes more than 1 CPU thread only when this much faster
 METRICS_DRAIN_S = 60.0  # how long a completed run waits for its last quality metrics
 
 
@@ -182,7 +185,11 @@ class Trainer:
         self._acc_wall = 0.0
         self._grad_norms = (math.nan, math.nan)
         self.threads = torch.get_num_threads()
+        # Cores the caller keeps busy besides training (the app's GUI thread: 1); choose_threads
+        # leaves them free.
+        self.reserve_cores = 0
         self._last_samples = -1
+        self._extent: Extent | None = None  # 2D data's, computed once
         self._last_checkpoint = -1
         self.health = HealthMonitor(self.cfg)
         self._metrics: BackgroundEvaluator | None = None  # started at the first metrics step
@@ -208,16 +215,27 @@ class Trainer:
         return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
     def train_step(self) -> None:
-        """One generator update after optim.d_steps discriminator updates."""
+        """One generator update after optim.d_steps discriminator updates.
+
+        With one D update per G update, G's update reuses the fakes D was just trained on (G's
+        forward runs once per step, as in PyTorch's DCGAN example and the tutorial loops): each
+        step still draws fresh noise, and a G forward is ~1/4 of a small MLP GAN's step. With
+        several critic steps (WGAN-GP), G's update draws its own noise, as that recipe does."""
         cfg = self.cfg
         bs = cfg.train.batch_size
         measure = (self.step + 1) % cfg.log.every == 0
+        reuse = cfg.optim.d_steps == 1
         self.G.train()
         self.D.train()
         for _ in range(cfg.optim.d_steps):
             real = self.x[self.sampler.next()].to(self.device, non_blocking=True)
-            with torch.no_grad(), self.autocast:
-                fake = self.G(self._noise(bs))
+            if reuse:
+                with self.autocast:
+                    fake_for_g = self.G(self._noise(bs))
+                fake = fake_for_g.detach()
+            else:
+                with torch.no_grad(), self.autocast:
+                    fake = self.G(self._noise(bs))
             with self.autocast:
                 d_real = self.D(real)
                 d_fake = self.D(fake)
@@ -232,7 +250,7 @@ class Trainer:
 
         self.D.requires_grad_(False)  # G's backward needs no D parameter gradients
         with self.autocast:
-            g_scores = self.D(self.G(self._noise(bs)))
+            g_scores = self.D(fake_for_g if reuse else self.G(self._noise(bs)))
             loss_g = self.loss.g_loss(g_scores.float())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -288,7 +306,9 @@ class Trainer:
         if self.data.is_2d:
             # The lab's view: G's points with the push on each, over D's field. The extent depends
             # only on the data, so every snapshot of the run shares it and the view stays put.
-            extent = lab.data_extent(self.data.x)
+            if self._extent is None:
+                self._extent = lab.data_extent(self.data.x)
+            extent = self._extent
             snap = lab.field_snapshot(self.D, self.sampling_generator, self.fixed_noise, self.loss,
                                       extent, device=self.device)
             return Samples(step=self.step, points=snap.fake_points, field=snap.field, extent=extent,
@@ -549,19 +569,28 @@ class Trainer:
     # ----- threads ---------------------------------------------------------------------------
 
     def choose_threads(self, budget_s: float = 0.6) -> int:
-        """Pick torch's CPU thread count by timing a few steps each way on copies of the models.
+        """Pick torch's CPU thread count by timing steps each way on copies of the models.
 
-        On 2 cores, OpenMP in a worker thread can run a small model 2x slower with 2 threads than
-        with 1, while the same model on the main thread prefers 2: measure, don't assume.
+        Two things measured on 2 cores decide the rules. OpenMP in a worker thread can run a small
+        model 2x slower with 2 threads than with 1, while the same model on the main thread
+        prefers 2: so measure, don't assume. And OpenMP threads wait at a barrier for every core
+        they use: when another busy thread (the GUI's, the metrics') takes one of those cores, a
+        step can take 10-50x longer (1-3 steps/s against 60-70). So the count is capped at the
+        cores nobody else needs (`reserve_cores` for the caller, one for background metrics), the
+        larger count is timed first (timing 1 thread first and then switching made it collapse),
+        the two are timed in alternating rounds, and more threads must win by MORE_THREADS_MARGIN.
         """
         if self.cfg.train.threads > 0:
             torch.set_num_threads(self.cfg.train.threads)
             self.threads = self.cfg.train.threads
             return self.threads
         default = torch.get_num_threads()
-        if self.device.type != "cpu" or default <= 1:
-            self.threads = default
-            return default
+        busy = self.reserve_cores + (1 if self.cfg.metrics.every else 0)
+        cap = max(1, min(default, usable_cores() - busy))
+        if self.device.type != "cpu" or cap <= 1:
+            self.threads = default if self.device.type != "cpu" else 1
+            torch.set_num_threads(self.threads)
+            return self.threads
         probe = copy.copy(self)
         probe.G, probe.D = copy.deepcopy(self.G), copy.deepcopy(self.D)
         probe.G_ema = None
@@ -571,17 +600,19 @@ class Trainer:
         probe.sampler = copy.deepcopy(self.sampler)
         probe._acc = torch.zeros_like(self._acc)
         probe.history = History()
-        best, best_rate = default, 0.0
-        for n in sorted({1, default}):
+        steps = {cap: 0, 1: 0}
+        seconds = {cap: 0.0, 1: 0.0}
+        for n in (cap, 1, cap, 1):
             torch.set_num_threads(n)
-            probe.train_step()  # warm-up
-            t0, steps = time.perf_counter(), 0
-            while time.perf_counter() - t0 < budget_s / 2 and steps < 200:
+            probe.train_step()  # warm-up after the switch
+            t0, k = time.perf_counter(), 0
+            while time.perf_counter() - t0 < budget_s / 4 and k < 100:
                 probe.train_step()
-                steps += 1
-            rate = steps / (time.perf_counter() - t0)
-            if rate > best_rate:
-                best, best_rate = n, rate
+                k += 1
+            steps[n] += k
+            seconds[n] += time.perf_counter() - t0
+        rate = {n: steps[n] / max(seconds[n], 1e-9) for n in steps}
+        best = cap if rate[cap] >= MORE_THREADS_MARGIN * rate[1] else 1
         torch.set_num_threads(best)
         self.threads = best
         return best
@@ -713,6 +744,14 @@ class Trainer:
                     and (finished or control.save_on_stop)):
                 yield self._try_checkpoint()
         yield Finished(step=self.step, reason="completed" if finished else "stopped")
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _with_steps(cfg: Config, steps: int) -> Config:

@@ -191,6 +191,7 @@ class Session(QObject):
             else:
                 t = existing
                 t.checkpoint_dir = run_dir / "checkpoints"
+            t.reserve_cores = 1  # the GUI thread: training's CPU threads leave it a core
             if self._runlog is None:
                 log = RunLog(run_dir, t.cfg, t.data.x.numpy() if t.data.is_2d else None)
                 if t.step > 0:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ganstudio.core import checkpoints
+from ganstudio.core import trainer as trainer_module
 from ganstudio.core.config import ConfigError, to_dict, with_values
 from ganstudio.core.control import Control
 from ganstudio.core.events import (
@@ -122,19 +123,50 @@ def test_batch_larger_than_dataset(tiny_config, make_trainer):
     assert "train.batch_size = 1798" in msg and "1797" in msg
 
 
-def test_choose_threads_does_not_touch_the_run(tiny_config, make_trainer):
+def test_choose_threads_does_not_touch_the_run(tiny_config, make_trainer, monkeypatch):
     """Timing the thread counts trains copies: the run itself must not move by a bit."""
     t = make_trainer(tiny_config("digits", threads=0))
+    monkeypatch.setattr(trainer_module, "usable_cores", lambda: 8)  # room to time both counts
     t.train_step()
     before, acc = snapshot(t), t._acc.clone()
+    timed = []
+    original = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self: (timed.append(torch.get_num_threads()),
+                                                             original(self))[1])
     torch.set_num_threads(2)  # more than one, so the probe really runs both counts
     try:
         n = t.choose_threads(budget_s=0.05)
         assert n in (1, 2) and t.threads == n == torch.get_num_threads()
     finally:
         torch.set_num_threads(1)
+    assert timed[0] == 2 and set(timed) == {1, 2}  # the larger count first, then both
     assert_same(snapshot(t), before, "trainer")
     assert torch.equal(t._acc, acc) and t._acc_n == 1
+
+
+@pytest.mark.parametrize(
+    ("cores", "metrics_every", "reserve", "expected"),
+    [(2, 500, 0, 1), (2, 0, 1, 1), (3, 500, 1, 1), (2, 0, 0, None), (4, 500, 1, None)],
+)
+def test_choose_threads_leaves_cores_to_busy_threads(
+    tiny_config, make_trainer, monkeypatch, cores, metrics_every, reserve, expected
+):
+    """Training's OpenMP threads never take the core of the GUI thread or the metrics thread:
+    where no core would be left for a second training thread, it uses 1 without timing."""
+    t = make_trainer(tiny_config("digits", {"metrics.every": metrics_every}, threads=0))
+    t.reserve_cores = reserve
+    monkeypatch.setattr(trainer_module, "usable_cores", lambda: cores)
+    timed = []
+    monkeypatch.setattr(Trainer, "train_step", lambda self: timed.append(torch.get_num_threads()))
+    torch.set_num_threads(2)
+    try:
+        n = t.choose_threads(budget_s=0.02)
+    finally:
+        torch.set_num_threads(1)
+    if expected is not None:
+        assert n == expected and timed == []
+    else:
+        assert set(timed) == {1, 2} and n in (1, 2)
 
 
 # --- control from another thread ------------------------------------------------------------------
@@ -361,9 +393,9 @@ def _step_files(folder) -> list[int]:
 
 
 def test_nan_from_a_huge_learning_rate_pauses_without_saving(tiny_config, make_trainer, tmp_path):
-    # lsgan's squares overflow within two steps at lr 10 on the ring (seed 1).
+    # lsgan's squares overflow within two steps at lr 10 on the ring (seed 0).
     cfg = tiny_config("ring8", {"loss.kind": "lsgan", "optim.lr_g": 10.0, "optim.lr_d": 10.0,
-                       "model.width": 128, "model.latent_dim": 8, "train.seed": 1},
+                       "model.width": 128, "model.latent_dim": 8, "train.seed": 0},
                       steps=50, every=1, checkpoint_every=1, keep_checkpoints=100)
     t = make_trainer(cfg, checkpoint_dir=tmp_path)
     control = Control()
