@@ -121,7 +121,12 @@ class TrainConfig:
     amp: bool = field(default=False, metadata=_key("bfloat16 autocast on CUDA (ignored on CPU)."))
     threads: int = field(
         default=0,
-        metadata=_key("CPU threads for torch; 0 = measure the fastest at start.", min=0, max=256),
+        metadata=_key(
+            "CPU threads for torch; 0 = time 1 against more at start, leaving a core each to the "
+            "GUI and the metrics thread.",
+            min=0,
+            max=256,
+        ),
     )
 
 
