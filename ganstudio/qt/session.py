@@ -214,8 +214,7 @@ class Session(QObject):
         worker.failed.connect(self._on_worker_failed)
         self._set_state(STARTING)
         self.message.emit("Loading data and building models…" if existing is None else "Resuming…")
-        self._thread = start_worker(worker, self)
-        self._thread.finished.connect(self._on_thread_finished)
+        self._thread = start_worker(worker, self, on_finished=self._on_thread_finished)
 
     def _write_run_folder(self, ev: Any) -> None:
         """The worker's sink: every event goes to the run folder, on the worker thread."""
@@ -343,8 +342,7 @@ class Session(QObject):
         self._open_ready = on_ready
         self._set_state(STARTING)
         self.message.emit(f"Opening {path.name}…")
-        self._thread = start_worker(worker, self)
-        self._thread.finished.connect(self._on_thread_finished)
+        self._thread = start_worker(worker, self, on_finished=self._on_thread_finished)
         self._worker = worker
         return True
 

@@ -106,8 +106,14 @@ class TrainingWorker(QObject):
             self.stats_ready.emit(pending)
 
 
-def start_worker(worker: TrainingWorker, parent: QObject) -> QThread:
-    """Move `worker` to a new QThread and start it; the thread quits when the worker is done."""
+def start_worker(
+    worker: TrainingWorker, parent: QObject, on_finished: Callable[[], None] | None = None
+) -> QThread:
+    """Move `worker` to a new QThread and start it; the thread quits when the worker is done.
+
+    `on_finished` is connected to the thread's `finished` before it starts: a worker that fails at
+    once may end its thread before this function returns, so connecting afterwards could miss it.
+    """
     thread = QThread(parent)
     thread.setObjectName("training-thread")
     worker.moveToThread(thread)
@@ -118,6 +124,8 @@ def start_worker(worker: TrainingWorker, parent: QObject) -> QThread:
     # signals still reach the GUI before `thread.finished`, which is emitted after them.
     worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(worker.deleteLater)
+    if on_finished is not None:
+        thread.finished.connect(on_finished)
     THREADS.add(thread)
     thread.start()
     return thread

@@ -45,7 +45,8 @@ def run_worker(qtbot, owner, worker: TrainingWorker) -> Recorder:
     with qtbot.waitSignal(worker.done, timeout=WAIT_MS):
         thread = start_worker(worker, owner)
         assert thread in THREADS
-        assert thread.isRunning()
+        # A worker that fails at once may already have ended its thread: it quits itself.
+        assert thread.isRunning() or thread.isFinished()
     qtbot.waitUntil(lambda: thread.isFinished(), timeout=WAIT_MS)
     assert not thread.isRunning()
     return rec
@@ -149,6 +150,21 @@ def test_thread_quits_without_the_gui_event_loop(qtbot, owner, tmp_path):
     assert thread.isFinished()
     qtbot.waitUntil(lambda: rec.order[-1:] == ["done"], timeout=WAIT_MS)
     assert rec.order == ["ready", "done"]
+
+
+def test_on_finished_is_called_even_when_the_thread_ends_before_start_worker_returns(qtbot, owner):
+    """A build that fails at once can end the thread before start_worker returns (the worker quits
+    its own thread); `on_finished` is connected before the start, so it still runs, on this
+    thread, once the event loop does."""
+
+    def build():
+        raise ConfigError(["data.dataset = 'nope' is not a dataset"])
+
+    calls = []
+    worker = TrainingWorker(build, Control(), expected_errors=lambda: (ConfigError,))
+    thread = start_worker(worker, owner, on_finished=lambda: calls.append(thread.isFinished()))
+    assert thread.wait(WAIT_MS)
+    qtbot.waitUntil(lambda: calls == [True], timeout=WAIT_MS)
 
 
 def test_session_wait_after_stop_returns_without_the_event_loop(qtbot, owner, tmp_path):
