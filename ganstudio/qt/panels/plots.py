@@ -567,10 +567,11 @@ class PlotsPanel(QWidget):
         item.showGrid(x=True, y=True, alpha=0.15)
         for name in ("left", "bottom"):  # an opaque grid goes under the curves, not over them
             item.getAxis(name).setZValue(-1000)
-        # Long series arrive already reduced to ~2 points a pixel (see _Lod); pyqtgraph's own peak
-        # downsampling to 1 point pair per pixel covers the short ones drawn as they are.
-        item.setDownsampling(auto=True, mode="peak")  # the defaults for curves added later, too
-        item.setClipToView(True)
+        # Curves arrive already reduced to ~2 points a pixel column (see _Lod), or are short. So
+        # pyqtgraph's own downsampling and clipping are off: with them on, every range change
+        # (each auto-range while following) re-runs setData on every curve and paints twice.
+        item.setDownsampling(auto=False)  # the defaults for curves added later, too
+        item.setClipToView(False)
         item.setLabel("left", y_label or title.lower())
         item.getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)" on unitless values
         item.setLabel("bottom", X_AXES[self._x_axis.currentIndex()][1])
@@ -588,10 +589,7 @@ class PlotsPanel(QWidget):
             dots = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if bands else {}
             main = pg.PlotDataItem(pen=pg.mkPen(color, width=1), antialias=False, name=label, **dots)
             for data_item in (raw, main):
-                item.addItem(data_item)  # applies the PlotItem's modes: set ours after it
-                data_item.setDownsampling(auto=True, method="peak")
-                data_item.opts["autoDownsampleFactor"] = 1.0  # peak mode: min and max per column
-                data_item.setClipToView(True)
+                item.addItem(data_item)
             raw.setVisible(False)
             band = None
             if bands:
@@ -724,6 +722,9 @@ class PlotsPanel(QWidget):
                 c.smooth.setData(*self._curve_data(view, cache, x_all, raw, i0, i1, smoothed=False))
                 c.raw.setVisible(False)
         self._update_markers(tab)
+        # Auto-range and re-map now rather than at the start of the paint: there, the new range
+        # would update the axes mid-paint and queue a second full paint of the plot.
+        tab.plot.getPlotItem().getViewBox().prepareForPaint()
         tab.drawn = key
         return True
 
