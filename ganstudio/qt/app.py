@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 
 from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
@@ -25,11 +27,31 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     QCoreApplication.setApplicationName(APPLICATION)
     QCoreApplication.setApplicationVersion(__version__)
     app.setStyle("Fusion")
-    import pyqtgraph as pg
+    with _without_cuda_bindings():
+        import pyqtgraph as pg
 
     # Thin, non-antialiased lines: 5-50x cheaper to draw at a million points.
     pg.setConfigOptions(antialias=False)
     return app
+
+
+@contextlib.contextmanager
+def _without_cuda_bindings() -> Iterator[None]:
+    """Hide `cuda.bindings` while pyqtgraph is imported, then put it back.
+
+    pyqtgraph's RawImageWidget (not used here) imports it if it is installed, as torch's CUDA wheels
+    do: 0.07 s of start-up. pyqtgraph takes its absence as "no CUDA". torch imports it later, when
+    training starts, as usual; so it is hidden only for the length of pyqtgraph's import.
+    """
+    if "cuda.bindings" in sys.modules:  # already imported: nothing to save
+        yield
+        return
+    sys.modules["cuda.bindings"] = None  # type: ignore[assignment]  # makes its import fail fast
+    try:
+        yield
+    finally:
+        if "cuda.bindings" in sys.modules and sys.modules["cuda.bindings"] is None:
+            del sys.modules["cuda.bindings"]
 
 
 def build_window(config: Config | None = None, settings: QSettings | None = None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -71,7 +71,8 @@ class MainWindow(QMainWindow):
         self.plots.add_tab("FD", [("fd", "Fréchet distance (classifier features)")],
                            y_label="FD", bands=True)
         self.setCentralWidget(self.plots)
-        self.lab2d = Lab2DPanel()
+        self._lab2d: Lab2DPanel | None = None  # built after the first paint: see finish_building
+        self._finish_scheduled = False
         self.alerts = AlertsPanel()
         self.samples = SamplesPanel()
         self.hyperparams = HyperparamsPanel(s.config)
@@ -94,13 +95,16 @@ class MainWindow(QMainWindow):
             "checkpoints": self._dock("Checkpoints", self.checkpoints,
                                       Qt.DockWidgetArea.LeftDockWidgetArea),
             "alerts": self._dock("Alerts", self.alerts, Qt.DockWidgetArea.LeftDockWidgetArea),
-            "lab2d": self._dock("2D Lab", self.lab2d, Qt.DockWidgetArea.RightDockWidgetArea),
+            # Empty until finish_building; the dock itself exists now, for restoreState and the menu.
+            "lab2d": self._dock("2D Lab", None, Qt.DockWidgetArea.RightDockWidgetArea, "lab2d_panel"),
         }
         self.tabifyDockWidget(self._docks["hyperparams"], self._docks["checkpoints"])
         self.tabifyDockWidget(self._docks["hyperparams"], self._docks["alerts"])
         self._docks["hyperparams"].raise_()
+        # Shown when the data is 2D. Hidden before it is tabified: hidden after, it left a stray
+        # "Samples | 2D Lab" tab bar drawn across the samples dock.
+        self._docks["lab2d"].hide()
         self.tabifyDockWidget(self._docks["samples"], self._docks["lab2d"])
-        self._docks["lab2d"].hide()  # shown when the data is 2D
         self._docks["lab2d"].toggleViewAction().setEnabled(False)
 
         self._make_actions()
@@ -117,8 +121,6 @@ class MainWindow(QMainWindow):
         s.timeline_loaded.connect(self.samples.load_timeline)
         s.reference_points.connect(self.samples.set_reference_points)
         s.reference_points.connect(self._on_session_reference_points)
-        s.samples_ready.connect(self.lab2d.show_samples)
-        s.run_reset.connect(self.lab2d.clear)
         s.run_reset.connect(self.alerts.clear)
         s.checkpoint_saved.connect(self._on_session_checkpoint_saved)
         s.health_paused.connect(self._on_session_health_paused)
@@ -143,12 +145,35 @@ class MainWindow(QMainWindow):
 
     # ----- construction ------------------------------------------------------------------------
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+    def _dock(
+        self, title: str, widget: QWidget | None, area: Qt.DockWidgetArea, name: str = ""
+    ) -> QDockWidget:
         dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock_{widget.objectName() or title.lower()}")
-        dock.setWidget(widget)
+        name = name or (widget.objectName() if widget is not None else "")
+        dock.setObjectName(f"dock_{name or title.lower()}")
+        if widget is not None:
+            dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    @property
+    def lab2d(self) -> Lab2DPanel:
+        """The 2D lab panel; built on first use if the window has not painted yet."""
+        self.finish_building()
+        assert self._lab2d is not None
+        return self._lab2d
+
+    def finish_building(self) -> None:
+        """Build what start-up leaves until the window has painted once: the 2D lab (0.05 s),
+        hidden until a 2D run starts. Runs from the event loop right after the first paint, or
+        when `lab2d` is first used; later calls do nothing."""
+        if self._lab2d is not None:
+            return
+        panel = Lab2DPanel()
+        self._lab2d = panel
+        self._docks["lab2d"].setWidget(panel)
+        self.session.samples_ready.connect(panel.show_samples)
+        self.session.run_reset.connect(panel.clear)
 
     def _action(self, name: str, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         a = QAction(text, self)
@@ -595,6 +620,13 @@ class MainWindow(QMainWindow):
         for box in list(self._dialogs):
             box.close()
         event.accept()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
+        super().paintEvent(event)
+        if not self._finish_scheduled:
+            # After the first paint, not before it: the window appears without waiting for it.
+            self._finish_scheduled = True
+            QTimer.singleShot(0, self, self.finish_building)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         urls = event.mimeData().urls()

@@ -106,6 +106,29 @@ def test_initial_state_has_every_action_and_field(window):
     assert action(window, "action_pause").shortcut() == QKeySequence("Space")
 
 
+def test_2d_lab_is_built_after_the_first_paint_or_when_asked_for(qtbot, settings):
+    """The hidden 2D lab is left out of start-up: the window paints first, then builds it. Code
+    that asks for `lab2d` earlier gets the real panel at once, and the same one afterwards."""
+    from ganstudio.qt.app import build_window
+    from ganstudio.qt.panels.lab2d import Lab2DPanel
+
+    window = build_window(None, settings)
+    qtbot.addWidget(window)
+    dock = window._docks["lab2d"]
+    assert dock.widget() is None  # not built yet
+    assert dock.objectName() == "dock_lab2d_panel"  # the name saved window states use
+    window.show()
+    qtbot.waitUntil(lambda: dock.widget() is not None, timeout=WAIT_MS)
+    assert isinstance(window.lab2d, Lab2DPanel) and window.lab2d is dock.widget()
+    assert dock.isHidden()  # still hidden until 2D data comes
+
+    unshown = build_window(None, settings)
+    qtbot.addWidget(unshown)
+    lab = unshown.lab2d  # never painted: built on demand
+    assert isinstance(lab, Lab2DPanel) and unshown._docks["lab2d"].widget() is lab
+    assert unshown.lab2d is lab
+
+
 # ----- training --------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PIL import Image, ImageDraw
+from PIL import Image
 from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
@@ -306,6 +306,8 @@ class SamplesPanel(QWidget):
         """Write the whole timeline as a looping animated GIF, each frame labelled with its step."""
         if not self._frames:
             raise ValueError("There are no samples to export yet.")
+        from PIL import ImageDraw  # with its fonts, 8 ms that start-up need not pay
+
         images = [_to_rgb(self._export_image(frame)) for frame in self._frames]
         width = max(image.shape[1] for image in images)
         scale = max(1, math.ceil(GIF_MIN_WIDTH / width))
