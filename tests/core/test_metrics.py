@@ -3,21 +3,24 @@ the trainer's background evaluation (Metrics events, history, run log, exact res
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
 import torch
 
-from ganstudio.core import checkpoints, presets
+from ganstudio.core import checkpoints, models, presets
 from ganstudio.core.config import DataConfig, validate, with_values
 from ganstudio.core.data import Dataset
 from ganstudio.core.events import Alert, CheckpointSaved, Finished, Metrics, Stats
 from ganstudio.core.history import History
 from ganstudio.core.metrics import Evaluator, summary
 from ganstudio.core.metrics import classifier as clf
+from ganstudio.core.metrics.background import BackgroundEvaluator, cpu_generator
 from ganstudio.core.metrics.distances import (
     FrechetReference,
     ManifoldMetrics,
@@ -411,6 +414,44 @@ def test_a_failing_evaluation_is_an_alert_not_a_crash(ring8, monkeypatch):
     alerts = [a for a in of_type(events, Alert) if a.kind == "metrics"]
     assert alerts and "out of memory" in alerts[0].message and alerts[0].step % 8 == 0
     assert events[-1] == Finished(step=16, reason="completed")
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+
+def test_repeated_evaluations_keep_no_tensors_alive(digits, digits_classifier):
+    """The metrics thread evaluates every few hundred steps for hours: what one evaluation builds
+    (distance matrices, features, resample buffers) must be freed when it returns."""
+    ev = _evaluator(digits, cache_dir=digits_classifier[3])
+    fake = digits.x[:300]
+    ev.evaluate_samples(fake)  # the classifier and the reference set's cache are built once
+    before = _live_tensors()
+    for _ in range(3):
+        ev.evaluate_samples(fake)
+    assert _live_tensors() == before
+
+
+def test_the_metrics_thread_drops_the_weights_it_was_given(ring8):
+    """After an evaluation the thread holds no reference to the submitted state_dict (its own
+    generator has a copy of the weights): a second copy would stay alive until the next request."""
+    cfg = _ring_cfg()
+    evaluator = BackgroundEvaluator(Evaluator(cfg, ring8), lambda: cpu_generator(cfg, ring8.shape))
+    try:
+        with torch.random.fork_rng():
+            g, _ = models.build(cfg, ring8.shape)
+        state = {k: v.detach().clone() for k, v in g.state_dict().items()}
+        alive = [weakref.ref(v) for v in state.values()]
+        evaluator.submit(4, state, torch.randn(200, cfg.model.latent_dim, generator=_gen(3)))
+        del state
+        assert evaluator.wait_idle(60)
+        (result,) = evaluator.poll()
+        assert result.values is not None and result.step == 4
+        gc.collect()
+        assert not [r for r in alive if r() is not None]
+    finally:
+        evaluator.close()
 
 
 def test_cli_prints_metrics_lines(tmp_path, capsys):

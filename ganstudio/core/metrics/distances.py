@@ -75,10 +75,13 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
 
 
 class Neighbours:
-    """Each point's nearest other points in its own set, sorted, from the set's distance matrix."""
+    """Each point's nearest other points in its own set, sorted, from the set's distance matrix.
 
-    def __init__(self, d: torch.Tensor, depth: int = NEIGHBOUR_DEPTH):
-        d = d.double().clone()
+    With `overwrite=True` the matrix (float64) is used as scratch space instead of copied: one
+    n x n buffer less at the evaluation's peak."""
+
+    def __init__(self, d: torch.Tensor, depth: int = NEIGHBOUR_DEPTH, *, overwrite: bool = False):
+        d = d.double() if overwrite else d.double().clone()
         d.fill_diagonal_(float("inf"))
         self.depth = max(1, min(depth, d.shape[0] - 1))
         self.dist, self.index = d.topk(self.depth, dim=1, largest=False)  # ascending
@@ -94,20 +97,43 @@ class Neighbours:
 
 
 class ManifoldMetrics:
-    """Precision, recall, density and coverage of a generated set against a real one."""
+    """Precision, recall, density and coverage of a generated set against a real one.
 
-    def __init__(self, real: torch.Tensor, fake: torch.Tensor, pr_k: int = PR_K, dc_k: int = DC_K):
+    It holds one n_real x n_fake float64 matrix and one boolean one while an evaluation runs; a
+    resample allocates only an n_real x n_fake boolean (the membership tests are `any`s over the
+    present points, not matrix products in float64, with the same results). The real set's own
+    radii can be computed once and passed in (`real_radii`)."""
+
+    def __init__(
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        pr_k: int = PR_K,
+        dc_k: int = DC_K,
+        *,
+        real_radii: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
+        """`real_radii`: `real_radii(real, pr_k, dc_k)`, when the caller keeps it for a fixed
+        reference set (it saves an n_real x n_real distance matrix per evaluation)."""
         real, fake = real.double(), fake.double()
         self.pr_k, self.dc_k = pr_k, dc_k
         self.n = fake.shape[0]
+        r_pr, r_dc = real_radii if real_radii is not None else self.real_radii(real, pr_k, dc_k)
         self.d_rf = torch.cdist(real, fake)  # (n_real, n_fake)
-        real_nbrs = Neighbours(torch.cdist(real, real))
-        self.fake_nbrs = Neighbours(torch.cdist(fake, fake))
-        inside_pr = self.d_rf <= real_nbrs.radii(pr_k)[:, None]  # real ball j holds generated i
-        inside_dc = self.d_rf <= real_nbrs.radii(dc_k)[:, None]
+        self.fake_nbrs = Neighbours(torch.cdist(fake, fake), overwrite=True)
+        inside_pr = self.d_rf <= r_pr[:, None]  # real ball j holds generated i
         self._in_real = inside_pr.any(dim=0).double()  # per generated point
-        self._balls = inside_dc.sum(dim=0).double()  # per generated point: real balls holding it
-        self._inside_dc = inside_dc.double()
+        del inside_pr
+        self._inside_dc = self.d_rf <= r_dc[:, None]
+        self._balls = self._inside_dc.sum(dim=0).double()  # per generated point: real balls holding it
+
+    @staticmethod
+    def real_radii(
+        real: torch.Tensor, pr_k: int = PR_K, dc_k: int = DC_K
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each real point's distance to its pr_k-th and dc_k-th nearest other real point."""
+        nbrs = Neighbours(torch.cdist(real.double(), real.double()), overwrite=True)
+        return nbrs.radii(pr_k), nbrs.radii(dc_k)
 
     def values(self, counts: torch.Tensor | None = None) -> dict[str, float]:
         """The four values on the whole generated set, or on a resample given by `counts`."""
@@ -115,14 +141,15 @@ class ManifoldMetrics:
             counts = torch.ones(self.n, dtype=torch.float64)
         counts = counts.double()
         total = counts.sum()
-        present = (counts > 0).double()
-        r_fake = self.fake_nbrs.radii(self.pr_k, counts)
-        in_fake = (self.d_rf <= r_fake[None, :]).double() @ present > 0  # per real point
+        present = counts > 0
+        # A generated point left out of the resample gets radius -inf: its ball holds nothing.
+        r_fake = self.fake_nbrs.radii(self.pr_k, counts).masked_fill(~present, float("-inf"))
+        in_fake = (self.d_rf <= r_fake[None, :]).any(dim=1)  # per real point
         return {
             "precision": float(self._in_real @ counts / total),
             "recall": float(in_fake.double().mean()),
             "density": float(self._balls @ counts / total) / self.dc_k,
-            "coverage": float((self._inside_dc @ present > 0).double().mean()),
+            "coverage": float((self._inside_dc & present[None, :]).any(dim=1).double().mean()),
         }
 
 

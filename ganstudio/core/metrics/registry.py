@@ -118,7 +118,9 @@ def _fd(ctx: Context) -> ValuesOf:
 
 
 def _manifold(ctx: Context) -> ValuesOf:
-    return ManifoldMetrics(ctx.real_features, ctx.fake_features).values
+    if "real_radii" not in ctx.cache:
+        ctx.cache["real_radii"] = ManifoldMetrics.real_radii(ctx.real_features)
+    return ManifoldMetrics(ctx.real_features, ctx.fake_features, real_radii=ctx.cache["real_radii"]).values
 
 
 def _diversity(ctx: Context) -> ValuesOf:
@@ -128,7 +130,7 @@ def _diversity(ctx: Context) -> ValuesOf:
         ctx.cache["real_spread"] = mean_pairwise_distance(torch.cdist(real, real))
     spread = ctx.cache["real_spread"]
     fake = ctx.fake.flatten(1).float()
-    d = torch.cdist(fake, fake)
+    d = torch.cdist(fake, fake).double()  # once, not once per resample in mean_pairwise_distance
 
     def values(counts: torch.Tensor | None) -> dict[str, float]:
         return {"diversity": mean_pairwise_distance(d, counts) / max(spread, 1e-12)}
