@@ -210,6 +210,21 @@ def test_markers_on_every_tab_added_incrementally(panel, history):
     assert items.count(layer) == 1
 
 
+def test_dense_checkpoint_markers_are_thinned_but_alerts_never(panel, history):
+    last = int(history.steps()[-1])
+    for step in range(0, last, 5):  # ~600 checkpoints across an ~800 px plot
+        history.add_marker(CheckpointSaved(step, f"/runs/x/ckpt_{step}.pt"))
+    history.add_marker(Marker(1500, "d_wins", "D wins"))
+    history.add_marker(Marker(1505, "collapse", "mode collapse"))  # a pixel or so from the first
+    panel.refresh()
+    layer = panel.marker_layer("Losses")
+    drawn = layer.drawn()
+    kinds = [layer.markers[i].kind for i in drawn]
+    width = panel.plot_widget("Losses").getPlotItem().getViewBox().width()
+    assert 0 < kinds.count("checkpoint") <= width / 8 + 2
+    assert kinds[-2:] == ["d_wins", "collapse"]  # both alerts drawn, on top of the checkpoints
+
+
 def paint_image(panel: PlotsPanel, title: str):
     panel.show_tab(title)
     panel.refresh()
@@ -429,8 +444,8 @@ def test_lod_buckets_are_exact_min_max_over_any_range():
         assert starts[0] == i0 and np.all(np.diff(starts) > 0)
         assert len(starts) <= count + 2
         ends = np.append(starts[1:], i1)
-        np.testing.assert_array_equal(mins, [values[a:b].min() for a, b in zip(starts, ends)])
-        np.testing.assert_array_equal(maxs, [values[a:b].max() for a, b in zip(starts, ends)])
+        np.testing.assert_array_equal(mins, [values[a:b].min() for a, b in zip(starts, ends, strict=True)])
+        np.testing.assert_array_equal(maxs, [values[a:b].max() for a, b in zip(starts, ends, strict=True)])
 
 
 def test_learning_rates_are_not_smoothed(panel, history):

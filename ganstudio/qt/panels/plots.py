@@ -39,6 +39,7 @@ REDRAW_INTERVAL_MS = 25  # the display tick: how soon a change the user made is 
 MIN_REDRAW_GAP_S = 0.1  # new training data is drawn at most 10 times a second...
 REDRAW_DUTY = 0.05  # ...and the plots take at most ~5% of the GUI thread's time while it streams
 HOVER_PX = 4  # how close (in pixels) the mouse must be to a marker line to show its text
+CHECKPOINT_SPACING_PX = 8  # checkpoint markers closer than this are thinned
 LOD_DIRECT_POINTS = 4096  # up to this many points in view are handed to pyqtgraph as they are
 LOD_FACTOR = 8  # each level of the min/max pyramid reduces blocks of 8 of the level below
 SMOOTHING_STEPS = 99  # slider 0..99 -> weight 0.00..0.99
@@ -421,7 +422,8 @@ class _MarkerLayer(pg.GraphicsObject):
         return self._bounds
 
     def _visible(self) -> tuple[np.ndarray, float, QRectF] | None:
-        """Indices of the markers in view, one per pixel column and kind (the top-most kind last)."""
+        """Indices of the markers to draw, thinned (see CHECKPOINT_SPACING_PX) and in drawing order:
+        checkpoints, then hyperparameter changes, then alerts on top."""
         vr = self.viewRect()
         if vr is None or not len(self.x):
             return None
@@ -429,10 +431,19 @@ class _MarkerLayer(pg.GraphicsObject):
         inside = np.flatnonzero((self.x >= vr.left() - px) & (self.x <= vr.right() + px))
         if not len(inside):
             return np.empty(0, dtype=np.int64), px, vr
-        column = np.round(self.x[inside] / px).astype(np.int64) * 4 + self._kinds[inside]
+        # Checkpoints, routine and often hundreds, keep CHECKPOINT_SPACING_PX between them;
+        # hyperparameter changes and alerts are each drawn down to one per pixel column.
+        kinds = self._kinds[inside]
+        spacing = np.where(kinds == 0, CHECKPOINT_SPACING_PX, 1.0) * px
+        column = np.round(self.x[inside] / spacing).astype(np.int64) * 4 + kinds
         _, first = np.unique(column, return_index=True)
         keep = inside[first]
         return keep[np.argsort(self._kinds[keep], kind="stable")], px, vr
+
+    def drawn(self) -> list[int]:
+        """Indices (into `markers`) of the lines the next paint draws."""
+        visible = self._visible()
+        return [] if visible is None else visible[0].tolist()
 
     def shape(self) -> QPainterPath:
         if self._shape is None:
