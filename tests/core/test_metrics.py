@@ -184,8 +184,15 @@ def test_ring8_metrics_tell_a_collapsed_generator_from_a_healthy_one(ring8):
     blurry = ev.evaluate_samples(3 * torch.rand(1000, 2, generator=_gen(17)) - 1.5)
     assert blurry["high_quality"] < 0.1
 
-    assert set(healthy) == {"modes_covered", "high_quality", "diversity", "modes_covered_std",
-                            "high_quality_std", "diversity_std", "n"}
+    assert set(healthy) == {
+        "modes_covered",
+        "high_quality",
+        "diversity",
+        "modes_covered_std",
+        "high_quality_std",
+        "diversity_std",
+        "n",
+    }
     assert healthy["n"] == 1000 and 0 < healthy["high_quality_std"] < 0.01
     # Within 3 std of a 2D Gaussian's centre: 1 - exp(-9/2) = 98.9% of its points.
     assert summary(healthy, modes=8) == "modes 8/8, hq 0.99 div 1.00"
@@ -457,9 +464,25 @@ def test_the_metrics_thread_drops_the_weights_it_was_given(ring8):
 def test_cli_prints_metrics_lines(tmp_path, capsys):
     from ganstudio.cli import main
 
-    code = main(["train", "--preset", "ring8", "--steps", "20", "--out", str(tmp_path),
-                 "--set", "metrics.every=10", "--set", "metrics.samples=100", "--set", "train.threads=1",
-                 "--set", "train.device=cpu"])
+    code = main(
+        [
+            "train",
+            "--preset",
+            "ring8",
+            "--steps",
+            "20",
+            "--out",
+            str(tmp_path),
+            "--set",
+            "metrics.every=10",
+            "--set",
+            "metrics.samples=100",
+            "--set",
+            "train.threads=1",
+            "--set",
+            "train.device=cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0
     assert "metrics @ step 20: modes " in err and "/8, hq " in err, err
@@ -475,10 +498,19 @@ def test_ring8_preset_covers_the_ring(ring8):
     depending on the seed, as in the literature (PacGAN reports 6.3 of 8); that contrast is the
     lesson of the two presets.
     """
-    cfg = validate(with_values(presets.get("ring8"), {
-        "train.device": "cpu", "train.threads": 1, "log.sample_every": 0, "log.checkpoint_every": 0,
-        "train.steps": 1000, "metrics.every": 250,
-    }))
+    cfg = validate(
+        with_values(
+            presets.get("ring8"),
+            {
+                "train.device": "cpu",
+                "train.threads": 1,
+                "log.sample_every": 0,
+                "log.checkpoint_every": 0,
+                "train.steps": 1000,
+                "metrics.every": 250,
+            },
+        )
+    )
     t = Trainer(cfg, dataset=ring8)
     metrics = of_type(run_all(t), Metrics)
     assert metrics[-1].step == cfg.train.steps

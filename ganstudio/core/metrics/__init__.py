@@ -34,9 +34,14 @@ def summary(values: dict[str, float], *, modes: int | None = None, classes: int 
     if has("classes_covered"):
         of = f"/{classes}" if classes else ""
         parts.append(f"classes {values['classes_covered']:.0f}{of} KL {values['class_kl']:.2f}")
-    for key, label, fmt in (("fd", "FD", ".3g"), ("precision", "P", ".2f"), ("recall", "R", ".2f"),
-                            ("density", "D", ".2f"), ("coverage", "C", ".2f"),
-                            ("diversity", "div", ".2f")):
+    for key, label, fmt in (
+        ("fd", "FD", ".3g"),
+        ("precision", "P", ".2f"),
+        ("recall", "R", ".2f"),
+        ("density", "D", ".2f"),
+        ("coverage", "C", ".2f"),
+        ("diversity", "div", ".2f"),
+    ):
         if has(key):
             parts.append(f"{label} {values[key]:{fmt}}")
     return " ".join(parts) if parts else "no metrics"

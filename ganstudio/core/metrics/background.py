@@ -164,8 +164,12 @@ class BackgroundEvaluator:
                 result = None
             except Exception as e:  # reported as an alert; training goes on
                 where = traceback.extract_tb(e.__traceback__)[-1]
-                result = Result(step, None, seconds=time.perf_counter() - t0,
-                                error=f"{type(e).__name__}: {e} (in {where.name}, line {where.lineno})")
+                result = Result(
+                    step,
+                    None,
+                    seconds=time.perf_counter() - t0,
+                    error=f"{type(e).__name__}: {e} (in {where.name}, line {where.lineno})",
+                )
             state = noise = None
             release_free_memory()
             with self._cond:

@@ -213,15 +213,23 @@ def _read(path: Path, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("key") != key or blob.get("version") != VERSION:
             return None
-        return blob["state"], {"val_accuracy": float(blob["val_accuracy"]), "seconds": 0.0,
-                               "steps": int(blob["steps"])}
+        return blob["state"], {
+            "val_accuracy": float(blob["val_accuracy"]),
+            "seconds": 0.0,
+            "steps": int(blob["steps"]),
+        }
     except Exception:  # missing, truncated or foreign: train a new one
         return None
 
 
 def _write(path: Path, key: str, state: dict[str, torch.Tensor], info: dict[str, Any]) -> bool:
-    blob = {"version": VERSION, "key": key, "state": state, "val_accuracy": info["val_accuracy"],
-            "steps": info["steps"]}
+    blob = {
+        "version": VERSION,
+        "key": key,
+        "state": state,
+        "val_accuracy": info["val_accuracy"],
+        "steps": info["steps"],
+    }
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -84,8 +84,12 @@ class Evaluator:
         if self.data.is_2d or not self._labelled or self.classifier is not None:
             return
         model, info = clf.load_or_train(
-            self.cfg.data.dataset, self.data.x, self.data.labels, self.data.num_classes,
-            cache_dir=self.cache_dir, should_stop=should_stop,
+            self.cfg.data.dataset,
+            self.data.x,
+            self.data.labels,
+            self.data.num_classes,
+            cache_dir=self.cache_dir,
+            should_stop=should_stop,
         )
         self.classifier, self.classifier_info = model.to(self.device), info
 

@@ -28,5 +28,7 @@ class ModeMetrics:
         counts = counts.double()
         good = self._good & (counts > 0)
         covered = torch.unique(self._nearest[good]).numel()
-        return {"modes_covered": float(covered),
-                "high_quality": float(self._good.double() @ counts / counts.sum())}
+        return {
+            "modes_covered": float(covered),
+            "high_quality": float(self._good.double() @ counts / counts.sum()),
+        }

@@ -139,19 +139,35 @@ def _diversity(ctx: Context) -> ValuesOf:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("modes", ("modes_covered", "high_quality"),
-           "2D toys: modes with a generated point within 3 std, and the share of such points.",
-           _has_modes, _modes),
-    Metric("classes", ("classes_covered", "class_kl"),
-           "Labelled images: classes the classifier sees in the samples, and KL(histogram || uniform).",
-           _labelled, _classes),
+    Metric(
+        "modes",
+        ("modes_covered", "high_quality"),
+        "2D toys: modes with a generated point within 3 std, and the share of such points.",
+        _has_modes,
+        _modes,
+    ),
+    Metric(
+        "classes",
+        ("classes_covered", "class_kl"),
+        "Labelled images: classes the classifier sees in the samples, and KL(histogram || uniform).",
+        _labelled,
+        _classes,
+    ),
     Metric("fd", ("fd",), "Fréchet distance between real and generated features.", _is_image, _fd),
-    Metric("manifold", ("precision", "recall", "density", "coverage"),
-           "Improved precision/recall (k=3) and density/coverage (k=5) in the feature space.",
-           _is_image, _manifold),
-    Metric("diversity", ("diversity",),
-           "Mean pairwise distance of the samples over that of real data, in sample space.",
-           lambda d: True, _diversity),
+    Metric(
+        "manifold",
+        ("precision", "recall", "density", "coverage"),
+        "Improved precision/recall (k=3) and density/coverage (k=5) in the feature space.",
+        _is_image,
+        _manifold,
+    ),
+    Metric(
+        "diversity",
+        ("diversity",),
+        "Mean pairwise distance of the samples over that of real data, in sample space.",
+        lambda d: True,
+        _diversity,
+    ),
 )
 REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
 
