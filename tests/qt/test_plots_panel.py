@@ -467,3 +467,13 @@ def test_first_nan_after_dense_points(panel, history):
     assert len(curve.yData) == len(history) - 1
     np.testing.assert_array_equal(curve.xData, history.steps()[np.isfinite(values)])
     np.testing.assert_allclose(curve.yData, reference_ema(values, 0.6), rtol=1e-9)
+
+
+def test_hidden_tabs_build_their_plot_when_first_shown(panel, history):
+    tabs = panel.findChild(QTabWidget)
+    assert len(panel.findChildren(pg.PlotWidget)) == 1  # only the tab on show
+    panel.findChild(QCheckBox, "plots_log_y").setChecked(True)
+    tabs.setCurrentIndex(2)
+    assert len(panel.findChildren(pg.PlotWidget)) == 2
+    grads = panel.curve("Gradients", "grad_d")  # drawn at once, in the panel's current settings
+    assert len(grads.xData) == len(history) and grads.opts["logMode"] == [False, True]

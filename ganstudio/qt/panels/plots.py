@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
@@ -485,12 +485,18 @@ class _Curve:
 
 @dataclass
 class _Tab:
+    """One plot tab. Its plot is built when the tab is first shown or asked for (see `_built`):
+    each pyqtgraph plot costs ~30 ms to build, and most tabs are hidden at startup."""
+
     title: str
-    plot: _PlotWidget
-    curves: list[_Curve]
+    page: QWidget  # the tab's page; the plot goes in it once built
+    series: list[tuple[str, str]]
+    y_label: str
     smooth: bool
-    markers: _MarkerLayer
-    bands: bool = False
+    bands: bool
+    plot: _PlotWidget | None = None
+    curves: list[_Curve] = field(default_factory=list)
+    markers: _MarkerLayer | None = None
     drawn: tuple | None = None  # what it shows: the history signature and view; None = stale
 
 
@@ -572,8 +578,21 @@ class PlotsPanel(QWidget):
         shaded band of +/- the History key "<key>_std" around it."""
         if any(tab.title == title for tab in self._tabs):
             raise ValueError(f"a plot tab named '{title}' already exists")
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        tab = _Tab(title, page, list(series), y_label or title.lower(), smooth and not bands, bands)
+        self._tabs.append(tab)
+        self._tab_widget.addTab(page, title)
+        if self._tab_widget.currentWidget() is page and self.isVisible():
+            self._built(tab)
+
+    def _built(self, tab: _Tab) -> _Tab:
+        """`tab`, with its plot built in the panel's current settings if it was not yet."""
+        if tab.plot is not None:
+            return tab
         plot = _PlotWidget()
-        plot.setObjectName(f"plots_plot_{len(self._tabs)}")
+        plot.setObjectName(f"plots_plot_{self._tabs.index(tab)}")
         item = plot.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.15)
         for name in ("left", "bottom"):  # an opaque grid goes under the curves, not over them
@@ -583,7 +602,7 @@ class PlotsPanel(QWidget):
         # (each auto-range while following) re-runs setData on every curve and paints twice.
         item.setDownsampling(auto=False)  # the defaults for curves added later, too
         item.setClipToView(False)
-        item.setLabel("left", y_label or title.lower())
+        item.setLabel("left", tab.y_label)
         item.getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)" on unitless values
         item.setLabel("bottom", X_AXES[self._x_axis.currentIndex()][1])
         item.addLegend(offset=(-8, 8))
@@ -591,44 +610,52 @@ class PlotsPanel(QWidget):
         view = item.getViewBox()
         view.sigRangeChangedManually.connect(self._on_view_range_changed_manually)
         view.sigXRangeChanged.connect(self._on_view_x_range_changed)
-        curves = []
-        for i, (key, label) in enumerate(series):
+        for i, (key, label) in enumerate(tab.series):
             color = QColor(SERIES_COLORS[i % len(SERIES_COLORS)])
             faint = QColor(color)
             faint.setAlpha(RAW_ALPHA)
             raw = pg.PlotDataItem(pen=pg.mkPen(faint, width=1), antialias=False)
-            dots = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if bands else {}
+            dots = (
+                {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if tab.bands else {}
+            )
             main = pg.PlotDataItem(pen=pg.mkPen(color, width=1), antialias=False, name=label, **dots)
             for data_item in (raw, main):
                 item.addItem(data_item)
             raw.setVisible(False)
             band = None
-            if bands:
+            if tab.bands:
                 lo, hi = pg.PlotDataItem(pen=None), pg.PlotDataItem(pen=None)
                 fill = QColor(color)
                 fill.setAlpha(50)
                 item.addItem(pg.FillBetweenItem(lo, hi, brush=fill))
                 band = (lo, hi)
-            curves.append(_Curve(key, label, main, raw, band))
-        markers = _MarkerLayer(self._label_fill())
-        item.addItem(markers, ignoreBounds=True)
-        self._tabs.append(_Tab(title, plot, curves, smooth and not bands, markers, bands))
-        self._tab_widget.addTab(plot, title)
-        self._apply_palette(self._tabs[-1])
+            tab.curves.append(_Curve(key, label, main, raw, band))
+        tab.markers = _MarkerLayer(self._label_fill())
+        item.addItem(tab.markers, ignoreBounds=True)
+        tab.plot = plot
+        tab.page.layout().addWidget(plot)
+        tab.drawn = None
+        self._apply_palette(tab)
+        self._redraw(tab)  # up to date from the start, whoever asked for it
+        return tab
+
+    def _built_tabs(self) -> list[_Tab]:
+        return [tab for tab in self._tabs if tab.plot is not None]
 
     def show_tab(self, title: str) -> None:
-        self._tab_widget.setCurrentWidget(self._tab(title).plot)
+        self._tab_widget.setCurrentWidget(self._tab(title).page)
 
     def refresh(self) -> None:
-        """Redraw every tab now, whether or not the history changed."""
-        for tab in self._tabs:
+        """Redraw every built tab now, whether or not the history changed (the others draw when
+        they are built)."""
+        for tab in self._built_tabs():
             self._redraw(tab, force=True)
 
     def redraw(self) -> bool:
         """Redraw the visible tab now if its data or view changed (what a display tick does,
         without the budget); True if it drew."""
         current = self._tab_widget.currentIndex()
-        return current >= 0 and self.isVisible() and self._redraw(self._tabs[current])
+        return current >= 0 and self.isVisible() and self._redraw(self._built(self._tabs[current]))
 
     # Accessors for tests and for features that decorate a plot (read-only use).
     def plot_widget(self, title: str) -> pg.PlotWidget:
@@ -650,7 +677,7 @@ class PlotsPanel(QWidget):
     def _tab(self, title: str) -> _Tab:
         for tab in self._tabs:
             if tab.title == title:
-                return tab
+                return self._built(tab)
         raise KeyError(f"no plot tab named '{title}'")
 
     @property
@@ -865,7 +892,7 @@ class PlotsPanel(QWidget):
         if not self.isVisible() or current < 0:
             return
         self._urgent = False
-        tab = self._tabs[current]
+        tab = self._built(self._tabs[current])
         t0 = time.perf_counter()
         if self._redraw(tab):
             cost = time.perf_counter() - t0 + tab.plot.paint_s  # this setData + the last paint
@@ -873,28 +900,28 @@ class PlotsPanel(QWidget):
 
     def _on_tabs_current_changed(self, index: int) -> None:
         if index >= 0 and self.isVisible():
-            self._redraw(self._tabs[index])
+            self._redraw(self._built(self._tabs[index]))
 
     def _on_smoothing_value_changed(self, _value: int) -> None:
         self._update_smoothing_label()
         self._invalidate()  # the caches notice the new weight; the next tick recomputes
 
     def _on_log_y_toggled(self, checked: bool) -> None:
-        for tab in self._tabs:
+        for tab in self._built_tabs():
             tab.plot.getPlotItem().setLogMode(x=False, y=checked)
         self._follow.setChecked(True)  # the old y range means nothing on the new scale
         self._urgent = True
 
     def _on_x_axis_changed(self, index: int) -> None:
         label = X_AXES[index][1]
-        for tab in self._tabs:
+        for tab in self._built_tabs():
             tab.plot.getPlotItem().setLabel("bottom", label)
         self._invalidate()
         self._follow.setChecked(True)
         self._on_follow_toggled(True)
 
     def _on_follow_toggled(self, checked: bool) -> None:
-        for tab in self._tabs:
+        for tab in self._built_tabs():
             view = tab.plot.getPlotItem().getViewBox()
             if checked:
                 view.enableAutoRange()
@@ -909,8 +936,14 @@ class PlotsPanel(QWidget):
         if not self._follow.isChecked():
             self._urgent = True  # a zoom or pan: reduce the newly visible part at its resolution
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        current = self._tab_widget.currentIndex()
+        if current >= 0:  # the tab shown has its plot before the first paint
+            self._built(self._tabs[current])
+        super().showEvent(event)
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
         if event.type() == QEvent.Type.PaletteChange:
-            for tab in self._tabs:
+            for tab in self._built_tabs():
                 self._apply_palette(tab)
         super().changeEvent(event)
