@@ -282,3 +282,21 @@ def test_clear_and_load_timeline(panel):
     assert step_label(panel) == "step 3000 (3/3)"
     with pytest.raises(ValueError, match="step 5"):
         panel.load_timeline([(5, np.zeros((3, 3), dtype=np.float32))])
+
+
+def test_timeline_does_not_keep_the_senders_larger_buffers_alive(qtbot):
+    # The trainer's one-channel grid is a view of one channel of a three-channel buffer; a frame
+    # that kept the view would keep the whole buffer alive as long as the timeline keeps it.
+    panel = SamplesPanel(max_grids=10)
+    qtbot.addWidget(panel)
+    for step in range(50):
+        rgb = np.ascontiguousarray(np.transpose(grid(step, channels=3, size=4), (2, 0, 1)))
+        view = np.transpose(rgb, (1, 2, 0))[:, :, :1]
+        assert view.base is not None
+        panel.add_samples(Samples(step=step, grid=view))
+        stored = panel.current_array()
+        np.testing.assert_array_equal(stored, view)
+        assert stored.base is None and stored.nbytes == view.nbytes
+    owned = grid(50)
+    panel.add_samples(Samples(step=50, grid=owned))
+    assert panel.current_array() is owned  # an array that owns its memory is not copied
