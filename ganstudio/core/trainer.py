@@ -776,6 +776,6 @@ def to_grid(images: torch.Tensor, nrow: int = 8) -> np.ndarray:
 
     grid = make_grid(images.float(), nrow=nrow, padding=1, normalize=True, value_range=(-1, 1), pad_value=0)
     arr = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    if images.shape[1] == 1:
-        arr = arr[:, :, :1]
+    if images.shape[1] == 1:  # make_grid made 3 channels: keep one, in an array of its own
+        return arr[:, :, :1].copy()
     return np.ascontiguousarray(arr)

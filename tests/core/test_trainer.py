@@ -112,6 +112,7 @@ def test_grid_layout():
     images[1] = 1.0
     grid = to_grid(images, nrow=2)
     assert grid.shape == (9, 9, 1) and grid.dtype == np.uint8
+    assert grid.base is None or grid.base.nbytes == grid.nbytes  # not a view of a 3-channel grid
     assert grid[1:4, 1:4].max() == 0 and grid[1:4, 5:8].min() == 255  # -1 -> black, 1 -> white
     assert to_grid(torch.zeros(2, 3, 4, 4), nrow=2).shape == (6, 11, 3)
 
