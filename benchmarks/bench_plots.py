@@ -5,7 +5,8 @@ panel is shown offscreen at a typical size. One frame is what the app does at ea
 while training: a few new points arrive, the panel's redraw timer fires (setData on the visible
 tab's curves, incremental smoothing and min/max reduction), and the plot is painted (`grab()`:
 pyqtgraph's auto-range and the paint). The panel's own timer is stopped and the redraw is called by
-hand (`PlotsPanel.redraw`, the tick without its rate budget), so only timed frames run. `refresh()` (every tab, as after a run reset) is timed the same way.
+hand (`PlotsPanel.redraw`, the tick without its rate budget), so only timed frames run. `refresh()`
+(the 4 stats tabs, all built first, as after a run reset) is timed the same way.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def run(opts: Options) -> list[Row]:
     timer.stop()
     spin(0.2)
     plot = panel.plot_widget("Losses")  # the tab shown
+    for title in ("D outputs", "Gradients", "Learning rates"):
+        panel.plot_widget(title)  # tabs build their plot when first shown: build all 4 for refresh()
     sizes = (10_000, 100_000) if opts.quick else (10_000, 100_000, 1_000_000)
     frames = 5 if opts.quick else 20
     rows: list[Row] = []
