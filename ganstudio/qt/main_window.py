@@ -270,7 +270,6 @@ class MainWindow(QMainWindow):
         self.status_progress = QProgressBar()
         self.status_progress.setObjectName("status_progress")
         self.status_progress.setMaximumWidth(220)
-        self.status_progress.setFormat("%v / %m")
         self.status_epoch = QLabel()
         self.status_rate = QLabel()
         self.status_eta = QLabel()
@@ -574,6 +573,9 @@ class MainWindow(QMainWindow):
         total = max(1, s.config.train.steps)
         step = s.step
         self.status_progress.setMaximum(total)
+        # The text is set as a literal: with a "%v" format, QProgressBar repaints synchronously on
+        # every setValue (0.6 ms, 20 times a second while training); this way it just updates.
+        self.status_progress.setFormat(f"{step} / {total}")
         self.status_progress.setValue(min(step, total))
         last = self._last_stats
         if last is not None and s.history is not None and len(s.history):

@@ -147,6 +147,7 @@ def test_start_trains_and_updates_every_view(qtbot, make_window):
     progress = window.findChild(QProgressBar, "status_progress")
     qtbot.waitUntil(lambda: progress.value() > 0, timeout=WAIT_MS)
     assert progress.maximum() == LONG_RUN
+    assert progress.text() == f"{progress.value()} / {LONG_RUN}"
 
     assert not action(window, "action_start").isEnabled()
     assert action(window, "action_pause").isEnabled()
