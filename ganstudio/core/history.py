@@ -130,10 +130,14 @@ class History:
 
     def wall_at(self, step: int) -> float:
         """Wall time at the logged point nearest to `step` (for markers on a wall-time axis)."""
+        return float(self.walls_at(np.array([step]))[0])
+
+    def walls_at(self, steps: np.ndarray) -> np.ndarray:
+        """`wall_at` for each of `steps`: the wall time of the first logged point at or after it
+        (the last point for a step not logged yet), 0 while nothing is logged."""
         if self._n == 0:
-            return 0.0
-        i = int(np.clip(np.searchsorted(self.steps(), step), 0, self._n - 1))
-        return float(self._wall[i])
+            return np.zeros(len(steps))
+        return self._wall[np.clip(np.searchsorted(self.steps(), steps), 0, self._n - 1)]
 
     def replace_with(self, other: History | None = None) -> None:
         """Become a copy of `other` (or empty), in place, so views holding this object follow."""

@@ -189,7 +189,8 @@ class Trainer:
         # leaves them free.
         self.reserve_cores = 0
         self._last_samples = -1
-        self._extent: Extent | None = None  # 2D data's, computed once
+        # The lab's view of 2D data: it depends only on the data, so every snapshot shares it.
+        self.extent: Extent | None = lab.data_extent(self.data.x) if self.data.is_2d else None
         self._last_checkpoint = -1
         self.health = HealthMonitor(self.cfg)
         self._metrics: BackgroundEvaluator | None = None  # started at the first metrics step
@@ -304,14 +305,11 @@ class Trainer:
     def samples(self) -> Samples:
         self._last_samples = self.step
         if self.data.is_2d:
-            # The lab's view: G's points with the push on each, over D's field. The extent depends
-            # only on the data, so every snapshot of the run shares it and the view stays put.
-            if self._extent is None:
-                self._extent = lab.data_extent(self.data.x)
-            extent = self._extent
+            # The lab's view: G's points with the push on each, over D's field, in the run's
+            # fixed extent so the view stays put.
             snap = lab.field_snapshot(self.D, self.sampling_generator, self.fixed_noise, self.loss,
-                                      extent, device=self.device)
-            return Samples(step=self.step, points=snap.fake_points, field=snap.field, extent=extent,
+                                      self.extent, device=self.device)
+            return Samples(step=self.step, points=snap.fake_points, field=snap.field, extent=self.extent,
                            arrows=snap.g_grad, field_is_probability=self.loss.probabilistic)
         return Samples(step=self.step, grid=to_grid(self.generate(self.fixed_noise)))
 
@@ -587,10 +585,13 @@ class Trainer:
         default = torch.get_num_threads()
         busy = self.reserve_cores + (1 if self.cfg.metrics.every else 0)
         cap = max(1, min(default, usable_cores() - busy))
-        if self.device.type != "cpu" or cap <= 1:
-            self.threads = default if self.device.type != "cpu" else 1
-            torch.set_num_threads(self.threads)
-            return self.threads
+        if self.device.type != "cpu":
+            self.threads = default
+            return default
+        if cap == 1:
+            torch.set_num_threads(1)
+            self.threads = 1
+            return 1
         probe = copy.copy(self)
         probe.G, probe.D = copy.deepcopy(self.G), copy.deepcopy(self.D)
         probe.G_ema = None

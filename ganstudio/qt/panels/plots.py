@@ -49,8 +49,8 @@ DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 SERIES_COLORS = ("#3b82f6", "#16a34a", "#a855f7", "#0891b2")
 RAW_ALPHA = 70
 MARKER_COLORS = {"hparams": "#f59f00", "checkpoint": "#7b93ad"}
-ALERT_COLOR = "#e03131"
-MARKER_Z = {"checkpoint": 10, "hparams": 11}  # alerts (12) on top when markers share a step
+ALERT_COLOR = "#e03131"  # every other marker kind is an alert
+MARKER_ORDER = ("checkpoint", "hparams")  # drawn first to last, alerts on top
 
 # (title, [(key, legend label)], y label, smoothed): a learning rate is set, not measured, so a
 # smoothed curve would only blur the moment it changed.
@@ -338,7 +338,7 @@ class _MarkerLayer(pg.GraphicsObject):
         self.markers: list[Marker] = []
         self.hovered: int | None = None  # index into markers
         self._kinds = np.empty(0, dtype=np.int8)
-        self._pens = [self._pen(kind) for kind in ("checkpoint", "hparams", "alert")]  # drawn in order
+        self._pens = [self._pen(kind) for kind in (*MARKER_ORDER, "alert")]  # by kind_index
         self._label = pg.TextItem(anchor=(0, 0), fill=label_fill)
         self._label.setParentItem(self)
         self._label.hide()
@@ -351,7 +351,8 @@ class _MarkerLayer(pg.GraphicsObject):
 
     @staticmethod
     def kind_index(marker: Marker) -> int:
-        return {"checkpoint": 0, "hparams": 1}.get(marker.kind, 2)
+        """The marker's place in MARKER_ORDER (len(MARKER_ORDER) for an alert)."""
+        return MARKER_ORDER.index(marker.kind) if marker.kind in MARKER_ORDER else len(MARKER_ORDER)
 
     def set_markers(self, x: np.ndarray, markers: list[Marker]) -> None:
         """Show `markers` at data x positions `x`."""
@@ -434,7 +435,7 @@ class _MarkerLayer(pg.GraphicsObject):
         # Checkpoints, routine and often hundreds, keep CHECKPOINT_SPACING_PX between them;
         # hyperparameter changes and alerts are each drawn down to one per pixel column.
         kinds = self._kinds[inside]
-        spacing = np.where(kinds == 0, CHECKPOINT_SPACING_PX, 1.0) * px
+        spacing = np.where(kinds == MARKER_ORDER.index("checkpoint"), CHECKPOINT_SPACING_PX, 1.0) * px
         column = np.round(self.x[inside] / spacing).astype(np.int64) * 4 + kinds
         _, first = np.unique(column, return_index=True)
         keep = inside[first]
@@ -812,18 +813,15 @@ class PlotsPanel(QWidget):
         possible), or when there are more than LOD_DIRECT_POINTS, the min and max of each of about
         one bucket per pixel column, from the series' pyramid."""
         finite = cache.finite.view() if cache.finite is not None else None
-        if i1 - i0 <= LOD_DIRECT_POINTS:
-            x = x_all[i0:i1] if finite is None else x_all[finite[i0:i1]]
-            y = cache.smoothed.view()[i0:i1] if smoothed else cache.finite_values(raw, i0, i1)
-            return x, y
-        lod = cache.pyramid(raw, smoothed)
         if smoothed:
-            values = cache.smoothed.view()
-            getter: Callable[[int, int], np.ndarray] = lambda a, b: values[a:b]  # noqa: E731
+            smooth = cache.smoothed.view()
+            values: Callable[[int, int], np.ndarray] = lambda a, b: smooth[a:b]  # noqa: E731
         else:
-            getter = lambda a, b: cache.finite_values(raw, a, b)  # noqa: E731
+            values = lambda a, b: cache.finite_values(raw, a, b)  # noqa: E731
+        if i1 - i0 <= LOD_DIRECT_POINTS:
+            return (x_all[i0:i1] if finite is None else x_all[finite[i0:i1]]), values(i0, i1)
         width = view[0] if len(view) == 1 else 3 * view[0]  # the margins hold two more views
-        starts, mins, maxs = lod.buckets(getter, i0, i1, width)
+        starts, mins, maxs = cache.pyramid(raw, smoothed).buckets(values, i0, i1, width)
         xs = x_all[starts] if finite is None else x_all[finite[starts]]
         return np.repeat(xs, 2), np.column_stack([mins, maxs]).ravel()
 
@@ -833,17 +831,8 @@ class PlotsPanel(QWidget):
             tab.markers.set_markers(np.empty(0), markers)
             return
         steps = np.fromiter((m.step for m in markers), dtype=np.float64, count=len(markers))
-        h = self._history
-        if self._wall_x and len(h):
-            # History.wall_at, vectorised: the wall time of the first logged point at or after
-            # each marker (the last point for markers not logged yet; they move as points come).
-            i = np.clip(np.searchsorted(h.steps(), steps), 0, len(h) - 1)
-            x = h.walls()[i]
-        elif self._wall_x:
-            x = np.zeros(len(markers))
-        else:
-            x = steps
-        tab.markers.set_markers(x, markers)
+        # On a wall-time axis a marker not logged yet sits at the last point and moves as they come.
+        tab.markers.set_markers(self._history.walls_at(steps) if self._wall_x else steps, markers)
 
     def _invalidate(self) -> None:
         for tab in self._tabs:
