@@ -36,13 +36,9 @@ LONG_STEPS = 100_000  # --long; a multiple of 10,000 (a script may lower it for 
 
 def trimmed_rss_mb() -> float:
     """RSS after glibc's malloc_trim(0); plain RSS where that is not available."""
-    import ctypes
-    import ctypes.util
+    from ganstudio.core.metrics.background import release_free_memory
 
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    release_free_memory()
     return rss_mb()
 
 
