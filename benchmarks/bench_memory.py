@@ -62,7 +62,9 @@ def run(opts: Options) -> list[Row]:
     app, window = open_window(cfg, opts.tmp)
     s = window.session
     metrics_seen: list[int] = []  # steps whose quality metrics have arrived
-    s.metrics_ready.connect(lambda ev: metrics_seen.append(ev.step))
+    from ganstudio.core.events import Metrics
+
+    s.model.changed.connect(lambda changes: metrics_seen.extend(ev.step for ev in changes.of_type(Metrics)))
     window.start()
 
     def reach(step: int) -> int:

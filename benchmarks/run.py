@@ -31,6 +31,7 @@ BENCHMARKS = {
     "memory": ("bench_memory", "RSS growth of a long app session with the sample timeline"),
     "launch": ("bench_launch", "process start to main window shown"),
     "quality": ("bench_quality", "CPU seconds until the digits run covers all 10 classes"),
+    "checkpoint": ("bench_checkpoint", "checkpoint save and load time with the content digest vs without"),
     "gpu": ("bench_gpu", "DCGAN 64x64 on CUDA: images/s vs tutorial, host syncs per step"),
 }
 COLUMNS = ("#", "Benchmark", "Result", "Spread", "Goal", "Met")

@@ -2,6 +2,11 @@
 
 import sys
 
-from ganstudio.cli import main
+try:
+    from ganstudio.cli import main
 
-sys.exit(main())
+    code = main()
+except KeyboardInterrupt:  # Ctrl+C while Python is still importing: no traceback for that
+    print("\ninterrupted", file=sys.stderr)
+    code = 130
+sys.exit(code)

@@ -7,7 +7,6 @@ the app, imported only when the app is asked for).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 import time
@@ -15,7 +14,8 @@ from pathlib import Path
 
 from ganstudio.core.config import Config, ConfigError, apply_overrides, load, run_name, to_toml
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+_EXIT_OF_SIGNAL = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Train GANs and watch them train. With no command, opens the desktop app.",
     )
     p.add_argument("--config", metavar="FILE", help="app: open with this config (TOML)")
+    p.add_argument("--run", metavar="RUN_DIR", help="app: open this run folder and follow it live")
     p.add_argument("--start", action="store_true", help="app: start training at once")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -33,8 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override a config key, e.g. --set optim.lr_g=1e-4 (repeatable)")
     t.add_argument("--steps", type=int, metavar="N", help="shorthand for --set train.steps=N")
-    t.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (.pt)")
+    t.add_argument("--resume", metavar="CKPT",
+                   help="continue from a checkpoint (.pt); 'auto': the --run-dir's latest one, if any")
     t.add_argument("--out", metavar="DIR", help="shorthand for --set log.out=DIR")
+    t.add_argument("--run-dir", metavar="DIR",
+                   help="use this run folder (made if missing) instead of a new one under --out")
     t.add_argument("--quiet", action="store_true", help="no progress line, only the summary")
 
     s = sub.add_parser("sample", help="write samples from a checkpoint")
@@ -42,11 +46,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
     s.add_argument("--out", metavar="FILE", help="output .png (images) or .npy (2D points)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    s.add_argument("--scale", type=int, default=1, metavar="K",
+                   help="enlarge the grid K times, pixels kept sharp (default 1: digits make a 73x73 PNG)")
 
     sub.add_parser("presets", help="list the named presets")
     c = sub.add_parser("config", help="print a config as TOML (a starting point for --config)")
     c.add_argument("--preset", metavar="NAME")
     return p
+
+
+class _Interrupted(BaseException):
+    """Ctrl+C or SIGTERM that aborts: during start-up, or a second one."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         _error("invalid configuration:\n  " + "\n  ".join(e.problems))
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     from ganstudio.qt.app import main as app_main
 
     return app_main(argv)
@@ -106,7 +123,60 @@ def _fmt_eta(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+class _Signals:
+    """Ctrl+C and SIGTERM (kill, docker stop, a scheduler, torchrun) behave alike: the first one
+    finishes the step, saves a checkpoint and exits 130 (Ctrl+C) or 143 (SIGTERM); during start-up,
+    or a second time, it aborts at once, except while the final checkpoint is being written: that
+    save is finished first, so it is never lost."""
+
+    def __init__(self) -> None:
+        self.control = None
+        self.trainer = None
+        self.received: int | None = None
+        self._old: dict[int, object] = {}
+
+    def install(self) -> _Signals:
+        for sig in _EXIT_OF_SIGNAL:
+            self._old[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_OF_SIGNAL.get(self.received, EXIT_INTERRUPTED)
+
+    def _on_signal(self, signum, frame) -> None:
+        name = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
+        if self.received is None:
+            self.received = signum
+            if self.control is None:  # still starting: nothing to save yet
+                raise _Interrupted(signum)
+            print(f"\n{name}: stopping after this step and saving a checkpoint "
+                  "(Ctrl+C again to abort without saving)…", file=sys.stderr)
+            self.control.stop()
+            return
+        if self.trainer is not None and self.trainer.saving:
+            print(f"\n{name}: the checkpoint is being written; finishing it first…", file=sys.stderr)
+            return
+        raise _Interrupted(signum)
+
+
 def _train(args: argparse.Namespace) -> int:
+    signals = _Signals().install()
+    try:
+        return _train_run(args, signals)
+    except _Interrupted as e:
+        what = "interrupted" if e.signum == signal.SIGINT else "terminated"
+        print(f"\n{what}; the checkpoints in the run folder are intact", file=sys.stderr)
+        return _EXIT_OF_SIGNAL[e.signum]
+    finally:
+        signals.restore()
+
+
+def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
@@ -116,125 +186,156 @@ def _train(args: argparse.Namespace) -> int:
         # A bad flag is reported at once, before the seconds that importing torch takes
         # (a ConfigError here reaches main's handler and exits 2).
         apply_overrides(_base_config(args.config, args.preset), overrides)
+    if args.resume == "auto" and not args.run_dir:
+        _error("--resume auto needs --run-dir DIR: the run folder to continue (or start) in")
+        return EXIT_BAD_INPUT
 
     # torch is imported here, not at module level, so `ganstudio --help` and the app start fast.
+    from ganstudio.core import checkpoints
     from ganstudio.core.checkpoints import CheckpointError
+    from ganstudio.core.control import Control
     from ganstudio.core.data import DataError
-    from ganstudio.core.events import (
-        Alert,
-        CheckpointFailed,
-        Failed,
-        Finished,
-        Metrics,
-        Paused,
-        RunStarted,
-        Stats,
-    )
-    from ganstudio.core.metrics import summary
-    from ganstudio.core.runlog import RunLog, create_run_dir
-    from ganstudio.core.trainer import Control, Trainer
+    from ganstudio.core.driver import AUTO, RunDriver
+    from ganstudio.core.run import RunState
+    from ganstudio.core.runfolder import RunFolder, RunFolderError
 
     try:
-        if args.resume:
-            from ganstudio.core import checkpoints
-
-            saved = checkpoints.config_of(checkpoints.load(args.resume))
+        folder = RunFolder(Path(args.run_dir).expanduser()) if args.run_dir else None
+        resume = args.resume
+        if resume == AUTO:
+            resume = AUTO if folder.latest_checkpoint() is not None else None
+        if folder is not None and args.resume is None and folder.metrics_path.exists():
+            raise RunFolderError(f"{folder.path} already holds a run; use --resume auto to continue it, "
+                                 "or another --run-dir")
+        ckpt_path = None
+        if resume is not None:
+            ckpt_path = folder.latest_checkpoint() if resume == AUTO else resume
+            saved = checkpoints.config_of(checkpoints.load(ckpt_path))
             base = load(args.config) if args.config else saved
             cfg = apply_overrides(base, overrides)
         else:
             cfg = apply_overrides(_base_config(args.config, args.preset), overrides)
-        run_dir = create_run_dir(cfg)
-        ckpt_dir = run_dir / "checkpoints"
-        try:
-            if args.resume:
-                trainer = Trainer.from_checkpoint(args.resume, config=cfg, checkpoint_dir=ckpt_dir)
-            else:
-                trainer = Trainer(cfg, checkpoint_dir=ckpt_dir)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()  # still empty: a refused run leaves no folder behind
-            raise
+        if folder is not None:
+            folder.path.mkdir(parents=True, exist_ok=True)
+        control = Control()
+        driver = RunDriver(cfg, resume=resume, folder=folder, control=control, on_log_failure="stop")
+        trainer = driver.prepare()
     except ConfigError as e:
         _error("invalid configuration:\n  " + "\n  ".join(e.problems))
         return EXIT_BAD_INPUT
-    except (CheckpointError, DataError) as e:
+    except (CheckpointError, DataError, RunFolderError) as e:
         _error(str(e))
+        return EXIT_BAD_INPUT
+    except OSError as e:
+        from ganstudio.core.runfolder import describe_os_error
+
+        _error(f"cannot use the run folder {args.run_dir}: {describe_os_error(e)}")
         return EXIT_BAD_INPUT
 
     for w in trainer.data.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    control = Control()
-    interrupted = []
-
-    def on_sigint(signum, frame):  # first Ctrl+C: finish the step, save, exit; second: abort
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted.append(True)
-        print("\nstopping after this step (Ctrl+C again to abort without saving)…", file=sys.stderr)
+    if not trainer.checkpoint_verified:
+        print(checkpoints.unverified_note(ckpt_path), file=sys.stderr)
+    signals.trainer = trainer
+    signals.control = control
+    if signals.received is not None:  # a signal during the last moments of start-up
         control.stop()
-
-    old_handler = signal.signal(signal.SIGINT, on_sigint)
-    tty = sys.stderr.isatty()
-    last_print = 0.0
+    state = RunState(trainer.cfg)
+    printer = _Printer(state, trainer, driver.folder, quiet=args.quiet)
     code = EXIT_OK
-    log = RunLog(run_dir, trainer.cfg, trainer.data.x.numpy() if trainer.data.is_2d else None)
-    if args.resume:
-        log.write_history(trainer.history)
     try:
-        for ev in trainer.run(control):
-            log.handle(ev)
-            if isinstance(ev, RunStarted):
-                print(f"run folder: {run_dir}  ({run_name(cfg)}, device {ev.device}, "
-                      f"{ev.threads} thread{'s' if ev.threads != 1 else ''}, from step {ev.step})",
-                      file=sys.stderr)
-            elif isinstance(ev, Stats) and not args.quiet:
-                now = time.monotonic()
-                if tty or now - last_print >= 5.0 or ev.step >= trainer.cfg.train.steps:
-                    last_print = now
-                    v = ev.values
-                    total = trainer.cfg.train.steps
-                    eta = (total - ev.step) / v["steps_per_s"] if v["steps_per_s"] > 0 else float("nan")
-                    line = (f"step {ev.step}/{total} {100 * ev.step / total:3.0f}% | "
-                            f"D {v['loss_d']:.4f} G {v['loss_g']:.4f} | D(x) {v['d_real']:.3f} "
-                            f"D(G(z)) {v['d_fake']:.3f} | {v['steps_per_s']:.0f} it/s | "
-                            f"ETA {_fmt_eta(eta)} | epoch {ev.epoch:.1f}")
-                    print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n",
-                          file=sys.stderr, flush=True)
-            elif isinstance(ev, CheckpointFailed):
-                print(f"\nwarning: {ev.message}", file=sys.stderr)
-            elif isinstance(ev, Metrics) and not args.quiet:
-                data = trainer.data
-                line = summary(ev.values, modes=len(data.modes) if data.modes is not None else None,
-                               classes=data.num_classes)
-                lead = "\n" if tty else ""  # below the progress line, which \r rewrites
-                print(f"{lead}metrics @ step {ev.step}: {line}", file=sys.stderr)
-            elif isinstance(ev, Alert):
-                print(f"\nwarning at step {ev.step}: {ev.message}", file=sys.stderr)
-            elif isinstance(ev, Paused) and ev.reason:
+        for ev in driver.events():
+            change = state.apply(ev)
+            code = printer.show(change, code)
+            if "status" in change and state.pause_reason:
                 # Headless, nobody can press Resume: stop, keeping the last good checkpoint.
-                print(f"\nerror: {ev.reason}", file=sys.stderr)
-                code = EXIT_FAILED
                 control.stop()
-            elif isinstance(ev, Failed):
-                print(f"\n{ev.traceback}", file=sys.stderr)
-                _error(f"training failed at step {ev.step}: {ev.message}")
+    finally:
+        driver.close()
+    if driver.log_error and code == EXIT_OK:
+        _error(driver.log_error)
+        code = EXIT_FAILED
+    if signals.received is not None and code == EXIT_OK:
+        code = signals.exit_code
+    return code
+
+
+class _Printer:
+    """The CLI's view of a run: prints from the run's state as it changes (the same state and
+    changes the app draws)."""
+
+    def __init__(self, state, trainer, folder, quiet: bool):
+        self.state = state
+        self.trainer = trainer
+        self.folder = folder
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self._last_print = 0.0
+        self._alerts = 0
+        self._failures = 0
+
+    def _note(self, text: str) -> None:
+        lead = "\n" if self.tty and not self.quiet else ""  # below the progress line, which \r rewrites
+        print(f"{lead}{text}", file=sys.stderr)
+
+    def show(self, change, code: int) -> int:
+        from ganstudio.core.metrics import summary
+        from ganstudio.core.run import FAILED, FINISHED, RUNNING
+
+        s = self.state
+        if "info" in change and s.status == RUNNING:
+            print(f"run folder: {self.folder.path}  ({run_name(s.config)}, device {s.device}, "
+                  f"{s.threads} thread{'s' if s.threads != 1 else ''}, from step {s.step})", file=sys.stderr)
+        if "stats" in change and not self.quiet:
+            self._progress()
+        if "metrics" in change and not self.quiet:
+            data = self.trainer.data
+            line = summary(change.event.values, modes=len(data.modes) if data.modes is not None else None,
+                           classes=data.num_classes)
+            self._note(f"metrics @ step {change.event.step}: {line}")
+        if "checkpoints" in change and len(s.checkpoint_failures) > self._failures:
+            self._failures = len(s.checkpoint_failures)
+            self._note(f"warning: {s.checkpoint_failures[-1].message}")
+        if "alerts" in change and len(s.alerts) > self._alerts:
+            for a in s.alerts[self._alerts:]:
+                self._note(f"warning at step {a.step}: {a.message}")
+            self._alerts = len(s.alerts)
+        if "status" in change:
+            if s.pause_reason:
+                self._note(f"error: {s.pause_reason}")
                 code = EXIT_FAILED
-            elif isinstance(ev, Finished):
-                if tty and not args.quiet:
+            elif s.status == FAILED:
+                self._note(s.failure.traceback)
+                _error(f"training failed at step {s.failure.step}: {s.failure.message}")
+                code = EXIT_FAILED
+            elif s.status == FINISHED:
+                if self.tty and not self.quiet:
                     print(file=sys.stderr)
-                print(f"{ev.reason} at step {ev.step}; run folder: {run_dir}")
-                latest = run_dir / "checkpoints" / "latest.pt"
+                print(f"{s.finish_reason} at step {s.step}; run folder: {self.folder.path}")
+                latest = self.folder.checkpoints.latest
                 if latest.exists():
                     print(f"latest checkpoint: {latest}")
-                if interrupted and code == EXIT_OK:
-                    code = EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        print("\naborted; the last checkpoint in the run folder is intact", file=sys.stderr)
-        code = EXIT_INTERRUPTED
-    finally:
-        log.close()
-        signal.signal(signal.SIGINT, old_handler)
-    return code
+                if s.checkpoint_failures and s.checkpoint_failures[-1].step == s.step:
+                    _error(f"the final checkpoint was not saved: {s.checkpoint_failures[-1].message}")
+                    code = code or EXIT_FAILED
+        return code
+
+    def _progress(self) -> None:
+        ev = self.state.last_stats
+        total = self.state.total_steps
+        now = time.monotonic()
+        if not (self.tty or now - self._last_print >= 5.0 or ev.step >= total):
+            return
+        self._last_print = now
+        v = ev.values
+        rate = v.get("steps_per_s", 0.0)
+        eta = (total - ev.step) / rate if rate > 0 else float("nan")
+        line = (f"step {ev.step}/{total} {100 * ev.step / max(total, 1):3.0f}% | "
+                f"D {v.get('loss_d', float('nan')):.4f} G {v.get('loss_g', float('nan')):.4f} | "
+                f"D(x) {v.get('d_real', float('nan')):.3f} D(G(z)) {v.get('d_fake', float('nan')):.3f} | "
+                f"{rate:.0f} it/s | ETA {_fmt_eta(eta)} | epoch {ev.epoch:.1f}")
+        print(("\r" + line + "\033[K") if self.tty else line, end="" if self.tty else "\n",
+              file=sys.stderr, flush=True)
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -244,14 +345,19 @@ def _sample(args: argparse.Namespace) -> int:
     from ganstudio.core import checkpoints, models
     from ganstudio.core.checkpoints import CheckpointError
     from ganstudio.core.config import is_2d, resolved_image_shape
-    from ganstudio.core.runlog import save_grid_png
+    from ganstudio.core.runfolder import save_grid_png
     from ganstudio.core.trainer import to_grid
 
     if args.n < 1:
         _error(f"--n {args.n}: ask for at least 1 sample")
         return EXIT_BAD_INPUT
+    if not 1 <= args.scale <= 64:
+        _error(f"--scale {args.scale}: use a whole number from 1 to 64")
+        return EXIT_BAD_INPUT
     try:
         ckpt = checkpoints.load(args.checkpoint)
+        if not ckpt.get("verified", True):
+            print(checkpoints.unverified_note(args.checkpoint), file=sys.stderr)
         cfg = checkpoints.config_of(ckpt)
         shape = (2,) if is_2d(cfg) else resolved_image_shape(cfg.data)
         g, _ = models.build(cfg, shape)
@@ -278,7 +384,10 @@ def _sample(args: argparse.Namespace) -> int:
             np.save(target, out.numpy().astype(np.float32))
         else:
             nrow = max(1, int(round(args.n**0.5)))
-            save_grid_png(to_grid(out, nrow=nrow), target)
+            grid = to_grid(out, nrow=nrow)
+            if args.scale > 1:
+                grid = grid.repeat(args.scale, axis=0).repeat(args.scale, axis=1)  # nearest: crisp pixels
+            save_grid_png(grid, target)
     except (OSError, ValueError) as e:
         _error(f"cannot write {target}: {e}")
         return EXIT_BAD_INPUT

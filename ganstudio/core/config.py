@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import reprlib
 import tomllib
 from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,11 @@ NATIVE_SHAPE = {
     "cifar10": (32, 3),
     "folder": (64, 3),
 }
+# TOML stores whole numbers in 64 bits: a config holding a larger one could not be read back.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+# A run folder is <out>/<YYYYmmdd-HHMMSS>-<log.name>[-N] (runlog.create_run_dir), and filesystems allow
+# 255 bytes per name: 16 go to the time stamp and up to 4 to the "-N" that keeps names unique.
+RUN_NAME_MAX_BYTES = 255 - len("20260101-000000-") - len("-999")
 
 
 def _key(help: str, *, choices=None, min=None, max=None, min_exclusive=False, live=False):
@@ -315,12 +323,59 @@ def _allowed(info: KeyInfo) -> str:
     return kind + (" " + " and ".join(parts) if parts else "")
 
 
+class _ShortRepr(reprlib.Repr):
+    """repr() cut to a readable length and depth: a message names a value, it does not reprint a
+    megabyte of it, and an array nested 1,000 deep must not exhaust the stack while being shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, 80, 80, 40
+
+    def repr_int(self, x: int, level: int) -> str:
+        # repr() of an int over 4,300 digits raises ValueError (CPython's int-to-text limit).
+        if x.bit_length() > 128:
+            return f"<a whole number of about {int(x.bit_length() * math.log10(2)) + 1} digits>"
+        return super().repr_int(x, level)
+
+
+_show = _ShortRepr().repr
+
+
+def _text_problem(key: str, value: str) -> str | None:
+    """What stops a text value from being saved (TOML is UTF-8) or used in a path, or None."""
+    if "\0" in value:
+        return f"{key} = {_show(value)} contains a NUL character (\\x00), which no path can hold; remove it"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            f"{key} = {_show(value)} contains a lone surrogate character, which cannot be saved as "
+            "UTF-8; remove it"
+        )
+    if key == "log.name":
+        if "/" in value or "\\" in value:
+            return (
+                f"{key} = {_show(value)} contains a path separator; it names one run folder inside "
+                "log.out: use a name without / or \\ (put the parent folder in log.out)"
+            )
+        if value.strip() in (".", ".."):
+            return f"{key} = {_show(value)} is not a folder name; use a name such as 'baseline'"
+        size = len(value.encode("utf-8"))
+        if size > RUN_NAME_MAX_BYTES:
+            return (
+                f"{key} = {_show(value)} is {size} bytes long; with the run folder's time stamp it "
+                f"must fit in a 255-byte file name, so it may have at most {RUN_NAME_MAX_BYTES} bytes"
+            )
+    return None
+
+
 def check_value(key: str, value: Any) -> str | None:
     """The problem with one key's value, or None. Used per field by the GUI and by `validate`."""
-    info = KEYS.get(key)
+    info = KEYS.get(key) if isinstance(key, str) else None
     if info is None:
-        return f"unknown key '{key}'; known keys: {', '.join(KEYS)}"
+        return f"unknown key {_show(key)}; known keys: {', '.join(KEYS)}"
     t = info.type
+    shown = _show(value)
     ok_type = (
         isinstance(value, bool)
         if t is bool
@@ -330,16 +385,31 @@ def check_value(key: str, value: Any) -> str | None:
     )
     if not ok_type:
         kind = type(value).__name__
+        kind = {"dict": "table", "datetime": "date-time"}.get(kind, kind)  # as TOML names them
         article = "an" if kind[0] in "aeiou" else "a"
-        return f"{key} = {value!r} is {article} {kind}; it must be {_allowed(info)}"
-    if t is float and not math.isfinite(value):
-        return f"{key} = {value!r} is not a finite number; it must be {_allowed(info)}"
+        return f"{key} = {shown} is {article} {kind}; it must be {_allowed(info)}"
+    if t is float:
+        try:  # an int from TOML or a checkpoint may be too large for any float
+            finite = math.isfinite(value)
+        except OverflowError:
+            return f"{key} = {shown} is too large to be a number; it must be {_allowed(info)}"
+        if not finite:
+            return f"{key} = {shown} is not a finite number; it must be {_allowed(info)}"
+    if t is str:
+        problem = _text_problem(key, value)
+        if problem:
+            return problem
     if info.choices is not None and value not in info.choices:
-        return f"{key} = {value!r} is not allowed; it must be {_allowed(info)}"
+        return f"{key} = {shown} is not allowed; it must be {_allowed(info)}"
     if info.min is not None and (value <= info.min if info.min_exclusive else value < info.min):
-        return f"{key} = {value!r} is too small; it must be {_allowed(info)}"
+        return f"{key} = {shown} is too small; it must be {_allowed(info)}"
     if info.max is not None and value > info.max:
-        return f"{key} = {value!r} is too large; it must be {_allowed(info)}"
+        return f"{key} = {shown} is too large; it must be {_allowed(info)}"
+    if t is int and not INT_MIN <= value <= INT_MAX:
+        return (
+            f"{key} = {shown} is too large; it must be {_allowed(info)}, and a config file holds whole "
+            f"numbers up to {INT_MAX}"
+        )
     return None
 
 
@@ -360,8 +430,13 @@ def is_2d(cfg: Config) -> bool:
 def _cross_checks(cfg: Config) -> list[str]:
     problems = []
     dev = cfg.train.device
-    if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
-        problems.append(f"train.device = {dev!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+    # ASCII digits only (str.isdigit takes '٣' and '²') and no leading zeros: torch refuses those,
+    # and reads an index above 127 as a negative one.
+    index = re.fullmatch(r"cuda:(0|[1-9][0-9]{0,2})", dev)
+    if not (dev in ("auto", "cpu", "cuda", "mps") or (index and int(index[1]) <= 127)):
+        problems.append(
+            f"train.device = {_show(dev)} is not a device; use auto, cpu, cuda, cuda:N (N = 0..127) or mps"
+        )
     if cfg.data.dataset != "folder" and cfg.data.dataset not in DATASETS_2D and 0 < cfg.data.image_size < 4:
         problems.append(f"data.image_size = {cfg.data.image_size} is too small; use 0 (native) or >= 4")
     if cfg.model.arch == "dcgan":
@@ -428,7 +503,8 @@ def from_dict(d: Any, *, source: str = "config") -> Config:
     problems = []
     for section, table in d.items():
         if section not in SECTIONS:
-            problems.append(f"{source}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
+            shown = section if isinstance(section, str) and len(section) <= 80 else _show(section)
+            problems.append(f"{source}: unknown section [{shown}]; known: {', '.join(SECTIONS)}")
             continue
         if not isinstance(table, dict):
             problems.append(f"{source}: [{section}] must be a table of keys")
@@ -436,12 +512,9 @@ def from_dict(d: Any, *, source: str = "config") -> Config:
         for name, value in table.items():
             key = f"{section}.{name}"
             if key not in KEYS:
-                problems.append(f"{source}: unknown key '{key}'")
+                problems.append(f"{source}: unknown key {_show(key)}")
             else:
-                # TOML has no int/float distinction for 1 vs 1.0 that users care about.
-                if KEYS[key].type is float and isinstance(value, int) and not isinstance(value, bool):
-                    value = float(value)
-                values[key] = value
+                values[key] = _as_float(value) if KEYS[key].type is float else value
     if problems:
         raise ConfigError(problems)
     cfg = with_values(Config(), values)
@@ -451,34 +524,72 @@ def from_dict(d: Any, *, source: str = "config") -> Config:
         raise ConfigError([f"{source}: {p}" for p in e.problems]) from None
 
 
+def _as_float(value: Any) -> Any:
+    """A float key's value as a float where that is exact enough; anything else is left to the validator.
+
+    TOML has no int/float distinction for 1 vs 1.0 that users care about; an int too large for a
+    float stays an int, for check_value to name. -0.0 becomes 0.0, so no field ever shows "-0.0".
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            value = float(value)
+        except OverflowError:
+            return value
+    return value + 0.0 if isinstance(value, float) else value
+
+
 def parse_value(key: str, text: str) -> Any:
-    """Parse a command-line or text-field value for `key` into its type (no range checks)."""
-    info = KEYS.get(key)
+    """Parse a command-line or text-field value for `key` into its type (no range checks).
+
+    Numbers are written in ASCII (int() and float() would also take '٣' or full-width digits), and
+    a value is refused rather than changed: '1e-400' is not 0, '2.5' is not a whole number.
+    """
+    info = KEYS.get(key) if isinstance(key, str) else None
     if info is None:
-        raise ConfigError([f"unknown key '{key}'; known keys: {', '.join(KEYS)}"])
+        raise ConfigError([f"unknown key {_show(key)}; known keys: {', '.join(KEYS)}"])
     t = info.type
     s = text.strip()
-    try:
-        if t is bool:
-            low = s.lower()
-            if low in ("true", "1", "yes", "on"):
-                return True
-            if low in ("false", "0", "no", "off"):
-                return False
-            raise ValueError
-        if t is int:
-            try:
-                return int(s)
-            except ValueError:
-                f = float(s)  # "1e4" steps is a whole number too; 2.5 is not
-                if not f.is_integer():
-                    raise
-                return int(f)
-        if t is float:
-            return float(s)
+    if t is str:
         return s
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError([f"{key} = {_show(text)} {why}; it must be {_allowed(info)}"])
+
+    if t is bool:
+        low = s.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise refuse("is not valid")
+    if not s.isascii():
+        raise refuse("is not valid (write numbers with the digits 0-9)")
+    if t is int:
+        try:
+            return int(s)  # int() also takes "1_000", as TOML does
+        except ValueError:
+            pass
+        try:  # "1e4" steps is a whole number too; exact, so "1e-400" is not 0
+            exact = Decimal(s)
+        except InvalidOperation:
+            raise refuse("is not valid") from None
+        if not exact.is_finite():
+            raise refuse("is not a finite number")
+        if exact != exact.to_integral_value():
+            raise refuse("is not a whole number")
+        if not INT_MIN <= exact <= INT_MAX:  # before int(): int(Decimal("1e999999999")) never ends
+            raise refuse("is too large")
+        return int(exact)
+    try:
+        number = float(s)
     except ValueError:
-        raise ConfigError([f"{key} = {text!r} is not valid; it must be {_allowed(info)}"]) from None
+        raise refuse("is not valid") from None
+    if not math.isfinite(number):
+        spelled = s.lower().lstrip("+-") in ("inf", "infinity", "nan")
+        raise refuse("is not a finite number" if spelled else "is too large to be a number")
+    if number == 0.0 and Decimal(s) != 0:
+        raise refuse("is too close to 0 to be told apart from it")
+    return number + 0.0  # -0.0 becomes 0.0
 
 
 def apply_overrides(cfg: Config, assignments: list[str]) -> Config:
@@ -507,7 +618,9 @@ def to_toml(cfg: Config) -> str:
 def from_toml(text: str, *, source: str = "config") -> Config:
     try:
         d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except RecursionError:
+        raise ConfigError([f"{source} nests arrays or tables too deeply to be a config"]) from None
+    except ValueError as e:  # TOMLDecodeError, or an integer over 4,300 digits
         raise ConfigError([f"{source} is not valid TOML: {e}"]) from None
     return from_dict(d, source=source)
 
@@ -518,8 +631,8 @@ def load(path: str | Path) -> Config:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"config file {p} does not exist"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"cannot read config file {p}: {e}"]) from None
+    except (OSError, ValueError) as e:  # ValueError: UnicodeDecodeError, or a NUL in the path
+        raise ConfigError([f"cannot read config file {_show(str(p))}: {e}"]) from None
     return from_toml(text, source=str(p))
 
 
@@ -534,6 +647,53 @@ def save(cfg: Config, path: str | Path) -> None:
 def live_changes(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
     """{key: (old, new)} for every key that differs."""
     return {k: (get(old, k), get(new, k)) for k in KEYS if get(old, k) != get(new, k)}
+
+
+#: Keys a run may change when it continues from a checkpoint (resumed or forked): the live ones, and
+#: those that touch neither the models' or the data's shapes nor the random streams.
+RESUMABLE_KEYS = LIVE_KEYS | frozenset(
+    {"log.out", "log.name", "train.device", "train.threads", "train.amp"}
+)
+LOCKED_WHY = {
+    "train": "cannot change while training runs; stop training to change it",
+    "resume": "is fixed by the checkpoint's models and data; it cannot change when a run continues",
+}
+
+
+def live_update(
+    current: Config,
+    change: Config | dict[str, Any],
+    *,
+    allowed: frozenset[str] = LIVE_KEYS,
+    why: str = "train",
+) -> tuple[Config, dict[str, tuple[Any, Any]]]:
+    """`current` with `change` applied, for a run that exists: the one check of a live edit.
+
+    `change` is a whole Config or {"section.key": value} (JSON-style: 1 for a float key is 1.0).
+    Every value goes through the validator, and a key outside `allowed` whose value differs is
+    refused ("<key> cannot change while training runs; ..."). Returns the new config and
+    {key: (old, new)} for what changed; raises ConfigError listing every problem."""
+    if isinstance(change, Config):
+        new = change
+    else:
+        if not isinstance(change, dict):
+            kind = type(change).__name__
+            raise ConfigError([f"a live edit must be a table of keys and values, not {kind}"])
+        values = {}
+        for key, value in change.items():
+            info = KEYS.get(key) if isinstance(key, str) else None
+            if info is None:
+                raise ConfigError([f"unknown key {_show(key)}; known keys: {', '.join(KEYS)}"])
+            if info.type is float:
+                value = _as_float(value)
+            values[key] = value
+        new = with_values(current, values)
+    new = validate(new)
+    changes = live_changes(current, new)
+    locked = sorted(k for k in changes if k not in allowed)
+    if locked:
+        raise ConfigError([f"{k} {LOCKED_WHY[why]}" for k in locked])
+    return new, changes
 
 
 def run_name(cfg: Config) -> str:

@@ -1,13 +1,23 @@
 """Thread-safe requests to a running trainer: pause, resume, single step, stop, live edits, save.
 
-Plain `threading` only, so the GUI can hold one without importing torch.
+Every way of steering a run goes through one Control: the app's buttons (on the GUI thread), the
+CLI's signal handlers, and the control file of a run folder (ganstudio.core.steer, on its own
+thread). Plain `threading` only, so the GUI can hold one without importing torch.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from typing import Any
 
-from ganstudio.core.config import Config
+from ganstudio.core.config import KEYS, Config, get
+
+
+@dataclass(frozen=True)
+class SaveRequest:
+    path: str | None = None  # None: into the run's checkpoint folder
+    manual: bool = True  # asked for by someone: never rotated away
 
 
 class Control:
@@ -19,8 +29,9 @@ class Control:
         self._step_tokens = 0
         self._stop = False
         self._save_on_stop = True
-        self._save: list[str | None] = []
-        self._config: Config | None = None
+        self._save: list[SaveRequest] = []
+        self._edits: list[dict[str, Any]] = []
+        self._posted: list[Any] = []
 
     def pause(self) -> None:
         with self._cond:
@@ -49,16 +60,29 @@ class Control:
     def save_on_stop(self) -> bool:
         return self._save_on_stop
 
-    def save_checkpoint(self, path: str | None = None) -> None:
-        """Save at the next step boundary: to `path`, or to the run's rotating checkpoint folder."""
+    def save_checkpoint(self, path: str | None = None, manual: bool = True) -> None:
+        """Save at the next step boundary: to `path`, or to the run's checkpoint folder."""
         with self._cond:
-            self._save.append(path)
+            self._save.append(SaveRequest(path, manual))
+            self._cond.notify_all()
+
+    def update_values(self, values: dict[str, Any]) -> None:
+        """Apply {"section.key": value} from the next step on. Each edit is checked on its own, in
+        order, by the trainer (config.live_update): a refusal comes back as an Alert and leaves the
+        other edits alone."""
+        with self._cond:
+            self._edits.append(dict(values))
             self._cond.notify_all()
 
     def update_config(self, cfg: Config) -> None:
-        """Apply live-editable changes from the next step on (the latest request wins)."""
+        """Apply a whole config's live-editable changes from the next step on."""
+        self.update_values({key: get(cfg, key) for key in KEYS})
+
+    def post(self, event: Any) -> None:
+        """An event from another part of the process (a file that could not be written, a request
+        that could not be read) for the run's stream, yielded at the next step boundary."""
         with self._cond:
-            self._config = cfg
+            self._posted.append(event)
             self._cond.notify_all()
 
     @property
@@ -69,11 +93,11 @@ class Control:
     def stopping(self) -> bool:
         return self._stop
 
-    def _take(self) -> tuple[Config | None, list[str | None]]:
+    def _take(self) -> tuple[list[dict[str, Any]], list[SaveRequest], list[Any]]:
         with self._cond:
-            cfg, save = self._config, self._save
-            self._config, self._save = None, []
-            return cfg, save
+            out = self._edits, self._save, self._posted
+            self._edits, self._save, self._posted = [], [], []
+            return out
 
     def _wait(self, pause_reported: bool = True) -> str:
         """Block until there is something to do: 'stop', 'run', 'step' or 'request'; or 'pause'
@@ -83,7 +107,7 @@ class Control:
             while True:
                 if self._stop:
                     return "stop"
-                if self._config is not None or self._save:
+                if self._edits or self._save or self._posted:
                     return "request"
                 if not self._paused:
                     return "run"

@@ -1,26 +1,19 @@
 """Every logged stat of a run, in growable numpy buffers, plus the run's markers.
 
-The trainer keeps one (it goes into checkpoints so a reopened run redraws its plots) and the GUI
-keeps its own, fed by the same events. Buffers double when full, so appending is amortised O(1)
-and `series()` returns views, not copies: a plot can redraw a million points without converting a
-Python list every frame.
+A History is part of a run's state (ganstudio.core.run.RunState), changed only by RunState.apply.
+Buffers double when full, so appending is amortised O(1) and `series()` returns views, not copies:
+a plot can redraw a million points without converting a Python list every frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ganstudio.core.events import CheckpointSaved, HyperparamsChanged, Stats
+from ganstudio.core.events import CheckpointSaved, HyperparamsChanged, Marker, Stats, StatsBlock
 
-
-@dataclass(frozen=True)
-class Marker:
-    step: int
-    kind: str  # "hparams", "checkpoint" or an alert kind
-    text: str
+__all__ = ["History", "Marker"]
 
 
 class History:
@@ -45,8 +38,8 @@ class History:
     def has(self, key: str) -> bool:
         return key in self._values
 
-    def _grow(self) -> None:
-        self._cap *= 2
+    def _grow(self, need: int | None = None) -> None:
+        self._cap = max(self._cap * 2, need or 0)
         for name in ("_step", "_wall", "_epoch"):
             old = getattr(self, name)
             new = np.zeros(self._cap, dtype=old.dtype)
@@ -70,6 +63,24 @@ class History:
                 buf = self._values[key] = np.full(self._cap, np.nan)
             buf[i] = value
         self._n += 1
+
+    def extend(self, block: StatsBlock) -> None:
+        """Append many points at once (a run folder read in bulk)."""
+        m = len(block)
+        if m == 0:
+            return
+        if self._n + m > self._cap:
+            self._grow(1 << (self._n + m - 1).bit_length())
+        a, b = self._n, self._n + m
+        self._step[a:b] = block.steps
+        self._wall[a:b] = block.walls
+        self._epoch[a:b] = block.epochs
+        for key, values in block.values.items():
+            buf = self._values.get(key)
+            if buf is None:
+                buf = self._values[key] = np.full(self._cap, np.nan)
+            buf[a:b] = values
+        self._n = b
 
     def merge(self, step: int, values: dict[str, float]) -> None:
         """Add values computed later for `step` (quality metrics) to the point logged at that step.
@@ -103,9 +114,10 @@ class History:
         if isinstance(event, Marker):
             self.markers.append(event)
         elif isinstance(event, HyperparamsChanged):
-            text = ", ".join(f"{k}: {old:g} → {new:g}" if isinstance(new, float) else f"{k}: {old} → {new}"
-                             for k, (old, new) in event.changes.items())
-            self.markers.append(Marker(event.step, "hparams", text))
+            self.markers.append(Marker(event.step, "hparams", event.describe()))
+        elif event.manual:
+            text = f"checkpoint saved (kept): {event.path}"
+            self.markers.append(Marker(event.step, "checkpoint", text, "manual"))
         else:
             self.markers.append(Marker(event.step, "checkpoint", f"checkpoint saved: {event.path}"))
 
@@ -165,7 +177,7 @@ class History:
             "wall": self.walls().tolist(),
             "epoch": self.epochs().tolist(),
             "values": {k: self.series(k).tolist() for k in self._values},
-            "markers": [[m.step, m.kind, m.text] for m in self.markers],
+            "markers": [[m.step, m.kind, m.text, *([m.tag] if m.tag else [])] for m in self.markers],
         }
 
     @classmethod
@@ -182,5 +194,6 @@ class History:
             buf = np.full(h._cap, np.nan)
             buf[:n] = values
             h._values[key] = buf
-        h.markers = [Marker(int(s), str(k), str(t)) for s, k, t in state["markers"]]
+        h.markers = [Marker(int(m[0]), str(m[1]), str(m[2]), str(m[3]) if len(m) > 3 else "")
+                     for m in state["markers"]]
         return h

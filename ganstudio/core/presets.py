@@ -24,10 +24,14 @@ _PRESETS: dict[str, tuple[str, dict]] = {
          "model.latent_dim": 2, "train.batch_size": 256, "train.steps": 2000,
          "log.sample_every": 50, "metrics.every": 200},
     ),
+    # D learns 6x faster than G: where D is sure, the saturating loss leaves G almost no gradient, so
+    # G settles on the few modes where D is fooled: at 3,000 steps (one thread) seeds 0-8 covered
+    # 3, 2, 1, 3, 4, 3, 7, 4, 3 of the 8. With equal rates (1e-3 each) seeds 0-2 ended with 8, 2, 8.
     "ring8-minimax": (
-        "The ring with the original saturating loss: watch it drop modes.",
+        "The ring with the original saturating loss and a discriminator learning 6x faster than G: "
+        "watch G drop modes and settle on a few of the 8.",
         {"data.dataset": "ring8", "loss.kind": "minimax", "model.latent_dim": 8,
-         "optim.lr_g": 1e-3, "optim.lr_d": 1e-3, "train.batch_size": 256, "train.steps": 3000,
+         "optim.lr_g": 2.5e-4, "optim.lr_d": 1.5e-3, "train.batch_size": 256, "train.steps": 3000,
          "log.sample_every": 100, "metrics.every": 200},
     ),
     "grid25": (

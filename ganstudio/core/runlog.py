@@ -1,192 +1,189 @@
-"""The run folder: one listener on the trainer's event stream that writes everything to disk.
+"""A run folder's log, metrics.jsonl: written from the event stream, read back (whole or as it grows).
 
-    <log.out>/<YYYYmmdd-HHMMSS>-<name>/
-        config.toml        the run's config (rewritten when a live edit changes it)
-        metrics.jsonl      one JSON object per line, appended and flushed as events arrive
-        samples/           step-000000250.png sample grids (2D data: a scatter PNG and a .npy)
-        checkpoints/       step-000001000.pt ... and latest.pt
-
-metrics.jsonl is append-only and flushed per line, so another process can follow a live run with
-`follow_metrics`. Every line has "event" and "step"; "stats" lines carry every stat by name,
-"metrics" lines every quality metric (for the generator at that step, written when computed).
+`RunWriter` is one listener on a run's events: it appends each event's record (events.py says what
+a line means) and saves sample files. `LogReader` turns the file back into the same events, fast
+enough for a million lines (stats come out as column blocks), and `Follower` keeps reading a live
+folder: new lines, the heartbeat, a run that went quiet, a file rewritten or a folder that vanished.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-import math
-import re
+import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
-from PIL import Image
+import orjson
 
-from ganstudio.core.config import Config, load, run_name, save, with_values
+from ganstudio.core.config import Config, is_2d, with_values
 from ganstudio.core.events import (
     Alert,
-    CheckpointFailed,
     CheckpointSaved,
     Event,
     Failed,
     Finished,
+    Heartbeat,
     HyperparamsChanged,
-    Metrics,
     Paused,
+    RecordError,
     Resumed,
     RunStarted,
     Samples,
+    SourceStatus,
+    Stale,
     Stats,
+    StatsBlock,
+    from_record,
 )
-from ganstudio.core.history import History
+from ganstudio.core.run import RunState
+from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_error, free_space
 
-METRICS = "metrics.jsonl"
-CONFIG = "config.toml"
-LATEST = "latest.pt"
-_STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
-
-
-def create_run_dir(cfg: Config, out: str | Path | None = None, now: float | None = None) -> Path:
-    """Make a new, unique run folder under `out` (default cfg.log.out) and return it."""
-    parent = Path(out if out is not None else cfg.log.out)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    base = f"{stamp}-{run_name(cfg)}"
-    for i in range(1000):
-        path = parent / (base if i == 0 else f"{base}-{i}")
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot make a new run folder under {parent}")
+LINE_START = b'{"event": '  # every line this writer makes starts so: used to recover torn lines
+STALE_S = 30.0  # no heartbeat (and no new line) for this long: the run is stale
+TIMELINE_LIMIT = 400  # sample grids read when a folder is opened (thinned evenly, the last kept)
 
 
-def _json_safe(v: Any) -> Any:
-    # JSON has no NaN/Infinity; null keeps every line parseable by any reader.
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+class LogWriteError(RunFolderError):
+    """metrics.jsonl itself could not be written; the lines are kept and retried on the next write."""
 
 
-class RunLog:
-    """Writes a run folder from events. Call `handle(event)` for every event of the run."""
+def _dumps(rec: dict[str, Any]) -> str:
+    return json.dumps(rec, ensure_ascii=False) + "\n"
 
-    def __init__(self, run_dir: str | Path, cfg: Config, reference_points: np.ndarray | None = None):
-        self.dir = Path(run_dir)
+
+class RunWriter:
+    """Writes a run folder from events. Call `handle(event)` for every event of the run.
+
+    A sample or config file that cannot be written (a full disk, say) becomes an Alert that
+    `handle` returns for the caller to pass on; a line that cannot be appended to metrics.jsonl
+    raises LogWriteError and is kept, to be written before the next one (nothing is lost while the
+    process lives)."""
+
+    def __init__(self, folder: RunFolder, cfg: Config, reference_points: np.ndarray | None = None):
+        self.folder = folder
         self.cfg = cfg
-        self.samples_dir = self.dir / "samples"
-        self.samples_dir.mkdir(parents=True, exist_ok=True)
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        save(cfg, self.dir / CONFIG)
         self._reference = reference_points
-        self._f: TextIO = open(self.dir / METRICS, "a", encoding="utf-8")  # noqa: SIM115
+        self._pending = b""
+        try:
+            for d in (folder.path, folder.samples_dir, folder.checkpoints_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            folder.save_config(cfg)
+            self._fd = os.open(folder.metrics_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except (OSError, ValueError) as e:
+            raise RunFolderError(
+                f"cannot write the run folder {folder.path}: {describe_os_error(e)}. "
+                "Choose another --out (log.out), or make the folder writable") from None
+        # A process that died mid-line left a torn last line: end it, so the next line stands alone.
+        with contextlib.suppress(OSError):
+            size = os.fstat(self._fd).st_size
+            if size:
+                with open(folder.metrics_path, "rb") as f:
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        self._pending = b"\n"
 
     @property
-    def checkpoint_dir(self) -> Path:
-        return self.dir / "checkpoints"
+    def closed(self) -> bool:
+        return self._fd < 0
 
     def close(self) -> None:
-        if not self._f.closed:
-            self._f.close()
+        if self._fd >= 0:
+            with contextlib.suppress(OSError, LogWriteError):
+                self._flush()
+            os.close(self._fd)
+            self._fd = -1
 
-    def __enter__(self) -> RunLog:
+    def __enter__(self) -> RunWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps({k: _json_safe(v) for k, v in record.items()}) + "\n")
-        self._f.flush()
+    def _flush(self) -> None:
+        while self._pending:
+            try:
+                n = os.write(self._fd, self._pending)
+            except OSError as e:
+                space = free_space(self.folder.path)
+                raise LogWriteError(
+                    f"cannot write {self.folder.metrics_path}: {describe_os_error(e)}"
+                    f"{f' ({space})' if space else ''}. Training's log needs it: free some space "
+                    "or make the folder writable; what was not written is kept until then") from None
+            self._pending = self._pending[n:]
 
-    def write_history(self, history: History) -> None:
-        """Replay a resumed run's earlier stats and markers, so this folder holds its whole story."""
-        steps, walls, epochs = history.steps(), history.walls(), history.epochs()
-        series = {k: history.series(k) for k in history.keys}
-        for i in range(len(history)):
-            rec = {"event": "stats", "step": int(steps[i]), "epoch": float(epochs[i]),
-                   "wall": float(walls[i])}
-            rec.update({k: float(v[i]) for k, v in series.items()})
-            self._f.write(json.dumps({k: _json_safe(v) for k, v in rec.items()}) + "\n")
-        for m in history.markers:
-            rec = {"event": "marker", "step": m.step, "kind": m.kind, "text": m.text}
-            self._f.write(json.dumps(rec) + "\n")
-        self._f.flush()
+    def _append(self, text: str) -> None:
+        self._pending += text.encode("utf-8")
+        self._flush()
 
-    def handle(self, ev: Event) -> None:
-        if isinstance(ev, Stats):
-            rec = {"event": "stats", "step": ev.step, "epoch": ev.epoch, "wall": ev.wall}
-            rec.update(ev.values)
-            self._write(rec)
-        elif isinstance(ev, Samples):
-            self._write_samples(ev)
-        elif isinstance(ev, RunStarted):
-            self._write({"event": "started", "step": ev.step, "device": ev.device,
-                         "total_steps": ev.total_steps, "threads": ev.threads})
+    def handle(self, ev: Event) -> list[Event]:
+        extra: list[Event] = []
+        if isinstance(ev, Samples):  # files first, then the line that names them
+            try:
+                png = self.folder.write_samples(ev.step, ev.grid, ev.points, self._reference, _lab_arrays(ev))
+            except (OSError, ValueError) as e:
+                return [Alert(step=ev.step, kind="disk", message=(
+                    f"the samples of step {ev.step} were not saved in {self.folder.samples_dir}: "
+                    f"{describe_os_error(e)}. Training goes on; free some space to keep them."))]
+            rec = ev.record()
+            rec["file"] = self.folder.relative(png)
         elif isinstance(ev, HyperparamsChanged):
             self.cfg = with_values(self.cfg, {k: new for k, (_, new) in ev.changes.items()})
-            save(self.cfg, self.dir / CONFIG)
-            self._write({"event": "hparams", "step": ev.step,
-                         "changes": {k: [old, new] for k, (old, new) in ev.changes.items()}})
+            try:
+                self.folder.save_config(self.cfg)
+            except RunFolderError as e:
+                extra.append(Alert(step=ev.step, kind="disk", message=f"{e}; the change is in metrics.jsonl"))
+            rec = ev.record()
         elif isinstance(ev, CheckpointSaved):
-            self._write({"event": "checkpoint", "step": ev.step, "path": ev.path})
-        elif isinstance(ev, CheckpointFailed):
-            self._write({"event": "checkpoint_failed", "step": ev.step, "message": ev.message})
-        elif isinstance(ev, Metrics):
-            self._write({"event": "metrics", "step": ev.step, **ev.values})
-        elif isinstance(ev, Alert):
-            self._write({"event": "alert", "step": ev.step, "kind": ev.kind, "message": ev.message,
-                         "evidence": {k: _json_safe(v) for k, v in ev.evidence.items()}})
-        elif isinstance(ev, Paused):
-            self._write({"event": "paused", "step": ev.step, "reason": ev.reason})
-        elif isinstance(ev, Resumed):
-            self._write({"event": "resumed", "step": ev.step})
-        elif isinstance(ev, Finished):
-            self._write({"event": "finished", "step": ev.step, "reason": ev.reason})
-        elif isinstance(ev, Failed):
-            self._write({"event": "failed", "step": ev.step, "message": ev.message,
-                         "traceback": ev.traceback})
+            rec = ev.record()
+            rec["path"] = self.folder.relative(ev.path)
+        else:
+            record = getattr(ev, "record", None)
+            if record is None:  # read-side events (heartbeat, stale, ...) are not logged
+                return extra
+            rec = record()
+        self._append(_dumps(rec))
+        return extra
 
-    def _write_samples(self, ev: Samples) -> None:
-        stem = self.samples_dir / f"step-{ev.step:09d}"
-        if ev.grid is not None:
-            save_grid_png(ev.grid, stem.with_suffix(".png"))
-        elif ev.points is not None:
-            np.save(stem.with_suffix(".npy"), ev.points)
-            scatter_png(ev.points, self._reference).save(stem.with_suffix(".png"))
-
-
-def save_grid_png(grid: np.ndarray, path: str | Path) -> None:
-    img = grid[:, :, 0] if grid.shape[2] == 1 else grid
-    Image.fromarray(img).save(path)
+    def write_history(self, state: RunState) -> None:
+        """Replay a resumed run's earlier stats and logged events, so this folder holds its whole
+        story (its checkpoints, alerts and pauses included)."""
+        h = state.history
+        steps, walls, epochs = h.steps(), h.walls(), h.epochs()
+        series = {k: h.series(k) for k in h.keys}
+        lines = []
+        for i in range(len(h)):
+            rec = {"event": Stats.KIND, "step": int(steps[i]), "epoch": float(epochs[i]),
+                   "wall": float(walls[i])}
+            rec.update({k: _finite_or_none(v[i]) for k, v in series.items()})
+            lines.append(_dumps(rec))
+        for ev in state.log:
+            rec = ev.record()
+            lines.append(_dumps(rec))
+        self._append("".join(lines))
 
 
-def scatter_png(points: np.ndarray, reference: np.ndarray | None = None, size: int = 400) -> Image.Image:
-    """A quick PNG of 2D samples (blue) over real data (grey), for the run folder and the CLI."""
-    both = points if reference is None else np.concatenate([points, reference])
-    finite = both[np.isfinite(both).all(axis=1)]
-    lim = float(np.abs(finite).max()) * 1.1 if finite.size else 1.0
-    lim = max(lim, 1e-3)
-    # Vectorised: 50,000 reference points drawn one by one cost ~0.2 s per sample event.
-    canvas = np.full((size, size, 3), 255, dtype=np.uint8)
-    for pts, colour in ((reference, (190, 190, 190)), (points, (31, 119, 180))):
-        if pts is None:
-            continue
-        pts = pts[np.isfinite(pts).all(axis=1)]
-        px = np.rint((pts / lim * 0.5 + 0.5) * (size - 1)).astype(int)
-        cols, rows = px[:, 0], size - 1 - px[:, 1]
-        for dy in (-1, 0, 1):  # 3x3 dots
-            for dx in (-1, 0, 1):
-                r, c = np.clip(rows + dy, 0, size - 1), np.clip(cols + dx, 0, size - 1)
-                canvas[r, c] = colour
-    img = Image.fromarray(canvas)
-    return img
+def _finite_or_none(v: float) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _lab_arrays(ev: Samples) -> dict[str, Any] | None:
+    if ev.field is None or ev.extent is None:
+        return None
+    return {"field": ev.field, "extent": np.asarray(ev.extent, dtype=np.float64),
+            "arrows": ev.arrows if ev.arrows is not None else np.zeros((0, 2), np.float32),
+            "field_is_probability": np.asarray(bool(ev.field_is_probability))}
+
+
+# ----- reading ---------------------------------------------------------------------------------
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Every complete line of a metrics.jsonl file (a partly written last line is ignored)."""
+    """Every complete line of a metrics.jsonl file as a dict (a partly written last line is ignored)."""
     out = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -195,67 +192,272 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def follow_metrics(path: str | Path, poll_s: float = 0.5, stop: Any = None) -> Iterator[dict[str, Any]]:
-    """Yield records of a metrics.jsonl as another process appends them, until `stop()` is true or
-    a "finished"/"failed" record arrives."""
-    with open(path, encoding="utf-8") as f:
-        buf = ""
-        while True:
-            chunk = f.readline()
-            if chunk:
-                buf += chunk
-                if buf.endswith("\n"):
-                    rec = json.loads(buf)
-                    buf = ""
-                    yield rec
-                    if rec.get("event") in ("finished", "failed"):
-                        return
+class LogReader:
+    """Reads a run folder's metrics.jsonl into events: all of it on the first `read()`, then what
+    was appended since. Consecutive stats lines come out as one StatsBlock; samples lines as
+    Samples with the grids (or points) loaded from the files they name."""
+
+    def __init__(self, folder: RunFolder, points: bool | None = None, timeline_limit: int = TIMELINE_LIMIT):
+        self.folder = folder
+        self._points = points
+        self._limit = timeline_limit
+        self._offset = 0
+        self._tail = b""
+        self._identity: tuple[int, int] | None = None
+        self._first = True
+        self.lines = 0
+        self.damaged = 0  # lines that could not be read (torn, foreign, malformed)
+
+    @property
+    def points(self) -> bool:
+        if self._points is None:
+            cfg, _ = self.folder.try_config()
+            self._points = bool(cfg is not None and is_2d(cfg))
+        return self._points
+
+    def reset(self) -> None:
+        self._offset, self._tail, self._identity, self._first = 0, b"", None, True
+        self.lines = self.damaged = 0
+
+    def read(self) -> list[Event]:
+        """New events; [SourceStatus("rewritten"), ...all events again] when the file was replaced
+        or truncated; raises FileNotFoundError while it does not exist."""
+        path = self.folder.metrics_path
+        st = os.stat(path)
+        identity = (st.st_dev, st.st_ino)
+        out: list[Event] = []
+        if self._identity is not None and (identity != self._identity or st.st_size < self._offset):
+            self.reset()
+            out.append(SourceStatus("rewritten", f"{path} was rewritten or truncated; read again from "
+                                                 "the start"))
+        self._identity = identity
+        if st.st_size == self._offset:
+            return out
+        with open(path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read(st.st_size - self._offset)
+        self._offset += len(data)
+        data = self._tail + data
+        end = data.rfind(b"\n") + 1
+        self._tail = data[end:]
+        if end:
+            out.extend(self._parse(data[:end]))
+        return out
+
+    def _parse(self, data: bytes) -> list[Event]:
+        lines = data.split(b"\n")[:-1]
+        self.lines += len(lines)
+        records = []
+        enabled = gc.isenabled()
+        gc.disable()  # a million small dicts would trigger the cycle collector hundreds of times
+        try:
+            for line in lines:
+                rec = self._loads(line)
+                if rec is not None:
+                    records.append(rec)
+        finally:
+            if enabled:
+                gc.enable()
+        return self._events(records)
+
+    def _loads(self, line: bytes) -> dict | None:
+        if not line.strip():
+            return None
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            # A torn line (a process died mid-write) runs into the next one: keep the last whole record.
+            cut = line.rfind(LINE_START, 1)
+            rec = None
+            if cut > 0:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    rec = orjson.loads(line[cut:])
+            self.damaged += 1
+        if rec is not None and not isinstance(rec, dict):
+            self.damaged += 1
+            return None
+        return rec
+
+    def _events(self, records: list[dict]) -> list[Event]:
+        out: list[Event] = []
+        run: list[dict] = []
+        samples = [r for r in records if r.get("event") == Samples.KIND]
+        keep = _thin(len(samples), self._limit) if self._first else None
+        self._first = False
+        k = 0
+        for rec in records:
+            kind = rec.get("event")
+            if kind == Stats.KIND:
+                run.append(rec)
                 continue
-            if stop is not None and stop():
-                return
-            time.sleep(poll_s)
-
-
-def load_run_config(run_dir: str | Path) -> Config:
-    return load(Path(run_dir) / CONFIG)
-
-
-def list_sample_grids(run_dir: str | Path, up_to_step: int | None = None) -> list[tuple[int, Path]]:
-    """(step, png) of a run folder's sample grids, by step."""
-    folder = Path(run_dir) / "samples"
-    out = []
-    if folder.is_dir():
-        for p in folder.glob("step-*.png"):
+            if run:
+                out.append(_stats_block(run))
+                run = []
+            if kind == Samples.KIND:
+                if keep is None or k in keep:
+                    ev = self._samples(rec)
+                    if ev is not None:
+                        out.append(ev)
+                k += 1
+                continue
             try:
-                step = int(p.stem.split("-")[1])
-            except (IndexError, ValueError):
-                continue
-            if up_to_step is None or step <= up_to_step:
-                out.append((step, p))
-    return sorted(out)
+                out.append(from_record(rec))
+            except RecordError:
+                self.damaged += 1
+        if run:
+            out.append(_stats_block(run))
+        return out
+
+    def _samples(self, rec: dict) -> Samples | None:
+        try:
+            step = int(rec["step"])
+            logged = rec.get("file") or self.folder.relative(self.folder.sample_path(step))
+            png = self.folder.resolve(str(logged))
+        except (KeyError, TypeError, ValueError):
+            self.damaged += 1
+            return None
+        arrays = self.folder.read_samples(png, self.points)
+        if arrays is None:
+            return None
+        return Samples(step=step, **arrays)
 
 
-def run_dir_of_checkpoint(path: str | Path) -> Path | None:
-    """The run folder a checkpoint lives in (…/run/checkpoints/x.pt), if it is in one."""
-    p = Path(path).resolve()
-    run = p.parent.parent
-    if p.parent.name == "checkpoints" and (run / CONFIG).exists():
-        return run
-    return None
+def _thin(n: int, limit: int) -> set[int] | None:
+    """Indices of at most `limit` of n items, evenly spread, the last always in; None: all."""
+    if n <= limit:
+        return None
+    return set(np.linspace(0, n - 1, limit).round().astype(int).tolist())
 
 
-def step_path(folder: Path, step: int) -> Path:
-    return folder / f"step-{step:09d}.pt"
+def _stats_block(rows: list[dict]) -> StatsBlock:
+    keys: dict[str, None] = {}
+    for r in rows[:: max(1, len(rows) // 64)] + rows[-1:]:  # the usual case: every row has one key set
+        keys.update(dict.fromkeys(r))
+    if any(len(r) != len(keys) for r in rows):
+        for r in rows:
+            keys.update(dict.fromkeys(r))
+    keys.pop("event", None)
+
+    def column(key: str, dtype: Any) -> np.ndarray:
+        # None (a NaN written as null, or a key a row lacks) becomes NaN.
+        return np.array([r.get(key) for r in rows], dtype=dtype)
+
+    steps = column("step", np.float64).astype(np.int64)
+    epochs = np.nan_to_num(column("epoch", np.float64)) if "epoch" in keys else np.zeros(len(rows))
+    walls = np.nan_to_num(column("wall", np.float64)) if "wall" in keys else np.zeros(len(rows))
+    values = {}
+    for key in keys:
+        if key in ("step", "epoch", "wall"):
+            continue
+        try:
+            values[key] = column(key, np.float64)
+        except (TypeError, ValueError):  # a foreign column of text: not a stat
+            continue
+    return StatsBlock(steps=steps, epochs=epochs, walls=walls, values=values)
 
 
-def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
-    """(step, path) of the step checkpoints in `folder`, oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = []
-    for p in folder.iterdir():
-        m = _STEP_FILE.match(p.name)
-        if m:
-            found.append((int(m.group(1)), p))
-    return sorted(found)
+def read_run(folder: RunFolder) -> RunState:
+    """A run folder's whole state, as a follower would have built it."""
+    cfg, _ = folder.try_config()
+    state = RunState(cfg)
+    for ev in LogReader(folder).read():
+        state.apply(ev)
+    return state
+
+
+class Follower:
+    """Follows a (possibly live, possibly remote and synced) run folder: `poll()` returns what
+    happened since the last poll, as events. Never raises for what the folder does: a torn or
+    rewritten log, a missing heartbeat, a folder that disappears are reported as events."""
+
+    def __init__(self, folder: RunFolder, stale_s: float = STALE_S):
+        self.folder = folder
+        self.reader = LogReader(folder)
+        self.stale_s = stale_s
+        self._heartbeat_sig: tuple | None = None
+        self._log_size = -1
+        self._pulse = time.monotonic()
+        self._alive = False
+        self._stale = False
+        self._missing = False
+        self._damaged = 0
+        self._first = True
+
+    def poll(self) -> list[Event]:
+        out: list[Event] = []
+        if not self.folder.path.is_dir():
+            if not self._missing:
+                self._missing = True
+                out.append(SourceStatus("missing", (
+                    f"the run folder {self.folder.path} has disappeared (deleted, moved or unmounted); "
+                    "what was read stays shown, and it is followed again if it comes back")))
+            return out
+        try:
+            events = self.reader.read()
+        except FileNotFoundError:
+            events = []
+            if not self._missing:
+                self._missing = True
+                out.append(SourceStatus("missing", f"{self.folder.metrics_path} is missing; waiting for it"))
+        except OSError as e:
+            return [SourceStatus("error", f"cannot read {self.folder.metrics_path}: {describe_os_error(e)}")]
+        else:
+            if self._missing:
+                self._missing = False
+                out.append(SourceStatus("ok"))
+        out.extend(events)
+        if self.reader.damaged > self._damaged:
+            self._damaged = self.reader.damaged
+            out.append(SourceStatus("damaged", (
+                f"{self._damaged} line{'s' if self._damaged != 1 else ''} of {self.folder.metrics_path} "
+                "could not be read (torn or foreign) and were skipped")))
+        for ev in events:
+            if isinstance(ev, (RunStarted, Resumed, Paused)):
+                self._alive = True
+            elif isinstance(ev, (Finished, Failed)):
+                self._alive = False
+        out.extend(self._pulse_events())
+        self._first = False
+        return out
+
+    def _pulse_events(self) -> list[Event]:
+        out: list[Event] = []
+        now = time.monotonic()
+        beat = self._read_heartbeat()
+        size = self.reader._offset
+        newest = 0.0
+        if beat is not None:
+            sig, ev, mtime = beat
+            newest = mtime
+            if sig != self._heartbeat_sig:
+                self._heartbeat_sig = sig
+                self._pulse = now
+                out.append(ev)
+        if size != self._log_size:
+            self._log_size = size
+            self._pulse = now
+            with contextlib.suppress(OSError):
+                newest = max(newest, self.folder.metrics_path.stat().st_mtime)
+        if self._first and newest:
+            # Opened now: judge by the files' age, since there is no pulse of ours to go by yet.
+            self._pulse = now - max(0.0, time.time() - newest)
+        quiet = now - self._pulse
+        if self._alive and quiet >= self.stale_s and not self._stale:
+            self._stale = True
+            out.append(Stale(seconds=quiet))
+        elif self._stale and quiet < self.stale_s:
+            self._stale = False
+        return out
+
+    def _read_heartbeat(self) -> tuple[tuple, Heartbeat, float] | None:
+        path = self.folder.heartbeat_path
+        try:
+            st = path.stat()
+            data = json.loads(path.read_text(encoding="utf-8"))
+            ev = Heartbeat(time=float(data["time"]), step=int(data.get("step", 0)),
+                           status=str(data.get("status", "running")), host=str(data.get("host", "")),
+                           pid=int(data.get("pid", 0)),
+                           steps_per_s=float(data.get("steps_per_s") or float("nan")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (st.st_mtime_ns, st.st_size, data.get("seq")), ev, st.st_mtime

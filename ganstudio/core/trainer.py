@@ -1,8 +1,9 @@
 """The training loop: `Trainer.train_step()` and `Trainer.run()`, a stream of plain-data events.
 
-The trainer knows nothing of any UI. A consumer iterates `run(control)`; another thread steers it
+The trainer knows nothing of any UI. A consumer iterates `run(control)`; other threads steer it
 through the thread-safe `Control` (pause, resume, single step, stop, live config edits, save now),
-which the loop honours between steps.
+which the loop honours between steps. Every event it yields has already been applied to the
+trainer's own `RunState` (`self.state`), which goes into each checkpoint.
 
 Hot path: a step makes no host synchronisation. Losses and D outputs are summed into one device
 tensor and fetched once per log interval; gradient norms are computed only on the step that ends
@@ -16,6 +17,7 @@ import dataclasses
 import math
 import os
 import random
+import socket
 import time
 import traceback
 from collections.abc import Iterator
@@ -27,9 +29,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganstudio.core import checkpoints, lab, losses, models
+from ganstudio.core import checkpoints, lab, losses, models, threads
+from ganstudio.core.checkpoint_check import check_sampler, check_state, for_optimizer
 from ganstudio.core.checkpoints import CheckpointError
-from ganstudio.core.config import LIVE_KEYS, Config, ConfigError, live_changes, to_dict, validate
+from ganstudio.core.config import (
+    RESUMABLE_KEYS,
+    Config,
+    ConfigError,
+    live_update,
+    to_dict,
+    validate,
+)
 from ganstudio.core.control import Control
 from ganstudio.core.data import Dataset, load_dataset
 from ganstudio.core.events import (
@@ -40,7 +50,6 @@ from ganstudio.core.events import (
     Failed,
     Finished,
     HyperparamsChanged,
-    Metrics,
     Paused,
     Resumed,
     RunStarted,
@@ -50,16 +59,14 @@ from ganstudio.core.events import (
 from ganstudio.core.extent import Extent
 from ganstudio.core.health import HealthMonitor
 from ganstudio.core.history import History
-from ganstudio.core.metrics import Evaluator
-from ganstudio.core.metrics.background import BackgroundEvaluator, cpu_generator
+from ganstudio.core.metrics.schedule import QualityMetrics
+from ganstudio.core.run import RunState
+from ganstudio.core.runfolder import CheckpointStore
 
 GRID_SAMPLES = 64  # images in the fixed-noise grid (8 x 8)
 POINT_SAMPLES = 1024  # generated points shown for 2D data
 _ACC = ("loss_d", "loss_g", "d_real", "d_fake")  # summed on the device every step
-# Keys a resumed run may change: the live ones, and those that do not touch models, data or RNG.
-RESUMABLE_KEYS = LIVE_KEYS | {"log.out", "log.name", "train.device", "train.threads", "train.amp"}
-MORE_THREADS_MARGIN = 1.3  # choose_threads takes more than 1 CPU thread only when this much faster
-METRICS_DRAIN_S = 60.0  # how long a completed run waits for its last quality metrics
+__all__ = ["RESUMABLE_KEYS", "Trainer", "resolve_device", "to_grid"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,9 +118,8 @@ class _Sampler:
         }
 
     def load_state_dict(self, s: dict[str, Any]) -> None:
+        check_sampler(s, self)  # an index out of range would read past the data (a fault on a GPU)
         perm = s["perm"]
-        if perm.numel() not in (0, self.n):
-            raise CheckpointError(f"sampler permutation has {perm.numel()} entries, dataset has {self.n}")
         self.perm = perm.to(self.device) if perm.numel() else None
         self.pos = int(s["pos"])
         self.epochs_done = int(s["epochs_done"])
@@ -121,7 +127,7 @@ class _Sampler:
 
 
 class Trainer:
-    """One GAN, its optimisers, data and counters."""
+    """One GAN, its optimisers, data and counters, and the run's state (`self.state`)."""
 
     def __init__(
         self,
@@ -135,6 +141,7 @@ class Trainer:
         self.device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
         self.data = dataset if dataset is not None else load_dataset(cfg.data, seed=cfg.train.seed)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.state = RunState(self.cfg)
 
         torch.manual_seed(cfg.train.seed)
         np.random.seed(cfg.train.seed % 2**32)
@@ -179,13 +186,12 @@ class Trainer:
 
         self.step = 0
         self.wall = 0.0
-        self.history = History()
         self._acc = torch.zeros(len(_ACC), device=self.device)
         self._acc_n = 0
         self._acc_wall = 0.0
         self._grad_norms = (math.nan, math.nan)
         self.threads = torch.get_num_threads()
-        # Cores the caller keeps busy besides training (the app's GUI thread: 1); choose_threads
+        # Cores the caller keeps busy besides training (the app's GUI thread: 1); thread tuning
         # leaves them free.
         self.reserve_cores = 0
         self._last_samples = -1
@@ -193,9 +199,30 @@ class Trainer:
         self.extent: Extent | None = lab.data_extent(self.data.x) if self.data.is_2d else None
         self._last_checkpoint = -1
         self.health = HealthMonitor(self.cfg)
-        self._metrics: BackgroundEvaluator | None = None  # started at the first metrics step
-        self._metrics_noise: torch.Tensor | None = None
-        self._last_metrics = -1
+        self.metrics = QualityMetrics(self.data)
+        self._broken = False  # a NaN was seen: no checkpoint may be written from these weights
+        self.saving = False  # a checkpoint is being written right now
+        self.checkpoint_verified = True  # False: resumed from a checkpoint that had no digest
+        # Where the run started: who runs it (RunStarted says so).
+        self.world_size, self.backend = 1, ""
+
+    @property
+    def history(self) -> History:
+        """The run's stats and markers (part of `state`)."""
+        return self.state.history
+
+    @history.setter
+    def history(self, history: History) -> None:
+        # A checkpoint written before its events were kept: its markers are kept as they are.
+        self.state.restore(history, None)
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return self.store.folder if self.store is not None else None
+
+    @checkpoint_dir.setter
+    def checkpoint_dir(self, folder: str | Path | None) -> None:
+        self.store = CheckpointStore(folder) if folder is not None else None
 
     # ----- building blocks -------------------------------------------------------------------
 
@@ -330,21 +357,21 @@ class Trainer:
         self._acc_n = 0
         self._acc_wall = self.wall
         self._grad_norms = (math.nan, math.nan)
-        ev = Stats(step=self.step, epoch=self.sampler.epoch, wall=self.wall, values=values)
-        self.history.append(ev)
-        return ev
+        return Stats(step=self.step, epoch=self.sampler.epoch, wall=self.wall, values=values)
 
     # ----- live configuration ----------------------------------------------------------------
 
-    def apply_config(self, new: Config) -> HyperparamsChanged | None:
-        """Apply live-editable keys from `new`; other keys must be unchanged."""
-        new = validate(new)
-        changes = live_changes(self.cfg, new)
-        locked = sorted(k for k in changes if k not in LIVE_KEYS)
-        if locked:
-            raise ConfigError(
-                [f"{k} cannot change while training runs; stop training to change it" for k in locked]
-            )
+    def apply_config(self, change: Config | dict[str, Any]) -> HyperparamsChanged | None:
+        """Apply live-editable keys (a whole Config, or {"section.key": value}) from the next step;
+        any other key must be unchanged (ConfigError). Recorded in `state`; for a trainer that is
+        not running (a running one takes edits through its Control)."""
+        ev = self._reconfigure(change)
+        if ev is not None:
+            self.state.apply(ev)
+        return ev
+
+    def _reconfigure(self, change: Config | dict[str, Any]) -> HyperparamsChanged | None:
+        new, changes = live_update(self.cfg, change)
         if not changes:
             return None
         o = new.optim
@@ -358,9 +385,7 @@ class Trainer:
             self.loss = losses.make(new.loss.kind)
         self.cfg = new
         self.health.cfg = new
-        ev = HyperparamsChanged(step=self.step, changes=changes)
-        self.history.add_marker(ev)
-        return ev
+        return HyperparamsChanged(step=self.step, changes=changes)
 
     # ----- checkpoints -----------------------------------------------------------------------
 
@@ -374,12 +399,13 @@ class Trainer:
             "step": self.step,
             "epoch": float(self.sampler.epoch),
             "wall": float(self.wall),
-            "models": {
+            # On the CPU, whatever the device: the file, and so its digest, is device independent.
+            "models": checkpoints.on_cpu({
                 "G": self.G.state_dict(),
                 "D": self.D.state_dict(),
                 "G_ema": self.G_ema.state_dict() if self.G_ema is not None else {},
-            },
-            "optimizers": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
+            }),
+            "optimizers": checkpoints.on_cpu({"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()}),
             "sampler": self.sampler.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -401,6 +427,9 @@ class Trainer:
                 "wall": self._acc_wall,
             },
             "history": self.history.state_dict(),
+            # The run's alerts, pauses, changes and checkpoints, replayed on load (RunState.restore).
+            "events": self.state.log_records(),
+            "world_size": self.world_size,
         }
 
     @classmethod
@@ -424,13 +453,10 @@ class Trainer:
         saved_cfg = checkpoints.config_of(ckpt)
         cfg = saved_cfg
         if config is not None:
-            locked = sorted(k for k in live_changes(saved_cfg, config) if k not in RESUMABLE_KEYS)
-            if locked:
-                raise CheckpointError(
-                    f"{name}: cannot resume with a different " + ", ".join(locked)
-                    + "; these are fixed by the checkpoint's models and data"
-                )
-            cfg = validate(config)
+            try:
+                cfg, _ = live_update(saved_cfg, config, allowed=RESUMABLE_KEYS, why="resume")
+            except ConfigError as e:
+                raise CheckpointError(f"{name}: " + "; ".join(e.problems)) from None
         try:
             t = cls(cfg, dataset=dataset, device=device, checkpoint_dir=checkpoint_dir)
             t._load_state(ckpt)
@@ -446,24 +472,23 @@ class Trainer:
         return t
 
     def _load_state(self, ck: dict[str, Any]) -> None:
+        # Every state is checked before any is loaded: torch's loaders would take an Adam state of
+        # other shapes (the fused kernel then crashes), and the random streams are the process's.
+        check_state(ck, self)
         self.G.load_state_dict(ck["models"]["G"])
         self.D.load_state_dict(ck["models"]["D"])
         if ck["models"].get("G_ema"):
             if self.G_ema is None:
                 self._make_ema()
             self.G_ema.load_state_dict(ck["models"]["G_ema"])
-        self.opt_g.load_state_dict(ck["optimizers"]["G"])
-        self.opt_d.load_state_dict(ck["optimizers"]["D"])
+        self.opt_g.load_state_dict(for_optimizer(ck["optimizers"]["G"], self.opt_g))
+        self.opt_d.load_state_dict(for_optimizer(ck["optimizers"]["D"], self.opt_d))
         o = self.cfg.optim
         for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
             for group in opt.param_groups:
                 group["lr"], group["betas"] = lr, (o.beta1, o.beta2)
         self.sampler.load_state_dict(ck["sampler"])
-        fixed = ck["fixed_noise"]
-        if tuple(fixed.shape) != tuple(self.fixed_noise.shape):
-            raise CheckpointError(f"fixed noise has shape {tuple(fixed.shape)}, expected "
-                                  f"{tuple(self.fixed_noise.shape)}")
-        self.fixed_noise = fixed.float()
+        self.fixed_noise = ck["fixed_noise"].float()
         rng = ck["rng"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
@@ -477,165 +502,76 @@ class Trainer:
         p = rng["python"]
         random.setstate((p[0], tuple(p[1]), p[2]))
         acc = ck["stats_accumulator"]
-        if acc["sum"].shape != self._acc.shape:
-            raise CheckpointError("stats accumulator has the wrong shape")
         self._acc = acc["sum"].to(self.device)
         self._acc_n = int(acc["count"])
         self._acc_wall = float(acc["wall"])
-        self.history = History.from_state_dict(ck["history"])
+        self.state.restore(History.from_state_dict(ck["history"]), ck.get("events"))
+        self.checkpoint_verified = bool(ck.get("verified", True))
         self.step = int(ck["step"])
         self.wall = float(ck["wall"])
 
-    def save_checkpoint(self, path: str | Path | None = None) -> CheckpointSaved:
-        """Save to `path`, or to the rotating checkpoint folder. Raises CheckpointError."""
-        state = self.state_dict()
-        if path is not None:
-            saved = checkpoints.save_atomic(state, path)
-        elif self.checkpoint_dir is not None:
-            saved = checkpoints.save_rotating(
-                state, self.checkpoint_dir, self.step, self.cfg.log.keep_checkpoints
-            )
-        else:
-            raise CheckpointError("this run has no checkpoint folder; choose a file to save to")
-        ev = CheckpointSaved(step=self.step, path=str(saved))
-        self._last_checkpoint = self.step
-        self.history.add_marker(ev)
+    def save_checkpoint(self, path: str | Path | None = None, *, manual: bool = True) -> CheckpointSaved:
+        """Save to `path`, or into the run's checkpoint folder; recorded in `state`. A checkpoint
+        someone asked for (`manual`) is never rotated away. Raises CheckpointError."""
+        ev = self._save(path, manual)
+        self.state.apply(ev)
         return ev
 
-    def _try_checkpoint(self, path: str | Path | None = None) -> CheckpointSaved | CheckpointFailed:
-        if not self._finite():
-            return CheckpointFailed(step=self.step, path=str(path or self.checkpoint_dir),
+    def _save(self, path: str | Path | None, manual: bool) -> CheckpointSaved:
+        if path is None and self.store is None:
+            raise CheckpointError("this run has no checkpoint folder; choose a file to save to")
+        self.saving = True  # the CLI's second Ctrl+C waits for this to end rather than lose the save
+        try:
+            state = self.state_dict()
+            if path is not None:
+                saved = checkpoints.save_atomic(state, path)
+            else:
+                saved = self.store.save(state, self.step, self.cfg.log.keep_checkpoints, manual=manual)
+        finally:
+            self.saving = False
+        self._last_checkpoint = self.step
+        return CheckpointSaved(step=self.step, path=str(saved), manual=manual or path is not None)
+
+    def _try_checkpoint(self, path: str | Path | None = None, manual: bool = False) -> Event:
+        where = str(path or self.checkpoint_dir)
+        if self._broken or not self._finite():
+            return CheckpointFailed(step=self.step, path=where,
                                     message=f"not saved: the losses or weights hold NaN/Inf values at step "
                                     f"{self.step}; the previous checkpoint is the last good one")
         try:
-            return self.save_checkpoint(path)
+            return self._save(path, manual)
         except CheckpointError as e:
-            return CheckpointFailed(step=self.step, path=str(path or self.checkpoint_dir), message=str(e))
+            return CheckpointFailed(step=self.step, path=where, message=str(e))
 
     def _finite(self) -> bool:
         """Whether the unreported losses and every weight are finite (one host sync: for saves)."""
         tensors = [self._acc, *self.G.parameters(), *self.D.parameters()]
         return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
-    # ----- quality metrics (computed on a background thread) -----------------------------------
-
-    def _submit_metrics(self) -> None:
-        """Hand a CPU copy of the sampling generator's weights to the metrics thread."""
-        if self._metrics is None:
-            cfg, shape = self.cfg, self.data.shape
-            self._metrics = BackgroundEvaluator(Evaluator(cfg, self.data, "cpu"),
-                                                lambda: cpu_generator(cfg, shape))
-        n = self.cfg.metrics.samples
-        if self._metrics_noise is None or self._metrics_noise.shape[0] != n:
-            # Its own generator: the training noise and the global RNG streams are left alone.
-            gen = torch.Generator().manual_seed(self.cfg.train.seed + 4)
-            self._metrics_noise = torch.randn(n, self.cfg.model.latent_dim, generator=gen)
-        state = {k: v.detach().to("cpu", copy=True) for k, v in self.sampling_generator.state_dict().items()}
-        self._metrics.submit(self.step, state, self._metrics_noise)
-        self._last_metrics = self.step
-
-    def _metrics_events(self) -> Iterator[Event]:
-        """Metrics that finished since the last look (never waits), and the alerts they raise."""
-        if self._metrics is None:
-            return
-        for r in self._metrics.poll():
-            if r.values is None:
-                yield Alert(step=r.step, kind="metrics",
-                            message=f"quality metrics for step {r.step} failed: {r.error}")
-                continue
-            ev = Metrics(step=r.step, values=r.values)
-            self.history.merge(r.step, r.values)
-            yield ev
-            yield from self.health.observe(ev)
-
-    def _drain_metrics(self, control: Control, wait: bool) -> Iterator[Event]:
-        """At the end of a run: the outstanding metrics, waiting for them (up to METRICS_DRAIN_S,
-        and only until a stop request) if `wait`."""
-        if self._metrics is None:
-            return
-        deadline = time.monotonic() + METRICS_DRAIN_S
-        while wait and not control.stopping and time.monotonic() < deadline:
-            if self._metrics.wait_idle(0.1):
-                break
-        yield from self._metrics_events()
-
-    def _close_metrics(self) -> None:
-        if self._metrics is not None:
-            self._metrics.close()
-            self._metrics = None
-
-    # ----- threads ---------------------------------------------------------------------------
-
-    def choose_threads(self, budget_s: float = 0.6) -> int:
-        """Pick torch's CPU thread count by timing steps each way on copies of the models.
-
-        Two things measured on 2 cores decide the rules. OpenMP in a worker thread can run a small
-        model 2x slower with 2 threads than with 1, while the same model on the main thread
-        prefers 2: so measure, don't assume. And OpenMP threads wait at a barrier for every core
-        they use: when another busy thread (the GUI's, the metrics') takes one of those cores, a
-        step can take 10-50x longer (1-3 steps/s against 60-70). So the count is capped at the
-        cores nobody else needs (`reserve_cores` for the caller, one for background metrics), the
-        larger count is timed first (timing 1 thread first and then switching made it collapse),
-        the two are timed in alternating rounds, and more threads must win by MORE_THREADS_MARGIN.
-        """
-        if self.cfg.train.threads > 0:
-            torch.set_num_threads(self.cfg.train.threads)
-            self.threads = self.cfg.train.threads
-            return self.threads
-        default = torch.get_num_threads()
-        busy = self.reserve_cores + (1 if self.cfg.metrics.every else 0)
-        cap = max(1, min(default, usable_cores() - busy))
-        if self.device.type != "cpu":
-            self.threads = default
-            return default
-        if cap == 1:
-            torch.set_num_threads(1)
-            self.threads = 1
-            return 1
-        probe = copy.copy(self)
-        probe.G, probe.D = copy.deepcopy(self.G), copy.deepcopy(self.D)
-        probe.G_ema = None
-        probe.opt_g = torch.optim.Adam(probe.G.parameters(), lr=0.0)
-        probe.opt_d = torch.optim.Adam(probe.D.parameters(), lr=0.0)
-        probe.noise_gen = torch.Generator(self.device).manual_seed(0)
-        probe.sampler = copy.deepcopy(self.sampler)
-        probe._acc = torch.zeros_like(self._acc)
-        probe.history = History()
-        steps = {cap: 0, 1: 0}
-        seconds = {cap: 0.0, 1: 0.0}
-        for n in (cap, 1, cap, 1):
-            torch.set_num_threads(n)
-            probe.train_step()  # warm-up after the switch
-            t0, k = time.perf_counter(), 0
-            while time.perf_counter() - t0 < budget_s / 4 and k < 100:
-                probe.train_step()
-                k += 1
-            steps[n] += k
-            seconds[n] += time.perf_counter() - t0
-        rate = {n: steps[n] / max(seconds[n], 1e-9) for n in steps}
-        best = cap if rate[cap] >= MORE_THREADS_MARGIN * rate[1] else 1
-        torch.set_num_threads(best)
-        self.threads = best
-        return best
-
     # ----- the loop --------------------------------------------------------------------------
 
     def run(self, control: Control | None = None) -> Iterator[Event]:
         """Train until train.steps, yielding events; honours `control` between steps.
 
-        Never raises for a training error: it yields Failed and ends. A NaN/Inf in the losses
-        pauses the run (Paused with a reason) before any checkpoint is written.
+        Every event is applied to `self.state` before it is yielded. Never raises for a training
+        error: it yields Failed and ends. A NaN/Inf in the losses pauses the run (Paused with a
+        reason) before any checkpoint is written.
         """
         control = control or Control()
         try:
-            yield from self._run(control)
+            for ev in self._run(control):
+                self.state.apply(ev)
+                yield ev
         except Exception as e:  # the run's data stays; the consumer decides what to tell whom
-            yield Failed(step=self.step, message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            ev = Failed(step=self.step, message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            self.state.apply(ev)
+            yield ev
         finally:  # also when the consumer drops the generator: the metrics thread ends with the run
-            self._close_metrics()
+            self.metrics.close()
 
     def _run(self, control: Control) -> Iterator[Event]:
-        self.choose_threads()
+        self.threads = threads.choose_threads(self)
+        self._broken = False
         yield RunStarted(
             run_dir=str(self.checkpoint_dir.parent) if self.checkpoint_dir else None,
             config=to_dict(self.cfg),
@@ -643,31 +579,21 @@ class Trainer:
             step=self.step,
             total_steps=self.cfg.train.steps,
             threads=self.threads,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            world_size=self.world_size,
+            backend=self.backend,
         )
         if self.cfg.log.sample_every and self.step == 0:
             yield self.samples()
         was_paused = False
-        broken = False  # a NaN was seen: no checkpoint may be written from these weights
         while self.step < self.cfg.train.steps or control.paused:
             action = control._wait(pause_reported=was_paused)
             if action == "pause":
                 was_paused = True
                 yield Paused(step=self.step)
                 continue
-            new_cfg, save_now = control._take()
-            if new_cfg is not None:
-                try:
-                    ev = self.apply_config(new_cfg)
-                    if ev is not None:
-                        yield ev
-                except ConfigError as e:
-                    yield Alert(step=self.step, kind="config", message="; ".join(e.problems))
-            for path in save_now:
-                if broken:
-                    yield CheckpointFailed(step=self.step, path=str(path or self.checkpoint_dir),
-                                           message="not saved: the weights hold NaN/Inf values")
-                else:
-                    yield self._try_checkpoint(path)
+            yield from self._requests(control)
             if action == "stop":
                 break
             if action == "request":
@@ -677,8 +603,7 @@ class Trainer:
                 yield Resumed(step=self.step)
             if self.step >= self.cfg.train.steps:
                 if action == "step":
-                    # Stepping past the end extends the run by one step.
-                    self.cfg = _with_steps(self.cfg, self.step + 1)
+                    self.cfg = _with_steps(self.cfg, self.step + 1)  # stepping past the end extends the run
                 elif not control.paused:
                     break
                 else:
@@ -688,71 +613,95 @@ class Trainer:
             self.train_step()
             self.wall += time.perf_counter() - t0
 
-            cfg = self.cfg
             single = action == "step"
-            metrics_due = bool(cfg.metrics.every and self.step % cfg.metrics.every == 0 and not broken)
-            ckpt_due = bool(cfg.log.checkpoint_every and self.step % cfg.log.checkpoint_every == 0
-                            and self.checkpoint_dir is not None and not broken)
-            if metrics_due and self.step >= cfg.train.steps:
-                ckpt_due = False  # the run's end saves it, after the metrics, so they are in it
-            # Before a checkpoint, look at the unreported losses now rather than at the next stats:
-            # weights that a NaN has reached must never be saved.
-            if (self.step % cfg.log.every == 0 or single or self.step >= cfg.train.steps or metrics_due
-                    or (ckpt_due and not bool(torch.isfinite(self._acc).all()))):
+            due = self._due(single)
+            if due.stats:
                 stats = self._flush_stats()
                 if stats is not None:
                     yield stats
                     bad = [k for k in _ACC if not math.isfinite(stats.values[k])]
                     if bad:
-                        broken = True
+                        self._broken = True
                         control.pause()
                         was_paused = True
-                        yield Paused(
-                            step=self.step,
-                            reason=f"{', '.join(bad)} became NaN or infinite by step {self.step}; "
-                            "training paused and no checkpoint was written from these weights. Lower "
-                            "the learning rates, or open the last good checkpoint.",
-                        )
+                        yield Paused(step=self.step, reason=_nan_reason(bad, self.step))
                         continue
                     yield from self.health.observe(stats)
-            if cfg.log.sample_every and (self.step % cfg.log.sample_every == 0 or single):
+            if due.samples:
                 yield self.samples()
-            if ckpt_due:
+            if due.checkpoint:
                 yield self._try_checkpoint()
-            if metrics_due:
-                self._submit_metrics()
-            yield from self._metrics_events()
-            if single:
+            if due.metrics:
+                self.metrics.submit(self.step, self.cfg, self.sampling_generator)
+            yield from self.metrics.events(self.health)
+            if single or (control.paused and not was_paused):
                 was_paused = True
                 yield Paused(step=self.step)
-            elif control.paused and not was_paused:
-                was_paused = True
-                yield Paused(step=self.step)
+        yield from self._finish(control)
 
+    def _due(self, single: bool) -> _Due:
+        """What the step just taken calls for: everything that happens on a schedule, in one place."""
+        cfg, step = self.cfg, self.step
+        end = step >= cfg.train.steps
+        metrics = bool(cfg.metrics.every) and step % cfg.metrics.every == 0 and not self._broken
+        # At the run's end the final checkpoint comes after the last metrics, so they are in it.
+        checkpoint = (bool(cfg.log.checkpoint_every) and step % cfg.log.checkpoint_every == 0
+                      and self.store is not None and not self._broken and not (metrics and end))
+        # Before a checkpoint, look at the unreported losses now rather than at the next stats:
+        # weights that a NaN has reached must never be saved (one host sync, only then).
+        stats = (step % cfg.log.every == 0 or single or end or metrics
+                 or (checkpoint and not bool(torch.isfinite(self._acc).all())))
+        samples = bool(cfg.log.sample_every) and (step % cfg.log.sample_every == 0 or single)
+        return _Due(stats=stats, samples=samples, checkpoint=checkpoint, metrics=metrics)
+
+    def _requests(self, control: Control) -> Iterator[Event]:
+        """What other threads asked for since the last step: events they posted, a live edit
+        (refused as an Alert that names the key and why), checkpoints to save."""
+        edits, saves, posted = control._take()
+        yield from posted
+        for values in edits:
+            try:
+                ev = self._reconfigure(values)
+                if ev is not None:
+                    yield ev
+            except ConfigError as e:
+                yield Alert(step=self.step, kind="config", message="; ".join(e.problems))
+        for req in saves:
+            yield self._try_checkpoint(req.path, manual=req.manual)
+
+    def _finish(self, control: Control) -> Iterator[Event]:
+        """The end of a run (completed or stopped): the last stats, samples, metrics, checkpoint."""
         finished = self.step >= self.cfg.train.steps
         stats = self._flush_stats()
         if stats is not None:
             yield stats
             if all(math.isfinite(stats.values[k]) for k in _ACC):
                 yield from self.health.observe(stats)
-        if not broken:
-            if finished and self.cfg.metrics.every and self._last_metrics != self.step:
-                self._submit_metrics()  # a completed run ends with the metrics of its last weights
+        if not self._broken:
+            if finished and self.cfg.metrics.every and self.metrics.last_step != self.step:
+                # A completed run ends with the metrics of its last weights.
+                self.metrics.submit(self.step, self.cfg, self.sampling_generator)
             if self.cfg.log.sample_every and self._last_samples != self.step:
                 yield self.samples()
-            yield from self._drain_metrics(control, wait=finished)
-            if (self.checkpoint_dir is not None and self._last_checkpoint != self.step
+            yield from self.metrics.drain(self.health, wait=finished, stopping=lambda: control.stopping)
+            if (self.store is not None and self._last_checkpoint != self.step
                     and (finished or control.save_on_stop)):
                 yield self._try_checkpoint()
         yield Finished(step=self.step, reason="completed" if finished else "stopped")
 
 
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask, where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+@dataclass(frozen=True)
+class _Due:
+    stats: bool
+    samples: bool
+    checkpoint: bool
+    metrics: bool
+
+
+def _nan_reason(bad: list[str], step: int) -> str:
+    return (f"{', '.join(bad)} became NaN or infinite by step {step}; training paused and no "
+            "checkpoint was written from these weights. Lower the learning rates, or open the last "
+            "good checkpoint.")
 
 
 def _with_steps(cfg: Config, steps: int) -> Config:

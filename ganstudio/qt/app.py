@@ -6,12 +6,18 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+# QtCore needs no display libraries; QtGui and QtWidgets do, so they are imported only after
+# main() has checked for them (see system_libs).
 from PySide6.QtCore import QCoreApplication, QSettings, QTimer
-from PySide6.QtWidgets import QApplication
 
 from ganstudio import __version__
 from ganstudio.core.config import Config, ConfigError, load
+from ganstudio.qt import system_libs
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 ORGANIZATION = "GAN Studio"
 APPLICATION = "GAN Studio"
@@ -20,6 +26,8 @@ APPLICATION = "GAN Studio"
 def make_app(argv: list[str] | None = None) -> QApplication:
     """The QApplication (reused if one exists), with names for QSettings and the Fusion style,
     which follows the system's light or dark colour scheme."""
+    from PySide6.QtWidgets import QApplication
+
     app = QApplication.instance()
     if app is None:
         app = QApplication([sys.argv[0], *(argv or [])])
@@ -65,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="ganstudio", description="GAN Studio desktop app")
     parser.add_argument("--config", metavar="FILE", help="open with this config (TOML)")
+    parser.add_argument("--run", metavar="RUN_DIR", help="open this run folder and follow it live")
     parser.add_argument("--start", action="store_true", help="start training at once")
     args, qt_args = parser.parse_known_args(argv)
     config = None
@@ -77,9 +86,17 @@ def main(argv: list[str] | None = None) -> int:
             print("ganstudio: error: invalid configuration:\n  " + "\n  ".join(e.problems),
                   file=sys.stderr)
             return 2
+    # Before Qt starts: a missing system library would otherwise abort the process (exit 134)
+    # with a message about "platform plugins" that does not say what to install.
+    problem = system_libs.problem(qt_args=qt_args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     app = make_app(qt_args)
     window = build_window(config)
     window.show()
+    if args.run:
+        QTimer.singleShot(0, lambda: window.open_run(args.run))
     if args.start:
         QTimer.singleShot(0, window.start)
     return app.exec()

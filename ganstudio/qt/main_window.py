@@ -1,21 +1,38 @@
 """The main window: menus, actions, docks and the status bar. No training logic lives here; every
-action goes to the Session, and the panels follow the Session's signals."""
+action goes to the Session, and the panels follow the run model (session.model): one stream of
+events, whether the app trains the run or follows a run folder that another process writes."""
 
 from __future__ import annotations
 
+import functools
+import html
+import re
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QPaintEvent
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QPaintEvent,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QStyle,
+    QTabBar,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -23,7 +40,8 @@ from ganstudio import __version__
 from ganstudio.core import config as cfgmod
 from ganstudio.core import presets
 from ganstudio.core.config import Config, ConfigError
-from ganstudio.qt.panels.alerts import AlertsPanel
+from ganstudio.core.run import FAILED, FINISHED, STALE
+from ganstudio.qt.panels.alerts import AlertBanner, AlertsPanel
 from ganstudio.qt.panels.checkpoints import CheckpointsPanel
 from ganstudio.qt.panels.hyperparams import HyperparamsPanel
 from ganstudio.qt.panels.lab2d import Lab2DPanel
@@ -32,7 +50,14 @@ from ganstudio.qt.panels.samples import SamplesPanel
 from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING, Session
 
 MAX_RECENT = 8
+DEFAULT_SIZE = (1360, 860)
+TITLE = "GAN Studio"
+START_TIP = "Start training, or continue the current model"
+SPACE_RULE = ("Space pauses and resumes training wherever the focus is, except while a text field "
+              "is being edited: there it types a space. Shortcuts with Ctrl work everywhere.")
 CHECKPOINT_FILTER = "GAN Studio checkpoints (*.pt);;All files (*)"
+RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "failed": "Failed",
+              "stale": "Stale", "new": "Waiting"}
 CONFIG_FILTER = "TOML config (*.toml);;All files (*)"
 
 
@@ -44,17 +69,34 @@ def _fmt_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+@functools.cache
+def _preset_config(name: str) -> Config:
+    return presets.get(name)
+
+
+def _matching_preset(cfg: Config) -> str | None:
+    """The preset whose config `cfg` is exactly, if any."""
+    return next((name for name in presets.NAMES if _preset_config(name) == cfg), None)
+
+
+def _plain(text: str) -> str:
+    """An action's text as read: no mnemonic ampersands ("&&" is a literal one) or ellipsis."""
+    return re.sub("&(.)", r"\1", text).rstrip("…")
+
+
 class MainWindow(QMainWindow):
     def __init__(self, config: Config | None = None, settings: QSettings | None = None):
         super().__init__()
         self.setObjectName("main_window")
-        self.setWindowTitle("GAN Studio")
+        self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else QSettings()
         self._closing = False
-        self._last_stats = None
         self._pending_recent: str | None = None
         self._dialogs: list[QMessageBox] = []
+        self._preset_name: str | None = None  # the preset last loaded, shown until edited away
+        self._shortcuts_dialog: QDialog | None = None  # Help › Keyboard Shortcuts, built when asked
+        self._shortcuts_text: QLabel | None = None
 
         self.session = Session(config or self._last_config(), self)
         s = self.session
@@ -70,11 +112,21 @@ class MainWindow(QMainWindow):
                            y_label="score", bands=True)
         self.plots.add_tab("FD", [("fd", "Fréchet distance (classifier features)")],
                            y_label="FD", bands=True)
-        self.setCentralWidget(self.plots)
+        # Alerts get a banner above the plots: a status-bar line is overwritten by the next
+        # "Checkpoint saved", and the Alerts tab is usually behind the hyperparameters.
+        self.alert_banner = AlertBanner(s.model)
+        central = QWidget(objectName="central")
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(2)
+        central_layout.addWidget(self.alert_banner)
+        central_layout.addWidget(self.plots, 1)
+        self.setCentralWidget(central)
         self._lab2d: Lab2DPanel | None = None  # built after the first paint: see finish_building
+        self._lab2d_wanted = False  # the data is 2D: the lab's dock belongs in the layout
         self._finish_scheduled = False
-        self.alerts = AlertsPanel()
-        self.samples = SamplesPanel()
+        self.alerts = AlertsPanel(s.model)
+        self.samples = SamplesPanel(s.model)
         self.hyperparams = HyperparamsPanel(s.config)
         self.checkpoints = CheckpointsPanel()
         self._preset = QComboBox()
@@ -114,32 +166,33 @@ class MainWindow(QMainWindow):
 
         s.state_changed.connect(self._on_session_state_changed)
         s.config_changed.connect(self._on_session_config_changed)
-        s.run_reset.connect(self._on_session_run_reset)
-        s.run_started.connect(self._on_session_run_started)
-        s.stats_ready.connect(self._on_session_stats)
-        s.samples_ready.connect(self.samples.add_samples)
-        s.timeline_loaded.connect(self.samples.load_timeline)
+        s.model.reset.connect(self._on_model_reset)
+        s.model.changed.connect(self._on_model_changed)
         s.reference_points.connect(self.samples.set_reference_points)
         s.reference_points.connect(self._on_session_reference_points)
-        s.run_reset.connect(self.alerts.clear)
-        s.checkpoint_saved.connect(self._on_session_checkpoint_saved)
+        self.alerts.count_changed.connect(self._update_alerts_title)
         s.health_paused.connect(self._on_session_health_paused)
-        s.alert.connect(self._on_session_alert)
         s.error.connect(self._on_session_error)
         s.message.connect(self._on_session_message)
-        s.finished.connect(self._on_session_finished)
         s.thread_finished.connect(self._on_session_thread_finished)
         self.hyperparams.config_edited.connect(s.set_config)
         self.hyperparams.valid_changed.connect(self._on_hyperparams_valid_changed)
         self.checkpoints.open_requested.connect(self.open_checkpoint)
+        self.alert_banner.show_requested.connect(self._on_alert_banner_show_requested)
+        self.samples.saved.connect(self._on_samples_saved)
 
-        self.resize(1360, 860)
+        self.resize(*DEFAULT_SIZE)
+        # Before the saved layout is restored: View › Reset Layout goes back to this one.
+        self._default_state = self.saveState()
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
+        self._fit_on_show = state is None  # a layout the user made is theirs: left as it is
+        self._preset_name = _matching_preset(s.config)
+        self._update_preset_label()
         self._update_actions()
         self._update_recent_menu()
 
@@ -169,11 +222,9 @@ class MainWindow(QMainWindow):
         when `lab2d` is first used; later calls do nothing."""
         if self._lab2d is not None:
             return
-        panel = Lab2DPanel()
+        panel = Lab2DPanel(self.session.model)
         self._lab2d = panel
         self._docks["lab2d"].setWidget(panel)
-        self.session.samples_ready.connect(panel.show_samples)
-        self.session.run_reset.connect(panel.clear)
 
     def _action(self, name: str, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         a = QAction(text, self)
@@ -191,7 +242,7 @@ class MainWindow(QMainWindow):
         K = QKeySequence.StandardKey
         s = self.session
         self.action_start = self._action("action_start", "&Start", self._on_start_triggered, "Ctrl+Return",
-                                         "Start training, or continue the current model")
+                                         START_TIP)
         self.action_pause = self._action("action_pause", "&Pause", s.toggle_pause, "Space",
                                          "Pause or resume training")
         self.action_step = self._action("action_step", "S&tep", s.single_step, "Ctrl+.",
@@ -209,6 +260,9 @@ class MainWindow(QMainWindow):
         self.action_open_checkpoint = self._action(
             "action_open_checkpoint", "&Open Checkpoint…", self._on_open_checkpoint_triggered, K.Open,
             "Open a checkpoint, ready to resume")
+        self.action_open_run = self._action(
+            "action_open_run", "Open &Run…", self._on_open_run_triggered, "Ctrl+Shift+O",
+            "Open a run folder and follow it live (a run trained here, headless, or on another machine)")
         self.action_load_config = self._action("action_load_config", "&Load Config…",
                                                self._on_load_config_triggered, None,
                                                "Load a configuration from a TOML file")
@@ -216,6 +270,12 @@ class MainWindow(QMainWindow):
                                                self._on_save_config_triggered, None,
                                                "Save the configuration as a TOML file")
         self.action_quit = self._action("action_quit", "&Quit", self.close, K.Quit, "Quit GAN Studio")
+        self.action_reset_layout = self._action(
+            "action_reset_layout", "&Reset Layout", self.reset_layout, None,
+            "Put the panels back where they were at first, at their first sizes")
+        self.action_shortcuts = self._action("action_shortcuts", "&Keyboard Shortcuts",
+                                             self._on_shortcuts_triggered, None,
+                                             "List the keyboard shortcuts")
         self.action_about = self._action("action_about", "&About GAN Studio", self._on_about_triggered)
 
     def _make_menus(self) -> None:
@@ -223,6 +283,7 @@ class MainWindow(QMainWindow):
         file = mb.addMenu("&File")
         file.addAction(self.action_new_run)
         file.addAction(self.action_open_checkpoint)
+        file.addAction(self.action_open_run)
         self.recent_menu = file.addMenu("Open &Recent")
         self.recent_menu.setObjectName("menu_recent")
         file.addAction(self.action_save_checkpoint)
@@ -238,7 +299,11 @@ class MainWindow(QMainWindow):
         view = mb.addMenu("&View")
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
-        mb.addMenu("&Help").addAction(self.action_about)
+        view.addSeparator()
+        view.addAction(self.action_reset_layout)
+        help_ = mb.addMenu("&Help")
+        help_.addAction(self.action_shortcuts)
+        help_.addAction(self.action_about)
 
     def _make_toolbar(self) -> None:
         tb = QToolBar("Training", self)
@@ -256,6 +321,9 @@ class MainWindow(QMainWindow):
         }
         for action, pixmap in icons.items():
             action.setIcon(style.standardIcon(pixmap))
+        # Pause becomes Resume while paused: it then shows what it will do, as Start does.
+        self._pause_icons = (style.standardIcon(QStyle.StandardPixmap.SP_MediaPause),
+                             style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         for a in (self.action_start, self.action_pause, self.action_step, self.action_stop):
             tb.addAction(a)
         tb.addSeparator()
@@ -312,8 +380,24 @@ class MainWindow(QMainWindow):
         for i, path in enumerate(items):
             a = self.recent_menu.addAction(f"&{i + 1} {path}")
             a.setObjectName(f"action_recent_{i}")
-            a.triggered.connect(lambda _=False, p=path: self.open_checkpoint(p))
+            a.triggered.connect(lambda _=False, p=path: self.open_path(p))
         self.recent_menu.setEnabled(bool(items))
+
+    def _fit_left_docks(self) -> None:
+        """Widen the left dock area until its tab titles fit: squeezed, Qt elides them ("Ale…"),
+        hiding the Alerts count. Measured on a tab bar like the dock area's, with "Alerts" (wider
+        than any "⚠ N" it becomes)."""
+        probe = QTabBar(self)
+        for key in ("hyperparams", "checkpoints"):
+            probe.addTab(self._docks[key].windowTitle())
+        probe.addTab("Alerts")
+        frame = self.style().pixelMetric(QStyle.PixelMetric.PM_DockWidgetFrameWidth)
+        needed = probe.sizeHint().width() + 2 * frame + 8  # the tab bar's own margins
+        probe.deleteLater()
+        left, right = self._docks["hyperparams"], self._docks["samples"]
+        extra = needed - left.width()
+        if extra > 0:  # taken from the samples: the plots are at their narrowest already
+            self.resizeDocks([left, right], [needed, right.width() - extra], Qt.Orientation.Horizontal)
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -331,8 +415,33 @@ class MainWindow(QMainWindow):
         if self.session.open_checkpoint(path):
             self._pending_recent = str(path)
 
+    def open_run(self, path: str | Path) -> None:
+        """Open a run folder and follow it: File › Open Run…, a dropped folder, Open Recent and
+        `ganstudio --run` all come here."""
+        if self.session.open_run(path):
+            self._add_recent(path)
+
+    def open_path(self, path: str | Path) -> None:
+        """A run folder or a checkpoint file, whichever `path` is."""
+        if Path(path).is_dir():
+            self.open_run(path)
+        else:
+            self.open_checkpoint(path)
+
     def start(self) -> None:
         self._on_start_triggered()
+
+    @Slot()
+    def reset_layout(self) -> None:
+        """View › Reset Layout: every dock back where it was at first (floating ones docked, closed
+        ones shown), at its first size; the 2D lab only while the data is 2D."""
+        self.restoreState(self._default_state)
+        lab = self._docks["lab2d"]
+        if self._lab2d_wanted:
+            lab.show()
+            lab.raise_()
+        self._docks["hyperparams"].raise_()
+        self._fit_left_docks()
 
     # ----- action handlers ---------------------------------------------------------------------
 
@@ -374,6 +483,14 @@ class MainWindow(QMainWindow):
             self.open_checkpoint(path)
 
     @Slot()
+    def _on_open_run_triggered(self) -> None:
+        start = str(self.session.run_dir.parent if self.session.run_dir is not None
+                    else Path(self.session.config.log.out).resolve())
+        path = QFileDialog.getExistingDirectory(self, "Open Run Folder", start)
+        if path:
+            self.open_run(path)
+
+    @Slot()
     def _on_load_config_triggered(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load Config", str(Path.cwd()), CONFIG_FILTER)
         if path:
@@ -388,7 +505,9 @@ class MainWindow(QMainWindow):
         if self.session.trainer is not None or self.session.busy:
             self._on_session_error("A model exists; choose File › New run first, then load the config.", "")
             return
+        self._preset_name = _matching_preset(cfg)
         self.session.set_config(cfg)
+        self._update_preset_label()
 
     @Slot()
     def _on_save_config_triggered(self) -> None:
@@ -409,7 +528,68 @@ class MainWindow(QMainWindow):
         if self.session.trainer is not None or self.session.busy:
             self._on_session_error("A model exists; choose File › New run first, then pick a preset.", "")
             return
-        self.session.set_config(presets.get(name))
+        self._preset_name = name
+        self.session.set_config(_preset_config(name))
+        self._update_preset_label()
+
+    def _update_preset_label(self) -> None:
+        """Show the preset loaded, in the chooser and the window title, until a key is edited away
+        from it; then "(modified)"."""
+        name = self._preset_name
+        if name is None:
+            self._preset.setItemText(0, "Load a preset…")
+            self.setWindowTitle(TITLE)
+            return
+        shown = name if self.session.config == _preset_config(name) else f"{name} (modified)"
+        self._preset.setItemText(0, f"Preset: {shown}")
+        self.setWindowTitle(f"{shown} — {TITLE}")
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(menu, action, shortcut) for every action in the menus that has a shortcut, read from the
+        actions themselves, in menu order."""
+        rows = []
+
+        def walk(menu, title: str) -> None:
+            for a in menu.actions():
+                if a.menu() is not None:
+                    walk(a.menu(), title)
+                elif not a.isSeparator() and not a.shortcut().isEmpty():
+                    shortcuts = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText)
+                                          for k in a.shortcuts())
+                    rows.append((title, _plain(a.text()), shortcuts))
+
+        for top in self.menuBar().actions():
+            if top.menu() is not None:
+                walk(top.menu(), _plain(top.text()))
+        return rows
+
+    @Slot()
+    def _on_shortcuts_triggered(self) -> None:
+        if self._shortcuts_dialog is None:
+            dialog = QDialog(self, objectName="shortcuts_dialog")
+            dialog.setWindowTitle("Keyboard Shortcuts")
+            self._shortcuts_text = QLabel(objectName="shortcuts_text")
+            self._shortcuts_text.setTextFormat(Qt.TextFormat.RichText)
+            self._shortcuts_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._shortcuts_text.setWordWrap(True)
+            buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+            buttons.rejected.connect(dialog.close)
+            layout = QVBoxLayout(dialog)
+            layout.addWidget(self._shortcuts_text)
+            layout.addWidget(buttons)
+            # Its own window: without the actions, their shortcuts would not reach training
+            # while it has the focus.
+            dialog.addActions(self.actions())
+            self._shortcuts_dialog = dialog
+        # Rebuilt each time: the shortcuts are the actions' own, whatever they are now.
+        cells = "".join(
+            f"<tr><td>{html.escape(menu)}</td><td>{html.escape(name)}</td>"
+            f"<td><b>{html.escape(keys)}</b></td></tr>"
+            for menu, name, keys in self.shortcut_rows())
+        self._shortcuts_text.setText(
+            f"<table cellspacing='0' cellpadding='3'>{cells}</table><p>{html.escape(SPACE_RULE)}</p>")
+        self._shortcuts_dialog.show()  # not modal: it can stay open while training runs
+        self._shortcuts_dialog.raise_()
 
     @Slot()
     def _on_about_triggered(self) -> None:
@@ -422,6 +602,21 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_session_state_changed(self, state: str) -> None:
         self._update_actions()
+        self._update_progress()  # no rate or ETA while paused or stopped
+        s = self.session
+        if s.following:
+            run = s.run
+            text = "Stopping…" if state == STOPPING else RUN_STATUS.get(run.status, run.status)
+            if run.status == STALE:
+                text += " (no heartbeat: the process died, or the folder stopped syncing)"
+            elif run.status == FINISHED and run.finish_reason:
+                text = f"Finished ({run.finish_reason})"
+            elif run.status == FAILED and run.failure is not None:
+                text = f"Failed: {run.failure.message[:80]}"
+            self.status_state.setText(("Watching · " if s.watch_only else "Following · ") + text)
+            self.status_state.setToolTip(f"{s.run_dir}\n{s.watch_only}" if s.watch_only else str(s.run_dir))
+            return
+        self.status_state.setToolTip("")
         self.status_state.setText({
             IDLE: "Ready", STARTING: "Starting…", RUNNING: "Training", PAUSED: "Paused",
             STOPPING: "Stopping…", STOPPED: "Stopped",
@@ -432,31 +627,52 @@ class MainWindow(QMainWindow):
         self.hyperparams.set_config(cfg)
         self._update_progress()
         self._update_actions()
+        self._update_preset_label()
 
     @Slot()
-    def _on_session_run_reset(self) -> None:
-        self._last_stats = None
+    def _on_model_reset(self) -> None:
+        # "Stopped at step N" and the like were about the run that is gone.
+        self.statusBar().clearMessage()
+        if self.session.checkpoint_path is not None or self.session.following:
+            self._preset_name = _matching_preset(self.session.config)  # its config is the run's
         self.plots.refresh()
-        self.samples.clear()
-        self._docks["alerts"].setWindowTitle("Alerts")
         self.checkpoints.set_folder(self.session.checkpoint_folder())
+        self.samples.set_default_folder(self._samples_folder())
+        self.status_device.setText("")
         self._update_progress()
+        self._update_actions()
 
     @Slot(object)
-    def _on_session_run_started(self, ev) -> None:
-        self.checkpoints.set_folder(self.session.run_dir / "checkpoints" if self.session.run_dir else None)
-        self.status_device.setText(f"{ev.device} · {ev.threads} thread{'s' if ev.threads != 1 else ''}")
-        self._update_progress()
+    def _on_model_changed(self, changes) -> None:
+        run = self.session.run
+        if "info" in changes:
+            self.checkpoints.set_folder(self.session.checkpoint_folder())
+            self.samples.set_default_folder(self._samples_folder())
+            self.status_device.setText(self._where_text())
+        if "checkpoints" in changes:
+            self.checkpoints.refresh()
+        if "alerts" in changes and run.alerts:
+            ev = run.alerts[-1]
+            self.statusBar().showMessage(f"⚠ step {ev.step}: {ev.message}", 15000)
+        if changes.aspects & {"stats", "status", "info", "config"}:
+            self._update_progress()
+        if "status" in changes:
+            self._update_actions()
+            self._on_session_state_changed(self.session.state)
 
-    @Slot(list)
-    def _on_session_stats(self, batch: list) -> None:
-        last = batch[-1]
-        self._last_stats = last
-        self._update_progress()
-
-    @Slot(object)
-    def _on_session_checkpoint_saved(self, ev) -> None:
-        self.checkpoints.refresh()
+    def _where_text(self) -> str:
+        """Where the run trains: device and threads; for a run followed, its host and processes."""
+        run = self.session.run
+        parts = []
+        if self.session.following and run.host:
+            parts.append(run.host + (f" (pid {run.pid})" if run.pid else ""))
+        if run.device:
+            parts.append(run.device)
+        if run.world_size > 1:
+            parts.append(f"{run.world_size} processes ({run.backend or 'distributed'})")
+        elif run.threads:
+            parts.append(f"{run.threads} thread{'s' if run.threads != 1 else ''}")
+        return " · ".join(parts)
 
     @Slot(str)
     def _on_session_health_paused(self, reason: str) -> None:
@@ -471,10 +687,8 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _last_good_checkpoint(self) -> Path | None:
-        if self.session.run_dir is None:
-            return None
-        latest = self.session.run_dir / "checkpoints" / "latest.pt"
-        return latest if latest.exists() else None
+        folder = self.session.folder
+        return folder.latest_checkpoint() if folder is not None else None
 
     def _roll_back(self, path: Path) -> None:
         def reopen():
@@ -484,15 +698,33 @@ class MainWindow(QMainWindow):
         self.session.thread_finished.connect(reopen)
         self.session.stop()
 
-    @Slot(object)
-    def _on_session_alert(self, ev) -> None:
-        self.alerts.add_alert(ev)
-        self._docks["alerts"].setWindowTitle(f"Alerts ({self.alerts.count()})")
-        self.statusBar().showMessage(f"⚠ step {ev.step}: {ev.message}", 15000)
+
+    @Slot()
+    def _update_alerts_title(self) -> None:
+        # Short, so the tab beside Hyperparameters and Checkpoints shows the count in full.
+        n = self.alerts.count()
+        self._docks["alerts"].setWindowTitle(f"⚠ {n}" if n else "Alerts")
+
+    @Slot()
+    def _on_alert_banner_show_requested(self) -> None:
+        dock = self._docks["alerts"]
+        dock.show()
+        dock.raise_()
+        self.alerts.select_newest()
+
+    def _samples_folder(self) -> Path | None:
+        """Where the run's sample grids are written, when there is a run folder."""
+        folder = self.session.folder
+        return folder.samples_dir if folder is not None else None
+
+    @Slot(str)
+    def _on_samples_saved(self, path: str) -> None:
+        self.statusBar().showMessage(f"Saved {path}", 10000)
 
     @Slot(object)
     def _on_session_reference_points(self, points) -> None:
         """2D data: show the lab next to the samples; image data: hide it."""
+        self._lab2d_wanted = points is not None
         self.lab2d.set_reference_points(points)
         dock = self._docks["lab2d"]
         dock.toggleViewAction().setEnabled(points is not None)
@@ -524,9 +756,6 @@ class MainWindow(QMainWindow):
     def _on_session_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)
 
-    @Slot(object)
-    def _on_session_finished(self, ev) -> None:
-        self._update_progress()
 
     @Slot()
     def _on_session_thread_finished(self) -> None:
@@ -548,13 +777,28 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         s = self.session
+        if s.following:
+            self._update_follow_actions()
+            return
+        for a in (self.action_pause, self.action_step, self.action_stop, self.action_save_checkpoint):
+            a.setToolTip(a.statusTip())
         st = s.state
         valid = self.hyperparams.is_valid()
         stopping = st == STOPPING or self._closing
         self.action_start.setEnabled(valid and not stopping and s.can_start())
         self.action_start.setText("&Continue" if st == STOPPED else "&Start")
+        if st == STOPPED and s.trainer is not None and not s.can_start():
+            # Disabled with no word of why, Continue looked broken at the end of a run.
+            tip = (f"Training reached train.steps = {s.config.train.steps}; raise Steps in "
+                   "Hyperparameters to train longer")
+        else:
+            tip = START_TIP
+        self.action_start.setStatusTip(tip)
+        self.action_start.setToolTip(
+            tip if tip != START_TIP else f"{tip} ({self.action_start.shortcut().toString()})")
         self.action_pause.setEnabled(st in (RUNNING, PAUSED) and not stopping)
         self.action_pause.setText("&Resume" if st == PAUSED else "&Pause")
+        self.action_pause.setIcon(self._pause_icons[st == PAUSED])
         self.action_step.setEnabled(
             not stopping and (st == PAUSED or (valid and not s.busy and s.can_start())))
         self.action_stop.setEnabled(st in (STARTING, RUNNING, PAUSED))
@@ -562,11 +806,48 @@ class MainWindow(QMainWindow):
         self.action_save_checkpoint.setEnabled(has_model and st in (RUNNING, PAUSED, STOPPED))
         self.action_save_checkpoint_as.setEnabled(has_model and st in (RUNNING, PAUSED, STOPPED))
         self.action_open_checkpoint.setEnabled(not s.busy)
+        self.action_open_run.setEnabled(not s.busy)
         self.recent_menu.setEnabled(not s.busy and bool(self._recent()))
         self.action_new_run.setEnabled(not s.busy and has_model)
         self.action_load_config.setEnabled(not s.busy and not has_model)
         self._preset.setEnabled(not s.busy and not has_model)
         self.hyperparams.set_running(has_model or s.busy)
+        self.hyperparams.set_read_only("")
+
+    def _update_follow_actions(self) -> None:
+        """A run another process trains: steered through its folder while it is alive and the
+        folder is writable; continued in the app (from its latest checkpoint) once it is not."""
+        s, st = self.session, self.session.state
+        steer = s.can_steer() and not self._closing
+        why = s.watch_only or ("" if s.run.alive else "The run is not training now")
+        self.action_start.setEnabled(s.can_start() and not self._closing)
+        self.action_start.setText("&Continue")
+        tip = ("Continue this run here, from its latest checkpoint" if s.can_start()
+               else "The run trains in another process: steer it with Pause, Step and Stop"
+               if s.run.alive else "This run has no checkpoint to continue from")
+        self.action_start.setToolTip(tip)
+        self.action_start.setStatusTip(tip)
+        self.action_pause.setEnabled(steer and st in (RUNNING, PAUSED))
+        self.action_pause.setText("&Resume" if st == PAUSED else "&Pause")
+        self.action_pause.setIcon(self._pause_icons[st == PAUSED])
+        self.action_step.setEnabled(steer and st == PAUSED)
+        self.action_stop.setEnabled(steer and st in (RUNNING, PAUSED))
+        self.action_save_checkpoint.setEnabled(steer)
+        for a in (self.action_pause, self.action_step, self.action_stop, self.action_save_checkpoint):
+            a.setToolTip(a.statusTip() if steer else f"{a.statusTip()} — not possible: {why}")
+        self.action_save_checkpoint_as.setEnabled(False)
+        self.action_open_checkpoint.setEnabled(True)
+        self.action_open_run.setEnabled(True)
+        self.recent_menu.setEnabled(bool(self._recent()))
+        self.action_new_run.setEnabled(True)
+        self.action_load_config.setEnabled(False)
+        self._preset.setEnabled(False)
+        self.hyperparams.set_running(True)
+        # Alive: edits go to the run, which needs its folder writable. Not alive: they are for
+        # its continuation here (Continue).
+        watch_only = s.run.alive and not steer
+        self.hyperparams.set_read_only(f"Live edits reach the run only through its folder: {why}"
+                                       if watch_only else "")
 
     def _update_progress(self) -> None:
         s = self.session
@@ -577,13 +858,17 @@ class MainWindow(QMainWindow):
         # every setValue (0.6 ms, 20 times a second while training); this way it just updates.
         self.status_progress.setFormat(f"{step} / {total}")
         self.status_progress.setValue(min(step, total))
-        last = self._last_stats
+        last = s.run.last_stats
         if last is not None and s.history is not None and len(s.history):
-            rate = last.values.get("steps_per_s", 0.0)
             self.status_epoch.setText(f"epoch {last.epoch:.1f}")
-            self.status_rate.setText(f"{rate:,.0f} it/s")
-            eta = (total - step) / rate if rate > 0 and s.state == RUNNING else float("nan")
-            self.status_eta.setText(f"ETA {_fmt_duration(eta)}")
+            if s.state == RUNNING:
+                rate = last.values.get("steps_per_s", 0.0)
+                self.status_rate.setText(f"{rate:,.0f} it/s")
+                eta = (total - step) / rate if rate > 0 else float("nan")
+                self.status_eta.setText(f"ETA {_fmt_duration(eta)}")
+            else:  # the last rate is not what training does now: paused, nothing at all
+                self.status_rate.setText("paused" if s.state == PAUSED else "— it/s")
+                self.status_eta.setText("ETA —")
         else:
             self.status_epoch.setText("epoch —")
             self.status_rate.setText("— it/s")
@@ -605,6 +890,7 @@ class MainWindow(QMainWindow):
         return "save" if clicked is save else "quit" if clicked is quit_ else "cancel"
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        self.session.stop_following()  # a followed run goes on without us; its reader thread ends
         if self.session.busy:
             if not self._closing:
                 choice = self.ask_close() if self.session.state in (RUNNING, PAUSED, STARTING) else "quit"
@@ -623,6 +909,14 @@ class MainWindow(QMainWindow):
             box.close()
         event.accept()
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._fit_on_show:
+            # Dock widths exist only once the layout has run, and before the first paint.
+            self._fit_on_show = False
+            self.layout().activate()
+            self._fit_left_docks()
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
         super().paintEvent(event)
         if not self._finish_scheduled:
@@ -632,11 +926,13 @@ class MainWindow(QMainWindow):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         urls = event.mimeData().urls()
-        if urls and urls[0].isLocalFile() and urls[0].toLocalFile().endswith(".pt"):
-            event.acceptProposedAction()
+        if urls and urls[0].isLocalFile():
+            path = Path(urls[0].toLocalFile())
+            if path.suffix == ".pt" or path.is_dir():  # a checkpoint, or a run folder
+                event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         urls = event.mimeData().urls()
         if urls and urls[0].isLocalFile():
             event.acceptProposedAction()
-            self.open_checkpoint(urls[0].toLocalFile())
+            self.open_path(urls[0].toLocalFile())

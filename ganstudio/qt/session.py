@@ -1,13 +1,15 @@
-"""The window's one door to training: owns the config, the trainer, its thread and the run's history.
+"""The window's one door to training: the run model, the config, and where the run's events come
+from: the app's own training thread, or a run folder that another process writes (followed, and
+steered through its control file).
 
-States:
+States (`state`, what the window's actions follow):
     idle      no model yet; Start builds one from the config in a new run folder
     starting  a worker thread is building the trainer (loading data, building models)
-    running   the worker thread is training
-    paused    the worker thread waits between steps (Step runs one)
+    running   training (on this app's thread, or in the followed process)
+    paused    training waits between steps (Step runs one)
     stopping  a stop was requested; waiting for the current step/save to end
-    stopped   a model exists (after Stop, at the end of training, or from a checkpoint);
-              Start continues it; New run goes back to idle
+    stopped   a model exists (after Stop, at the end of training, from a checkpoint, or a followed
+              run that finished, failed or went stale); Start continues it in the app
 
 All slots run on the GUI thread. The trainer object is only touched by the worker thread while one
 runs; when stopped, the GUI thread may save it.
@@ -15,72 +17,57 @@ runs; when stopped, the GUI thread may save it.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ganstudio.core import config as cfgmod
 from ganstudio.core.config import Config, ConfigError
 from ganstudio.core.control import Control
-from ganstudio.core.events import (
-    Alert,
-    CheckpointFailed,
-    CheckpointSaved,
-    Failed,
-    Finished,
-    HyperparamsChanged,
-    Metrics,
-    Paused,
-    Resumed,
-    RunStarted,
-    Samples,
-    Stats,
-)
-from ganstudio.core.history import History, Marker
-from ganstudio.qt.worker import TrainingWorker, start_worker
+from ganstudio.core.events import Alert, Failed, Finished, RunStarted, Samples
+from ganstudio.core.run import FAILED, FINISHED, NEW, STALE
+from ganstudio.core.run import PAUSED as RUN_PAUSED
+from ganstudio.core.run import RUNNING as RUN_RUNNING
+from ganstudio.core.runfolder import RunFolder, RunFolderError
+from ganstudio.qt.run_model import RunChanges, RunModel
+from ganstudio.qt.worker import Worker, poll_stream, start_worker
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING, STOPPED = (
     "idle", "starting", "running", "paused", "stopping", "stopped"
 )
+FOLLOW_POLL_S = 0.1  # how often a followed folder is looked at (its events drawn within ~0.25 s)
+TIMELINE_LIMIT = 400  # sample grids read from a reopened checkpoint's folder
 
 
 class Session(QObject):
     state_changed = Signal(str)
     config_changed = Signal(object)  # Config (model -> hyperparameter panel)
-    run_reset = Signal()  # history/timeline replaced: a new run or an opened checkpoint
-    run_started = Signal(object)  # RunStarted
-    stats_ready = Signal(list)  # list[Stats], after they were added to `history`
-    samples_ready = Signal(object)  # Samples
-    timeline_loaded = Signal(list)  # [(step, grid)] from an opened checkpoint's run folder
     reference_points = Signal(object)  # np.ndarray | None: real 2D data to draw behind samples
-    checkpoint_saved = Signal(object)  # CheckpointSaved
-    markers_changed = Signal()
-    alert = Signal(object)  # Alert
-    metrics_ready = Signal(object)  # Metrics, after they were merged into `history`
     health_paused = Signal(str)  # training paused itself (NaN/Inf): the reason
     error = Signal(str, str)  # (message, details) for a dialog
     message = Signal(str)  # short status-bar text
-    finished = Signal(object)  # Finished
     thread_finished = Signal()
-
     def __init__(self, config: Config | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self._config = config or Config()
-        self.history = History()
+        self.model = RunModel(self)
+        self._config = config or Config()  # the config a new run starts from (the model's once one exists)
         self.state = IDLE
         self.trainer: Any = None  # ganstudio.core.trainer.Trainer, imported lazily (torch is slow)
         self.control: Control | None = None
-        self.run_dir: Path | None = None
+        self.driver: Any = None  # ganstudio.core.driver.RunDriver of the app's own run
+        self.folder: RunFolder | None = None  # the current run's folder (the app's, or followed)
         self.checkpoint_path: Path | None = None  # the file the current model was opened from
-        self.device = ""
-        self.threads = 0
-        self.total_steps = self._config.train.steps
+        self.followed: RunFolder | None = None  # set while following a run another process trains
+        self.watch_only = ""  # why a followed run cannot be steered from here ("" when it can)
         self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
-        self._runlog: Any = None  # RunLog; written by the worker thread while one runs
+        self._follow_thread: QThread | None = None
+        self._follow_stop: threading.Event | None = None
         self._open_ready: Any = None
+        self._job = ""  # what the worker thread does: "train" (this trainer) or "open" (a new one)
+        self._stop_requested = False
+        self.model.changed.connect(self._on_model_changed)
 
     # ----- state -------------------------------------------------------------------------------
 
@@ -88,17 +75,46 @@ class Session(QObject):
     def config(self) -> Config:
         return self._config
 
+    @property
+    def history(self):
+        return self.model.history
+
+    @property
+    def run(self):
+        """The run's state (ganstudio.core.run.RunState)."""
+        return self.model.state
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.folder.path if self.folder is not None else None
+
+    @property
+    def following(self) -> bool:
+        return self.followed is not None
+
+    @property
+    def total_steps(self) -> int:
+        return self.model.state.total_steps or self._config.train.steps
+
+    @property
+    def device(self) -> str:
+        return self.model.state.device
+
+    @property
+    def threads(self) -> int:
+        return self.model.state.threads
+
     def checkpoint_folder(self) -> Path | None:
         """Where this model's checkpoints are: its run folder's, or the opened file's folder."""
-        if self.run_dir is not None:
-            return self.run_dir / "checkpoints"
+        if self.folder is not None:
+            return self.folder.checkpoints_dir
         if self.checkpoint_path is not None:
             return self.checkpoint_path.parent
         return None
 
     @property
     def busy(self) -> bool:
-        """A worker thread exists (building, training, paused or stopping)."""
+        """A worker thread of the app's own exists (building, training, paused or stopping)."""
         return self._thread is not None
 
     @property
@@ -112,49 +128,75 @@ class Session(QObject):
             self.state_changed.emit(state)
 
     def can_start(self) -> bool:
+        if self.following:
+            return not self.model.state.alive and self.followed.latest_checkpoint() is not None
         if self.state == IDLE:
             return True
         if self.state == STOPPED and self.trainer is not None:
             return self.trainer.step < self._config.train.steps
         return False
 
+    def can_steer(self) -> bool:
+        """Pause, step, stop, save and live edits reach the run."""
+        if self.following:
+            return not self.watch_only and self.model.state.alive
+        return self.control is not None and self.state in (RUNNING, PAUSED)
+
     # ----- config ------------------------------------------------------------------------------
 
     @Slot(object)
     def set_config(self, cfg: Config) -> None:
-        """A config edit from the user. While a model exists only live keys may change."""
+        """A config edit from the user. While a model exists only live keys may change, and the
+        change shows once the run has applied it (its HyperparamsChanged comes back)."""
+        exists = self.trainer is not None or self.busy or self.following
         try:
-            cfg = cfgmod.validate(cfg)
+            if exists:
+                cfg, changes = cfgmod.live_update(self._config, cfg)
+            else:
+                cfg, changes = cfgmod.validate(cfg), {}
         except ConfigError as e:
-            self.error.emit("The configuration is not valid:\n" + "\n".join(e.problems), "")
-            return
-        if self.trainer is not None or self.busy:
-            changed = cfgmod.live_changes(self._config, cfg)
-            locked = [k for k in changed if k not in cfgmod.LIVE_KEYS]
+            locked = [p for p in e.problems if "cannot change" in p]
             if locked:
-                self.error.emit(
-                    f"{', '.join(locked)} can't change while a model exists; use File › New run "
-                    "to start over with a new configuration.",
-                    "",
-                )
-                self.config_changed.emit(self._config)
-                return
-        self._config = cfg
-        self.total_steps = cfg.train.steps
-        if self.control is not None and self.state in (STARTING, RUNNING, PAUSED):
-            # While starting, too: the trainer takes it before its first step.
-            self.control.update_config(cfg)
-        elif self.trainer is not None and not self.busy:
-            ev = self.trainer.apply_config(cfg)
+                keys = ", ".join(p.split(" ", 1)[0] for p in locked)
+                self.error.emit(f"{keys} can't change while a model exists; use File › New run "
+                                "to start over with a new configuration.", "")
+            else:
+                self.error.emit("The configuration is not valid:\n" + "\n".join(e.problems), "")
+            self.config_changed.emit(self._config)
+            return
+        if not exists:
+            self._config = cfg
+            self.config_changed.emit(cfg)
+            return
+        if not changes:
+            return
+        values = {k: new for k, (_, new) in changes.items()}
+        if self.following and not self.model.state.alive:
+            # It trains no more: the edit is for its continuation here (Continue).
+            self._config = cfg
+            self.config_changed.emit(cfg)
+            self.message.emit("The run is not training now: the change applies when you continue it here.")
+        elif self.following:
+            self._request("set", values=values)
+        elif self._job == "train":
+            # While starting, too: the trainer takes it before its first step. The app's own
+            # trainer applies it for sure (a refusal would come back as an alert and undo this).
+            self._config = cfg
+            self.config_changed.emit(cfg)
+            self.control.update_values(values)
+        elif self.trainer is not None:  # stopped (an open of another checkpoint may be running)
+            ev = self.trainer.apply_config(values)
             if ev is not None:
-                self._on_local_event(ev)
-        self.config_changed.emit(cfg)
+                self._record([ev])
 
     # ----- actions -----------------------------------------------------------------------------
 
     @Slot()
     def start(self, paused: bool = False) -> None:
         """Train (a new model, or continue the current one); `paused` starts it paused."""
+        if self.following:
+            self._continue_followed(paused)
+            return
         if self.busy:
             if self.state == PAUSED:
                 self.resume()
@@ -165,69 +207,60 @@ class Session(QObject):
                     f"Training reached train.steps = {self._config.train.steps}; raise it to train longer."
                 )
             return
-        from ganstudio.core.runlog import RunLog, create_run_dir
+        from ganstudio.core.driver import RunDriver
 
         cfg = self._config
-        existing = self.trainer
-        if existing is None or self._runlog is None or existing.checkpoint_dir is None:
-            # A new model, or one opened from a checkpoint: each gets a run folder of its own.
-            try:
-                self.run_dir = create_run_dir(cfg)
-            except OSError as e:
-                self.error.emit(f"Cannot create a run folder in {cfg.log.out}: {e}", "")
-                return
-        if existing is None:
-            self.history.replace_with(None)
-            self.run_reset.emit()
-        run_dir = self.run_dir
-
-        def build():
-            # Runs on the worker thread: loading data, building models and opening the run
-            # folder all stay off the GUI thread.
-            from ganstudio.core.trainer import Trainer
-
-            if existing is None:
-                t = Trainer(cfg, checkpoint_dir=run_dir / "checkpoints")
-            else:
-                t = existing
-                t.checkpoint_dir = run_dir / "checkpoints"
-            t.reserve_cores = 1  # the GUI thread: training's CPU threads leave it a core
-            if self._runlog is None:
-                log = RunLog(run_dir, t.cfg, t.data.x.numpy() if t.data.is_2d else None)
-                if t.step > 0:
-                    log.write_history(t.history)
-                self._runlog = log
-            return t
-
         self.control = Control(paused=paused)
-        if existing is not None and existing.cfg != cfg:
-            # Edits the trainer missed (made while a checkpoint was being opened, say): the
-            # config shown is the one that trains.
-            self.control.update_config(cfg)
-        worker = TrainingWorker(build, self.control, sink=self._write_run_folder,
-                                expected_errors=_user_errors)
-        worker.trainer_ready.connect(self._on_worker_trainer_ready)
-        worker.stats_ready.connect(self._on_worker_stats)
-        worker.samples_ready.connect(self._on_worker_samples)
-        worker.event.connect(self._on_worker_event)
-        worker.finished.connect(self._on_worker_finished)
+        self._stop_requested = False
+        if self.trainer is None:
+            try:
+                folder = RunFolder.create(cfg)
+            except RunFolderError as e:
+                self.error.emit(str(e), "")
+                return
+            self.folder = folder
+            self.model.start_over(cfg)
+            self.driver = RunDriver(cfg, folder=folder, control=self.control, on_log_failure="pause",
+                                    reserve_cores=1)
+        elif self.driver is None:
+            # A model opened from a checkpoint: it continues in a run folder of its own, made on
+            # the worker thread, with the history it had.
+            parent, out = None, None
+            if self.checkpoint_path is not None:
+                source = RunFolder.of_checkpoint(self.checkpoint_path)
+                parent = {"run": str(source.path) if source else None, "step": self.trainer.step,
+                          "checkpoint": str(self.checkpoint_path)}
+                out = source.path.parent if source is not None else None  # beside the run it continues
+            self.driver = RunDriver(trainer=self.trainer, control=self.control, on_log_failure="pause",
+                                    reserve_cores=1, parent=parent, out=out)
+            if self.trainer.cfg != cfg:
+                # Edits the trainer missed (made while a checkpoint was being opened, say).
+                self.control.update_config(cfg)
+        else:
+            self.driver.control = self.control
+        driver = self.driver
+
+        worker = Worker(driver.prepare, lambda _trainer: driver.events(), expected_errors=_user_errors)
+        worker.built.connect(self._on_worker_built)
+        worker.events.connect(self._on_worker_events)
         worker.failed.connect(self._on_worker_failed)
         self._set_state(STARTING)
-        self.message.emit("Loading data and building models…" if existing is None else "Resuming…")
+        self.message.emit("Loading data and building models…" if self.trainer is None else "Resuming…")
+        self._job = "train"
         self._thread = start_worker(worker, self, on_finished=self._on_thread_finished)
-
-    def _write_run_folder(self, ev: Any) -> None:
-        """The worker's sink: every event goes to the run folder, on the worker thread."""
-        self._runlog.handle(ev)
 
     @Slot()
     def pause(self) -> None:
-        if self.control is not None and self.state == RUNNING:
+        if self.following:
+            self._request("pause")
+        elif self.control is not None and self.state == RUNNING:
             self.control.pause()
 
     @Slot()
     def resume(self) -> None:
-        if self.control is not None and self.state == PAUSED:
+        if self.following:
+            self._request("resume")
+        elif self.control is not None and self.state == PAUSED:
             self.control.resume()
             self._set_state(RUNNING)
 
@@ -243,6 +276,12 @@ class Session(QObject):
     @Slot()
     def single_step(self) -> None:
         """Run one iteration: while paused, or from stopped/idle (starts paused, then steps)."""
+        if self.following:
+            if self.state == PAUSED:
+                self._request("step", n=1)
+            elif self.state == RUNNING:
+                self._request("pause")
+            return
         if self.control is not None and self.state == PAUSED:
             self.control.step(1)
         elif self.state == RUNNING:
@@ -255,12 +294,25 @@ class Session(QObject):
 
     @Slot()
     def stop(self) -> None:
+        if self.following:
+            if self.model.state.alive and self._request("stop", save=True):
+                self._stop_requested = True
+                self._set_state(STOPPING)
+            return
         if self.control is not None and self.busy and self.state != STOPPING:
             self.control.stop()
             self._set_state(STOPPING)
 
     def save_checkpoint(self, path: str | None = None) -> None:
-        """Save now: through the worker while training runs, directly when stopped."""
+        """Save now (a manual checkpoint, never rotated away): through the run while it trains,
+        directly when stopped."""
+        if self.following:
+            if path is not None:
+                self.error.emit("A run training elsewhere saves into its own run folder; use Save "
+                                "Checkpoint (it is listed in the Checkpoints tab).", "")
+            elif self._request("save"):
+                self.message.emit("Asked the run to save a checkpoint…")
+            return
         if self.control is not None and self.state in (RUNNING, PAUSED):
             self.control.save_checkpoint(path)
             return
@@ -276,192 +328,325 @@ class Session(QObject):
                 self.message.emit("This model has no run folder yet; use Save Checkpoint As….")
             self.error.emit(str(e), "")
             return
-        self._on_local_event(ev)
+        self._record([ev])
 
-    def _on_local_event(self, ev: Any) -> None:
-        """An event the GUI thread made while no worker runs: the run folder records it too."""
-        if self._runlog is not None:
-            self._runlog.handle(ev)
-        self._on_worker_event(ev)
+    def _record(self, events: list[Any]) -> None:
+        """Events the GUI thread made while no worker runs (a live edit or save of a stopped
+        model): the run folder records them too, and the model shows them."""
+        if self.driver is not None and self.driver.writer is not None and not self.driver.writer.closed:
+            for ev in events:
+                self.driver._write(ev)
+        self.model.apply(events)
 
     def new_run(self) -> None:
         """Forget the current model (its run folder and checkpoints stay on disk)."""
         if self.busy:
             return
-        self._close_runlog()
+        self._stop_following()
+        self._close_driver()
         self.trainer = None
         self.control = None
-        self.run_dir = None
+        self.folder = None
         self.checkpoint_path = None
-        self.history.replace_with(None)
-        self.run_reset.emit()
+        self.model.start_over(self._config)
         self._set_state(IDLE)
+        self.config_changed.emit(self._config)
 
     def open_checkpoint(self, path: str | Path) -> bool:
         """Open a checkpoint, ready to resume. It is read and checked on the worker thread; a bad
         file is reported through `error` and changes nothing."""
-        from ganstudio.core.runlog import list_sample_grids, run_dir_of_checkpoint
-
         if self.busy:
             self.error.emit("Stop training before opening a checkpoint.", "")
             return False
         path = Path(path)
-        source_run = run_dir_of_checkpoint(path)
+        source_run = RunFolder.of_checkpoint(path)
 
         def build():
             # Worker thread: rebuilding data and models and reading the sample PNGs take time.
             from ganstudio.core.trainer import Trainer
 
             trainer = Trainer.from_checkpoint(path, checkpoint_dir=None)
-            timeline = []
+            timeline: list[Samples] = []
             if source_run is not None:
-                earlier = list_sample_grids(source_run, up_to_step=trainer.step - 1)
-                timeline = _read_timeline(earlier, points=trainer.data.is_2d)
-            return trainer, timeline, trainer.samples()
+                timeline = _read_timeline(source_run, trainer.step - 1, points=trainer.data.is_2d)
+            return trainer, timeline + [trainer.samples()]
 
         def on_ready(result):
-            trainer, timeline, last = result
-            self._close_runlog()
+            trainer, samples = result
+            self._stop_following()
+            self._close_driver()
             self.trainer = trainer
             self.control = None
-            self.run_dir = None
+            self.folder = None
             self.checkpoint_path = path
             self._config = trainer.cfg
-            self.total_steps = trainer.cfg.train.steps
-            self.history.replace_with(History.from_state_dict(trainer.history.state_dict()))
-            self.run_reset.emit()
+            self.model.start_over(state=trainer.state)
             self.config_changed.emit(trainer.cfg)
             self.reference_points.emit(trainer.data.x.numpy() if trainer.data.is_2d else None)
-            self.timeline_loaded.emit(timeline)
-            self.samples_ready.emit(last)  # the model's own samples now: the timeline's last frame
-            self.message.emit(f"Opened {path.name} at step {trainer.step}; press Start to resume.")
+            self.model.apply(samples)  # the folder's grids, then the model's own samples now
+            note = "" if trainer.checkpoint_verified else (
+                " It was written before checkpoints carried a digest, so it could not be checked for damage.")
+            self.message.emit(f"Opened {path.name} at step {trainer.step}; press Start to resume.{note}")
 
-        worker = TrainingWorker(build, Control(), run=False, expected_errors=_user_errors)
-        worker.trainer_ready.connect(self._on_open_ready)
+        worker = Worker(build, expected_errors=_user_errors)
+        worker.built.connect(self._on_open_ready)
         worker.failed.connect(self._on_open_failed)
         self._open_ready = on_ready
+        self._job = "open"
         self._set_state(STARTING)
         self.message.emit(f"Opening {path.name}…")
         self._thread = start_worker(worker, self, on_finished=self._on_thread_finished)
-        self._worker = worker
+        return True
+
+    def open_run(self, path: str | Path) -> bool:
+        """Open a run folder and follow it: its whole history, then what its training process
+        writes, live; steered through its control file when the folder is writable."""
+        if self.busy:
+            self.error.emit("Stop training before opening another run; the current run keeps going "
+                            "until you do.", "")
+            return False
+        folder = RunFolder(Path(path).expanduser())
+        if not folder.path.is_dir():
+            self.error.emit(f"{folder.path} is not a folder; choose a run folder (it holds "
+                            "config.toml and metrics.jsonl).", "")
+            return False
+        problem = folder.version_problem()
+        cfg, why = folder.try_config()
+        if problem is None and cfg is None:
+            problem = why
+        if problem is not None:
+            self.error.emit(f"Cannot open {folder.path} as a run: {problem}", "")
+            return False
+        from ganstudio.core.steer import ControlFile
+
+        self._stop_following()
+        self._close_driver()
+        self.trainer = None
+        self.control = None
+        self.checkpoint_path = None
+        self.folder = folder
+        self.followed = folder
+        ok, why = ControlFile(folder).writable()
+        self.watch_only = "" if ok else why
+        self._config = cfg
+        self._stop_requested = False
+        self.model.start_over(cfg)
+        self.config_changed.emit(cfg)
+        self._set_state(STOPPED)
+        stop = threading.Event()
+
+        def build():
+            from ganstudio.core.runlog import Follower
+
+            reference = None
+            if cfgmod.is_2d(cfg):
+                from ganstudio.core.data import load_dataset
+
+                reference = load_dataset(cfg.data, seed=cfg.train.seed).x.numpy()
+            return Follower(folder), reference
+
+        worker = Worker(build, lambda built: poll_stream(built[0].poll, stop, FOLLOW_POLL_S),
+                        expected_errors=_user_errors)
+        worker.built.connect(self._on_follow_built)
+        worker.events.connect(self._on_follow_events)
+        worker.failed.connect(self._on_follow_failed)
+        self._follow_stop = stop
+        self._follow_thread = start_worker(worker, self, name="follow-thread")
+        self.message.emit(f"Following {folder.path}" + (" (watch only)" if self.watch_only else ""))
         return True
 
     def request_shutdown(self, save: bool) -> None:
         """Stop training (optionally saving first); `thread_finished` says when it is safe to quit."""
-        if self.control is not None and self.state in (RUNNING, PAUSED, STARTING):
+        self._stop_following()
+        if self.control is not None and self.state in (RUNNING, PAUSED, STARTING) and self.busy:
             self.control.stop(save=save)
             self._set_state(STOPPING)
         elif self.busy:
             self._set_state(STOPPING)
 
     def wait(self, ms: int = 30000) -> bool:
-        """Block until the worker thread ends (used at exit and by tests)."""
-        if self._thread is None:
-            return True
-        return self._thread.wait(ms)
+        """Block until the worker threads end (used at exit and by tests)."""
+        ok = True
+        for thread in (self._thread, self._follow_thread):
+            if thread is not None:
+                ok = thread.wait(ms) and ok
+        return ok
+
+    # ----- following ---------------------------------------------------------------------------
+
+    def _request(self, op: str, **args: Any) -> bool:
+        from ganstudio.core.steer import ControlFile
+
+        if self.watch_only:
+            self.error.emit(f"This run can only be watched: {self.watch_only}.", "")
+            return False
+        if not self.model.state.alive:
+            self.message.emit("The run is not training now; nothing to steer.")
+            return False
+        try:
+            ControlFile(self.followed).request(op, **args)
+        except RunFolderError as e:
+            self.error.emit(str(e), "")
+            return False
+        return True
+
+    def _continue_followed(self, paused: bool) -> None:
+        """A followed run that finished, failed or went stale goes on in the app, from its latest
+        checkpoint (the same history)."""
+        if self.model.state.alive:
+            self.message.emit("This run is training in another process; use Pause, Step and Stop here.")
+            return
+        latest = self.followed.latest_checkpoint()
+        if latest is None:
+            self.error.emit(f"{self.followed.path} has no checkpoint to continue from.", "")
+            return
+        edited = self._config  # edits made since it finished apply to its continuation
+
+        def go_on():
+            self.thread_finished.disconnect(go_on)
+            if self.trainer is not None and self.checkpoint_path == latest:
+                if edited != self._config:
+                    self.set_config(edited)
+                self.start(paused)
+
+        self.thread_finished.connect(go_on)
+        self.open_checkpoint(latest)
+
+    def stop_following(self) -> None:
+        """Stop reading the followed folder (the run itself goes on); waits for the reader thread."""
+        self._stop_following()
+        if self.state != IDLE and self.trainer is None and not self.busy:
+            self._set_state(STOPPED)
+
+    def _stop_following(self) -> None:
+        if self._follow_stop is not None:
+            self._follow_stop.set()
+        if self._follow_thread is not None:
+            self._follow_thread.wait(10_000)
+            self._follow_thread.deleteLater()
+            self._follow_thread = None
+        self._follow_stop = None
+        self.followed = None
+        self.watch_only = ""
+
+    @Slot(object)
+    def _on_follow_built(self, built) -> None:
+        _, reference = built
+        self.reference_points.emit(reference)
+
+    @Slot(list)
+    def _on_follow_events(self, events: list) -> None:
+        if self.sender() is not None and self._follow_thread is None:
+            return  # a batch from a follower that was stopped meanwhile
+        self.model.apply(events)
+
+    @Slot(object)
+    def _on_follow_failed(self, ev: Failed) -> None:
+        self.error.emit(f"Cannot follow the run: {ev.message}", ev.traceback)
+
+    # ----- the model: one stream of events, whatever their source ------------------------------
+
+    @Slot(object)
+    def _on_model_changed(self, changes: RunChanges) -> None:
+        run = self.model.state
+        if "config" in changes and run.config is not None and run.config != self._config:
+            self._config = run.config
+            self.config_changed.emit(run.config)
+        for ev in changes.of_type(Alert):
+            if ev.kind == "config":  # a refused edit: the fields go back to what the run has
+                self.config_changed.emit(self._config)
+                self.error.emit(f"The change was not applied: {ev.message}", "")
+            elif ev.kind == "disk" and self.driver is not None and self.driver._log_failing:
+                self.error.emit(f"Training is paused: the run folder cannot be written.\n\n{ev.message}", "")
+        for ev in changes.of_type(RunStarted):
+            if not self.following:
+                self.message.emit(f"Training on {ev.device} — run folder {self.run_dir}")
+        for ev in changes.of_type(Finished):
+            self.message.emit(f"{'Finished' if ev.reason == 'completed' else 'Stopped'} at step {ev.step}.")
+        for ev in changes.of_type(Failed):
+            self.error.emit(f"Training stopped with an error at step {ev.step}:\n\n{ev.message}",
+                            ev.traceback)
+        if "checkpoints" in changes and run.checkpoint_failures:
+            last = run.checkpoint_failures[-1]
+            if any(e is last for e in changes.events):
+                self.message.emit(f"Checkpoint at step {last.step} was not saved: {last.message}")
+        if "status" in changes:
+            if run.pause_reason and any(getattr(e, "reason", "") for e in changes.events):
+                self.health_paused.emit(run.pause_reason)
+            self._follow_status()
+        if "source" in changes and run.source_problem:
+            self.message.emit(run.source_problem)
+
+    def _follow_status(self) -> None:
+        """The session's state from the model's status: for the app's own run, pauses and resumes;
+        for a followed run, everything."""
+        run = self.model.state
+        if self.following:
+            if run.status in (FINISHED, FAILED, STALE, NEW):
+                self._stop_requested = False
+                self._set_state(STOPPED)
+            elif self._stop_requested:
+                self._set_state(STOPPING)
+            else:
+                self._set_state(PAUSED if run.status == RUN_PAUSED else RUNNING)
+            return
+        if self.busy and self.state != STOPPING:
+            if run.status == RUN_PAUSED:
+                self._set_state(PAUSED)
+            elif run.status == RUN_RUNNING:
+                self._set_state(RUNNING)
 
     # ----- worker signals (queued to the GUI thread) -------------------------------------------
 
     @Slot(object)
-    def _on_open_ready(self, trainer) -> None:
-        self._open_ready(trainer)
+    def _on_open_ready(self, result) -> None:
+        self._open_ready(result)
 
     @Slot(object)
     def _on_open_failed(self, ev: Failed) -> None:
         self.error.emit(f"Cannot open the checkpoint: {ev.message}", ev.traceback)
 
     @Slot(object)
-    def _on_worker_trainer_ready(self, trainer) -> None:
+    def _on_worker_built(self, trainer) -> None:
         self.trainer = trainer
+        self.folder = self.driver.folder
+        if trainer.step == 0 or self.model.state.config is None:
+            self.model.state.config = trainer.cfg
         self.reference_points.emit(trainer.data.x.numpy() if trainer.data.is_2d else None)
         for w in trainer.data.warnings:
             self.message.emit(w)
 
     @Slot(list)
-    def _on_worker_stats(self, batch: list[Stats]) -> None:
-        for ev in batch:
-            self.history.append(ev)
-        self.stats_ready.emit(batch)
-
-    @Slot(object)
-    def _on_worker_samples(self, ev: Samples) -> None:
-        self.samples_ready.emit(ev)
-
-    @Slot(object)
-    def _on_worker_event(self, ev: Any) -> None:
-        if isinstance(ev, RunStarted):
-            self.device, self.threads, self.total_steps = ev.device, ev.threads, ev.total_steps
-            if self.state != STOPPING:
-                self._set_state(PAUSED if self.control is not None and self.control.paused else RUNNING)
-            self.run_started.emit(ev)
-            self.message.emit(f"Training on {ev.device} — run folder {self.run_dir}")
-        elif isinstance(ev, HyperparamsChanged):
-            self.history.add_marker(ev)
-            self.markers_changed.emit()
-            if "train.steps" in ev.changes:
-                self.total_steps = ev.changes["train.steps"][1]
-        elif isinstance(ev, CheckpointSaved):
-            self.history.add_marker(ev)
-            self.markers_changed.emit()
-            self.checkpoint_saved.emit(ev)
-            self.message.emit(f"Checkpoint saved at step {ev.step}: {ev.path}")
-        elif isinstance(ev, CheckpointFailed):
-            self.error.emit(f"Checkpoint at step {ev.step} was not saved.\n\n{ev.message}", "")
-        elif isinstance(ev, Paused):
-            if self.state != STOPPING:
-                self._set_state(PAUSED)
-            if ev.reason:
-                self.history.add_marker(Marker(ev.step, "nan", ev.reason))
-                self.markers_changed.emit()
-                self.health_paused.emit(ev.reason)
-        elif isinstance(ev, Resumed):
-            if self.state != STOPPING:
-                self._set_state(RUNNING)
-        elif isinstance(ev, Metrics):
-            # Quality metrics land at the step they were computed for, a few steps late.
-            self.history.merge(ev.step, ev.values)
-            self.metrics_ready.emit(ev)
-        elif isinstance(ev, Alert):
-            if ev.kind != "config":
-                self.history.add_marker(Marker(ev.step, ev.kind, ev.message))
-                self.markers_changed.emit()
-            self.alert.emit(ev)
-
-    @Slot(object)
-    def _on_worker_finished(self, ev: Finished) -> None:
-        self.finished.emit(ev)
-        word = "Finished" if ev.reason == "completed" else "Stopped"
-        self.message.emit(f"{word} at step {ev.step}.")
+    def _on_worker_events(self, events: list) -> None:
+        self.model.apply(events)
 
     @Slot(object)
     def _on_worker_failed(self, ev: Failed) -> None:
-        if ev.step < 0:  # the trainer could not be built: nothing ran
-            self.error.emit(f"Training could not start:\n\n{ev.message}", ev.traceback)
-        else:
-            self.error.emit(f"Training stopped with an error at step {ev.step}:\n\n{ev.message}",
-                            ev.traceback)
+        self.error.emit(f"Training could not start:\n\n{ev.message}", ev.traceback)
 
     @Slot()
     def _on_thread_finished(self) -> None:
         thread = self._thread
         self._thread = None
+        self._job = ""
         if thread is not None:
             thread.deleteLater()
         if self.trainer is None:
             self.control = None
-            self._close_runlog()
-            if self.run_dir is not None and not any(self.run_dir.glob("checkpoints/*.pt")):
-                _remove_empty_run_dir(self.run_dir)
-            self.run_dir = None
+            if self.driver is not None:
+                self._close_driver()
+                if self.folder is not None:
+                    self.folder.remove_if_empty()
+            self.folder = None
             self._set_state(IDLE)
         else:
             self._set_state(STOPPED)
         self.thread_finished.emit()
 
-    def _close_runlog(self) -> None:
-        if self._runlog is not None:
-            self._runlog.close()
-            self._runlog = None
+    def _close_driver(self) -> None:
+        if self.driver is not None:
+            self.driver.close()
+            self.driver = None
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -470,42 +655,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ganstudio.core.checkpoints import CheckpointError
     from ganstudio.core.data import DataError
 
-    return (ConfigError, DataError, CheckpointError, OSError)
+    return (ConfigError, DataError, CheckpointError, RunFolderError, OSError)
 
 
-def _read_timeline(
-    items: list[tuple[int, Path]], points: bool = False, limit: int = 400
-) -> list[tuple[int, np.ndarray]]:
-    """Sample grids (or, for 2D data, the .npy points beside them) of a run folder as arrays,
-    evenly thinned to at most `limit`."""
-    from PIL import Image
+def _read_timeline(folder: RunFolder, up_to_step: int, points: bool) -> list[Samples]:
+    """A run folder's sample grids (or 2D points) up to a step, evenly thinned to TIMELINE_LIMIT."""
+    import numpy as np
 
-    if len(items) > limit:
-        idx = np.linspace(0, len(items) - 1, limit).round().astype(int)
+    items = folder.sample_timeline(up_to_step=up_to_step)
+    if len(items) > TIMELINE_LIMIT:
+        idx = np.linspace(0, len(items) - 1, TIMELINE_LIMIT).round().astype(int)
         items = [items[i] for i in sorted(set(idx))]
     out = []
-    for step, p in items:
-        if points:
-            try:
-                out.append((step, np.load(p.with_suffix(".npy"), allow_pickle=False)))
-            except (OSError, ValueError):
-                pass
-            continue
-        try:
-            with Image.open(p) as im:
-                arr = np.asarray(im.convert("L" if im.mode in ("L", "1", "P") else "RGB"))
-        except OSError:
-            continue
-        out.append((step, arr[:, :, None] if arr.ndim == 2 else arr))
+    for step, png in items:
+        arrays = folder.read_samples(png, points)
+        if arrays is not None:
+            out.append(Samples(step=step, **arrays))
     return out
-
-
-def _remove_empty_run_dir(path: Path) -> None:
-    """A run that never started (bad data, say) leaves no empty folder behind."""
-    import shutil
-
-    try:
-        if not any((path / "samples").glob("*")):
-            shutil.rmtree(path)
-    except OSError:
-        pass

@@ -1,66 +1,64 @@
-"""Runs the core trainer on a QThread and re-emits its events as Qt signals.
+"""Work off the GUI thread, whose results come back as one ordered stream of plain-data events.
 
-Only plain data crosses to the GUI thread: the core's event dataclasses (Python scalars, small
-dicts, CPU numpy arrays). Stats are batched: at most one `stats_ready` per `STATS_INTERVAL_S`,
-whatever the step rate, so a fast run cannot flood the GUI's event queue.
+`Worker` builds something (a trainer: loading data and models takes seconds) and then iterates a
+stream of events from it (training, or polling a run folder that another process writes),
+re-emitting them in batches: at most one `events` signal per BATCH_S for a stream of stats, at
+once for anything else, always in order. Only plain data crosses to the GUI thread: the core's
+event dataclasses (Python scalars, small dicts, CPU numpy arrays).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from ganstudio.core.control import Control
-from ganstudio.core.events import Failed, Finished, Samples, Stats
+from ganstudio.core.events import Failed, Stats
 
-STATS_INTERVAL_S = 0.05
+BATCH_S = 0.05
 
 #: Every QThread this module started; tests check that none is left running.
 THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
+#: The workers of started threads. A worker has no parent (it is moved to its thread), so without
+#: a reference of ours Python would delete it, and its slot would never run. A reference is
+#: dropped on the GUI thread once its thread has finished (Qt has deleted the worker by then);
+#: never on the worker thread, where dropping it would delete the object mid-signal.
+_WORKERS: dict[int, tuple[QThread, Worker]] = {}
 
 
-class TrainingWorker(QObject):
-    """Builds a trainer (off the GUI thread: loading data can take seconds) and optionally runs it.
+class Worker(QObject):
+    """`build()` runs first, on the worker thread; what it returns goes out through `built`, and
+    exceptions through `failed` (a Failed with step -1; with a traceback unless they are among
+    `expected_errors()`: bad input, whose message says it all). Then `stream(built)` (when given)
+    is iterated and its events go out through `events`. `done` is always last."""
 
-    `build` returns a ready Trainer; exceptions it raises are reported through `failed`, with a
-    traceback unless they are among `expected_errors()` (bad input, whose message says it all).
-    `sink` (the run folder writer) sees every event, on this thread.
-    """
-
-    trainer_ready = Signal(object)  # the Trainer; the GUI thread must not use it while it runs
-    stats_ready = Signal(list)  # list[Stats], in step order
-    samples_ready = Signal(object)  # Samples
-    event = Signal(object)  # RunStarted, HyperparamsChanged, Checkpoint*, Paused, Resumed, Alert
-    finished = Signal(object)  # Finished
-    failed = Signal(object)  # Failed (build or training error)
-    done = Signal()  # always last: the thread may be quit
+    built = Signal(object)  # what build() returned; the GUI thread must not use a trainer while it runs
+    events = Signal(list)  # events in order, batched
+    failed = Signal(object)  # Failed: build() raised
+    done = Signal()
 
     def __init__(
         self,
         build: Callable[[], Any],
-        control: Control,
+        stream: Callable[[Any], Iterable[Any]] | None = None,
         *,
-        run: bool = True,
-        sink: Callable[[Any], None] | None = None,
         expected_errors: Callable[[], tuple[type[BaseException], ...]] = tuple,
     ):
         super().__init__()
         self._build = build
-        self._control = control
-        self._run = run
-        self._sink = sink
+        self._stream = stream
         self._expected = expected_errors
 
     @Slot()
     def work(self) -> None:
         try:
             self._work()
-        except Exception as e:  # a bug in the sink or the signals: still tell the GUI
+        except Exception as e:  # a bug in the stream's consumer side: still tell the GUI
             self.failed.emit(Failed(step=-1, message=f"{type(e).__name__}: {e}",
                                     traceback=traceback.format_exc()))
         finally:
@@ -68,54 +66,56 @@ class TrainingWorker(QObject):
 
     def _work(self) -> None:
         try:
-            trainer = self._build()
+            result = self._build()
         except Exception as e:
-            if isinstance(e, self._expected()):  # bad input: the message is the whole story
+            if isinstance(e, self._expected()):
                 self.failed.emit(Failed(step=-1, message=str(e)))
             else:
                 self.failed.emit(Failed(step=-1, message=f"{type(e).__name__}: {e}",
                                         traceback=traceback.format_exc()))
             return
-        self.trainer_ready.emit(trainer)
-        if not self._run:
+        self.built.emit(result)
+        if self._stream is None:
             return
-        pending: list[Stats] = []
+        pending: list[Any] = []
         last_emit = 0.0
-        for ev in trainer.run(self._control):
-            if self._sink is not None:
-                self._sink(ev)
-            if isinstance(ev, Stats):
-                pending.append(ev)
-                now = time.monotonic()
-                if now - last_emit >= STATS_INTERVAL_S:
-                    self.stats_ready.emit(pending)
-                    pending, last_emit = [], now
-                continue
-            if pending:  # keep order: stats before whatever follows them
-                self.stats_ready.emit(pending)
-                pending, last_emit = [], time.monotonic()
-            if isinstance(ev, Samples):
-                self.samples_ready.emit(ev)
-            elif isinstance(ev, Finished):
-                self.finished.emit(ev)
-            elif isinstance(ev, Failed):
-                self.failed.emit(ev)
-            else:
-                self.event.emit(ev)
+        for ev in self._stream(result):
+            pending.append(ev)
+            now = time.monotonic()
+            # A stream of stats is batched; anything else (a pause, samples, an alert) goes at once.
+            if not isinstance(ev, Stats) or now - last_emit >= BATCH_S:
+                self.events.emit(pending)
+                pending, last_emit = [], now
         if pending:
-            self.stats_ready.emit(pending)
+            self.events.emit(pending)
 
 
-def start_worker(
-    worker: TrainingWorker, parent: QObject, on_finished: Callable[[], None] | None = None
-) -> QThread:
+def poll_stream(poll: Callable[[], list[Any]], stop: threading.Event, interval_s: float) -> Iterable[Any]:
+    """Events from calling `poll()` every `interval_s` until `stop` is set (a followed folder)."""
+    while not stop.is_set():
+        yield from poll()
+        stop.wait(interval_s)
+
+
+def _forget_finished_workers() -> None:
+    for key, (thread, _worker) in list(_WORKERS.items()):
+        try:
+            done = thread.isFinished()
+        except RuntimeError:  # the thread object itself was deleted: long finished
+            done = True
+        if done:
+            del _WORKERS[key]
+
+
+def start_worker(worker: Worker, parent: QObject, on_finished: Callable[[], None] | None = None,
+                 name: str = "training-thread") -> QThread:
     """Move `worker` to a new QThread and start it; the thread quits when the worker is done.
 
     `on_finished` is connected to the thread's `finished` before it starts: a worker that fails at
     once may end its thread before this function returns, so connecting afterwards could miss it.
     """
     thread = QThread(parent)
-    thread.setObjectName("training-thread")
+    thread.setObjectName(name)
     worker.moveToThread(thread)
     thread.started.connect(worker.work)
     # Direct: the worker thread quits its own loop as soon as `done` is emitted (QThread.quit is
@@ -123,6 +123,8 @@ def start_worker(
     # `thread.wait()` on the GUI thread could never see the thread end. The worker's queued
     # signals still reach the GUI before `thread.finished`, which is emitted after them.
     worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    _forget_finished_workers()
+    _WORKERS[id(worker)] = (thread, worker)
     thread.finished.connect(worker.deleteLater)
     if on_finished is not None:
         thread.finished.connect(on_finished)

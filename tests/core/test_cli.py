@@ -234,7 +234,7 @@ def test_sample_refuses_bad_input(make_checkpoint, tmp_path, capsys):
     ck = torch.load(ckpt, weights_only=True)
     ck["models"]["G"]["net.0.weight"] = ck["models"]["G"]["net.0.weight"][:, :8].clone()
     edited = tmp_path / "edited.pt"
-    torch.save(ck, edited)
+    checkpoints.save_atomic(ck, edited)
     assert main(["sample", str(edited), "--out", str(tmp_path / "e.png")]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert str(edited) in err and "net.0.weight" in err and "size mismatch" in err

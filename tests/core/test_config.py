@@ -12,6 +12,7 @@ from ganstudio.core import presets
 from ganstudio.core.config import (
     KEYS,
     LIVE_KEYS,
+    RUN_NAME_MAX_BYTES,
     Config,
     ConfigError,
     apply_overrides,
@@ -20,6 +21,7 @@ from ganstudio.core.config import (
     from_toml,
     live_changes,
     load,
+    parse_value,
     resolved_image_shape,
     save,
     to_dict,
@@ -263,7 +265,7 @@ def test_apply_overrides_parses_each_type():
         ("train.batch_size=1.5", ["train.batch_size", "'1.5'", "a whole number"]),
         ("train.amp=maybe", ["train.amp", "'maybe'", "true or false"]),
         ("optim.lr_g=-1", ["optim.lr_g = -1.0 is too small", "> 0"]),
-        ("optim.lr_g=nan", ["optim.lr_g = nan is not a finite number"]),
+        ("optim.lr_g=nan", ["optim.lr_g = 'nan' is not a finite number"]),
         ("model.arch=dcgan", ["model.arch = 'dcgan' needs data.image_size"]),
         ("train.steps", ["'train.steps'", "expected key=value"]),
     ],
@@ -320,3 +322,108 @@ def test_example_config_loads(path):
     cfg = load(path)
     assert validate(cfg) == cfg
     assert from_toml(to_toml(cfg)) == cfg
+
+
+# --- hostile values (issue #9): a ConfigError naming the key, never a traceback --------------------
+
+
+def test_deep_nesting_and_huge_numbers_are_config_errors(tmp_path):
+    deep = 1
+    for _ in range(1000):
+        deep = [deep]
+    with pytest.raises(ConfigError, match=r"optim.lr_g = \[\[\[.*is a list; it must be a number"):
+        from_dict({"optim": {"lr_g": deep}})
+    with pytest.raises(ConfigError, match="nests arrays or tables too deeply"):
+        from_toml("[optim]\nlr_g = " + "[" * 1000 + "1" + "]" * 1000)
+    with pytest.raises(ConfigError, match="optim.lr_g = .*401 digits.* is too large to be a number"):
+        from_dict({"optim": {"lr_g": 10**400}})
+    with pytest.raises(ConfigError, match="loss.gp_weight = .*401 digits.* is too large to be a number"):
+        from_toml("[loss]\ngp_weight = 1" + "0" * 400)
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        from_toml("[log]\nevery = " + "1" * 5000)  # Python refuses ints over 4,300 digits
+    # An int key without a maximum still holds only what a config file can: 64 bits.
+    (msg,) = problems_of({"log.every": 2**63})
+    assert msg.startswith(f"log.every = {2**63} is too large") and str(2**63 - 1) in msg
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "words"),
+    [
+        ("train.steps", "٣", ["digits 0-9"]),  # int() takes Arabic-Indic digits
+        ("optim.lr_g", "٣", ["digits 0-9"]),
+        ("train.steps", "１０", ["digits 0-9"]),  # and full-width ones
+        ("train.steps", "1e-400", ["not a whole number"]),  # was silently 0
+        ("optim.lr_g", "1e-400", ["too close to 0"]),
+        ("optim.lr_g", "1e309", ["too large to be a number"]),  # was inf
+        ("optim.lr_g", "-infinity", ["not a finite number"]),
+        ("train.steps", "nan", ["not a finite number"]),
+        ("train.steps", "0x10", ["not valid"]),
+        ("train.steps", "2.5", ["not a whole number"]),
+        ("train.steps", "1e999999999", ["too large"]),  # int(Decimal(...)) of it would never finish
+        ("train.seed", "9" * 5000, ["too large"]),
+    ],
+)
+def test_parse_value_refuses_rather_than_changes(key, text, words):
+    with pytest.raises(ConfigError) as info:
+        parse_value(key, text)
+    (msg,) = info.value.problems
+    assert msg.startswith(f"{key} = ") and "it must be" in msg and len(msg) < 400, msg
+    assert text[:20] in msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_parse_value_accepts_plain_spellings():
+    assert parse_value("train.steps", " 1_000 ") == 1000  # as TOML writes it
+    assert parse_value("train.steps", "1e4") == 10_000 and parse_value("train.seed", "-0") == 0
+    zero = parse_value("optim.beta1", "-0")
+    assert zero == 0.0 and math.copysign(1.0, zero) == 1.0  # no field shows "-0.0"
+    assert math.copysign(1.0, from_toml("[optim]\nbeta1 = -0.0\n").optim.beta1) == 1.0
+    assert parse_value("optim.lr_g", "1E-3") == 1e-3 and parse_value("train.amp", "On") is True
+
+
+@pytest.mark.parametrize("key", ["log.out", "log.name", "data.root", "train.device"])
+def test_nul_in_text_is_refused_naming_the_key(key):
+    for refuse in (
+        lambda: apply_overrides(Config(), [f"{key}=runs\0x"]),
+        lambda: from_dict({key.split(".")[0]: {key.split(".")[1]: "runs\0x"}}),
+        lambda: from_toml(f'[{key.split(".")[0]}]\n{key.split(".")[1]} = "runs\\u0000x"\n'),
+    ):
+        with pytest.raises(ConfigError) as info:
+            refuse()
+        assert f"{key} = 'runs\\x00x'" in str(info.value) and "NUL" in str(info.value)
+    assert "lone surrogate" in check_value(key, "x\ud800")  # a checkpoint's dict could hold one
+
+
+def test_log_name_names_one_folder_that_fits():
+    for bad, words in [("a/b", "path separator"), ("..\\x", "path separator"), ("..", "not a folder name"),
+                       (".", "not a folder name")]:
+        (msg,) = problems_of({"log.name": bad})
+        assert msg.startswith(f"log.name = {bad!r} ") and words in msg, msg
+    longest = "é" * (RUN_NAME_MAX_BYTES // 2) + "x" * (RUN_NAME_MAX_BYTES % 2)
+    assert validate(with_values(Config(), {"log.name": longest}))
+    (msg,) = problems_of({"log.name": longest + "x"})
+    assert f"is {RUN_NAME_MAX_BYTES + 1} bytes long" in msg and f"at most {RUN_NAME_MAX_BYTES} bytes" in msg
+    # 16 bytes of time stamp and up to 4 of "-999" (runlog.create_run_dir) still fit in 255.
+    assert len(f"20261129-153000-{longest}-999".encode()) == 255
+
+
+def test_toml_types_where_a_value_belongs():
+    with pytest.raises(ConfigError, match=r"train.steps = \{'a': 1\} is a table; it must be a whole number"):
+        from_toml("[train.steps]\na = 1\n")
+    with pytest.raises(ConfigError, match="train.steps = datetime.* is a date-time; it must be"):
+        from_toml("[train]\nsteps = 1979-05-27T07:32:00Z\n")
+    with pytest.raises(ConfigError, match=r"\[train\] must be a table"):
+        from_toml("[[train]]\nsteps = 1\n")
+
+
+@pytest.mark.parametrize("device", ["cuda:٣", "cuda:²", "cuda:007", "cuda:128", "cuda:" + "9" * 30])
+def test_device_index_must_be_plain(device):
+    (msg,) = problems_of({"train.device": device})
+    assert f"train.device = {device!r} is not a device" in msg and "0..127" in msg
+    validate(with_values(Config(), {"train.device": "cuda:127"}))
+
+
+def test_config_path_with_nul_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load(str(tmp_path / "a\0b.toml"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import socket
+import struct
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganstudio.core.config import DataConfig
-from ganstudio.core.data import DataError, load_dataset
+from ganstudio.core.data import DataError, Dataset, load_dataset
 from tests.core.fake_torchvision import accept_fake_cifar10, write_fake_cifar10, write_fake_mnist
 
 LUMA = torch.tensor([0.299, 0.587, 0.114])
@@ -327,3 +330,105 @@ def test_folder_with_only_unreadable_images(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(DataError, match="unknown dataset 'imagenet'"):
         load_dataset(DataConfig(dataset="imagenet"))
+
+
+# --- every Dataset is checked when it is built (issue #9) ----------------------------------------
+
+
+def _points(n: int = 8) -> torch.Tensor:
+    return torch.zeros(n, 2)
+
+
+def _three() -> torch.Tensor:
+    return torch.zeros(3, 1, 8, 8)
+
+
+BAD_DATASETS = [
+    # Dataset fields, words the message must hold after the dataset's name
+    (dict(x=torch.zeros(20, 1, 8, 8), labels=torch.zeros(19, dtype=torch.int64), num_classes=10),
+     ["20 images but 19 labels"]),
+    (dict(x=torch.zeros(20, 1, 8, 8), labels=torch.zeros(21, dtype=torch.int64), num_classes=10),
+     ["20 images but 21 labels"]),
+    (dict(x=_three(), labels=torch.tensor([0, 10, 2]), num_classes=10), ["labels from 0 to 10", "0..9"]),
+    (dict(x=_three(), labels=torch.tensor([0, -1, 2]), num_classes=10), ["labels from -1 to 2"]),
+    (dict(x=_three(), labels=torch.zeros(3), num_classes=10), ["torch.float32 labels", "int64"]),
+    (dict(x=_three(), labels=torch.zeros(3, dtype=torch.int64)), ["num_classes = None"]),
+    (dict(x=_three(), num_classes=10), ["num_classes = 10 but no labels"]),
+    (dict(x=torch.zeros(3, 1, 8, 8, dtype=torch.float64)), ["torch.float64", "float32"]),
+    (dict(x=torch.zeros(3, 2, 8, 8)), ["shape (3, 2, 8, 8)"]),
+    (dict(x=torch.zeros(3, 1, 8, 9)), ["shape (3, 1, 8, 9)"]),
+    (dict(x=torch.zeros(0, 2)), ["no samples"]),
+    (dict(x=torch.full((3, 1, 4, 4), 1.5)), ["from 1.5 to 1.5", "[-1, 1]"]),
+    (dict(x=torch.tensor([[0.0, math.nan]])), ["not finite"]),
+    (dict(x=torch.tensor([[0.0, math.inf]])), ["not finite"]),
+    (dict(x=_points(), modes=torch.zeros(8, 2)), ["mode_std = None"]),
+    (dict(x=_points(), modes=torch.zeros(8, 3), mode_std=0.1), ["mode centres (8, 3)"]),
+    (dict(x=_points(), modes=torch.zeros(8, 2), mode_std=0.0), ["mode_std = 0.0"]),
+    (dict(x=torch.zeros(3, 1, 4, 4), modes=torch.zeros(8, 2), mode_std=0.1), ["not images"]),
+]
+
+
+@pytest.mark.parametrize(("fields", "words"), BAD_DATASETS, ids=[w[0] for _, w in BAD_DATASETS])
+def test_an_inconsistent_dataset_is_refused_when_built(fields, words):
+    with pytest.raises(DataError) as e:
+        Dataset(**fields, name="my set")
+    message = str(e.value)
+    assert message.startswith("my set "), message
+    for w in words:
+        assert w in message, (w, message)
+
+
+def test_fewer_mnist_labels_than_images_is_refused_at_load(tmp_path, no_network):
+    # Before: it trained, then every metrics evaluation failed on the mismatch.
+    write_fake_mnist(tmp_path, n=20)
+    labels = tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.write_bytes(struct.pack(">ii", 2049, 19) + bytes(19))
+    with pytest.raises(DataError) as e:
+        load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)), download=False)
+    assert f"MNIST in {tmp_path} has 20 images but 19 labels" in str(e.value)
+
+
+# --- a failed MNIST/Fashion-MNIST/CIFAR-10 load leaves the disk as it found it -------------------
+
+TORCHVISION_SETS = [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST"), ("cifar10", "cifar-10-batches-py")]
+
+
+def tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("name", [n for n, _ in TORCHVISION_SETS])
+def test_failed_download_leaves_no_folders_behind(tmp_path, no_network, name):
+    root = tmp_path / "new" / "data"  # neither exists: the download would create both
+    with pytest.raises(DataError, match="Downloading them failed"):
+        load_dataset(DataConfig(dataset=name, root=str(root)), download=True)
+    assert tree(tmp_path) == set()
+
+
+@pytest.mark.parametrize(("name", "own"), TORCHVISION_SETS)
+def test_failed_download_keeps_what_was_there(tmp_path, no_network, name, own):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / own).mkdir()  # the dataset's folder existed, empty but for a file of the user's
+    (tmp_path / own / "readme.txt").write_text("mine too")
+    (tmp_path / "empty").mkdir()
+    before = tree(tmp_path)
+    with pytest.raises(DataError, match="Downloading them failed"):
+        load_dataset(DataConfig(dataset=name, root=str(tmp_path)), download=True)
+    assert tree(tmp_path) == before
+    assert (tmp_path / own / "readme.txt").read_text() == "mine too"
+
+
+@pytest.mark.parametrize("name", [n for n, _ in TORCHVISION_SETS])
+def test_a_download_cut_off_midway_is_removed(tmp_path, monkeypatch, name):
+    from torchvision.datasets import utils
+
+    def cut_off(url: str, filename: str, chunk_size: int = 0) -> None:
+        Path(filename).write_bytes(b"the first bytes of the file")
+        raise urllib.error.URLError("connection reset by peer")
+
+    monkeypatch.setattr(utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    monkeypatch.setattr(utils, "_urlretrieve", cut_off)
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(DataError, match="connection reset by peer"):
+        load_dataset(DataConfig(dataset=name, root=str(tmp_path)), download=True)
+    assert tree(tmp_path) == {"keep.txt"}

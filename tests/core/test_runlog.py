@@ -1,10 +1,12 @@
-"""ganstudio.core.runlog: the run folder written from the event stream, and reading it back."""
+"""The run folder written from the event stream (RunWriter), and read back (LogReader, Follower)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import threading
+import time
 
 import numpy as np
 from PIL import Image
@@ -16,25 +18,21 @@ from ganstudio.core.events import (
     CheckpointFailed,
     Failed,
     Finished,
+    Heartbeat,
     HyperparamsChanged,
+    Marker,
     Paused,
     Resumed,
+    RunStarted,
     Samples,
+    SourceStatus,
+    Stale,
     Stats,
+    StatsBlock,
 )
-from ganstudio.core.history import History, Marker
-from ganstudio.core.runlog import (
-    CONFIG,
-    METRICS,
-    RunLog,
-    create_run_dir,
-    follow_metrics,
-    list_sample_grids,
-    load_run_config,
-    read_metrics,
-    run_dir_of_checkpoint,
-    scatter_png,
-)
+from ganstudio.core.run import FINISHED, RunState
+from ganstudio.core.runfolder import CONFIG, METRICS, RunFolder, scatter_png
+from ganstudio.core.runlog import Follower, LogReader, RunWriter, read_metrics, read_run
 from tests.core.conftest import of_type
 
 
@@ -47,7 +45,7 @@ def _strict_json(line: str):
 
 
 def _logged_run(cfg, trainer, run_dir):
-    log = RunLog(run_dir, cfg)
+    log = RunWriter(RunFolder(run_dir), cfg)
     events = []
     for ev in trainer.run():
         log.handle(ev)
@@ -58,12 +56,14 @@ def _logged_run(cfg, trainer, run_dir):
 
 def test_run_folder_of_an_image_run(tiny_config, make_trainer, tmp_path):
     cfg = tiny_config("digits", steps=4, every=1, sample_every=2, checkpoint_every=2)
-    run_dir = create_run_dir(cfg, out=tmp_path, now=0)
+    folder = RunFolder.create(cfg, out=tmp_path, now=0)
+    run_dir = folder.path
     assert run_dir.parent == tmp_path and run_dir.name.endswith("-digits-mlp-nonsaturating")
+    assert folder.meta()["format"] == "ganstudio-run" and folder.version_problem() is None
     t = make_trainer(cfg, checkpoint_dir=run_dir / "checkpoints")
     events = _logged_run(cfg, t, run_dir)
 
-    assert load(run_dir / CONFIG) == cfg and load_run_config(run_dir) == cfg
+    assert load(run_dir / CONFIG) == cfg and folder.load_config() == cfg
     lines = (run_dir / METRICS).read_text().splitlines()
     records = [_strict_json(line) for line in lines]
     assert all("event" in r and "step" in r for r in records)
@@ -76,10 +76,15 @@ def test_run_folder_of_an_image_run(tiny_config, make_trainer, tmp_path):
         assert r["step"] == s.step and r["epoch"] == s.epoch and r["wall"] == s.wall
         assert {k: r[k] for k in s.values} == s.values
     assert [r["step"] for r in records if r["event"] == "checkpoint"] == [2, 4]
+    # Checkpoint paths are relative to the folder, so the log survives a sync to another machine.
+    assert [r["path"] for r in records if r["event"] == "checkpoint"] == [
+        "checkpoints/step-000000002.pt", "checkpoints/step-000000004.pt"]
+    assert [r["file"] for r in records if r["event"] == "samples"] == [
+        f"samples/step-00000000{i}.png" for i in (0, 2, 4)]
 
-    grids = list_sample_grids(run_dir)
+    grids = folder.sample_timeline()
     assert [step for step, _ in grids] == [0, 2, 4]
-    assert [step for step, _ in list_sample_grids(run_dir, up_to_step=2)] == [0, 2]
+    assert [step for step, _ in folder.sample_timeline(up_to_step=2)] == [0, 2]
     sample_events = of_type(events, Samples)
     for (_, png), ev in zip(grids, sample_events, strict=True):
         with Image.open(png) as img:
@@ -87,15 +92,45 @@ def test_run_folder_of_an_image_run(tiny_config, make_trainer, tmp_path):
             assert np.array_equal(np.asarray(img), ev.grid[:, :, 0])
     latest = run_dir / "checkpoints" / "latest.pt"
     assert checkpoints.load(latest)["step"] == 4
-    assert run_dir_of_checkpoint(latest) == run_dir.resolve()
-    assert run_dir_of_checkpoint(tmp_path / "loose.pt") is None
+    assert folder.latest_checkpoint() == latest
+    assert RunFolder.of_checkpoint(latest).path == run_dir.resolve()
+    assert RunFolder.of_checkpoint(tmp_path / "loose.pt") is None
+
+
+def test_a_folder_read_back_is_the_trainers_state(tiny_config, make_trainer, tmp_path):
+    """The one run model: the state a reader builds from the folder equals the trainer's own."""
+    cfg = tiny_config("digits", steps=6, every=1, sample_every=3, checkpoint_every=3)
+    folder = RunFolder.create(cfg, out=tmp_path)
+    t = make_trainer(cfg, checkpoint_dir=folder.checkpoints_dir)
+    log = RunWriter(folder, cfg)
+    from ganstudio.core.control import Control
+
+    control = Control()
+    control.update_values({"optim.lr_g": 1e-3})
+    for ev in t.run(control):
+        log.handle(ev)
+        if isinstance(ev, Stats) and ev.step == 2:
+            log.handle(Alert(step=2, kind="d_wins", message="D wins"))
+            t.state.apply(Alert(step=2, kind="d_wins", message="D wins"))
+    log.close()
+    state = read_run(folder)
+    assert state.status == FINISHED and state.step == 6 == t.step
+    np.testing.assert_array_equal(state.history.steps(), t.history.steps())
+    for key in t.history.keys:
+        np.testing.assert_array_equal(state.history.series(key), t.history.series(key))
+    assert [(m.step, m.kind) for m in state.history.markers] == [(m.step, m.kind) for m in t.history.markers]
+    assert [a.kind for a in state.alerts] == ["d_wins"]
+    assert state.config.optim.lr_g == 1e-3 == t.cfg.optim.lr_g
+    assert [c.step for c in state.checkpoints] == [3, 6]
+    assert state.latest_samples.step == 6
 
 
 def test_run_folder_of_a_2d_run(tiny_config, make_trainer, tmp_path):
     cfg = tiny_config("ring8", steps=2, sample_every=2)
     t = make_trainer(cfg)
     run_dir = tmp_path / "run"
-    log = RunLog(run_dir, cfg, reference_points=t.data.x[:500].numpy())
+    folder = RunFolder(run_dir)
+    log = RunWriter(folder, cfg, reference_points=t.data.x[:500].numpy())
     events = []
     for ev in t.run():
         log.handle(ev)
@@ -110,6 +145,14 @@ def test_run_folder_of_a_2d_run(tiny_config, make_trainer, tmp_path):
             assert img.size == (400, 400) and img.mode == "RGB"
             colours = {c for _, c in img.getcolors(maxcolors=1 << 16)}
         assert (31, 119, 180) in colours and (190, 190, 190) in colours  # samples over the data
+    # Read back: the points and the 2D lab's field and arrows.
+    read = of_type(LogReader(folder).read(), Samples)
+    assert [s.step for s in read] == [s.step for s in of_type(events, Samples)]
+    last = of_type(events, Samples)[-1]
+    np.testing.assert_array_equal(read[-1].points, last.points)
+    np.testing.assert_array_equal(read[-1].field, last.field)
+    np.testing.assert_array_equal(read[-1].arrows, last.arrows)
+    assert read[-1].extent == tuple(last.extent)
 
 
 def test_scatter_png_skips_non_finite_points():
@@ -124,7 +167,7 @@ def test_scatter_png_skips_non_finite_points():
 
 def test_every_event_kind_is_one_json_line(tiny_config, tmp_path):
     cfg = tiny_config("digits")
-    with RunLog(tmp_path, cfg) as log:
+    with RunWriter(RunFolder(tmp_path), cfg) as log:
         values = {"loss_d": math.nan, "loss_g": math.inf, "d_real": 0.25, "grad_d": -math.inf}
         log.handle(Stats(step=3, epoch=0.5, wall=1.0, values=values))
         log.handle(Alert(step=3, kind="nan", message="bad", evidence={"x": math.nan, "y": 2.0}))
@@ -143,7 +186,7 @@ def test_every_event_kind_is_one_json_line(tiny_config, tmp_path):
 
 def test_hparams_change_rewrites_config(tiny_config, tmp_path):
     cfg = tiny_config("digits")
-    with RunLog(tmp_path, cfg) as log:
+    with RunWriter(RunFolder(tmp_path), cfg) as log:
         log.handle(HyperparamsChanged(step=7, changes={"optim.lr_g": (2e-4, 1e-3), "optim.d_steps": (1, 3)}))
     assert load(tmp_path / CONFIG) == with_values(cfg, {"optim.lr_g": 1e-3, "optim.d_steps": 3})
     (rec,) = read_metrics(tmp_path / METRICS)
@@ -153,12 +196,13 @@ def test_hparams_change_rewrites_config(tiny_config, tmp_path):
 
 
 def test_write_history_replays_a_resumed_run(tiny_config, tmp_path):
-    h = History()
-    h.append(Stats(step=10, epoch=0.1, wall=1.0, values={"loss_d": 1.5, "loss_g": math.nan}))
-    h.append(Stats(step=20, epoch=0.2, wall=2.0, values={"loss_d": 1.25, "loss_g": 0.5}))
-    h.add_marker(Marker(15, "hparams", "optim.lr_g: 0.0002 → 0.001"))
-    with RunLog(tmp_path, tiny_config("digits")) as log:
-        log.write_history(h)
+    state = RunState()
+    state.apply(Stats(step=10, epoch=0.1, wall=1.0, values={"loss_d": 1.5, "loss_g": math.nan}))
+    state.apply(Stats(step=20, epoch=0.2, wall=2.0, values={"loss_d": 1.25, "loss_g": 0.5}))
+    state.apply(Marker(15, "hparams", "optim.lr_g: 0.0002 → 0.001"))
+    state.apply(Alert(step=18, kind="d_wins", message="D wins"))
+    with RunWriter(RunFolder(tmp_path), tiny_config("digits")) as log:
+        log.write_history(state)
         log.handle(Finished(step=20, reason="completed"))
     records = [_strict_json(line) for line in (tmp_path / METRICS).read_text(encoding="utf-8").splitlines()]
     assert records[0] == {"event": "stats", "step": 10, "epoch": 0.1, "wall": 1.0,
@@ -166,15 +210,27 @@ def test_write_history_replays_a_resumed_run(tiny_config, tmp_path):
     assert records[1]["loss_g"] == 0.5
     assert records[2] == {"event": "marker", "step": 15, "kind": "hparams",
                           "text": "optim.lr_g: 0.0002 → 0.001"}
-    assert records[3]["event"] == "finished"
+    assert records[3]["event"] == "alert" and records[3]["kind"] == "d_wins"
+    assert records[4]["event"] == "finished"
+    back = read_run(RunFolder(tmp_path))  # the alert comes back as an alert and a marker
+    assert [a.kind for a in back.alerts] == ["d_wins"]
+    assert [m.kind for m in back.history.markers] == ["hparams", "d_wins"]
 
 
-def test_create_run_dir_is_unique(tiny_config, tmp_path):
+def test_create_is_unique(tiny_config, tmp_path):
     cfg = with_values(tiny_config("ring8"), {"log.name": "mine", "log.out": str(tmp_path / "runs")})
-    a = create_run_dir(cfg, now=1e9)
-    b = create_run_dir(cfg, now=1e9)
+    a = RunFolder.create(cfg, now=1e9).path
+    b = RunFolder.create(cfg, now=1e9).path
     assert a.parent == b.parent == tmp_path / "runs"
     assert a.name.endswith("-mine") and b.name == a.name + "-1" and a.is_dir() and b.is_dir()
+
+
+def test_a_newer_format_is_named(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.meta_path.write_text(json.dumps({"format": "ganstudio-run", "version": 99}))
+    assert "newer GAN Studio" in folder.version_problem()
+    folder.meta_path.write_text("[1, 2")
+    assert "cannot be read" in folder.version_problem()
 
 
 # --- reading a live metrics.jsonl ----------------------------------------------------------------------
@@ -190,52 +246,210 @@ def test_read_metrics_ignores_a_partial_last_line(tmp_path):
     assert read_metrics(path) == []
 
 
-def test_follow_metrics_yields_what_a_writer_appends(tmp_path):
-    path = tmp_path / METRICS
+def _stats_steps(events) -> list[int]:
+    out = []
+    for ev in events:
+        if isinstance(ev, StatsBlock):
+            out += ev.steps.tolist()
+    return out
+
+
+def test_reader_waits_for_the_rest_of_a_half_written_line(tmp_path):
+    folder = RunFolder(tmp_path)
+    path = folder.metrics_path
     path.write_text("")
-    records = [{"event": "started", "step": 0}] + [
-        {"event": "stats", "step": i, "loss_d": i / 4} for i in range(1, 6)
-    ] + [{"event": "finished", "step": 5, "reason": "completed"}]
-    acks = [threading.Event() for _ in records]
-    errors = []
-
-    def writer():
-        try:
-            with open(path, "a", encoding="utf-8") as f:
-                for i, rec in enumerate(records):
-                    line = json.dumps(rec) + "\n"
-                    # Half a line first: the follower must wait for the rest, not parse the half.
-                    f.write(line[: len(line) // 2])
-                    f.flush()
-                    f.write(line[len(line) // 2 :])
-                    f.flush()
-                    if i < 3:  # the first records one at a time, each read before the next is written
-                        assert acks[i].wait(30)
-        except BaseException as e:  # reported by the test thread
-            errors.append(e)
-
-    th = threading.Thread(target=writer, daemon=True)
-    th.start()
+    reader = LogReader(folder)
     got = []
-    for rec in follow_metrics(path, poll_s=0.005):
-        got.append(rec)
-        acks[len(got) - 1].set()
+    with open(path, "a", encoding="utf-8") as f:
+        for i in range(1, 6):
+            line = json.dumps({"event": "stats", "step": i, "loss_d": i / 4}) + "\n"
+            f.write(line[: len(line) // 2])
+            f.flush()
+            got += reader.read()  # half a line: nothing yet
+            assert _stats_steps(got) == list(range(1, i))
+            f.write(line[len(line) // 2 :])
+            f.flush()
+            got += reader.read()
+            assert _stats_steps(got) == list(range(1, i + 1))
+    block = got[-1]
+    assert block.values["loss_d"].tolist() == [1.25]
+
+
+def test_reader_recovers_a_torn_line_and_survives_foreign_ones(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.metrics_path.write_text(
+        '{"event": "started", "step": 0, "total_steps": 10}\n'
+        '{"event": "stats", "step": 1, "loss_d": 1.0}\n'
+        '{"event": "st'  # a process died mid-line; a restart appended a whole line after it
+        '{"event": "stats", "step": 2, "loss_d": 2.0}\n'
+        '[1, 2, 3]\n'
+        '{"event": "from the future", "step": 3}\n'
+        'not json at all\n'
+        '{"event": "stats", "step": 3, "loss_d": 3.0}\n')
+    follower = Follower(folder)
+    events = follower.poll()
+    assert _stats_steps(events) == [1, 2, 3]
+    damaged = [e for e in events if isinstance(e, SourceStatus)]
+    assert damaged and damaged[0].state == "damaged" and "4 lines" in damaged[0].message
+
+
+def test_writer_ends_a_torn_last_line_before_appending(tiny_config, tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.metrics_path.write_text('{"event": "stats", "step": 1, "loss_d": 1.0}\n{"event": "sta')
+    with RunWriter(folder, tiny_config("digits")) as log:
+        log.handle(Stats(step=2, epoch=0.0, wall=0.0, values={"loss_d": 2.0}))
+    lines = folder.metrics_path.read_text().splitlines()
+    assert lines[-1] == '{"event": "stats", "step": 2, "epoch": 0.0, "wall": 0.0, "loss_d": 2.0}'
+    assert _stats_steps(LogReader(folder).read()) == [1, 2]
+
+
+def test_follower_sees_a_rewritten_log_and_a_vanished_folder(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    folder = RunFolder(run)
+    folder.metrics_path.write_text('{"event": "stats", "step": 1}\n{"event": "stats", "step": 2}\n')
+    f = Follower(folder)
+    state = RunState()
+    for ev in f.poll():
+        state.apply(ev)
+    assert len(state.history) == 2
+    folder.metrics_path.write_text('{"event": "stats", "step": 7}\n')  # shorter: rewritten
+    events = f.poll()
+    assert isinstance(events[0], SourceStatus) and events[0].state == "rewritten"
+    for ev in events:
+        state.apply(ev)
+    assert state.history.steps().tolist() == [7]  # read again from the start, nothing doubled
+    os.rename(run, tmp_path / "moved")
+    (gone,) = f.poll()
+    assert gone.state == "missing" and str(run) in gone.message
+    state.apply(gone)
+    assert state.history.steps().tolist() == [7] and "disappeared" in state.source_problem
+    assert f.poll() == []  # said once
+    os.rename(tmp_path / "moved", run)
+    back = f.poll()
+    assert back and back[0] == SourceStatus("ok")
+
+
+def test_follower_says_stale_when_the_heartbeat_stops(tmp_path, monkeypatch):
+    folder = RunFolder(tmp_path)
+    folder.metrics_path.write_text('{"event": "started", "step": 0, "total_steps": 10}\n')
+    folder.heartbeat_path.write_text(json.dumps({"time": time.time(), "seq": 1, "step": 0,
+                                                 "status": "running", "host": "gpu1", "pid": 7}))
+    clock = [1000.0]
+    monkeypatch.setattr("ganstudio.core.runlog.time.monotonic", lambda: clock[0])
+    f = Follower(folder, stale_s=30)
+    state = RunState()
+    for ev in f.poll():
+        state.apply(ev)
+    assert state.status == "running" and state.host == "gpu1"
+    clock[0] += 29
+    assert not any(isinstance(e, Stale) for e in f.poll())
+    clock[0] += 2
+    (stale,) = [e for e in f.poll() if isinstance(e, Stale)]
+    state.apply(stale)
+    assert state.status == "stale"
+    folder.heartbeat_path.write_text(json.dumps({"time": time.time(), "seq": 2, "step": 5,
+                                                 "status": "paused", "host": "gpu1", "pid": 7}))
+    beats = [e for e in f.poll() if isinstance(e, Heartbeat)]
+    assert beats and beats[0].status == "paused"
+    state.apply(beats[0])
+    assert state.status == "paused"
+
+
+def test_an_old_unfinished_run_opens_stale(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.metrics_path.write_text('{"event": "started", "step": 0, "total_steps": 10}\n')
+    old = time.time() - 3600
+    os.utime(folder.metrics_path, (old, old))
+    state = RunState()
+    for ev in Follower(folder).poll():
+        state.apply(ev)
+    assert state.status == "stale"
+
+
+def test_a_restart_from_an_earlier_checkpoint_rewinds_the_story(tmp_path):
+    state = RunState()
+    for step in (10, 20, 30):
+        state.apply(Stats(step=step, epoch=0.0, wall=float(step), values={"loss_d": 1.0}))
+    state.apply(Alert(step=25, kind="d_wins", message="x"))
+    state.apply(RunStarted(run_dir=None, config={}, device="cpu", step=20, total_steps=50, threads=1))
+    assert state.history.steps().tolist() == [10, 20] and state.alerts == [] and state.step == 20
+
+
+def test_reading_a_long_log_comes_out_in_blocks(tmp_path):
+    folder = RunFolder(tmp_path)
+    lines = [json.dumps({"event": "stats", "step": i, "epoch": i / 100, "wall": i / 10, "loss_d": i * 0.5,
+                         "loss_g": None if i % 7 == 0 else 1.0}) for i in range(1, 5001)]
+    lines.insert(2500, json.dumps({"event": "metrics", "step": 2500, "fd": 3.5}))
+    folder.metrics_path.write_text("\n".join(lines) + "\n")
+    events = LogReader(folder).read()
+    blocks = [e for e in events if isinstance(e, StatsBlock)]
+    assert len(blocks) == 2 and sum(len(b) for b in blocks) == 5000
+    state = RunState()
+    for ev in events:
+        state.apply(ev)
+    g = state.history.series("loss_g")
+    assert np.isnan(g[6]) and g[5] == 1.0
+    assert state.history.series("fd")[state.history.steps().tolist().index(2500)] == 3.5
+
+
+def test_writer_keeps_lines_it_could_not_write(tiny_config, tmp_path, monkeypatch):
+    from ganstudio.core import runlog
+
+    folder = RunFolder(tmp_path)
+    log = RunWriter(folder, tiny_config("digits"))
+    real_write = os.write
+    full = [True]
+
+    def write(fd, data):
+        if full[0] and fd == log._fd:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(runlog.os, "write", write)
+    try:
+        log.handle(Stats(step=1, epoch=0.0, wall=0.0, values={"loss_d": 1.0}))
+    except runlog.LogWriteError as e:
+        assert "disk is full" in str(e) and str(folder.metrics_path) in str(e)
+    else:
+        raise AssertionError("no LogWriteError")
+    full[0] = False
+    log.handle(Stats(step=2, epoch=0.0, wall=0.0, values={"loss_d": 2.0}))
+    log.close()
+    assert _stats_steps(LogReader(folder).read()) == [1, 2]  # nothing lost, in order
+
+
+def test_a_sample_that_cannot_be_written_is_an_alert(tiny_config, tmp_path):
+    folder = RunFolder(tmp_path)
+    log = RunWriter(folder, tiny_config("digits"))
+    folder.samples_dir.rmdir()
+    folder.samples_dir.write_text("a file where the folder was")
+    (alert,) = log.handle(Samples(step=5, grid=np.zeros((9, 9, 1), np.uint8)))
+    assert alert.kind == "disk" and "step 5" in alert.message and "Training goes on" in alert.message
+    log.close()
+    assert read_metrics(folder.metrics_path) == []  # no line names a file that is not there
+
+
+def test_concurrent_writer_and_reader(tiny_config, tmp_path):
+    """A follower in another thread sees every line a writer appends, in order."""
+    folder = RunFolder(tmp_path)
+    log = RunWriter(folder, tiny_config("digits"))
+    reader = LogReader(folder)
+    seen: list[int] = []
+    done = threading.Event()
+
+    def follow():
+        while not done.is_set() or len(seen) < 300:
+            seen.extend(_stats_steps(reader.read()))
+            if len(seen) >= 300:
+                return
+            time.sleep(0.001)
+
+    th = threading.Thread(target=follow, daemon=True)
+    th.start()
+    for i in range(1, 301):
+        log.handle(Stats(step=i, epoch=0.0, wall=0.0, values={"loss_d": float(i)}))
+    done.set()
     th.join(30)
-    assert not errors and not th.is_alive()
-    assert got == records
-
-
-def test_follow_metrics_stops_on_failed_or_request(tmp_path):
-    path = tmp_path / METRICS
-    path.write_text('{"event": "stats", "step": 1}\n{"event": "failed", "step": 1, "message": "x"}\n'
-                    '{"event": "stats", "step": 2}\n')
-    assert [r["event"] for r in follow_metrics(path, poll_s=0.001)] == ["stats", "failed"]
-    path.write_text('{"event": "stats", "step": 1}\n')
-    polls = []
-
-    def stop():
-        polls.append(1)
-        return len(polls) >= 3
-
-    assert list(follow_metrics(path, poll_s=0.001, stop=stop)) == [{"event": "stats", "step": 1}]
-    assert len(polls) == 3
+    log.close()
+    assert seen == list(range(1, 301))

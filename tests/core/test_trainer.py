@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudio.core import checkpoints
-from ganstudio.core import trainer as trainer_module
+from ganstudio.core import checkpoints, threads
 from ganstudio.core.config import ConfigError, to_dict, with_values
 from ganstudio.core.control import Control
 from ganstudio.core.events import (
@@ -127,7 +126,7 @@ def test_batch_larger_than_dataset(tiny_config, make_trainer):
 def test_choose_threads_does_not_touch_the_run(tiny_config, make_trainer, monkeypatch):
     """Timing the thread counts trains copies: the run itself must not move by a bit."""
     t = make_trainer(tiny_config("digits", threads=0))
-    monkeypatch.setattr(trainer_module, "usable_cores", lambda: 8)  # room to time both counts
+    monkeypatch.setattr(threads, "usable_cores", lambda: 8)  # room to time both counts
     t.train_step()
     before, acc = snapshot(t), t._acc.clone()
     timed = []
@@ -136,8 +135,8 @@ def test_choose_threads_does_not_touch_the_run(tiny_config, make_trainer, monkey
                                                              original(self))[1])
     torch.set_num_threads(2)  # more than one, so the probe really runs both counts
     try:
-        n = t.choose_threads(budget_s=0.05)
-        assert n in (1, 2) and t.threads == n == torch.get_num_threads()
+        n = threads.choose_threads(t, budget_s=0.05)
+        assert n in (1, 2) and n == torch.get_num_threads()
     finally:
         torch.set_num_threads(1)
     assert timed[0] == 2 and set(timed) == {1, 2}  # the larger count first, then both
@@ -156,12 +155,12 @@ def test_choose_threads_leaves_cores_to_busy_threads(
     where no core would be left for a second training thread, it uses 1 without timing."""
     t = make_trainer(tiny_config("digits", {"metrics.every": metrics_every}, threads=0))
     t.reserve_cores = reserve
-    monkeypatch.setattr(trainer_module, "usable_cores", lambda: cores)
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
     timed = []
     monkeypatch.setattr(Trainer, "train_step", lambda self: timed.append(torch.get_num_threads()))
     torch.set_num_threads(2)
     try:
-        n = t.choose_threads(budget_s=0.02)
+        n = threads.choose_threads(t, budget_s=0.02)
     finally:
         torch.set_num_threads(1)
     if expected is not None:

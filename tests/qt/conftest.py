@@ -40,6 +40,17 @@ TINY: dict[str, Any] = {
 }
 
 
+def collect(model, cls: type, into: list) -> list:
+    """Append every event of type `cls` that reaches the run model (`session.model`) to `into`."""
+    model.changed.connect(lambda changes: into.extend(changes.of_type(cls)))
+    return into
+
+
+def has_events(cls: type):
+    """A waitSignal check for the model's `changed`: the batch holds an event of type `cls`."""
+    return lambda changes: bool(changes.of_type(cls))
+
+
 def tiny_config(out: Path, **values: Any) -> Config:
     """A tiny, valid config writing run folders under `out`, with keys overridden as
     section__key=value (train__steps=100 sets train.steps)."""
@@ -155,13 +166,12 @@ def window(make_window):
 def trained_run(tmp_path_factory, warm) -> Path:
     """A finished 20-step run folder written by the core alone (no Qt): checkpoints at steps 10
     and 20 plus latest.pt, sample grids every 5 steps. Tests only read it."""
-    from ganstudio.core.runlog import RunLog, create_run_dir
-    from ganstudio.core.trainer import Trainer
+    from ganstudio.core.driver import RunDriver
 
     cfg = tiny_config(tmp_path_factory.mktemp("shared") / "runs")
-    run_dir = create_run_dir(cfg)
-    trainer = Trainer(cfg, checkpoint_dir=run_dir / "checkpoints")
-    with RunLog(run_dir, cfg) as log:
-        for ev in trainer.run():
-            log.handle(ev)
-    return run_dir
+    driver = RunDriver(cfg, steer=False)
+    driver.prepare()
+    for _ in driver.events():
+        pass
+    driver.close()
+    return driver.folder.path

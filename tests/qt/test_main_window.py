@@ -16,11 +16,12 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget, QMessageBox,
 
 from ganstudio.core import checkpoints
 from ganstudio.core import config as cfgmod
+from ganstudio.core.events import CheckpointSaved, Stats
 from ganstudio.core.history import History
 from ganstudio.core.trainer import Trainer
 from ganstudio.qt import worker as worker_module
 from ganstudio.qt.app import main
-from tests.qt.conftest import LONG_RUN, WAIT_MS, stop_and_wait
+from tests.qt.conftest import LONG_RUN, WAIT_MS, collect, has_events, stop_and_wait
 
 ACTIONS = (
     "action_start",
@@ -134,7 +135,7 @@ def test_2d_lab_is_built_after_the_first_paint_or_when_asked_for(qtbot, settings
 
 def test_start_trains_and_updates_every_view(qtbot, make_window):
     window = make_window(train__steps=LONG_RUN, log__sample_every=5)
-    with qtbot.waitSignal(window.session.stats_ready, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.session.model.changed, check_params_cb=has_events(Stats), timeout=WAIT_MS):
         action(window, "action_start").trigger()
     qtbot.waitUntil(lambda: window.session.step >= 10 and len(window.samples.steps) > 0
                     and curve_len(window) > 0, timeout=WAIT_MS)
@@ -171,9 +172,9 @@ def test_pause_single_step_resume_and_stop(qtbot, make_window):
     assert action(window, "action_step").isEnabled()
     paused_at = s.trainer.step  # the worker thread waits between steps now
 
-    with qtbot.waitSignal(s.stats_ready, timeout=WAIT_MS) as blocker:
+    with qtbot.waitSignal(s.model.changed, check_params_cb=has_events(Stats), timeout=WAIT_MS) as blocker:
         action(window, "action_step").trigger()
-    assert [ev.step for ev in blocker.args[0]][-1] == paused_at + 1
+    assert [ev.step for ev in blocker.args[0].of_type(Stats)][-1] == paused_at + 1
     # A single step also draws samples; once they are in, the trainer is waiting again.
     qtbot.waitUntil(lambda: window.samples.steps[-1:] == [paused_at + 1], timeout=WAIT_MS)
     assert s.trainer.step == paused_at + 1
@@ -326,9 +327,10 @@ def test_save_checkpoint_while_running(qtbot, make_window):
     window = make_window(train__steps=LONG_RUN, log__checkpoint_every=0)
     s = window.session
     start_and_wait(qtbot, window)
-    with qtbot.waitSignal(s.checkpoint_saved, timeout=WAIT_MS) as blocker:
+    with qtbot.waitSignal(s.model.changed, check_params_cb=has_events(CheckpointSaved),
+                          timeout=WAIT_MS) as blocker:
         action(window, "action_save_checkpoint").trigger()
-    path = Path(blocker.args[0].path)
+    path = Path(blocker.args[0].of_type(CheckpointSaved)[0].path)
     assert path.exists()
     assert path.parent == s.run_dir / "checkpoints"
     assert s.state == "running"
@@ -364,7 +366,7 @@ def test_open_checkpoint_in_a_new_window_restores_and_continues(qtbot, make_wind
     assert str(ckpt.resolve()) in window.findChild(QAction, "action_recent_0").text()
 
     batches = []
-    s.stats_ready.connect(batches.append)
+    s.model.changed.connect(lambda changes: batches.append(changes.of_type(Stats)))
     action(window, "action_start").trigger()
     qtbot.waitUntil(lambda: s.state == "stopped" and s.step == 20, timeout=WAIT_MS)
     resumed_steps = [ev.step for batch in batches for ev in batch]
@@ -511,8 +513,7 @@ def test_close_while_training_quit_waits_for_the_worker(qtbot, make_window):
     window = make_window(train__steps=LONG_RUN, log__checkpoint_every=0)
     s = window.session
     start_and_wait(qtbot, window)
-    saved = []
-    s.checkpoint_saved.connect(saved.append)
+    saved = collect(s.model, CheckpointSaved, [])
     visible_when_thread_ended = []
     s.thread_finished.connect(lambda: visible_when_thread_ended.append(window.isVisible()))
     window.ask_close = lambda: "quit"
@@ -532,8 +533,7 @@ def test_close_while_training_save_and_quit_writes_a_checkpoint(qtbot, make_wind
     window = make_window(train__steps=LONG_RUN, log__checkpoint_every=0)
     s = window.session
     start_and_wait(qtbot, window)
-    saved = []
-    s.checkpoint_saved.connect(saved.append)
+    saved = collect(s.model, CheckpointSaved, [])
     window.ask_close = lambda: "save"
     window.close()
     assert window.isVisible()

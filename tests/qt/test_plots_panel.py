@@ -145,6 +145,22 @@ def test_ema_chunks_equal_one_pass():
     np.testing.assert_allclose(whole, reference_ema(x, 0.99), rtol=1e-9)
 
 
+def test_ema_keeps_every_term_after_a_spike():
+    """One finite spike 1e14 times the rest fades exactly as TensorBoard's loop has it, in one pass
+    or in the chunks the panel feeds (both code paths: a few points, and many)."""
+    x = np.ones(3000)
+    x[100] = 1e14
+    for weight in (0.27, 0.6, 0.9, 0.99):
+        want = reference_ema(x, weight)
+        whole, _, _ = ema_debiased(x, weight)
+        np.testing.assert_allclose(whole, want, rtol=1e-12, err_msg=f"weight {weight}")
+        parts, state, count = [], 0.0, 0
+        for a, b in zip([0, 1, 4, 90, 101, 104, 2000], [1, 4, 90, 101, 104, 2000, 3000], strict=True):
+            part, state, count = ema_debiased(x[a:b], weight, state, count)
+            parts.append(part)
+        np.testing.assert_allclose(np.concatenate(parts), want, rtol=1e-12, err_msg=f"weight {weight}")
+
+
 def test_log_y_checkbox(panel, qtbot):
     _, log_y, _, _ = controls(panel)
     qtbot.mouseClick(log_y, Qt.MouseButton.LeftButton)
@@ -276,6 +292,30 @@ def test_marker_hover_shows_its_text(panel, history):
     assert layer.toolTip() == "step 1500: gradient norm 1e6"
     layer.hoverEvent(Hover(1500, exit_=True))
     assert not label.isVisible() and layer.hovered is None
+
+
+def test_a_routine_checkpoint_is_hovered_at_its_tick_only(panel, history):
+    """Autosaves are short ticks at the bottom: the mouse anywhere else above them reads nothing."""
+    history.add_marker(CheckpointSaved(1500, "/runs/x/ckpt.pt"))
+    panel.refresh()
+    layer = panel.marker_layer("Losses")
+    view = panel.plot_widget("Losses").getPlotItem().getViewBox()
+    (_, _), (y0, y1) = view.viewRange()
+
+    class Hover:
+        def __init__(self, y: float):
+            self._y = y
+
+        def isExit(self):  # noqa: N802 (pyqtgraph's name)
+            return False
+
+        def pos(self):
+            return QPointF(1500.0, self._y)
+
+    layer.hoverEvent(Hover((y0 + y1) / 2))
+    assert layer.hovered is None
+    layer.hoverEvent(Hover(y0 + 3 * layer.pixelHeight()))
+    assert layer.hovered == 0 and "ckpt.pt" in layer.toolTip()
 
 
 def test_rollback_redraws_from_scratch(panel, history):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QAction
 
-from ganstudio.core.events import Alert, Stats
-from tests.qt.conftest import WAIT_MS
+from ganstudio.core.events import Alert, Metrics, Stats
+from tests.qt.conftest import WAIT_MS, collect
 
 
 def _start(qtbot, window, steps: int) -> None:
@@ -52,12 +52,12 @@ def test_metric_tabs_draw_values_with_bands(qtbot, window):
 
 def test_alerts_are_listed_marked_and_counted(qtbot, window):
     s = window.session
-    s._on_worker_event(Alert(step=120, kind="d_wins", message="D loss below 0.05 for 20 intervals",
-                             evidence={"loss_d": 0.01}))
+    s.model.apply([Alert(step=120, kind="d_wins", message="D loss below 0.05 for 20 intervals",
+                         evidence={"loss_d": 0.01})])
     assert window.alerts.count() == 1
     assert "step 120" in window.alerts.texts()[0]
     assert "Discriminator winning" in window.alerts.texts()[0]
-    assert window._docks["alerts"].windowTitle() == "Alerts (1)"
+    assert window._docks["alerts"].windowTitle() == "⚠ 1"  # short: the tab shows it in full
     assert [m.kind for m in s.history.markers] == ["d_wins"]
     window.findChild(QAction, "action_start").trigger()  # a new run clears them
     qtbot.waitUntil(lambda: window.alerts.count() == 0, timeout=WAIT_MS)
@@ -67,8 +67,7 @@ def test_alerts_are_listed_marked_and_counted(qtbot, window):
 def test_metrics_from_a_real_run_reach_the_plots(qtbot, make_window):
     window = make_window(data__dataset="ring8", model__latent_dim=4, train__steps=30,
                          metrics__every=10, metrics__samples=200)
-    got = []
-    window.session.metrics_ready.connect(got.append)
+    got = collect(window.session.model, Metrics, [])
     window.findChild(QAction, "action_start").trigger()
     qtbot.waitUntil(lambda: len(got) >= 2 and not window.session.busy, timeout=WAIT_MS)
     steps = sorted(m.step for m in got)

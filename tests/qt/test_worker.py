@@ -1,4 +1,4 @@
-"""TrainingWorker and start_worker on a tiny trainer: batching, order, failures, thread lifetime."""
+"""Worker and start_worker on a tiny trainer: batching, order, failures, thread lifetime."""
 
 from __future__ import annotations
 
@@ -10,27 +10,52 @@ from ganstudio.core.control import Control
 from ganstudio.core.events import Failed, Finished, RunStarted, Stats
 from ganstudio.core.trainer import Trainer
 from ganstudio.qt.session import RUNNING, STOPPED, Session
-from ganstudio.qt.worker import THREADS, TrainingWorker, start_worker
+from ganstudio.qt.worker import THREADS, Worker, start_worker
 from tests.qt.conftest import LONG_RUN, WAIT_MS, tiny_config
+
+
+def TrainingWorker(build, control=None, *, run=True, sink=None, expected_errors=tuple):  # noqa: N802
+    """A Worker that builds a trainer and, with `run`, trains it (`sink` sees every event on the
+    worker thread, as the run folder writer would)."""
+    def stream(trainer):
+        for ev in trainer.run(control):
+            if sink is not None:
+                sink(ev)
+            yield ev
+
+    return Worker(build, stream if run else None, expected_errors=expected_errors)
 
 
 class Recorder:
     """Every signal of a worker, in arrival order on the GUI thread."""
 
-    def __init__(self, worker: TrainingWorker):
-        self.stats: list[list[Stats]] = []
-        self.events: list[object] = []
+    def __init__(self, worker: Worker):
+        self.batches: list[list[object]] = []
         self.failed: list[Failed] = []
-        self.finished: list[Finished] = []
         self.trainers: list[object] = []
         self.order: list[str] = []
-        worker.stats_ready.connect(lambda batch: (self.stats.append(batch), self.order.append("stats")))
-        worker.event.connect(lambda ev: (self.events.append(ev), self.order.append("event")))
-        worker.samples_ready.connect(lambda ev: self.order.append("samples"))
+        worker.events.connect(lambda batch: (self.batches.append(batch), self.order.append("events")))
         worker.failed.connect(lambda ev: (self.failed.append(ev), self.order.append("failed")))
-        worker.finished.connect(lambda ev: (self.finished.append(ev), self.order.append("finished")))
-        worker.trainer_ready.connect(lambda t: (self.trainers.append(t), self.order.append("ready")))
+        worker.built.connect(lambda t: (self.trainers.append(t), self.order.append("ready")))
         worker.done.connect(lambda: self.order.append("done"))
+
+    @property
+    def all(self) -> list[object]:
+        return [ev for batch in self.batches for ev in batch]
+
+    @property
+    def stats(self) -> list[list[Stats]]:
+        """Each batch's stats (batches holding any)."""
+        return [[ev for ev in b if isinstance(ev, Stats)] for b in self.batches
+                if any(isinstance(ev, Stats) for ev in b)]
+
+    @property
+    def finished(self) -> list[Finished]:
+        return [ev for ev in self.all if isinstance(ev, Finished)]
+
+    @property
+    def run_failures(self) -> list[Failed]:
+        return [ev for ev in self.all if isinstance(ev, Failed)]
 
 
 @pytest.fixture
@@ -39,7 +64,7 @@ def owner(warm):
     return QObject()
 
 
-def run_worker(qtbot, owner, worker: TrainingWorker) -> Recorder:
+def run_worker(qtbot, owner, worker: Worker) -> Recorder:
     """Start `worker` on its own thread and wait until `done` has fired and the thread has quit."""
     rec = Recorder(worker)
     with qtbot.waitSignal(worker.done, timeout=WAIT_MS):
@@ -63,16 +88,16 @@ def test_stats_arrive_batched_and_in_step_order(qtbot, owner, tmp_path):
     assert not rec.failed
     all_stats = [ev for batch in rec.stats for ev in batch]
     assert [ev.step for ev in all_stats] == list(range(1, steps + 1))  # every step, in order
-    # One signal per STATS_INTERVAL_S at most (plus a flush before other events), not per step.
-    assert len(rec.stats) < steps / 3, f"{len(rec.stats)} stats_ready signals for {steps} steps"
+    # One signal per BATCH_S at most (plus one for each other event), not per step.
+    assert len(rec.batches) < steps / 3, f"{len(rec.batches)} events signals for {steps} steps"
     assert max(len(batch) for batch in rec.stats) > 1
     # The sink saw every event, the GUI its plain-data copies in the same order.
-    assert [ev for ev in sunk if isinstance(ev, Stats)] == all_stats
-    assert isinstance(rec.events[0], RunStarted)
+    assert sunk == rec.all
+    assert isinstance(rec.all[0], RunStarted)
     assert rec.finished and rec.finished[0].step == steps and rec.finished[0].reason == "completed"
+    assert rec.all[-1] is rec.finished[0]
     assert rec.order[0] == "ready"
-    assert rec.order[-2:] == ["finished", "done"]
-    assert rec.order.index("event") < rec.order.index("stats")  # RunStarted before any stats
+    assert rec.order[-1] == "done"
 
 
 def test_build_error_of_bad_input_fails_with_its_message_only(qtbot, owner):
@@ -114,6 +139,28 @@ def test_training_error_and_sink_error_still_end_with_done(qtbot, owner, tmp_pat
     assert "Traceback" in rec.failed[0].traceback
     assert rec.finished == []
     assert rec.order[-1] == "done"
+
+
+def test_a_training_error_is_an_event_in_the_stream(qtbot, owner, tmp_path):
+    cfg = tiny_config(tmp_path, train__steps=10, log__sample_every=0, log__checkpoint_every=0)
+
+    def build():
+        t = Trainer(cfg)
+        real = t.train_step
+
+        def step():
+            if t.step == 3:
+                raise RuntimeError("CUDA error: an illegal memory access")
+            real()
+
+        t.train_step = step
+        return t
+
+    rec = run_worker(qtbot, owner, TrainingWorker(build, Control()))
+    assert rec.failed == []  # not a build failure
+    (failure,) = rec.run_failures
+    assert failure.step == 3 and "illegal memory access" in failure.message
+    assert "Traceback" in failure.traceback
 
 
 def test_build_only_reports_the_trainer_and_trains_nothing(qtbot, owner, tmp_path):

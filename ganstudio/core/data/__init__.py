@@ -36,9 +36,13 @@ def load_dataset(data: DataConfig, *, seed: int = 0, download: bool = True) -> D
         # Imported on demand: sklearn.datasets and torchvision.datasets each take seconds to import.
         from .digits import load_digits
 
-        return load_digits(channels, size)
-    if name == "folder":
-        return load_folder(data.root, channels, size)
-    from .torchvision_sets import load_torchvision
+        ds = load_digits(channels, size)
+    elif name == "folder":
+        ds = load_folder(data.root, channels, size)
+    else:
+        from .torchvision_sets import load_torchvision
 
-    return load_torchvision(name, data.root, channels, size, download)
+        ds = load_torchvision(name, data.root, channels, size, download)
+    if ds.shape != (channels, size, size):  # what the models are built for, from the config
+        raise DataError(f"{ds.name} loaded as {ds.shape} images, not the {(channels, size, size)} asked for")
+    return ds

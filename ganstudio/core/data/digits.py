@@ -16,4 +16,4 @@ def load_digits(channels: int, size: int) -> Dataset:
     raw = torch.from_numpy(bunch.images).unsqueeze(1)  # (1797, 1, 8, 8) float64, values 0..16
     x = to_training_images(raw, max_value=16.0, channels=channels, size=size)
     labels = torch.from_numpy(bunch.target).to(torch.int64)
-    return Dataset(x=x, labels=labels, num_classes=10)
+    return Dataset(x=x, labels=labels, num_classes=10, name="digits (scikit-learn's load_digits)")

@@ -59,7 +59,7 @@ def load_folder(root: str, channels: int, size: int) -> Dataset:
         warnings = (f"skipped {len(failed)} unreadable {files_word} in {folder} (first: {first})",)
     raw = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     x = to_training_images(raw, max_value=255.0, channels=channels, size=size)
-    return Dataset(x=x, warnings=warnings)
+    return Dataset(x=x, warnings=warnings, name=f"the image folder {folder}")
 
 
 def _read(path: Path, mode: str, size: int) -> np.ndarray | str:

@@ -9,8 +9,13 @@ from torchvision's uint8 `.data` in one vectorised step, not image by image thro
 from __future__ import annotations
 
 import gzip
+import os
 import re
+import shutil
+import tarfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -39,10 +44,15 @@ def load_torchvision(name: str, root: str, channels: int, size: int, download: b
         raise DataError(f"{TITLES[name]} in {folder} holds no training images; replace its files")
     x = to_training_images(raw, max_value=255.0, channels=channels, size=size)
     labels = torch.as_tensor(ds.targets, dtype=torch.int64)
-    return Dataset(x=x, labels=labels, num_classes=10)
+    return Dataset(x=x, labels=labels, num_classes=10, name=f"{TITLES[name]} in {folder}")
 
 
 def _open(name: str, cls: type, folder: Path, download: bool):
+    with _undone_on_failure(cls, folder):
+        return _open_or_fetch(name, cls, folder, download)
+
+
+def _open_or_fetch(name: str, cls: type, folder: Path, download: bool):
     _unpack_local_archives(cls, folder, keep_going=download)
     if not _missing_files(cls, folder):
         try:
@@ -59,6 +69,52 @@ def _open(name: str, cls: type, folder: Path, download: bool):
         return cls(str(folder), train=True, download=True)
     except Exception as e:  # no network, a mirror down, a proxy: urllib errors and RuntimeError
         raise DataError(_missing_message(name, cls, folder, f"Downloading them failed: {_short(e)}")) from e
+
+
+@contextmanager
+def _undone_on_failure(cls: type, folder: Path) -> Iterator[None]:
+    """If loading fails, remove what this attempt wrote: folders it created (down to data.root and
+    its parents), partial downloads, unpacked files. A failed attempt leaves the disk as it found
+    it; nothing that existed before is touched, and in data.root itself only the names torchvision
+    writes there (its folder, CIFAR-10's archive) are considered."""
+    own = _own_folders(cls, folder)
+    chain = [*reversed(folder.parents), folder, *own]  # every folder torchvision may create
+    existed = {d: d.exists() for d in chain}
+    before = {d: set(os.listdir(d)) if d.is_dir() else set() for d in (folder, *own)}
+    try:
+        yield
+    except BaseException:
+        ours = {own[0].name} | ({cls.filename} if not issubclass(cls, MNIST) else set())
+        for d in reversed((folder, *own)):  # deepest first
+            if not d.is_dir():
+                continue
+            for entry in set(os.listdir(d)) - before[d]:
+                if d != folder or entry in ours:
+                    _remove(d / entry)
+        for d in reversed(chain):
+            if not existed[d]:
+                try:
+                    d.rmdir()  # only when empty: whatever else is there now is not ours
+                except OSError:
+                    pass
+        raise
+
+
+def _own_folders(cls: type, folder: Path) -> list[Path]:
+    """The folders under data.root that belong to this dataset, outermost first."""
+    if issubclass(cls, MNIST):
+        return [folder / cls.__name__, folder / cls.__name__ / "raw"]
+    return [folder / cls.base_folder]
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError:
+        pass  # best effort: the load's own error is the one to report
 
 
 def _data_folder(cls: type, folder: Path) -> Path:
@@ -98,8 +154,11 @@ def _unpack_local_archives(cls: type, folder: Path, keep_going: bool) -> None:
                     raise DataError(f"{packed} is damaged ({_short(e)}); replace it with a fresh copy") from e
                 # Write then rename, so an interrupted unpack never leaves a truncated file behind.
                 partial = target.with_name(target.name + ".partial")
-                partial.write_bytes(data)
-                partial.replace(target)
+                try:
+                    partial.write_bytes(data)
+                    partial.replace(target)
+                except OSError as e:  # a full disk, a read-only folder
+                    raise DataError(f"cannot unpack {packed} into {target.parent}: {_short(e)}") from e
         return
     archive = folder / cls.filename
     if _missing_files(cls, folder) and archive.is_file():
@@ -111,7 +170,10 @@ def _unpack_local_archives(cls: type, folder: Path, keep_going: bool) -> None:
                 f"{archive} is damaged or not the official archive (its MD5 checksum differs); "
                 f"download it again from {cls.url}"
             )
-        extract_archive(str(archive), str(folder))
+        try:
+            extract_archive(str(archive), str(folder))
+        except (OSError, EOFError, tarfile.TarError) as e:  # a full disk, a read-only folder
+            raise DataError(f"cannot unpack {archive} into {folder}: {_short(e)}") from e
 
 
 def _missing_message(name: str, cls: type, folder: Path, why: str) -> str:

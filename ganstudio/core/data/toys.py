@@ -62,4 +62,4 @@ def load_toy(name: str, seed: int) -> Dataset:
     which = torch.arange(len(modes)).repeat_interleave(per_mode)
     which = which[torch.randperm(len(which), generator=gen)]
     x = modes[which] + std * torch.randn(len(which), 2, generator=gen)
-    return Dataset(x=x, modes=modes, mode_std=std)
+    return Dataset(x=x, modes=modes, mode_std=std, name=name)

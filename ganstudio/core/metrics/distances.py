@@ -6,10 +6,14 @@
 - Improved precision and recall (Kynkäänniemi et al. 2019): each set is a union of balls around its
   points, of radius the distance to the k-th nearest neighbour in the same set (k = 3). Precision is
   the share of generated points inside the real manifold, recall the share of real points inside
-  the generated one.
+  the generated one. A ball holds the points at distance <= its radius, as in that paper.
 - Density and coverage (Naeem et al. 2020, k = 5): density counts how many real balls each
   generated point falls in, divided by k (about 1 when the two sets match, above 1 when generated
   points crowd dense real regions); coverage is the share of real balls that hold a generated point.
+  Here a ball holds the points strictly inside it (distance < radius), as in the authors' reference
+  code (clovaai/generative-evaluation-prdc): with ties, from memorised or duplicated samples, `<=`
+  would count a real point's own k-th neighbour too and report, say, density 1.3 where the
+  reference gives 1.0.
 
 The evaluator bootstraps the generated set (resamples with replacement). A resample is given as
 `counts`, how many copies of each generated point it holds, so distance matrices are computed once
@@ -124,7 +128,7 @@ class ManifoldMetrics:
         inside_pr = self.d_rf <= r_pr[:, None]  # real ball j holds generated i
         self._in_real = inside_pr.any(dim=0).double()  # per generated point
         del inside_pr
-        self._inside_dc = self.d_rf <= r_dc[:, None]
+        self._inside_dc = self.d_rf < r_dc[:, None]  # strict, as the prdc reference (module docstring)
         self._balls = self._inside_dc.sum(dim=0).double()  # per generated point: real balls holding it
 
     @staticmethod

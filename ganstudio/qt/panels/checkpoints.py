@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.runlog import LATEST, list_checkpoints
+from ganstudio.core.runfolder import CheckpointStore
 
 
 class CheckpointsPanel(QWidget):
@@ -62,16 +62,18 @@ class CheckpointsPanel(QWidget):
             self._open.setEnabled(False)
             return
         self._label.setText(f"In {self._folder}")
-        for step, path in reversed(list_checkpoints(self._folder)):
+        store = CheckpointStore(self._folder)
+        for c in reversed(store.files()):
             try:
-                when = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%H:%M:%S")
+                when = datetime.datetime.fromtimestamp(c.path.stat().st_mtime).strftime("%H:%M:%S")
             except OSError:
                 continue
-            item = QListWidgetItem(f"step {step:,}   ({when})")
-            item.setData(Qt.ItemDataRole.UserRole, str(path))
-            item.setToolTip(str(path))
+            kept = "   saved by you, kept" if c.manual else ""
+            item = QListWidgetItem(f"step {c.step:,}   ({when}){kept}")
+            item.setData(Qt.ItemDataRole.UserRole, str(c.path))
+            item.setToolTip(str(c.path) + ("\nSaved on request: never rotated away" if c.manual else ""))
             self._list.addItem(item)
-        latest = self._folder / LATEST
+        latest = store.latest
         if latest.exists():
             item = QListWidgetItem("latest")
             item.setData(Qt.ItemDataRole.UserRole, str(latest))

@@ -174,6 +174,7 @@ class HyperparamsPanel(QWidget):
         self._shown_errors: dict[str, str] = {}
         self._valid = True
         self._running = False
+        self._read_only = ""  # why no field can be edited now ("" when they can)
         self._header_count = 0
         self._fields: dict[str, _Field] = {}
 
@@ -248,8 +249,19 @@ class HyperparamsPanel(QWidget):
     def set_running(self, running: bool) -> None:
         """While training runs only `config.LIVE_KEYS` stay editable."""
         self._running = running
+        self._apply_enabled()
+
+    def set_read_only(self, reason: str) -> None:
+        """With a reason, no field is editable and each says why (a run that can only be watched);
+        with "", the fields follow `set_running` again."""
+        if reason != self._read_only:
+            self._read_only = reason
+            self._apply_enabled()
+
+    def _apply_enabled(self) -> None:
+        running = self._running
         for key, f in self._fields.items():
-            enabled = not running or key in LIVE_KEYS
+            enabled = not self._read_only and (not running or key in LIVE_KEYS)
             f.widget.setEnabled(enabled)
             f.label.setEnabled(enabled)
             if f.browse is not None:
@@ -439,7 +451,9 @@ class HyperparamsPanel(QWidget):
 
     def _refresh_tooltip(self, key: str) -> None:
         f = self._fields[key]
-        if self._running and key not in LIVE_KEYS:
+        if self._read_only:
+            tip = f"{self._read_only}\n\n{self._help_tooltip(key)}"
+        elif self._running and key not in LIVE_KEYS:
             tip = lock_tooltip(key)
         else:
             error = self._shown_errors.get(key)

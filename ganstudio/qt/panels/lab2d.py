@@ -132,9 +132,13 @@ class _SmoothImage(pg.ImageItem):
 
 
 class Lab2DPanel(QWidget):
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, model=None, parent: QWidget | None = None):
+        """`model`: the window's RunModel, whose 2D samples it draws."""
         super().__init__(parent)
         self.setObjectName("lab2d_panel")
+        if model is not None:
+            model.changed.connect(self._on_model_changed)
+            model.reset.connect(self.clear)
         self._latest: Samples | None = None
         self._dirty = False
         self._extent: tuple[float, float, float, float] | None = None
@@ -247,6 +251,11 @@ class Lab2DPanel(QWidget):
         if self._latest is not None and self._latest.field_is_probability is not None:
             return self._latest.field_is_probability  # the trainer knows its loss
         return not self._seen_raw
+
+    def _on_model_changed(self, changes) -> None:
+        for ev in changes.events:
+            if isinstance(ev, Samples):
+                self.show_samples(ev)
 
     def show_samples(self, ev: Samples) -> None:
         """Keep the latest 2D samples; they are drawn at the next display tick. Image samples

@@ -40,6 +40,7 @@ MIN_REDRAW_GAP_S = 0.1  # new training data is drawn at most 10 times a second..
 REDRAW_DUTY = 0.05  # ...and the plots take at most ~5% of the GUI thread's time while it streams
 HOVER_PX = 4  # how close (in pixels) the mouse must be to a marker line to show its text
 CHECKPOINT_SPACING_PX = 8  # checkpoint markers closer than this are thinned
+TICK_PX = 9  # routine autosaves are ticks this tall at the bottom of the plot, not full lines
 LOD_DIRECT_POINTS = 4096  # up to this many points in view are handed to pyqtgraph as they are
 LOD_FACTOR = 8  # each level of the min/max pyramid reduces blocks of 8 of the level below
 SMOOTHING_STEPS = 99  # slider 0..99 -> weight 0.00..0.99
@@ -48,9 +49,14 @@ DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 # Series colours readable on light and dark backgrounds, and distinct from the marker colours.
 SERIES_COLORS = ("#3b82f6", "#16a34a", "#a855f7", "#0891b2")
 RAW_ALPHA = 70
-MARKER_COLORS = {"hparams": "#f59f00", "checkpoint": "#7b93ad"}
+BAND_ALPHA = 70  # the bootstrap band's fill; its edges and the error bars are a little stronger
+BAND_EDGE_ALPHA = 110
+LEGEND_ROW_PX = 22  # the legend's row above each plot (taller if its text needs it)
+# "checkpoint" is a routine autosave (a tick); "save" one the user asked for (a full line).
+MARKER_COLORS = {"hparams": "#f59f00", "checkpoint": "#7b93ad", "save": "#52708f"}
 ALERT_COLOR = "#e03131"  # every other marker kind is an alert
-MARKER_ORDER = ("checkpoint", "hparams")  # drawn first to last, alerts on top
+MARKER_ORDER = ("checkpoint", "save", "hparams")  # drawn first to last, alerts on top
+TICK_KINDS = (MARKER_ORDER.index("checkpoint"),)  # kind_index values drawn as ticks
 
 # (title, [(key, legend label)], y label, smoothed): a learning rate is set, not measured, so a
 # smoothed curve would only blur the moment it changed.
@@ -70,27 +76,34 @@ def ema_debiased(
 
     s_t = w*s_{t-1} + (1-w)*x_t, reported as s_t / (1 - w^t). `state` is the biased s of the last
     point already smoothed and `count` how many points that was. Returns (smoothed, state, count)
-    to carry into the next chunk. Vectorised as a doubling scan: after the pass with offset d every
-    s_t holds the terms x_{t-k} for k < 2d, and passes stop once w^d is below double precision.
+    to carry into the next chunk. Every term is kept, as TensorBoard does: the recursion runs in C
+    (scipy's lfilter), so one huge spike fades exactly as it should instead of being cut off.
     """
     m = len(values)
     if m == 0:
         return np.empty(0), state, count
+    x = np.asarray(values, dtype=np.float64)
     if weight <= 0.0:
-        out = np.array(values, dtype=np.float64)
+        out = np.array(x)
         return out, float(out[-1]), count + m
-    s = (1.0 - weight) * np.asarray(values, dtype=np.float64)
-    d = 1
-    while d < m:
-        factor = weight**d
-        if factor < 1e-18:
-            break
-        s[d:] += factor * s[:-d]  # the right side is evaluated into a temporary first
-        d *= 2
-    if state != 0.0:
-        s += state * weight ** np.arange(1, m + 1)
-    out = s / (1.0 - weight ** np.arange(count + 1, count + m + 1, dtype=np.float64))
-    return out, float(s[-1]), count + m
+    if m <= 4:  # a few new points per redraw: cheaper as a loop than through lfilter's call overhead
+        s = np.empty(m)
+        last = state
+        for i in range(m):
+            last = weight * last + (1.0 - weight) * x[i]
+            s[i] = last
+    else:
+        # Imported here: scipy.signal takes ~0.5 s to import, and only smoothing needs it.
+        from scipy.signal import lfilter
+
+        s, _ = lfilter([1.0 - weight], [1.0, -weight], x, zi=[weight * state])
+    state = float(s[-1])
+    # Once w^t < 2^-64, 1 - w^t is exactly 1.0: only the first steps of a series need debiasing.
+    biased_steps = count + m if weight >= 1.0 else math.ceil(64 * math.log(2) / -math.log(weight))
+    k = min(m, biased_steps - count)
+    if k > 0:
+        s[:k] /= 1.0 - weight ** np.arange(count + 1, count + k + 1, dtype=np.float64)
+    return s, state, count + m
 
 
 class _Growable:
@@ -323,11 +336,14 @@ class _PlotWidget(pg.PlotWidget):
 
 
 class _MarkerLayer(pg.GraphicsObject):
-    """Every History marker of one plot, as dashed vertical lines drawn by one item.
+    """Every History marker of one plot, drawn by one item: dashed vertical lines for the events
+    worth a glance (hyperparameter changes, saves the user asked for, alerts), and short ticks at
+    the bottom for routine autosaves, which a long run has hundreds of.
 
     One item per plot, not one per marker: a long run's hundreds of checkpoints cost one paint call
     and a few numpy arrays, and markers closer than a pixel are drawn once. Hovering within HOVER_PX
-    of a line highlights it and shows its text, as a label in the plot and as a tooltip.
+    of a line (or of a tick, near the bottom) highlights it and shows its text, as a label in the
+    plot and as a tooltip.
     """
 
     def __init__(self, label_fill: QColor):
@@ -347,12 +363,17 @@ class _MarkerLayer(pg.GraphicsObject):
 
     @staticmethod
     def _pen(kind: str) -> QPen:
-        return pg.mkPen(MARKER_COLORS.get(kind, ALERT_COLOR), width=1, style=Qt.PenStyle.DashLine)
+        color = MARKER_COLORS.get(kind, ALERT_COLOR)
+        if kind in MARKER_ORDER and MARKER_ORDER.index(kind) in TICK_KINDS:
+            return pg.mkPen(color, width=2)  # thicker than an axis tick, so not taken for one
+        return pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine)
 
     @staticmethod
     def kind_index(marker: Marker) -> int:
-        """The marker's place in MARKER_ORDER (len(MARKER_ORDER) for an alert)."""
-        return MARKER_ORDER.index(marker.kind) if marker.kind in MARKER_ORDER else len(MARKER_ORDER)
+        """The marker's place in MARKER_ORDER (len(MARKER_ORDER) for an alert). A checkpoint the
+        user asked for draws as a "save" (a full line), a routine one as a tick."""
+        kind = "save" if marker.kind == "checkpoint" and marker.tag == "manual" else marker.kind
+        return MARKER_ORDER.index(kind) if kind in MARKER_ORDER else len(MARKER_ORDER)
 
     def set_markers(self, x: np.ndarray, markers: list[Marker]) -> None:
         """Show `markers` at data x positions `x`."""
@@ -375,12 +396,17 @@ class _MarkerLayer(pg.GraphicsObject):
     def color(self, i: int) -> QColor:
         return self._pens[self._kinds[i]].color()
 
-    def nearest(self, x: float, tolerance_px: float = HOVER_PX) -> int | None:
-        """The marker drawn within `tolerance_px` pixels of data x, the top-most kind first."""
+    def nearest(self, x: float, y: float | None = None, tolerance_px: float = HOVER_PX) -> int | None:
+        """The marker drawn within `tolerance_px` pixels of data x, the top-most kind first. A tick
+        counts only when y is near the bottom (or not given)."""
         if not len(self.x):
             return None
         px = self.pixelWidth() or 1.0
-        close = np.flatnonzero(np.abs(self.x - x) <= tolerance_px * px)
+        near = np.abs(self.x - x) <= tolerance_px * px
+        vr = self.viewRect()
+        if y is not None and vr is not None and y > vr.top() + (TICK_PX + tolerance_px) * self._py():
+            near &= ~np.isin(self._kinds, TICK_KINDS)
+        close = np.flatnonzero(near)
         if not len(close):
             return None
         top = close[self._kinds[close] == self._kinds[close].max()]
@@ -407,7 +433,16 @@ class _MarkerLayer(pg.GraphicsObject):
             self._label.setPos(self.x[self.hovered] + 3 * (self.pixelWidth() or 0.0), vr.bottom())
 
     def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
-        self.set_hovered(None if ev.isExit() else self.nearest(ev.pos().x()))
+        self.set_hovered(None if ev.isExit() else self.nearest(ev.pos().x(), ev.pos().y()))
+
+    def _py(self) -> float:
+        """Data units per pixel, vertically."""
+        return self.pixelHeight() or 1.0
+
+    def _y_top(self, kind: int, vr: QRectF) -> float:
+        """Where a marker of `kind` ends: the plot's top, or a tick's height above its bottom (in
+        view coordinates y grows upwards, so the rect's top() is the plot's bottom edge)."""
+        return vr.top() + TICK_PX * self._py() if kind in TICK_KINDS else vr.bottom()
 
     def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph's name)
         self.prepareGeometryChange()  # the bounds are the view's: never change them mid-paint
@@ -424,7 +459,7 @@ class _MarkerLayer(pg.GraphicsObject):
 
     def _visible(self) -> tuple[np.ndarray, float, QRectF] | None:
         """Indices of the markers to draw, thinned (see CHECKPOINT_SPACING_PX) and in drawing order:
-        checkpoints, then hyperparameter changes, then alerts on top."""
+        checkpoints, then saves, then hyperparameter changes, then alerts on top."""
         vr = self.viewRect()
         if vr is None or not len(self.x):
             return None
@@ -436,7 +471,7 @@ class _MarkerLayer(pg.GraphicsObject):
         # hyperparameter changes and alerts are each drawn down to one per pixel column.
         kinds = self._kinds[inside]
         spacing = np.where(kinds == MARKER_ORDER.index("checkpoint"), CHECKPOINT_SPACING_PX, 1.0) * px
-        column = np.round(self.x[inside] / spacing).astype(np.int64) * 4 + kinds
+        column = np.round(self.x[inside] / spacing).astype(np.int64) * (len(MARKER_ORDER) + 1) + kinds
         _, first = np.unique(column, return_index=True)
         keep = inside[first]
         return keep[np.argsort(self._kinds[keep], kind="stable")], px, vr
@@ -453,8 +488,14 @@ class _MarkerLayer(pg.GraphicsObject):
             if visible is not None:
                 keep, px, vr = visible
                 half = HOVER_PX * px
-                for x in np.unique(self.x[keep]):
+                ticks = np.isin(self._kinds[keep], TICK_KINDS)
+                tall = set(np.unique(self.x[keep[~ticks]]).tolist())
+                for x in tall:
                     path.addRect(QRectF(x - half, vr.top(), 2 * half, vr.height()))
+                height = (TICK_PX + HOVER_PX) * self._py()
+                for x in np.unique(self.x[keep[ticks]]).tolist():
+                    if x not in tall:
+                        path.addRect(QRectF(x - half, vr.top(), 2 * half, height))
             self._shape = path
         return self._shape
 
@@ -463,16 +504,17 @@ class _MarkerLayer(pg.GraphicsObject):
         if visible is None:
             return
         keep, _px, vr = visible
-        top, bottom = vr.top(), vr.bottom()
+        bottom = vr.top()
         for kind, pen in enumerate(self._pens):
             xs = self.x[keep[self._kinds[keep] == kind]]
             if len(xs):
                 p.setPen(pen)
-                p.drawLines([QLineF(x, top, x, bottom) for x in xs.tolist()])
+                end = self._y_top(kind, vr)
+                p.drawLines([QLineF(x, bottom, x, end) for x in xs.tolist()])
         if self.hovered is not None and self.hovered < len(self.x):
             p.setPen(pg.mkPen(self.color(self.hovered), width=3))
             x = float(self.x[self.hovered])
-            p.drawLine(QLineF(x, top, x, bottom))
+            p.drawLine(QLineF(x, bottom, x, self._y_top(int(self._kinds[self.hovered]), vr)))
 
 
 @dataclass
@@ -482,6 +524,9 @@ class _Curve:
     smooth: pg.PlotDataItem
     raw: pg.PlotDataItem
     band: tuple[pg.PlotDataItem, pg.PlotDataItem] | None = None  # value -/+ its "<key>_std"
+    # The same interval as a vertical bar at each point: a band between one or two points is a
+    # sliver or nothing at all, and a metric's first evaluations are just that.
+    error_bars: pg.PlotDataItem | None = None
 
 
 @dataclass
@@ -606,7 +651,6 @@ class PlotsPanel(QWidget):
         item.setLabel("left", tab.y_label)
         item.getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)" on unitless values
         item.setLabel("bottom", X_AXES[self._x_axis.currentIndex()][1])
-        item.addLegend(offset=(-8, 8))
         item.setLogMode(x=False, y=self._log_y.isChecked())
         view = item.getViewBox()
         view.sigRangeChangedManually.connect(self._on_view_range_changed_manually)
@@ -623,14 +667,31 @@ class PlotsPanel(QWidget):
             for data_item in (raw, main):
                 item.addItem(data_item)
             raw.setVisible(False)
-            band = None
+            band = error_bars = None
             if tab.bands:
-                lo, hi = pg.PlotDataItem(pen=None), pg.PlotDataItem(pen=None)
+                # The edges need a pen: a PlotDataItem without one never hands its data to the
+                # curve that FillBetweenItem fills from, and the band stayed invisible.
+                edge = QColor(color)
+                edge.setAlpha(BAND_EDGE_ALPHA)
+                lo = pg.PlotDataItem(pen=pg.mkPen(edge, width=1), antialias=False)
+                hi = pg.PlotDataItem(pen=pg.mkPen(edge, width=1), antialias=False)
                 fill = QColor(color)
-                fill.setAlpha(50)
-                item.addItem(pg.FillBetweenItem(lo, hi, brush=fill))
+                fill.setAlpha(BAND_ALPHA)
+                for band_item in (lo, hi, pg.FillBetweenItem(lo, hi, brush=fill)):
+                    item.addItem(band_item)
+                error_bars = pg.PlotDataItem(pen=pg.mkPen(edge, width=2), connect="pairs", antialias=False)
+                item.addItem(error_bars)
                 band = (lo, hi)
-            tab.curves.append(_Curve(key, label, main, raw, band))
+            tab.curves.append(_Curve(key, label, main, raw, band, error_bars))
+        # A row of its own above the plot, so the legend never hides the newest points. Made after
+        # the curves: PlotItem.addItem would list each named curve at once, data or not, and
+        # _sync_legend lists a series only once it has some.
+        item.layout.setRowFixedHeight(0, LEGEND_ROW_PX)
+        legend = pg.LegendItem(colCount=max(1, len(tab.series)), frame=False, labelTextSize="8pt")
+        legend.layout.setContentsMargins(0, 0, 0, 0)
+        legend.setParentItem(item)
+        legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(item.getAxis("left").width(), 0))
+        item.legend = legend
         tab.markers = _MarkerLayer(self._label_fill())
         item.addItem(tab.markers, ignoreBounds=True)
         tab.plot = plot
@@ -739,6 +800,7 @@ class PlotsPanel(QWidget):
         weight = self._weight if tab.smooth else 0.0
         keys = set(h.keys)
         view = key[1]
+        with_data = []
         for c in tab.curves:
             if c.key not in keys:
                 c.smooth.setData([], [])
@@ -749,6 +811,8 @@ class PlotsPanel(QWidget):
             if cache is None:
                 cache = self._caches[c.key] = _SeriesCache()
             cache.update(raw, weight)
+            if cache.n_finite:
+                with_data.append(c)
             if tab.bands:
                 self._draw_points(c, cache, x_all, raw, h)
                 continue
@@ -760,6 +824,7 @@ class PlotsPanel(QWidget):
             else:
                 c.smooth.setData(*self._curve_data(view, cache, x_all, raw, i0, i1, smoothed=False))
                 c.raw.setVisible(False)
+        self._sync_legend(tab, with_data)
         self._update_markers(tab)
         # Auto-range and re-map now rather than at the start of the paint: there, the new range
         # would update the axes mid-paint and queue a second full paint of the plot.
@@ -781,6 +846,21 @@ class PlotsPanel(QWidget):
         std = np.nan_to_num(std, nan=0.0)
         c.band[0].setData(x, y - std)
         c.band[1].setData(x, y + std)
+        c.error_bars.setData(np.repeat(x, 2), np.column_stack([y - std, y + std]).ravel())
+
+    @staticmethod
+    def _sync_legend(tab: _Tab, with_data: list[_Curve]) -> None:
+        """List the series that have data, in the tab's order ("modes covered" means nothing on
+        the digits, so it is not listed there)."""
+        legend = tab.plot.getPlotItem().legend
+        if [sample.item for sample, _ in legend.items] == [c.smooth for c in with_data]:
+            return
+        legend.clear()
+        for c in with_data:
+            legend.addItem(c.smooth, c.label)
+        layout = tab.plot.getPlotItem().layout
+        if legend.height() > layout.rowMinimumHeight(0):
+            layout.setRowFixedHeight(0, math.ceil(legend.height()))
 
     @staticmethod
     def _index_range(view: tuple, cache: _SeriesCache, x_all: np.ndarray) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PIL import Image
-from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt
+from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -166,7 +166,10 @@ class _GridView(QWidget):
 
 
 class SamplesPanel(QWidget):
-    def __init__(self, parent: QWidget | None = None, max_grids: int = 400):
+    saved = Signal(str)  # the path of a grid PNG or GIF written from the buttons
+
+    def __init__(self, model=None, parent: QWidget | None = None, max_grids: int = 400):
+        """`model`: the window's RunModel (ganstudio.qt.run_model), whose samples it shows."""
         super().__init__(parent)
         if max_grids < 4:
             raise ValueError(f"max_grids must be at least 4 to thin the timeline, got {max_grids}")
@@ -232,6 +235,9 @@ class SamplesPanel(QWidget):
         self._export.clicked.connect(self._on_export_clicked)
         self._apply_palette()
         self._sync_controls()
+        if model is not None:
+            model.changed.connect(self._on_model_changed)
+            model.reset.connect(self.clear)
 
     # ---- public API ---------------------------------------------------------------------------
 
@@ -265,6 +271,20 @@ class SamplesPanel(QWidget):
             self._index = len(self._frames) - 1
             self._show()
         self._sync_controls()
+
+    def set_default_folder(self, path: str | os.PathLike | None) -> None:
+        """Where Save grid… and Export GIF… open next: the run's samples folder, say. Until the
+        next call a folder the user picks is remembered instead; None keeps the current one."""
+        if path is not None:
+            self._last_dir = os.fspath(path)
+
+    def _dialog_dir(self) -> str:
+        """The folder a file dialog opens in: the default or last used one, or the nearest folder
+        above it that exists (a new run writes its samples folder with its first grid)."""
+        folder = os.path.abspath(self._last_dir)
+        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+        return folder if os.path.isdir(folder) else os.path.expanduser("~")
 
     def set_reference_points(self, points: np.ndarray | None) -> None:
         """The real 2D data, drawn faint behind the generated points; it fixes the view's range."""
@@ -411,6 +431,11 @@ class SamplesPanel(QWidget):
 
     # ---- handlers -----------------------------------------------------------------------------
 
+    def _on_model_changed(self, changes) -> None:
+        for ev in changes.events:
+            if isinstance(ev, Samples):
+                self.add_samples(ev)
+
     def _on_timeline_value_changed(self, value: int) -> None:
         if not self._frames:
             return
@@ -430,7 +455,7 @@ class SamplesPanel(QWidget):
     def _on_save_clicked(self) -> None:
         name = f"samples_step{self.current_step}.png"
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save sample grid", os.path.join(self._last_dir, name), "PNG image (*.png)"
+            self, "Save sample grid", os.path.join(self._dialog_dir(), name), "PNG image (*.png)"
         )
         if not path:
             return
@@ -441,10 +466,13 @@ class SamplesPanel(QWidget):
             self.save_grid(path)
         except (OSError, ValueError) as err:
             QMessageBox.warning(self, "Could not save the grid", str(err))
+            return
+        self.saved.emit(path)
 
     def _on_export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Export samples as GIF", os.path.join(self._last_dir, "samples.gif"), "GIF image (*.gif)"
+            self, "Export samples as GIF", os.path.join(self._dialog_dir(), "samples.gif"),
+            "GIF image (*.gif)",
         )
         if not path:
             return
@@ -455,3 +483,5 @@ class SamplesPanel(QWidget):
             self.export_gif(path)
         except (OSError, ValueError) as err:
             QMessageBox.warning(self, "Could not export the GIF", str(err))
+            return
+        self.saved.emit(path)

@@ -1,0 +1,191 @@
+"""A run in its run folder, end to end: the one place that makes or reopens the folder, builds or
+resumes the trainer, opens the log, replays a resumed run's history, steers the run from the
+folder's control file and pumps the events through the log. The CLI and the app both drive
+their runs with it.
+
+What cannot be written is never a traceback: a sample or checkpoint that did not fit on the disk
+is an Alert and training goes on; when the log itself (metrics.jsonl) cannot be written the run
+stops after the current step with a final checkpoint (`on_log_failure="stop"`, the CLI) or pauses
+(`"pause"`, the app, which shows a dialog), and the lines not yet written are kept and written as
+soon as they can be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ganstudio.core.config import Config, run_name
+from ganstudio.core.control import Control
+from ganstudio.core.events import Alert, Event
+from ganstudio.core.run import PAUSED
+from ganstudio.core.runfolder import RunFolder, RunFolderError
+from ganstudio.core.runlog import LogWriteError, RunWriter
+from ganstudio.core.steer import Steering
+
+AUTO = "auto"
+
+
+class RunDriver:
+    """Drives one run. `prepare()` does the slow part (data, models, checkpoint) and opens the
+    folder; `events()` trains, writing everything, and may be called again to continue after a
+    stop. `close()` ends it (the heartbeat says finished).
+
+    cfg: the config of a new run, or the changed keys for a resumed one (validated against the
+    checkpoint: only keys that leave the models, data and random streams alone may differ).
+    resume: a checkpoint to continue, or "auto" for the folder's latest one if it has any.
+    folder: a run folder to use (`--run-dir`); by default a new one under cfg.log.out.
+    trainer: an existing trainer to go on with (the app's Continue); then `folder` and `writer`
+    are the ones it was writing.
+    """
+
+    def __init__(
+        self,
+        cfg: Config | None = None,
+        *,
+        resume: str | Path | None = None,
+        folder: RunFolder | None = None,
+        control: Control | None = None,
+        on_log_failure: str = "stop",
+        reserve_cores: int = 0,
+        steer: bool = True,
+        trainer: Any = None,
+        writer: RunWriter | None = None,
+        replay: bool = False,
+        parent: dict[str, Any] | None = None,
+        out: str | Path | None = None,
+    ):
+        self.cfg = cfg
+        self.resume = resume
+        self.folder = folder
+        self.control = control or Control()
+        self.on_log_failure = on_log_failure
+        self.reserve_cores = reserve_cores
+        self.steer = steer
+        self.trainer = trainer
+        self.writer = writer
+        self._replay = replay  # write the trainer's earlier history into the folder first
+        self._parent = parent
+        self._out = out  # where a new folder goes (default: the config's log.out)
+        self.log_error = ""  # set when metrics.jsonl could not be written
+        self._log_failing = False
+
+    # ----- building ----------------------------------------------------------------------------
+
+    def prepare(self):
+        """Build (or resume) the trainer and open the run folder. Raises ConfigError,
+        CheckpointError, DataError or RunFolderError, leaving no new folder behind."""
+        from ganstudio.core.trainer import Trainer
+
+        if self.trainer is not None:
+            return self._open_folder(self.trainer)
+        checkpoint = self._checkpoint_to_resume()
+        created = False
+        if self.folder is None:
+            cfg = self.cfg if checkpoint is None or self.cfg is not None else _config_of(checkpoint)
+            self.folder = RunFolder.create(cfg, out=self._out, parent=self._parent)
+            created = True
+        try:
+            store = self.folder.checkpoints_dir
+            if checkpoint is not None:
+                self.trainer = Trainer.from_checkpoint(checkpoint, config=self.cfg, checkpoint_dir=store)
+                # A new folder gets the earlier history; the same folder has it already.
+                self._replay = created
+            else:
+                self.trainer = Trainer(self.cfg, checkpoint_dir=store)
+            return self._open_folder(self.trainer)
+        except BaseException:
+            if created:
+                self.folder.remove_if_empty()
+            raise
+
+    def _checkpoint_to_resume(self) -> Path | None:
+        if self.resume is None:
+            return None
+        if str(self.resume) == AUTO:
+            if self.folder is None:
+                raise RunFolderError("--resume auto needs --run-dir: the folder whose latest checkpoint "
+                                     "to use")
+            return self.folder.latest_checkpoint()
+        return Path(self.resume)
+
+    def _open_folder(self, trainer):
+        trainer.reserve_cores = self.reserve_cores
+        if self.folder is None:
+            self.folder = RunFolder.create(trainer.cfg, out=self._out, parent=self._parent)
+            self._replay = trainer.step > 0
+        trainer.checkpoint_dir = self.folder.checkpoints_dir
+        if not self.folder.meta_path.exists():  # a --run-dir made by hand or by an older version
+            self.folder.write_meta({"created": time.time(), "host": socket.gethostname(),
+                                    "name": run_name(trainer.cfg), "parent": self._parent})
+        if self.writer is None or self.writer.closed:
+            reference = trainer.data.x.numpy() if trainer.data.is_2d else None
+            self.writer = RunWriter(self.folder, trainer.cfg, reference)
+        if self._replay:
+            self._replay = False
+            try:
+                self.writer.write_history(trainer.state)
+            except LogWriteError as e:
+                raise RunFolderError(str(e)) from None
+        return trainer
+
+    # ----- running -----------------------------------------------------------------------------
+
+    def events(self) -> Iterator[Event]:
+        """Train, writing every event to the folder, and yield the events (with the alerts about
+        files that could not be written)."""
+        trainer = self.trainer
+        steering = None
+        if self.steer:
+            steering = Steering(self.folder, self.control, self._status).start()
+        final = "stopped"
+        try:
+            for ev in trainer.run(self.control):
+                extra = self._write(ev)
+                yield ev
+                for x in extra:
+                    trainer.state.apply(x)
+                    self._write(x)
+                    yield x
+            final = trainer.state.status
+        finally:
+            if steering is not None:
+                steering.close(final_status=final)
+
+    def _status(self) -> tuple[int, str, float]:
+        t = self.trainer
+        return t.step, ("paused" if t.state.status == PAUSED else "running"), t.state.steps_per_s
+
+    def _write(self, ev: Event) -> list[Event]:
+        try:
+            extra = self.writer.handle(ev)
+        except LogWriteError as e:
+            if self._log_failing:
+                return []
+            self._log_failing = True
+            self.log_error = str(e)
+            if self.on_log_failure == "pause":
+                self.control.pause()
+                then = "training is paused; free some space, then press Resume"
+            else:
+                self.control.stop()
+                then = "training stops after this step and saves a final checkpoint"
+            return [Alert(step=getattr(ev, "step", 0), kind="disk", message=f"{e}. {then}")]
+        if self._log_failing:
+            self._log_failing = False
+        return extra
+
+    def close(self) -> None:
+        if self.writer is not None:
+            with contextlib.suppress(OSError):
+                self.writer.close()
+
+
+def _config_of(checkpoint: Path) -> Config:
+    from ganstudio.core import checkpoints
+
+    return checkpoints.config_of(checkpoints.load(checkpoint))

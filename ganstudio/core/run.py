@@ -1,0 +1,324 @@
+"""A run's state, and the one function that changes it: `RunState.apply(event)`.
+
+The state is the run's config, its history (stats, quality metrics, markers), its alerts, its status
+(running, paused, finished, failed, stale) and where it runs. The trainer keeps one (it goes into
+every checkpoint), the CLI keeps one to print from, and the app keeps one that its views draw: all
+fed by the same events, whether they come from a training thread or from a run folder being
+followed. Because `apply` is the only code that changes a state, the copies cannot drift.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ganstudio.core.config import KEYS, Config, ConfigError, from_dict, validate, with_values
+from ganstudio.core.events import (
+    Alert,
+    CheckpointFailed,
+    CheckpointSaved,
+    Event,
+    Failed,
+    Finished,
+    Heartbeat,
+    HyperparamsChanged,
+    Marker,
+    Metrics,
+    Paused,
+    RecordError,
+    Resumed,
+    RunStarted,
+    Samples,
+    SourceStatus,
+    Stale,
+    Stats,
+    StatsBlock,
+    from_record,
+)
+from ganstudio.core.history import History
+
+NEW, RUNNING, PAUSED, FINISHED, FAILED, STALE = "new", "running", "paused", "finished", "failed", "stale"
+#: The events a run's checkpoints and resumed folders carry besides the stats columns.
+LOGGED_KINDS = (HyperparamsChanged, CheckpointSaved, Alert, Marker)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one `apply` changed: a set of aspects ("stats", "metrics", "markers", "alerts",
+    "status", "config", "samples", "checkpoints", "info", "source") and the event."""
+
+    aspects: frozenset[str]
+    event: Event
+
+    def __contains__(self, aspect: str) -> bool:
+        return aspect in self.aspects
+
+
+class RunState:
+    def __init__(self, config: Config | None = None):
+        self.config = config
+        self.history = History()
+        self.alerts: list[Alert] = []
+        #: The marker-making events, in order (hparams changes, checkpoints, alerts, NaN pauses):
+        #: saved in checkpoints and replayed into the folder of a resumed run.
+        self.log: list[Event] = []
+        self.checkpoints: list[CheckpointSaved] = []
+        self.checkpoint_failures: list[CheckpointFailed] = []
+        self.status = NEW
+        self.finish_reason = ""
+        self.pause_reason = ""
+        self.failure: Failed | None = None
+        self.step = 0
+        self.total_steps = config.train.steps if config is not None else 0
+        self.last_stats: Stats | None = None
+        self.latest_samples: Samples | None = None
+        self.metrics_step = -1
+        # Where it runs.
+        self.device = ""
+        self.threads = 0
+        self.host = ""
+        self.pid = 0
+        self.world_size = 1
+        self.backend = ""
+        self.heartbeat: Heartbeat | None = None
+        self.source_problem = ""
+        self._live_status = RUNNING  # what a stale run was before its heartbeat stopped
+
+    # ----- the one function that changes a run's state ----------------------------------------
+
+    def apply(self, ev: Event) -> Change:
+        handler = _HANDLERS.get(type(ev))
+        aspects = handler(self, ev) if handler is not None else frozenset()
+        return Change(frozenset(aspects), ev)
+
+    def _started(self, ev: RunStarted) -> set[str]:
+        changed = {"status", "info"}
+        if self._after(ev.step):
+            # Resumed from an earlier checkpoint in the same folder (a restart): what was logged
+            # after it is not part of this run's story any more.
+            self.truncate(ev.step)
+            changed |= {"stats", "metrics", "markers", "alerts", "checkpoints"}
+        self.step = ev.step
+        self.total_steps = ev.total_steps or self.total_steps
+        if ev.config:
+            try:
+                self.config = from_dict(ev.config, source="the run's config")
+            except ConfigError:
+                pass  # the folder's config.toml stays the reference
+            changed.add("config")
+        self.device, self.threads = ev.device, ev.threads
+        self.host, self.pid = ev.host or self.host, ev.pid or self.pid
+        self.world_size, self.backend = ev.world_size, ev.backend
+        self.status, self.finish_reason, self.pause_reason, self.failure = RUNNING, "", "", None
+        return changed
+
+    def _after(self, step: int) -> bool:
+        steps = self.history.steps()
+        return bool(len(steps)) and int(steps[-1]) > step
+
+    def _stats(self, ev: Stats) -> set[str]:
+        self.history.append(ev)
+        self.step = max(self.step, ev.step)
+        self.last_stats = ev
+        return {"stats"}
+
+    def _stats_block(self, ev: StatsBlock) -> set[str]:
+        if not len(ev):
+            return set()
+        self.history.extend(ev)
+        self.step = max(self.step, int(ev.steps[-1]))
+        self.last_stats = Stats(step=int(ev.steps[-1]), epoch=float(ev.epochs[-1]), wall=float(ev.walls[-1]),
+                                values={k: float(v[-1]) for k, v in ev.values.items()})
+        return {"stats"}
+
+    def _samples(self, ev: Samples) -> set[str]:
+        self.latest_samples = ev
+        return {"samples"}
+
+    def _hparams(self, ev: HyperparamsChanged) -> set[str]:
+        self.history.add_marker(ev)
+        self.log.append(ev)
+        changed = {"markers"}
+        if self.config is not None:
+            values = {k: new for k, (_, new) in ev.changes.items() if k in KEYS}
+            try:
+                self.config = validate(with_values(self.config, _typed(values)))
+                changed.add("config")
+            except ConfigError:
+                pass  # a foreign or damaged line: the marker shows it, the config stays valid
+        if "train.steps" in ev.changes:
+            self.total_steps = int(ev.changes["train.steps"][1])
+        return changed
+
+    def _checkpoint(self, ev: CheckpointSaved) -> set[str]:
+        self.history.add_marker(ev)
+        self.log.append(ev)
+        self.checkpoints.append(ev)
+        return {"markers", "checkpoints"}
+
+    def _checkpoint_failed(self, ev: CheckpointFailed) -> set[str]:
+        self.checkpoint_failures.append(ev)
+        return {"checkpoints"}
+
+    def _paused(self, ev: Paused) -> set[str]:
+        self.status = PAUSED
+        self.step = max(self.step, ev.step)  # between log intervals the stats lag behind
+        self.pause_reason = ev.reason
+        if not ev.reason:
+            return {"status"}
+        marker = Marker(ev.step, "nan", ev.reason)
+        self.history.add_marker(marker)
+        self.log.append(marker)
+        return {"status", "markers"}
+
+    def _resumed(self, ev: Resumed) -> set[str]:
+        self.status, self.pause_reason = RUNNING, ""
+        self.step = max(self.step, ev.step)
+        return {"status"}
+
+    def _metrics(self, ev: Metrics) -> set[str]:
+        # Quality metrics land at the step they were computed for, a few steps late.
+        self.history.merge(ev.step, ev.values)
+        self.metrics_step = max(self.metrics_step, ev.step)
+        return {"metrics"}
+
+    def _alert(self, ev: Alert) -> set[str]:
+        self.alerts.append(ev)
+        self.log.append(ev)
+        if ev.kind in Alert.REQUEST_KINDS:
+            return {"alerts"}
+        self.history.add_marker(Marker(ev.step, ev.kind, ev.message))
+        return {"alerts", "markers"}
+
+    def _marker(self, ev: Marker) -> set[str]:
+        self.history.add_marker(ev)
+        self.log.append(ev)
+        return {"markers"}
+
+    def _finished(self, ev: Finished) -> set[str]:
+        self.status, self.finish_reason, self.pause_reason = FINISHED, ev.reason, ""
+        self.step = max(self.step, ev.step)
+        return {"status"}
+
+    def _failed(self, ev: Failed) -> set[str]:
+        self.status, self.failure = FAILED, ev
+        return {"status"}
+
+    def _heartbeat(self, ev: Heartbeat) -> set[str]:
+        self.heartbeat = ev
+        self.host, self.pid = ev.host or self.host, ev.pid or self.pid
+        changed = {"info"}
+        if self.status == STALE:
+            self.status = ev.status if ev.status in (RUNNING, PAUSED) else self._live_status
+            changed.add("status")
+        return changed
+
+    def _stale(self, ev: Stale) -> set[str]:
+        if self.status not in (RUNNING, PAUSED, NEW):
+            return set()
+        self._live_status = self.status if self.status != NEW else RUNNING
+        self.status = STALE
+        return {"status"}
+
+    def _source(self, ev: SourceStatus) -> set[str]:
+        self.source_problem = "" if ev.state == "ok" else ev.message
+        if ev.state != "rewritten":
+            return {"source"}
+        # The log was replaced: what follows is read from its start, into a clean state.
+        problem = self.source_problem
+        self.reset(self.config)
+        self.source_problem = problem
+        return {"source", "stats", "metrics", "markers", "alerts", "status", "checkpoints", "samples"}
+
+    # ----- in place, for views that hold this state's History --------------------------------
+
+    def reset(self, config: Config | None = None) -> None:
+        """Become a new run's empty state; the History object stays (emptied)."""
+        history = self.history
+        self.__init__(config)
+        history.replace_with(None)
+        self.history = history
+
+    def adopt(self, other: RunState) -> None:
+        """Become a copy of `other` (a state read or built elsewhere); the History object stays."""
+        history = self.history
+        self.__dict__.update({k: (list(v) if isinstance(v, list) else v) for k, v in other.__dict__.items()})
+        history.replace_with(other.history)
+        self.history = history
+
+    # ----- derived views -----------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        """Training is going on (or paused) somewhere and has not gone quiet."""
+        return self.status in (RUNNING, PAUSED)
+
+    @property
+    def steps_per_s(self) -> float:
+        if self.last_stats is None:
+            return math.nan
+        return float(self.last_stats.values.get("steps_per_s", math.nan))
+
+    def truncate(self, step: int) -> None:
+        """Forget what happened after `step` (a run rolled back to a checkpoint)."""
+        self.history.truncate(step)
+        self.log = [e for e in self.log if e.step <= step]
+        self.alerts = [a for a in self.alerts if a.step <= step]
+        self.checkpoints = [c for c in self.checkpoints if c.step <= step]
+        self.step = min(self.step, step)
+
+    # ----- checkpoints: plain values only (torch.load(weights_only=True)) ----------------------
+
+    def log_records(self) -> list[dict[str, Any]]:
+        return [e.record() for e in self.log]
+
+    def restore(self, history: History, records: list[Any] | None) -> None:
+        """Become the state a checkpoint recorded: its history columns, and its logged events
+        applied again (`records`; None for a checkpoint written before they were kept, whose
+        markers are kept as they are)."""
+        self.history = history
+        self.alerts, self.log, self.checkpoints = [], [], []
+        if records is None:
+            self.log = list(history.markers)
+        else:
+            history.markers = []
+            for rec in records:
+                try:
+                    ev = from_record(rec)
+                except RecordError:
+                    continue
+                self.apply(ev)
+        steps = history.steps()
+        self.step = int(steps[-1]) if len(steps) else 0
+
+
+def _typed(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON gives 1 for 1.0: a float key's whole number is a float again."""
+    out = {}
+    for key, value in values.items():
+        if KEYS[key].type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        out[key] = value
+    return out
+
+
+_HANDLERS: dict[type, Any] = {
+    RunStarted: RunState._started,
+    Stats: RunState._stats,
+    StatsBlock: RunState._stats_block,
+    Samples: RunState._samples,
+    HyperparamsChanged: RunState._hparams,
+    CheckpointSaved: RunState._checkpoint,
+    CheckpointFailed: RunState._checkpoint_failed,
+    Paused: RunState._paused,
+    Resumed: RunState._resumed,
+    Metrics: RunState._metrics,
+    Alert: RunState._alert,
+    Marker: RunState._marker,
+    Finished: RunState._finished,
+    Failed: RunState._failed,
+    Heartbeat: RunState._heartbeat,
+    Stale: RunState._stale,
+    SourceStatus: RunState._source,
+}
