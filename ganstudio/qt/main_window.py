@@ -9,7 +9,7 @@ import html
 import re
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -20,12 +20,14 @@ from PySide6.QtGui import (
     QShowEvent,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDockWidget,
     QFileDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -53,8 +55,9 @@ MAX_RECENT = 8
 DEFAULT_SIZE = (1360, 860)
 TITLE = "GAN Studio"
 START_TIP = "Start training, or continue the current model"
-SPACE_RULE = ("Space pauses and resumes training wherever the focus is, except while a text field "
-              "is being edited: there it types a space. Shortcuts with Ctrl work everywhere.")
+SPACE_RULE = ("Space pauses and resumes training wherever the focus is, also in a text field whose "
+              "value was committed (Return, or focus moved on), except while a value is being typed "
+              "there: then it types a space. Shortcuts with Ctrl work everywhere.")
 CHECKPOINT_FILTER = "GAN Studio checkpoints (*.pt);;All files (*)"
 RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "failed": "Failed",
               "stale": "Stale", "new": "Waiting"}
@@ -180,6 +183,9 @@ class MainWindow(QMainWindow):
         self.checkpoints.open_requested.connect(self.open_checkpoint)
         self.alert_banner.show_requested.connect(self._on_alert_banner_show_requested)
         self.samples.saved.connect(self._on_samples_saved)
+
+        # Space pauses even from a text field, unless something is being typed in it (SPACE_RULE).
+        QApplication.instance().installEventFilter(self)
 
         self.resize(*DEFAULT_SIZE)
         # Before the saved layout is restored: View › Reset Layout goes back to this one.
@@ -888,6 +894,17 @@ class MainWindow(QMainWindow):
         box.exec()
         clicked = box.clickedButton()
         return "save" if clicked is save else "quit" if clicked is quit_ else "cancel"
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        """SPACE_RULE: a line edit takes a bare Space only while it holds an uncommitted edit (its
+        `isModified()`; the hyperparameter panel clears it on commit). Otherwise the Space is left
+        to the shortcut map, which pauses or resumes."""
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(watched, QLineEdit)
+                and event.key() == Qt.Key.Key_Space and event.modifiers() == Qt.KeyboardModifier.NoModifier
+                and not watched.isModified() and watched.window() is self):
+            event.ignore()  # not overridden: the window's Space shortcut gets it
+            return True
+        return super().eventFilter(watched, event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         self.session.stop_following()  # a followed run goes on without us; its reader thread ends

@@ -117,19 +117,35 @@ def test_a_new_run_clears_the_banner(qtbot, window):
 # ----- 3: keys go where the focus is --------------------------------------------------------------
 
 
-def test_space_types_in_a_text_field_and_pauses_elsewhere(qtbot, make_window):
+def test_space_pauses_from_a_committed_field_and_types_in_one_being_edited(qtbot, make_window):
+    """The report: after typing a value and pressing Return, the focus stays in the field and Space
+    typed a space there instead of pausing. The rule (SPACE_RULE): Space pauses wherever the focus
+    is, except while a value is being typed."""
     window = make_window(train__steps=LONG_RUN, log__checkpoint_every=0)
     s = window.session
     start_and_wait(qtbot, window)
     edit = field(window, "optim.lr_g")
     focus(qtbot, window, edit)
-    edit.end(False)
+    edit.selectAll()
+    qtbot.keyClicks(edit, "0.0003")
+    press(window, Qt.Key.Key_Return)  # committed; the focus stays in the field
+    assert QApplication.focusWidget() is edit and s.config.optim.lr_g == 0.0003
     press(window, Qt.Key.Key_Space)
-    assert edit.text() == "0.0002 "
+    qtbot.waitUntil(lambda: s.state == "paused", timeout=WAIT_MS)
+    assert edit.text() == "0.0003"  # nothing typed
+    press(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: s.state == "running", timeout=WAIT_MS)
+
+    # While a value is being typed, Space is a character of it.
+    edit.end(False)
+    qtbot.keyClicks(edit, "1")
+    press(window, Qt.Key.Key_Space)
+    assert edit.text() == "0.00031 "
     step = s.step
     qtbot.waitUntil(lambda: s.step > step, timeout=WAIT_MS)
     assert s.state == "running"
     press(window, Qt.Key.Key_Backspace)
+    press(window, Qt.Key.Key_Escape)
 
     focus(qtbot, window, window.plots)
     press(window, Qt.Key.Key_Space)
@@ -142,7 +158,6 @@ def test_space_types_in_a_text_field_and_pauses_elsewhere(qtbot, make_window):
     qtbot.waitUntil(lambda: s.step == paused_at + 1, timeout=WAIT_MS)
     press(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: s.state == "stopped", timeout=WAIT_MS)
-    assert edit.text() == "0.0002"
 
 
 # ----- 4: bootstrap bands are visible ---------------------------------------------------------

@@ -468,6 +468,9 @@ class HyperparamsPanel(QWidget):
         self._revalidate()
 
     def _on_field_committed(self, key: str) -> None:
+        w = self._fields[key].widget
+        if isinstance(w, QLineEdit):
+            w.setModified(False)  # committed: a Space now pauses training rather than typing
         self._read_field(key)
         self._revalidate()
         self.commit()
