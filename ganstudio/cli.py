@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, metavar="N", help="shorthand for --set train.steps=N")
     t.add_argument("--resume", metavar="CKPT",
                    help="continue from a checkpoint (.pt); 'auto': the --run-dir's latest one, if any")
+    t.add_argument("--fork", metavar="CKPT",
+                   help="a new run that continues a checkpoint with changed keys (--set): the live ones, "
+                        "the loss, train.seed; it records its parent (default folder: beside the parent's)")
     t.add_argument("--out", metavar="DIR", help="shorthand for --set log.out=DIR")
     t.add_argument("--run-dir", metavar="DIR",
                    help="use this run folder (made if missing) instead of a new one under --out")
@@ -182,7 +185,10 @@ def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
         overrides.append(f"train.steps={args.steps}")
     if args.out is not None:
         overrides.append(f"log.out={args.out}")
-    if not args.resume:
+    if args.fork and (args.resume or args.run_dir):
+        _error("--fork makes a new run of its own: use it without --resume and --run-dir")
+        return EXIT_BAD_INPUT
+    if not (args.resume or args.fork):
         # A bad flag is reported at once, before the seconds that importing torch takes
         # (a ConfigError here reaches main's handler and exits 2).
         apply_overrides(_base_config(args.config, args.preset), overrides)
@@ -201,7 +207,11 @@ def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
 
     try:
         folder = RunFolder(Path(args.run_dir).expanduser()) if args.run_dir else None
-        resume = args.resume
+        resume = args.fork or args.resume
+        out = None
+        if args.fork and args.out is None:
+            source = RunFolder.of_checkpoint(args.fork)
+            out = source.path.parent if source is not None else None  # beside its parent
         if resume == AUTO:
             resume = AUTO if folder.latest_checkpoint() is not None else None
         if folder is not None and args.resume is None and folder.metrics_path.exists():
@@ -218,7 +228,8 @@ def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
         if folder is not None:
             folder.path.mkdir(parents=True, exist_ok=True)
         control = Control()
-        driver = RunDriver(cfg, resume=resume, folder=folder, control=control, on_log_failure="stop")
+        driver = RunDriver(cfg, resume=resume, folder=folder, control=control, on_log_failure="stop",
+                           fork=bool(args.fork), out=out)
         trainer = driver.prepare()
     except ConfigError as e:
         _error("invalid configuration:\n  " + "\n  ".join(e.problems))

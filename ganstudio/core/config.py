@@ -654,9 +654,14 @@ def live_changes(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
 RESUMABLE_KEYS = LIVE_KEYS | frozenset(
     {"log.out", "log.name", "train.device", "train.threads", "train.amp"}
 )
+#: A fork may also draw its noise from another seed from the fork on (its models and data are the
+#: parent's, so their shapes and the data order stay).
+FORK_KEYS = RESUMABLE_KEYS | frozenset({"train.seed"})
 LOCKED_WHY = {
     "train": "cannot change while training runs; stop training to change it",
     "resume": "is fixed by the checkpoint's models and data; it cannot change when a run continues",
+    "fork": "is fixed by the checkpoint's models and data (their shapes or the data order); a fork "
+            "can change the live keys, the loss and train.seed",
 }
 
 

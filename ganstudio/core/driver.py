@@ -58,6 +58,7 @@ class RunDriver:
         replay: bool = False,
         parent: dict[str, Any] | None = None,
         out: str | Path | None = None,
+        fork: bool = False,
     ):
         self.cfg = cfg
         self.resume = resume
@@ -71,6 +72,7 @@ class RunDriver:
         self._replay = replay  # write the trainer's earlier history into the folder first
         self._parent = parent
         self._out = out  # where a new folder goes (default: the config's log.out)
+        self.fork = fork  # a resumed checkpoint may change train.seed too, and is recorded as a fork
         self.log_error = ""  # set when metrics.jsonl could not be written
         self._log_failing = False
 
@@ -87,14 +89,19 @@ class RunDriver:
         created = False
         if self.folder is None:
             cfg = self.cfg if checkpoint is None or self.cfg is not None else _config_of(checkpoint)
+            if checkpoint is not None and self._parent is None:
+                self._parent = parent_of(checkpoint, "fork" if self.fork else "resume")
             self.folder = RunFolder.create(cfg, out=self._out, parent=self._parent)
             created = True
         try:
             store = self.folder.checkpoints_dir
             if checkpoint is not None:
-                self.trainer = Trainer.from_checkpoint(checkpoint, config=self.cfg, checkpoint_dir=store)
+                self.trainer = Trainer.from_checkpoint(checkpoint, config=self.cfg, checkpoint_dir=store,
+                                                       fork=self.fork)
                 # A new folder gets the earlier history; the same folder has it already.
                 self._replay = created
+                if self.fork:
+                    self._note_fork(checkpoint)
             else:
                 self.trainer = Trainer(self.cfg, checkpoint_dir=store)
             return self._open_folder(self.trainer)
@@ -102,6 +109,19 @@ class RunDriver:
             if created:
                 self.folder.remove_if_empty()
             raise
+
+    def _note_fork(self, checkpoint: Path) -> None:
+        """A fork's changed keys, as a hyperparameter change at the fork's step: its plots and log
+        say where it leaves the parent and how."""
+        from ganstudio.core.config import live_changes
+        from ganstudio.core.events import HyperparamsChanged
+
+        t = self.trainer
+        parent_cfg = _config_of(checkpoint)
+        changes = {k: v for k, v in live_changes(parent_cfg, t.cfg).items()
+                   if k not in ("log.out", "log.name", "train.device", "train.threads")}
+        if changes:
+            t.state.apply(HyperparamsChanged(step=t.step, changes=changes))
 
     def _checkpoint_to_resume(self) -> Path | None:
         if self.resume is None:
@@ -183,6 +203,20 @@ class RunDriver:
         if self.writer is not None:
             with contextlib.suppress(OSError):
                 self.writer.close()
+
+
+def parent_of(checkpoint: str | Path, kind: str) -> dict[str, Any]:
+    """What a run continued from, for its run.json: the checkpoint, its run folder and step."""
+    from ganstudio.core import checkpoints
+
+    source = RunFolder.of_checkpoint(checkpoint)
+    step = None
+    try:
+        step = int(checkpoints.load(checkpoint)["step"])
+    except Exception:  # the load that follows reports a bad file properly
+        pass
+    return {"kind": kind, "run": str(source.path) if source is not None else None, "step": step,
+            "checkpoint": str(Path(checkpoint).resolve())}
 
 
 def _config_of(checkpoint: Path) -> Config:

@@ -33,6 +33,7 @@ from ganstudio.core import checkpoints, lab, losses, models, threads
 from ganstudio.core.checkpoint_check import check_sampler, check_state, for_optimizer
 from ganstudio.core.checkpoints import CheckpointError
 from ganstudio.core.config import (
+    FORK_KEYS,
     RESUMABLE_KEYS,
     Config,
     ConfigError,
@@ -441,12 +442,14 @@ class Trainer:
         dataset: Dataset | None = None,
         device: torch.device | str | None = None,
         checkpoint_dir: str | Path | None = None,
+        fork: bool = False,
     ) -> Trainer:
         """A new Trainer in the exact state a checkpoint recorded.
 
         Everything is loaded into fresh objects and checked first; on any problem a CheckpointError
         is raised and nothing that already exists (a running trainer, its files) is touched.
-        `config` may change live-editable keys and train.steps (e.g. to train longer).
+        `config` may change live-editable keys and train.steps (e.g. to train longer); for a `fork`,
+        also train.seed, which reseeds the training noise from the checkpoint's step on.
         """
         ckpt = checkpoints.load(source) if not isinstance(source, dict) else checkpoints.check(source)
         name = source if not isinstance(source, dict) else "checkpoint"
@@ -454,12 +457,20 @@ class Trainer:
         cfg = saved_cfg
         if config is not None:
             try:
-                cfg, _ = live_update(saved_cfg, config, allowed=RESUMABLE_KEYS, why="resume")
+                cfg, _ = live_update(saved_cfg, config, allowed=FORK_KEYS if fork else RESUMABLE_KEYS,
+                                     why="fork" if fork else "resume")
             except ConfigError as e:
                 raise CheckpointError(f"{name}: " + "; ".join(e.problems)) from None
         try:
-            t = cls(cfg, dataset=dataset, device=device, checkpoint_dir=checkpoint_dir)
+            # Built with the checkpoint's seed: the data (the 2D toys' points) and the sampler's
+            # order are the parent's; a fork's new seed applies to the noise from here on.
+            t = cls(_with_seed(cfg, saved_cfg.train.seed), dataset=dataset, device=device,
+                    checkpoint_dir=checkpoint_dir)
             t._load_state(ckpt)
+            if cfg.train.seed != saved_cfg.train.seed:
+                t.cfg = t.health.cfg = cfg
+                t.state.config = cfg
+                t.noise_gen.manual_seed(cfg.train.seed + 1)
         except CheckpointError as e:
             raise CheckpointError(f"{name}: {e}") from None
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
@@ -702,6 +713,10 @@ def _nan_reason(bad: list[str], step: int) -> str:
     return (f"{', '.join(bad)} became NaN or infinite by step {step}; training paused and no "
             "checkpoint was written from these weights. Lower the learning rates, or open the last "
             "good checkpoint.")
+
+
+def _with_seed(cfg: Config, seed: int) -> Config:
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
 
 
 def _with_steps(cfg: Config, steps: int) -> Config:
