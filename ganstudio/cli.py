@@ -12,7 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-from ganstudio.core.config import Config, ConfigError, apply_overrides, load, run_name, to_toml
+from ganstudio.core.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    batch_split_problem,
+    load,
+    run_name,
+    to_toml,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 _EXIT_OF_SIGNAL = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
@@ -52,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=int, default=1, metavar="K",
                    help="enlarge the grid K times, pixels kept sharp (default 1: digits make a 73x73 PNG)")
 
+    r = sub.add_parser("runs", help="list the runs in a folder of run folders (status, progress, metric)")
+    r.add_argument("dirs", metavar="DIR", nargs="*",
+                   help="folders holding run folders (default: log.out of the default config, 'runs')")
+
+    e = sub.add_parser("export", help="write a run's curves as CSV or TensorBoard event files")
+    e.add_argument("run", metavar="RUN", help="a run folder")
+    e.add_argument("--csv", metavar="FILE", help="one row per logged step, a column per series")
+    e.add_argument("--tensorboard", metavar="DIR",
+                   help="event files in DIR/<run folder name>/ (scalars, metrics, sample grids, "
+                        "hyperparameter changes): tensorboard --logdir DIR")
+
     sub.add_parser("presets", help="list the named presets")
     c = sub.add_parser("config", help="print a config as TOML (a starting point for --config)")
     c.add_argument("--preset", metavar="NAME")
@@ -76,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(args)
         if args.command == "presets":
             return _presets()
+        if args.command == "runs":
+            return _runs(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "config":
             print(to_toml(_base_config(None, args.preset)), end="")
             return EXIT_OK
@@ -115,6 +138,52 @@ def _presets() -> int:
     width = max(map(len, presets.NAMES))
     for name in presets.NAMES:
         print(f"{name:<{width}}  {presets.describe(name)}")
+    return EXIT_OK
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from ganstudio.core.runs import RunScanner, table
+
+    dirs = args.dirs or [Config().log.out]
+    missing = [d for d in dirs if not Path(d).expanduser().is_dir()]
+    if missing:
+        _error(f"{', '.join(missing)}: no such folder; give the folder that holds the run folders "
+               "(log.out, default 'runs')")
+        return EXIT_BAD_INPUT
+    runs = RunScanner().scan(dirs)
+    if not runs:
+        print(f"no runs in {', '.join(dirs)}")
+        return EXIT_OK
+    print(table(runs))
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ganstudio.core.runfolder import RunFolder, RunFolderError
+
+    if not (args.csv or args.tensorboard):
+        _error("say what to write: --csv FILE and/or --tensorboard DIR")
+        return EXIT_BAD_INPUT
+    folder = RunFolder(Path(args.run).expanduser())
+    try:
+        if args.csv:
+            from ganstudio.core.export import export_csv
+
+            rows = export_csv(folder, args.csv)
+            print(f"{args.csv}: {rows} rows")
+        if args.tensorboard:
+            from ganstudio.core.export import export_tensorboard
+            from ganstudio.core.tensorboard import TensorBoardMissing
+
+            try:
+                logdir, counts = export_tensorboard(folder, args.tensorboard)
+            except TensorBoardMissing as e:
+                raise RunFolderError(str(e)) from None
+            print(f"{logdir}: {counts['scalars']} scalars, {counts['images']} images, "
+                  f"{counts['texts']} texts (tensorboard --logdir {args.tensorboard})")
+    except RunFolderError as e:
+        _error(str(e))
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
@@ -197,67 +266,112 @@ def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
         return EXIT_BAD_INPUT
 
     # torch is imported here, not at module level, so `ganstudio --help` and the app start fast.
+    from ganstudio.core import distributed
+
+    job = None
+    if distributed.env_world_size() > 1:  # under torchrun: join the job first
+        hint = next((o.split("=", 1)[1].strip() for o in overrides if o.startswith("train.device=")), "auto")
+        try:
+            job = distributed.init_from_env(hint)
+        except Exception as e:  # a rendezvous that failed, a port in use, a GPU that is not there
+            _error(f"cannot join the torchrun job: {type(e).__name__}: {e}")
+            return EXIT_FAILED
+    try:
+        return _train_job(args, signals, overrides, job)
+    finally:
+        distributed.teardown(job)  # every exit path, so torchrun sees a clean end
+
+
+def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str], job) -> int:
+    """`train` in one process, or in one process of a torchrun job (`job`): rank 0 makes and
+    writes the run folder and prints; every rank trains its share."""
     from ganstudio.core import checkpoints
     from ganstudio.core.checkpoints import CheckpointError
     from ganstudio.core.control import Control
     from ganstudio.core.data import DataError
-    from ganstudio.core.driver import AUTO, RunDriver
+    from ganstudio.core.driver import AUTO, JobFailed, RunDriver
     from ganstudio.core.run import RunState
-    from ganstudio.core.runfolder import RunFolder, RunFolderError
+    from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_error
 
+    main = job is None or job.main
+    say = _error if main else (lambda msg: None)  # one process speaks for the job
+    folder = RunFolder(Path(args.run_dir).expanduser()) if args.run_dir else None
+    resume = args.fork or args.resume
+    cfg, ckpt_path, problem = None, None, None
     try:
-        folder = RunFolder(Path(args.run_dir).expanduser()) if args.run_dir else None
-        resume = args.fork or args.resume
-        out = None
-        if args.fork and args.out is None:
-            source = RunFolder.of_checkpoint(args.fork)
-            out = source.path.parent if source is not None else None  # beside its parent
-        if resume == AUTO:
-            resume = AUTO if folder.latest_checkpoint() is not None else None
-        if folder is not None and args.resume is None and folder.metrics_path.exists():
-            raise RunFolderError(f"{folder.path} already holds a run; use --resume auto to continue it, "
-                                 "or another --run-dir")
-        ckpt_path = None
-        if resume is not None:
-            ckpt_path = folder.latest_checkpoint() if resume == AUTO else resume
-            saved = checkpoints.config_of(checkpoints.load(ckpt_path))
-            base = load(args.config) if args.config else saved
-            cfg = apply_overrides(base, overrides)
-        else:
-            cfg = apply_overrides(_base_config(args.config, args.preset), overrides)
-        if folder is not None:
-            folder.path.mkdir(parents=True, exist_ok=True)
-        control = Control()
+        if main:
+            out = None
+            if args.fork and args.out is None:
+                source = RunFolder.of_checkpoint(args.fork)
+                out = source.path.parent if source is not None else None  # beside its parent
+            if resume == AUTO:
+                resume = AUTO if folder.latest_checkpoint() is not None else None
+            if folder is not None and args.resume is None and folder.metrics_path.exists():
+                raise RunFolderError(f"{folder.path} already holds a run; use --resume auto to continue "
+                                     "it, or another --run-dir")
+            if resume is not None:
+                ckpt_path = folder.latest_checkpoint() if resume == AUTO else resume
+                saved = checkpoints.config_of(checkpoints.load(ckpt_path))
+                base = load(args.config) if args.config else saved
+                cfg = apply_overrides(base, overrides)
+            else:
+                cfg = apply_overrides(_base_config(args.config, args.preset), overrides)
+            if folder is not None:
+                folder.path.mkdir(parents=True, exist_ok=True)
+    except ConfigError as e:
+        problem = "invalid configuration:\n  " + "\n  ".join(e.problems)
+    except (CheckpointError, RunFolderError) as e:
+        problem = str(e)
+    except OSError as e:
+        problem = f"cannot use the run folder {args.run_dir}: {describe_os_error(e)}"
+    if job is not None:
+        if not job.all_ok(problem is None):
+            say(problem)
+            return EXIT_BAD_INPUT
+        cfg, resume = job.broadcast((cfg, resume))
+        problem = batch_split_problem(cfg.train.batch_size, job.world_size)
+    if problem is not None:
+        say(problem)
+        return EXIT_BAD_INPUT
+
+    control = Control()
+    try:
         driver = RunDriver(cfg, resume=resume, folder=folder, control=control, on_log_failure="stop",
-                           fork=bool(args.fork), out=out)
+                           fork=bool(args.fork), out=out if main else None, dist=job)
         trainer = driver.prepare()
     except ConfigError as e:
-        _error("invalid configuration:\n  " + "\n  ".join(e.problems))
+        say("invalid configuration:\n  " + "\n  ".join(e.problems))
         return EXIT_BAD_INPUT
     except (CheckpointError, DataError, RunFolderError) as e:
-        _error(str(e))
+        say(str(e)) if main else _error(f"rank {job.rank}: {e}")
+        return EXIT_BAD_INPUT
+    except JobFailed:
         return EXIT_BAD_INPUT
     except OSError as e:
-        from ganstudio.core.runfolder import describe_os_error
-
-        _error(f"cannot use the run folder {args.run_dir}: {describe_os_error(e)}")
+        say(f"cannot use the run folder {args.run_dir}: {describe_os_error(e)}")
         return EXIT_BAD_INPUT
 
-    for w in trainer.data.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    if not trainer.checkpoint_verified:
-        print(checkpoints.unverified_note(ckpt_path), file=sys.stderr)
+    if main:
+        for w in trainer.data.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if not trainer.checkpoint_verified:
+            print(checkpoints.unverified_note(ckpt_path), file=sys.stderr)
     signals.trainer = trainer
     signals.control = control
     if signals.received is not None:  # a signal during the last moments of start-up
         control.stop()
     state = RunState(trainer.cfg)
-    printer = _Printer(state, trainer, driver.folder, quiet=args.quiet)
+    printer = _Printer(state, trainer, driver.folder, quiet=args.quiet) if main else None
     code = EXIT_OK
     try:
         for ev in driver.events():
             change = state.apply(ev)
-            code = printer.show(change, code)
+            if printer is not None:
+                code = printer.show(change, code)
+            elif "status" in change and state.failure is not None:
+                _error(f"rank {job.rank}: training failed at step {state.failure.step}: "
+                       f"{state.failure.message}")
+                code = EXIT_FAILED
             if "status" in change and state.pause_reason:
                 # Headless, nobody can press Resume: stop, keeping the last good checkpoint.
                 control.stop()

@@ -308,6 +308,21 @@ def check_history(h: Any, step: int) -> None:
             raise CheckpointError(f"history.markers[{i}] is {m!r}; it must be [step, kind, text(, tag)]")
 
 
+def check_holdout(held: Any, n: int) -> torch.Tensor:
+    """The held-out image indices a checkpoint recorded (none for one from before holdouts):
+    distinct, in order, within the dataset's n images."""
+    if held is None:
+        return torch.zeros(0, dtype=torch.int64)
+    if not (isinstance(held, torch.Tensor) and held.dtype == torch.int64 and held.dim() == 1):
+        raise CheckpointError(f"holdout is {_describe(held)}; it must be a 1-D int64 tensor of image indices")
+    if len(held) and (int(held.min()) < 0 or int(held.max()) >= n or bool((held[1:] <= held[:-1]).any())):
+        raise CheckpointError(f"holdout does not list distinct image indices in order below {n} (the "
+                              "dataset's size): the data is not the one this run trained on")
+    if len(held) >= n:
+        raise CheckpointError(f"holdout holds {len(held)} of the {n} images: none would be left to train on")
+    return held.clone()
+
+
 def check_events(events: Any) -> None:
     """The run's logged events (alerts, pauses, changes, checkpoints): a list of records."""
     if events is None:

@@ -65,6 +65,16 @@ class DataConfig:
     channels: int = field(
         default=0, metadata=_key("1 = grayscale, 3 = RGB, 0 = the dataset's own.", choices=(0, 1, 3))
     )
+    holdout: float = field(
+        default=0.05,
+        metadata=_key(
+            "Share of the real images never trained on, to see D memorise the rest (the Overfitting "
+            "tab, the d_overfit alert); 0 = off. For image sets under 100,000 images (the 2D toys "
+            "have none).",
+            min=0.0,
+            max=0.5,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,12 @@ class LogConfig:
     name: str = field(
         default="", metadata=_key("Run name; empty = dataset-arch-loss. Run folder: <out>/<time>-<name>.")
     )
+    tensorboard: bool = field(
+        default=False,
+        metadata=_key("Also write TensorBoard event files (scalars, metrics, sample grids, hyperparameter "
+                      "changes) to <run>/tensorboard/ while training; needs the tensorboard extra.",
+                      live=True),
+    )
 
 
 @dataclass(frozen=True)
@@ -228,6 +244,21 @@ class HealthConfig:
             max=1.0,
             live=True,
         ),
+    )
+    overfit_gap: float = field(
+        default=0.2,
+        metadata=_key(
+            "A 'd_overfit' alert when D's accuracy on training reals beats its accuracy on held-out "
+            "reals (data.holdout) by more than this for health.overfit_window logged intervals; 0 = off.",
+            min=0.0,
+            max=1.0,
+            live=True,
+        ),
+    )
+    overfit_window: int = field(
+        default=20,
+        metadata=_key("Logged intervals in a row the gap must stay for a 'd_overfit' alert.",
+                      min=1, max=100000, live=True),
     )
 
 
@@ -699,6 +730,18 @@ def live_update(
     if locked:
         raise ConfigError([f"{k} {LOCKED_WHY[why]}" for k in locked])
     return new, changes
+
+
+def batch_split_problem(batch_size: int, processes: int) -> str | None:
+    """Why train.batch_size (the global batch) cannot be split over `processes`, with the nearest
+    sizes that can; None when it can."""
+    if processes <= 1 or batch_size % processes == 0:
+        return None
+    lower = batch_size - batch_size % processes
+    upper = lower + processes
+    near = f"{lower} or {upper}" if lower > 0 else f"{upper}"
+    return (f"train.batch_size = {batch_size} is the global batch and must divide by the {processes} "
+            f"processes (WORLD_SIZE); use {near}")
 
 
 def run_name(cfg: Config) -> str:

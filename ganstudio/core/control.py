@@ -99,10 +99,32 @@ class Control:
             self._edits, self._save, self._posted = [], [], []
             return out
 
+    def has_requests(self) -> bool:
+        """Edits or saves are waiting (posted events aside)."""
+        with self._cond:
+            return bool(self._edits or self._save)
+
+    def _take_requests(self) -> tuple[list[dict[str, Any]], list[SaveRequest]]:
+        with self._cond:
+            out = self._edits, self._save
+            self._edits, self._save = [], []
+            return out
+
+    def _take_posted(self) -> list[Any]:
+        with self._cond:
+            out, self._posted = self._posted, []
+            return out
+
     def _wait(self, pause_reported: bool = True) -> str:
         """Block until there is something to do: 'stop', 'run', 'step' or 'request'; or 'pause'
         when paused and the caller has not reported it yet (checked under the lock, so a pause()
         that lands just before the wait is reported rather than waited in silently)."""
+        action = self._wait_for(pause_reported, None)
+        assert action is not None
+        return action
+
+    def _wait_for(self, pause_reported: bool, timeout: float | None) -> str | None:
+        """`_wait`, giving up after `timeout` seconds of nothing to do (None then)."""
         with self._cond:
             while True:
                 if self._stop:
@@ -116,4 +138,5 @@ class Control:
                     return "step"
                 if not pause_reported:
                     return "pause"
-                self._cond.wait()
+                if not self._cond.wait(timeout) and timeout is not None:
+                    return None

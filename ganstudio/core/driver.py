@@ -59,8 +59,10 @@ class RunDriver:
         parent: dict[str, Any] | None = None,
         out: str | Path | None = None,
         fork: bool = False,
+        dist: Any = None,
     ):
         self.cfg = cfg
+        self.dist = dist  # a torchrun job (ganstudio.core.distributed.Dist): rank 0 writes
         self.resume = resume
         self.folder = folder
         self.control = control or Control()
@@ -75,6 +77,8 @@ class RunDriver:
         self.fork = fork  # a resumed checkpoint may change train.seed too, and is recorded as a fork
         self.log_error = ""  # set when metrics.jsonl could not be written
         self._log_failing = False
+        self._tensorboard: Any = None  # ganstudio.core.tensorboard.TensorBoardLog while log.tensorboard
+        self._tensorboard_failed = False
 
     # ----- building ----------------------------------------------------------------------------
 
@@ -85,6 +89,8 @@ class RunDriver:
 
         if self.trainer is not None:
             return self._open_folder(self.trainer)
+        if self.dist is not None:
+            return self._prepare_job()
         checkpoint = self._checkpoint_to_resume()
         created = False
         if self.folder is None:
@@ -110,6 +116,56 @@ class RunDriver:
                 self.folder.remove_if_empty()
             raise
 
+    def _prepare_job(self):
+        """`prepare` for one process of a torchrun job. Rank 0 makes the folder and reads the
+        checkpoint (a multi-machine job's other ranks need not see its disk: they get it from rank
+        0); every rank builds its trainer; a failure anywhere ends every rank (JobFailed on those
+        that did not fail themselves) rather than leaving them waiting in a collective."""
+        from ganstudio.core import checkpoints
+        from ganstudio.core.trainer import Trainer
+
+        d = self.dist
+        error: BaseException | None = None
+        ckpt, checkpoint, created = None, None, False
+        if d.main:
+            try:
+                checkpoint = self._checkpoint_to_resume()
+                if checkpoint is not None:
+                    ckpt = checkpoints.load(checkpoint)
+                if self.folder is None:
+                    if checkpoint is not None and self._parent is None:
+                        self._parent = parent_of(checkpoint, "fork" if self.fork else "resume")
+                    cfg = self.cfg if self.cfg is not None else checkpoints.config_of(ckpt)
+                    self.folder = RunFolder.create(cfg, out=self._out, parent=self._parent)
+                    created = True
+            except Exception as e:  # told to every rank below
+                error = e
+        self._agree(error is None, error)
+        ckpt = d.broadcast(ckpt)
+        try:
+            store = self.folder.checkpoints_dir if d.main else None
+            if ckpt is not None:
+                self.trainer = Trainer.from_checkpoint(ckpt, config=self.cfg, checkpoint_dir=store,
+                                                       fork=self.fork, dist=d, name=str(checkpoint or ""))
+                self._replay = created
+                if self.fork:
+                    self._note_fork(checkpoint)
+            else:
+                self.trainer = Trainer(self.cfg, checkpoint_dir=store, dist=d)
+        except Exception as e:
+            error = e
+        if not d.all_ok(error is None):
+            if created:
+                self.folder.remove_if_empty()
+            raise error if error is not None else JobFailed()
+        if not d.main:
+            return self.trainer
+        return self._open_folder(self.trainer)
+
+    def _agree(self, ok: bool, error: BaseException | None) -> None:
+        if not self.dist.all_ok(ok):
+            raise error if error is not None else JobFailed()
+
     def _note_fork(self, checkpoint: Path) -> None:
         """A fork's changed keys, as a hyperparameter change at the fork's step: its plots and log
         say where it leaves the parent and how."""
@@ -117,6 +173,8 @@ class RunDriver:
         from ganstudio.core.events import HyperparamsChanged
 
         t = self.trainer
+        if not t.main:
+            return
         parent_cfg = _config_of(checkpoint)
         changes = {k: v for k, v in live_changes(parent_cfg, t.cfg).items()
                    if k not in ("log.out", "log.name", "train.device", "train.threads")}
@@ -142,6 +200,13 @@ class RunDriver:
         if not self.folder.meta_path.exists():  # a --run-dir made by hand or by an older version
             self.folder.write_meta({"created": time.time(), "host": socket.gethostname(),
                                     "name": run_name(trainer.cfg), "parent": self._parent})
+        if trainer.cfg.log.tensorboard:  # no package: said now, before training starts
+            from ganstudio.core.tensorboard import TensorBoardMissing, check_available
+
+            try:
+                check_available()
+            except TensorBoardMissing as e:
+                raise RunFolderError(str(e)) from None
         if self.writer is None or self.writer.closed:
             reference = trainer.data.x.numpy() if trainer.data.is_2d else None
             self.writer = RunWriter(self.folder, trainer.cfg, reference)
@@ -159,9 +224,12 @@ class RunDriver:
         """Train, writing every event to the folder, and yield the events (with the alerts about
         files that could not be written)."""
         trainer = self.trainer
+        if not trainer.main:  # another rank of a job: it trains; rank 0 writes
+            yield from trainer.run(self.control)
+            return
         steering = None
         if self.steer:
-            steering = Steering(self.folder, self.control, self._status).start()
+            steering = Steering(self.folder, self.control, self._status, extra=self._extra_status).start()
         final = "stopped"
         try:
             for ev in trainer.run(self.control):
@@ -180,6 +248,11 @@ class RunDriver:
         t = self.trainer
         return t.step, ("paused" if t.state.status == PAUSED else "running"), t.state.steps_per_s
 
+    def _extra_status(self) -> dict[str, Any]:
+        """For the heartbeat of a job: every rank's step at the last agreement."""
+        agreed = getattr(self.trainer, "_agreed", None)
+        return {"rank_steps": agreed.last_steps} if agreed is not None else {}
+
     def _write(self, ev: Event) -> list[Event]:
         try:
             extra = self.writer.handle(ev)
@@ -197,12 +270,47 @@ class RunDriver:
             return [Alert(step=getattr(ev, "step", 0), kind="disk", message=f"{e}. {then}")]
         if self._log_failing:
             self._log_failing = False
-        return extra
+        return extra + self._write_tensorboard(ev)
+
+    def _write_tensorboard(self, ev: Event) -> list[Event]:
+        """log.tensorboard: the event goes to <run>/tensorboard/ too; the files open and close as
+        the (live) key is turned on and off. A failure is an Alert, once; training goes on."""
+        from ganstudio.core.tensorboard import TensorBoardLog
+
+        on = self.trainer is not None and self.trainer.cfg.log.tensorboard
+        if not on or self._tensorboard_failed:
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+                self._tensorboard = None
+            self._tensorboard_failed = self._tensorboard_failed and on
+            return []
+        try:
+            if self._tensorboard is None:
+                self._tensorboard, read_back = TensorBoardLog.for_run(self.folder)
+                if read_back:  # the folder's log so far, this event included
+                    return []
+            self._tensorboard.handle(ev)
+        except Exception as e:  # a missing package, a full disk: TensorBoard is a bonus, not the run
+            self._tensorboard_failed = True
+            return [Alert(step=getattr(ev, "step", 0), kind="disk", message=(
+                f"TensorBoard files are not written to {self.folder.tensorboard_dir}: {e}. Training and "
+                "its run folder go on; turn log.tensorboard off, or fix this and turn it on again."))]
+        return []
 
     def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         if self.writer is not None:
             with contextlib.suppress(OSError):
                 self.writer.close()
+
+
+class JobFailed(Exception):
+    """Another process of the torchrun job could not start; it says why (rank 0 prints it)."""
+
+    def __str__(self) -> str:
+        return "another process of the job could not start the run; rank 0's output says why"
 
 
 def parent_of(checkpoint: str | Path, kind: str) -> dict[str, Any]:

@@ -124,7 +124,11 @@ class Samples:
     2D data also gets the lab's view (ganstudio.core.lab): `field`, a (res, res) float32 array of
     D's output (probability or raw score, as in the plots) over `extent` = (xmin, xmax, ymin, ymax),
     row 0 at ymin; and `arrows`, (n, 2) float32, the push -d(loss_g)/dx on each of the points.
-    In metrics.jsonl a samples line names the file the writer saved them to."""
+    In metrics.jsonl a samples line names the file the writer saved them to.
+
+    `generator`, only while the latent explorer asks for it (Trainer.share_generator): a
+    ganstudio.core.latent.GeneratorWeights, the generator these samples were drawn with as numpy
+    state_dicts. Never written to the run folder."""
 
     step: int
     grid: np.ndarray | None = None
@@ -133,6 +137,7 @@ class Samples:
     extent: tuple[float, float, float, float] | None = None
     arrows: np.ndarray | None = None
     field_is_probability: bool | None = None  # True: field in [0, 1]; False: raw scores
+    generator: Any = None  # GeneratorWeights | None (core.latent imports torch; events does not)
 
     KIND: ClassVar[str] = "samples"
 

@@ -7,6 +7,10 @@ Kinds (stable identifiers; thresholds are the `health.*` config keys, all live-e
   generator's gradient vanishes); wgan-gp's critic loss has no floor, so it is not checked.
 - grad_explode: grad_d or grad_g above health.grad_max, or above health.grad_factor times its
   median over the last GRAD_WINDOW logged intervals (once MIN_HISTORY are known).
+- d_overfit: D's accuracy on training reals above its accuracy on held-out reals (data.holdout)
+  by more than health.overfit_gap for health.overfit_window logged intervals in a row: D is
+  memorising the training set (StyleGAN2-ADA's observation; its r_t = E[sign(D(x_train))] is
+  logged as d_overfit_rt beside it).
 - collapse (at metrics steps): `diversity` (samples' mean pairwise distance over real data's)
   below health.collapse_diversity, or the modes (2D) or classes covered below
   (1 - health.collapse_drop) times the run's best so far.
@@ -42,6 +46,7 @@ class HealthMonitor:
     def __init__(self, cfg: Config):
         self.cfg = cfg  # the trainer replaces it on live edits
         self._low_d = 0
+        self._gap_run = 0
         self._grads: dict[str, deque[float]] = {k: deque(maxlen=GRAD_WINDOW) for k in ("grad_d", "grad_g")}
         self._best_cover: dict[str, float] = {}
         self._active: set[str] = set()
@@ -49,7 +54,7 @@ class HealthMonitor:
 
     def observe(self, event: Stats | Metrics) -> list[Alert]:
         if isinstance(event, Stats):
-            alerts = [self._d_wins(event), self._grad_explode(event)]
+            alerts = [self._d_wins(event), self._grad_explode(event), self._d_overfit(event)]
         elif isinstance(event, Metrics):
             alerts = [self._collapse(event)]
         else:
@@ -99,6 +104,36 @@ class HealthMonitor:
             )
 
         return self._episode("d_wins", self._low_d >= h.d_wins_window, RECOVER, make, bad=low)
+
+    def _d_overfit(self, ev: Stats) -> Alert | None:
+        h = self.cfg.health
+        v = ev.values
+        train, held = v.get("holdout_acc_train"), v.get("holdout_acc_heldout")
+        if h.overfit_gap <= 0 or not (_finite(train) and _finite(held)):
+            if h.overfit_gap <= 0:
+                self._gap_run = 0
+            return None  # no holdout measured at this point (e.g. a single step): no evidence
+        gap = train - held
+        wide = gap > h.overfit_gap
+        self._gap_run = self._gap_run + 1 if wide else 0
+
+        def make() -> Alert:
+            return Alert(
+                step=ev.step,
+                kind="d_overfit",
+                message=(
+                    f"the discriminator is memorising the training images: it calls {train:.0%} of "
+                    f"training reals real but only {held:.0%} of held-out ones (a gap above "
+                    f"health.overfit_gap {h.overfit_gap:g} for {self._gap_run} logged intervals; "
+                    f"r_t {v.get('d_overfit_rt', math.nan):.2f}). G learns to copy what D memorised: "
+                    "use more data, augmentation, a smaller D (model.width), fewer optim.d_steps or a "
+                    "lower optim.lr_d."
+                ),
+                evidence={"acc_train": train, "acc_heldout": held, "gap": gap, "threshold": h.overfit_gap,
+                          "intervals": float(self._gap_run), "r_t": v.get("d_overfit_rt", math.nan)},
+            )
+
+        return self._episode("d_overfit", self._gap_run >= h.overfit_window, RECOVER, make, bad=wide)
 
     def _grad_explode(self, ev: Stats) -> Alert | None:
         h = self.cfg.health

@@ -15,6 +15,8 @@ class GANLoss:
     name = ""
     #: D's output is a logit; report sigmoid(output) as D(x), D(G(z)).
     probabilistic = False
+    #: Where D's raw output says "real" above and "fake" below (for accuracies).
+    decision = 0.0
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -63,6 +65,7 @@ class LSGAN(GANLoss):
     """Least squares (Mao et al. 2017) with targets 1 for real and 0 for fake."""
 
     name = "lsgan"
+    decision = 0.5  # targets 1 (real) and 0 (fake)
 
     def d_loss(self, real, fake):
         return 0.5 * ((real - 1.0).pow(2).mean() + fake.pow(2).mean())
@@ -94,11 +97,18 @@ def make(kind: str) -> GANLoss:
 
 
 def gradient_penalty(
-    d: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+    d: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
+    eps: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates of real and fake samples."""
+    """E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates of real and fake samples, mixed by
+    `eps` (drawn from `generator` when not given: a distributed trainer draws the global batch's and
+    passes its slice)."""
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
+    if eps is None:
+        eps = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
     x_hat = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()

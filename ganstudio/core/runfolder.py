@@ -11,6 +11,10 @@
                           (asked for by the user: never rotated away) and latest.pt (the newest)
         control.jsonl     requests from a watching app, one JSON object per line (ganstudio.core.steer)
         heartbeat.json    the training process's pulse, rewritten every few seconds
+        tensorboard/      TensorBoard event files, when log.tensorboard is on (ganstudio.core.tensorboard)
+
+    <log.out>/.trash/     run folders the user moved to the trash (ganstudio.core.runs), kept until
+                          emptied by hand
 
 This module is the only one that knows these names. Version 1 is this layout; folders written
 before run.json existed read as version 1 too. A reader refuses a folder of a newer version.
@@ -43,6 +47,8 @@ HEARTBEAT = "heartbeat.json"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.pt"
+TENSORBOARD = "tensorboard"
+TRASH = ".trash"  # in the folder that holds the run folders
 _STEP_FILE = re.compile(r"^(step|manual)-(\d+)\.pt$")
 _SAMPLE_FILE = re.compile(r"^step-(\d+)\.png$")
 
@@ -200,6 +206,10 @@ class RunFolder:
     @property
     def checkpoints_dir(self) -> Path:
         return self.path / CHECKPOINTS
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / TENSORBOARD
 
     @property
     def checkpoints(self) -> CheckpointStore:

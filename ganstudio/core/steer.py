@@ -135,12 +135,14 @@ class Steering:
     thread. `status()` tells it (step, "running" or "paused", steps/s) for the heartbeat."""
 
     def __init__(self, folder: RunFolder, control: Control, status: Callable[[], tuple[int, str, float]],
-                 *, step_of_alert: Callable[[], int] | None = None, read_requests: bool = True):
+                 *, step_of_alert: Callable[[], int] | None = None, read_requests: bool = True,
+                 extra: Callable[[], dict[str, Any]] | None = None):
         self.folder = folder
         self.control = control
         self._status = status
         self._step = step_of_alert or (lambda: status()[0])
         self._read = read_requests
+        self._extra = extra or dict
         self._stop = threading.Event()
         self._offset = self._size()  # requests written before this process started are not for it
         self._partial = b""
@@ -211,7 +213,7 @@ class Steering:
         self._seq += 1
         data = {"time": time.time(), "seq": self._seq, "step": step, "status": status or live,
                 "host": self._host, "pid": os.getpid(),
-                "steps_per_s": rate if math.isfinite(rate) else None}
+                "steps_per_s": rate if math.isfinite(rate) else None, **self._extra()}
         path = self.folder.heartbeat_path
         tmp = path.with_name(f".{path.name}.tmp")
         try:

@@ -43,6 +43,12 @@ def choose_threads(trainer: Trainer, budget_s: float = 0.6) -> int:
     default = torch.get_num_threads()
     if trainer.device.type != "cpu":
         return default
+    if trainer.dist is not None:
+        # A job's processes on this machine share its cores: no timing, which each would do alone.
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+        n = max(1, usable_cores() // max(local, 1))
+        torch.set_num_threads(n)
+        return n
     busy = trainer.reserve_cores + (1 if cfg.metrics.every else 0)
     cap = max(1, min(default, usable_cores() - busy))
     if cap == 1:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ganstudio.core import checkpoints, lab, losses, models, threads
-from ganstudio.core.checkpoint_check import check_sampler, check_state, for_optimizer
+from ganstudio.core.checkpoint_check import check_holdout, check_sampler, check_state, for_optimizer
 from ganstudio.core.checkpoints import CheckpointError
 from ganstudio.core.config import (
     FORK_KEYS,
@@ -43,6 +43,7 @@ from ganstudio.core.config import (
 )
 from ganstudio.core.control import Control
 from ganstudio.core.data import Dataset, load_dataset
+from ganstudio.core.distributed import AgreedControl, Dist, global_batchnorm
 from ganstudio.core.events import (
     Alert,
     CheckpointFailed,
@@ -67,6 +68,9 @@ from ganstudio.core.runfolder import CheckpointStore
 GRID_SAMPLES = 64  # images in the fixed-noise grid (8 x 8)
 POINT_SAMPLES = 1024  # generated points shown for 2D data
 _ACC = ("loss_d", "loss_g", "d_real", "d_fake")  # summed on the device every step
+# D on training reals, held-out reals and fakes at the end of each log interval (data.holdout).
+OVERFIT_KEYS = ("holdout_d_train", "holdout_d_heldout", "holdout_d_fake", "holdout_acc_train",
+                "holdout_acc_heldout", "holdout_acc_fake", "d_overfit_rt")
 __all__ = ["RESUMABLE_KEYS", "Trainer", "resolve_device", "to_grid"]
 
 
@@ -137,8 +141,12 @@ class Trainer:
         dataset: Dataset | None = None,
         device: torch.device | str | None = None,
         checkpoint_dir: str | Path | None = None,
+        dist: Dist | None = None,
     ):
         self.cfg = validate(cfg)
+        self.dist = dist  # a torchrun job (core/distributed.py); None: one process
+        if dist is not None:
+            device = dist.device
         self.device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
         self.data = dataset if dataset is not None else load_dataset(cfg.data, seed=cfg.train.seed)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -148,8 +156,14 @@ class Trainer:
         np.random.seed(cfg.train.seed % 2**32)
         random.seed(cfg.train.seed)
 
-        self.x = _resident(self.data.x, self.device)
+        # Held-out reals (data.holdout) are never trained on: D's outputs on them against its
+        # outputs on training reals show when it starts to memorise.
+        self.holdout_gen = torch.Generator(self.device).manual_seed(cfg.train.seed + 6)
+        self._set_holdout(holdout_split(self.data, cfg))
         self.G, self.D = models.build(cfg, self.data.shape)
+        if dist is not None:  # BatchNorm statistics over the global batch, as in one process
+            self.G = global_batchnorm(self.G, self.device)
+            self.D = global_batchnorm(self.D, self.device)
         self.G.to(self.device)
         self.D.to(self.device)
         if self.device.type == "cuda" and self.x.dim() == 4:
@@ -177,13 +191,18 @@ class Trainer:
             generator=torch.Generator().manual_seed(cfg.train.seed + 3),
             device=self.x.device,
         )
-        if self.sampler.n < cfg.train.batch_size:
+        if len(self.data) < cfg.train.batch_size:
             raise ConfigError(
                 [
                     f"train.batch_size = {cfg.train.batch_size} is larger than the dataset "
-                    f"({self.sampler.n} samples); use at most {self.sampler.n}"
+                    f"({len(self.data)} samples); use at most {len(self.data)}"
                 ]
             )
+        if self.sampler.n < cfg.train.batch_size:
+            raise ConfigError([
+                f"data.holdout = {cfg.data.holdout:g} leaves {self.sampler.n} of the {len(self.data)} "
+                f"images to train on, fewer than one batch (train.batch_size = {cfg.train.batch_size}); "
+                "use a smaller data.holdout or batch"])
 
         self.step = 0
         self.wall = 0.0
@@ -191,6 +210,8 @@ class Trainer:
         self._acc_n = 0
         self._acc_wall = 0.0
         self._grad_norms = (math.nan, math.nan)
+        self._layer_norms: tuple[torch.Tensor, torch.Tensor] | None = None  # per-tensor, at a measure step
+        self._overfit: torch.Tensor | None = None  # D on train / held-out / fake reals, at a measure step
         self.threads = torch.get_num_threads()
         # Cores the caller keeps busy besides training (the app's GUI thread: 1); thread tuning
         # leaves them free.
@@ -203,9 +224,27 @@ class Trainer:
         self.metrics = QualityMetrics(self.data)
         self._broken = False  # a NaN was seen: no checkpoint may be written from these weights
         self.saving = False  # a checkpoint is being written right now
+        self._agreed: AgreedControl | None = None  # a job's agreed control, while it runs
+        self._agree_seen = 0.0
         self.checkpoint_verified = True  # False: resumed from a checkpoint that had no digest
-        # Where the run started: who runs it (RunStarted says so).
-        self.world_size, self.backend = 1, ""
+        self.share_generator = False  # samples carry a CPU copy of G (the app's latent explorer)
+        # Who runs it (RunStarted says so).
+        self.world_size = dist.world_size if dist is not None else 1
+        self.backend = dist.backend if dist is not None else ""
+        self.main = dist is None or dist.main  # the process that writes, samples, evaluates
+        self._part = dist.part(cfg.train.batch_size) if dist is not None else slice(None)
+
+    def _set_holdout(self, held: torch.Tensor) -> None:
+        """Train on every image but `held` (indices into the dataset), keep those aside."""
+        self.holdout_index = held
+        if len(held):
+            keep = torch.ones(len(self.data), dtype=torch.bool)
+            keep[held] = False
+            self.x = _resident(self.data.x[keep], self.device)
+            self.x_holdout = _resident(self.data.x[held], self.device)
+        else:
+            self.x = _resident(self.data.x, self.device)
+            self.x_holdout = None
 
     @property
     def history(self) -> History:
@@ -236,12 +275,21 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=on)
 
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.model.latent_dim, device=self.device, generator=self.noise_gen)
+        """This process's rows of n noise vectors (all of them in one process): every rank draws
+        the whole global batch from the same generator, so the stream is one process's."""
+        z = torch.randn(n, self.cfg.model.latent_dim, device=self.device, generator=self.noise_gen)
+        return z[self._part]
+
+    def _average(self, module: nn.Module) -> None:
+        if self.dist is not None:
+            self.dist.average_gradients(list(module.parameters()))
 
     @staticmethod
-    def _grad_norm(module: nn.Module) -> torch.Tensor:
-        grads = [p.grad for p in module.parameters() if p.grad is not None]
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    def _grad_norm(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """The norm of all of `module`'s gradient, and of each parameter's (module.parameters() order)."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in module.parameters()]
+        each = torch.stack(torch._foreach_norm(grads))
+        return torch.linalg.vector_norm(each), each
 
     def train_step(self) -> None:
         """One generator update after optim.d_steps discriminator updates.
@@ -249,15 +297,18 @@ class Trainer:
         With one D update per G update, G's update reuses the fakes D was just trained on (G's
         forward runs once per step, as in PyTorch's DCGAN example and the tutorial loops): each
         step still draws fresh noise, and a G forward is ~1/4 of a small MLP GAN's step. With
-        several critic steps (WGAN-GP), G's update draws its own noise, as that recipe does."""
+        several critic steps (WGAN-GP), G's update draws its own noise, as that recipe does.
+
+        In a torchrun job each process takes its slice of the global batch (see core/distributed)
+        and the gradients are averaged after each backward."""
         cfg = self.cfg
-        bs = cfg.train.batch_size
+        bs = cfg.train.batch_size  # the global batch
         measure = (self.step + 1) % cfg.log.every == 0
         reuse = cfg.optim.d_steps == 1
         self.G.train()
         self.D.train()
         for _ in range(cfg.optim.d_steps):
-            real = self.x[self.sampler.next()].to(self.device, non_blocking=True)
+            real = self.x[self.sampler.next()[self._part]].to(self.device, non_blocking=True)
             if reuse:
                 with self.autocast:
                     fake_for_g = self.G(self._noise(bs))
@@ -270,12 +321,18 @@ class Trainer:
                 d_fake = self.D(fake)
                 loss_d = self.loss.d_loss(d_real.float(), d_fake.float())
                 if cfg.loss.kind == "wgan-gp" and cfg.loss.gp_weight > 0:
-                    gp = losses.gradient_penalty(self.D, real, fake.to(real.dtype), self.noise_gen)
+                    shape = (bs,) + (1,) * (real.dim() - 1)
+                    eps = torch.rand(shape, device=real.device, dtype=real.dtype,
+                                     generator=self.noise_gen)[self._part]
+                    gp = losses.gradient_penalty(self.D, real, fake.to(real.dtype), eps=eps)
                     loss_d = loss_d + cfg.loss.gp_weight * gp
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            self._average(self.D)
             self.opt_d.step()
         grad_d = self._grad_norm(self.D) if measure else None
+        if measure:
+            self._overfit = self._overfit_stats(d_real, d_fake)
 
         self.D.requires_grad_(False)  # G's backward needs no D parameter gradients
         with self.autocast:
@@ -283,6 +340,7 @@ class Trainer:
             loss_g = self.loss.g_loss(g_scores.float())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        self._average(self.G)
         self.D.requires_grad_(True)
         if measure:
             grad_g = self._grad_norm(self.G)
@@ -300,9 +358,32 @@ class Trainer:
                 ]
             )
         if measure:
-            self._grad_norms = (grad_d, grad_g)
+            self._grad_norms = (grad_d[0], grad_g[0])
+            self._layer_norms = (grad_g[1], grad_d[1])
         self._acc_n += 1
         self.step += 1
+
+    @torch.no_grad()
+    def _overfit_stats(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor | None:
+        """D on this step's training reals and fakes, and on a batch of held-out reals (drawn by
+        index on the device: no host sync): its mean output and accuracy on each, and StyleGAN2-ADA's
+        overfitting heuristic r_t = E[sign(D(x_train))] (about the decision boundary). OVERFIT_KEYS."""
+        if self.x_holdout is None:
+            return None
+        bs = self.cfg.train.batch_size
+        idx = torch.randint(len(self.x_holdout), (bs,), device=self.device, generator=self.holdout_gen)
+        was = self.D.training
+        self.D.eval()
+        try:
+            with self.autocast:
+                held = self.D(self.x_holdout[idx[self._part]]).float()
+        finally:
+            self.D.train(was)
+        real, fake = d_real.detach().float(), d_fake.detach().float()
+        out, edge = self.loss.d_output, self.loss.decision
+        return torch.stack([out(real).mean(), out(held).mean(), out(fake).mean(),
+                            (real > edge).float().mean(), (held > edge).float().mean(),
+                            (fake <= edge).float().mean(), torch.sign(real - edge).mean()])
 
     @torch.no_grad()
     def _update_ema(self, decay: float) -> None:
@@ -332,20 +413,32 @@ class Trainer:
 
     def samples(self) -> Samples:
         self._last_samples = self.step
+        # While the latent explorer is open, a CPU copy of the generator the grid was drawn with
+        # goes along (one copy of G's weights); otherwise nothing: the flag is set from the GUI.
+        generator = None
+        if self.share_generator:
+            from ganstudio.core.latent import weights_of
+
+            generator = weights_of(self)
         if self.data.is_2d:
             # The lab's view: G's points with the push on each, over D's field, in the run's
             # fixed extent so the view stays put.
             snap = lab.field_snapshot(self.D, self.sampling_generator, self.fixed_noise, self.loss,
                                       self.extent, device=self.device)
             return Samples(step=self.step, points=snap.fake_points, field=snap.field, extent=self.extent,
-                           arrows=snap.g_grad, field_is_probability=self.loss.probabilistic)
-        return Samples(step=self.step, grid=to_grid(self.generate(self.fixed_noise)))
+                           arrows=snap.g_grad, field_is_probability=self.loss.probabilistic,
+                           generator=generator)
+        return Samples(step=self.step, grid=to_grid(self.generate(self.fixed_noise)), generator=generator)
 
     def _flush_stats(self) -> Stats | None:
         if self._acc_n == 0:
             return None
-        sums = (self._acc / self._acc_n).tolist()  # the one host sync per log interval
-        values = dict(zip(_ACC, sums, strict=True))
+        names, extras = self._interval_extras()
+        vec = torch.cat([self._acc / self._acc_n, extras])
+        if self.dist is not None:
+            self.dist.mean(vec)  # a job's one collective per log interval
+        sums = vec.tolist()  # the one host sync per log interval
+        values = dict(zip(_ACC + names, sums, strict=True))
         grad_d, grad_g = self._grad_norms
         values["grad_d"] = float(grad_d) if torch.is_tensor(grad_d) else math.nan
         values["grad_g"] = float(grad_g) if torch.is_tensor(grad_g) else math.nan
@@ -353,12 +446,35 @@ class Trainer:
         values["lr_g"] = self.opt_g.param_groups[0]["lr"]
         interval = max(self.wall - self._acc_wall, 1e-9)
         values["steps_per_s"] = self._acc_n / interval
+        if self._agreed is not None:  # a job's per-step agreement, as a share of the interval's time
+            values["agree_share"] = (self._agreed.agree_s - self._agree_seen) / interval
+            self._agree_seen = self._agreed.agree_s
         values["images_per_s"] = self._acc_n * self.cfg.train.batch_size / interval
         self._acc.zero_()
         self._acc_n = 0
         self._acc_wall = self.wall
         self._grad_norms = (math.nan, math.nan)
+        self._overfit = self._layer_norms = None
         return Stats(step=self.step, epoch=self.sampler.epoch, wall=self.wall, values=values)
+
+    def _interval_extras(self) -> tuple[tuple[str, ...], torch.Tensor]:
+        """What the step that ended the interval measured besides the losses: D on held-out reals
+        (OVERFIT_KEYS) and each layer's gradient norm ("grad_G.<layer>", "grad_D.<layer>")."""
+        names: list[str] = []
+        parts: list[torch.Tensor] = []
+        if self._overfit is not None:
+            names += OVERFIT_KEYS
+            parts.append(self._overfit)
+        if self._layer_norms is not None:
+            for net, module, each in (("G", self.G, self._layer_norms[0]),
+                                      ("D", self.D, self._layer_norms[1])):
+                layers, index = _layers_of(module)
+                sq = torch.zeros(len(layers), device=each.device)
+                sq.index_add_(0, index.to(each.device), each * each)
+                names += [f"grad_{net}.{layer}" for layer in layers]
+                parts.append(sq.sqrt())
+        extras = torch.cat(parts) if parts else torch.zeros(0, device=self._acc.device)
+        return tuple(names), extras
 
     # ----- live configuration ----------------------------------------------------------------
 
@@ -431,6 +547,8 @@ class Trainer:
             # The run's alerts, pauses, changes and checkpoints, replayed on load (RunState.restore).
             "events": self.state.log_records(),
             "world_size": self.world_size,
+            # The images held out from training (data.holdout), so a resumed run holds out the same.
+            "holdout": self.holdout_index.clone(),
         }
 
     @classmethod
@@ -443,6 +561,8 @@ class Trainer:
         device: torch.device | str | None = None,
         checkpoint_dir: str | Path | None = None,
         fork: bool = False,
+        dist: Dist | None = None,
+        name: str = "",
     ) -> Trainer:
         """A new Trainer in the exact state a checkpoint recorded.
 
@@ -452,7 +572,7 @@ class Trainer:
         also train.seed, which reseeds the training noise from the checkpoint's step on.
         """
         ckpt = checkpoints.load(source) if not isinstance(source, dict) else checkpoints.check(source)
-        name = source if not isinstance(source, dict) else "checkpoint"
+        name = name or (source if not isinstance(source, dict) else "checkpoint")
         saved_cfg = checkpoints.config_of(ckpt)
         cfg = saved_cfg
         if config is not None:
@@ -465,7 +585,7 @@ class Trainer:
             # Built with the checkpoint's seed: the data (the 2D toys' points) and the sampler's
             # order are the parent's; a fork's new seed applies to the noise from here on.
             t = cls(_with_seed(cfg, saved_cfg.train.seed), dataset=dataset, device=device,
-                    checkpoint_dir=checkpoint_dir)
+                    checkpoint_dir=checkpoint_dir, dist=dist)
             t._load_state(ckpt)
             if cfg.train.seed != saved_cfg.train.seed:
                 t.cfg = t.health.cfg = cfg
@@ -485,6 +605,10 @@ class Trainer:
     def _load_state(self, ck: dict[str, Any]) -> None:
         # Every state is checked before any is loaded: torch's loaders would take an Adam state of
         # other shapes (the fused kernel then crashes), and the random streams are the process's.
+        # The held-out images first: the sampler's state is over the others. A checkpoint from before
+        # there was a holdout trained on every image, and goes on doing so.
+        self._set_holdout(check_holdout(ck.get("holdout"), len(self.data)))
+        self.sampler.n = self.x.shape[0]
         check_state(ck, self)
         self.G.load_state_dict(ck["models"]["G"])
         self.D.load_state_dict(ck["models"]["D"])
@@ -554,6 +678,12 @@ class Trainer:
         except CheckpointError as e:
             return CheckpointFailed(step=self.step, path=where, message=str(e))
 
+    def _reduce_acc(self) -> None:
+        """The stats accumulated so far, averaged over a job's ranks (idempotent: once averaged,
+        every rank holds the same values, and averaging those changes nothing)."""
+        if self.dist is not None:
+            self.dist.mean(self._acc)
+
     def _finite(self) -> bool:
         """Whether the unreported losses and every weight are finite (one host sync: for saves)."""
         tensors = [self._acc, *self.G.parameters(), *self.D.parameters()]
@@ -569,6 +699,9 @@ class Trainer:
         reason) before any checkpoint is written.
         """
         control = control or Control()
+        if self.dist is not None:  # every rank acts on the same requests at the same step
+            control = self._agreed = AgreedControl(control, self.dist, lambda: self.step)
+            self._agree_seen = 0.0
         try:
             for ev in self._run(control):
                 self.state.apply(ev)
@@ -590,7 +723,7 @@ class Trainer:
             step=self.step,
             total_steps=self.cfg.train.steps,
             threads=self.threads,
-            host=socket.gethostname(),
+            host=", ".join(dict.fromkeys(self.dist.hosts)) if self.dist is not None else socket.gethostname(),
             pid=os.getpid(),
             world_size=self.world_size,
             backend=self.backend,
@@ -637,12 +770,13 @@ class Trainer:
                         was_paused = True
                         yield Paused(step=self.step, reason=_nan_reason(bad, self.step))
                         continue
-                    yield from self.health.observe(stats)
-            if due.samples:
+                    if self.main:
+                        yield from self.health.observe(stats)
+            if due.samples and self.main:
                 yield self.samples()
             if due.checkpoint:
                 yield self._try_checkpoint()
-            if due.metrics:
+            if due.metrics and self.main:
                 self.metrics.submit(self.step, self.cfg, self.sampling_generator)
             yield from self.metrics.events(self.health)
             if single or (control.paused and not was_paused):
@@ -659,9 +793,19 @@ class Trainer:
         checkpoint = (bool(cfg.log.checkpoint_every) and step % cfg.log.checkpoint_every == 0
                       and self.store is not None and not self._broken and not (metrics and end))
         # Before a checkpoint, look at the unreported losses now rather than at the next stats:
-        # weights that a NaN has reached must never be saved (one host sync, only then).
-        stats = (step % cfg.log.every == 0 or single or end or metrics
-                 or (checkpoint and not bool(torch.isfinite(self._acc).all())))
+        # weights that a NaN has reached must never be saved (one host sync, only then). A job's
+        # ranks all flush then (its stats are a collective; only rank 0 saves).
+        if self.dist is not None:
+            checkpoint = (bool(cfg.log.checkpoint_every) and step % cfg.log.checkpoint_every == 0
+                          and not self._broken and not (metrics and end))
+            if checkpoint:  # the same on every rank: the accumulated losses, averaged, checked
+                self._reduce_acc()
+            stats = (step % cfg.log.every == 0 or single or end or metrics
+                     or (checkpoint and not bool(torch.isfinite(self._acc).all())))
+            checkpoint = checkpoint and self.store is not None
+        else:
+            stats = (step % cfg.log.every == 0 or single or end or metrics
+                     or (checkpoint and not bool(torch.isfinite(self._acc).all())))
         samples = bool(cfg.log.sample_every) and (step % cfg.log.sample_every == 0 or single)
         return _Due(stats=stats, samples=samples, checkpoint=checkpoint, metrics=metrics)
 
@@ -678,7 +822,9 @@ class Trainer:
             except ConfigError as e:
                 yield Alert(step=self.step, kind="config", message="; ".join(e.problems))
         for req in saves:
-            yield self._try_checkpoint(req.path, manual=req.manual)
+            self._reduce_acc()  # a job's checkpoint holds the global stats so far
+            if self.main:
+                yield self._try_checkpoint(req.path, manual=req.manual)
 
     def _finish(self, control: Control) -> Iterator[Event]:
         """The end of a run (completed or stopped): the last stats, samples, metrics, checkpoint."""
@@ -688,7 +834,7 @@ class Trainer:
             yield stats
             if all(math.isfinite(stats.values[k]) for k in _ACC):
                 yield from self.health.observe(stats)
-        if not self._broken:
+        if not self._broken and self.main:
             if finished and self.cfg.metrics.every and self.metrics.last_step != self.step:
                 # A completed run ends with the metrics of its last weights.
                 self.metrics.submit(self.step, self.cfg, self.sampling_generator)
@@ -713,6 +859,28 @@ def _nan_reason(bad: list[str], step: int) -> str:
     return (f"{', '.join(bad)} became NaN or infinite by step {step}; training paused and no "
             "checkpoint was written from these weights. Lower the learning rates, or open the last "
             "good checkpoint.")
+
+
+def _layers_of(module: nn.Module) -> tuple[list[str], torch.Tensor]:
+    """The layers that own `module`'s parameters (in parameters() order), and for each parameter the
+    index of its layer: "net.0.weight" and "net.0.bias" are layer "net.0"."""
+    layers: dict[str, int] = {}
+    index = [layers.setdefault(name.rsplit(".", 1)[0], len(layers)) for name, _ in module.named_parameters()]
+    return list(layers), torch.tensor(index, dtype=torch.int64)
+
+
+HOLDOUT_MAX_IMAGES = 100_000  # a larger set is rarely memorised, and its holdout would be large
+
+
+def holdout_split(data: Dataset, cfg: Config) -> torch.Tensor:
+    """The indices of the images held out (data.holdout of them, drawn with the run's seed; none for
+    the 2D toys and for sets of HOLDOUT_MAX_IMAGES or more), sorted."""
+    n = len(data)
+    if data.is_2d or cfg.data.holdout <= 0 or n >= HOLDOUT_MAX_IMAGES:
+        return torch.zeros(0, dtype=torch.int64)
+    k = int(round(cfg.data.holdout * n))
+    gen = torch.Generator().manual_seed(cfg.train.seed + 5)
+    return torch.randperm(n, generator=gen)[:k].sort().values
 
 
 def _with_seed(cfg: Config, seed: int) -> Config:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import html
+import os
 import re
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -43,11 +45,16 @@ from ganstudio.core import config as cfgmod
 from ganstudio.core import presets
 from ganstudio.core.config import Config, ConfigError
 from ganstudio.core.run import FAILED, FINISHED, STALE
+from ganstudio.qt.fork import ForkDialog, ForkLauncher
+from ganstudio.qt.overlays import Overlays
 from ganstudio.qt.panels.alerts import AlertBanner, AlertsPanel
 from ganstudio.qt.panels.checkpoints import CheckpointsPanel
+from ganstudio.qt.panels.compare import ComparePanel
 from ganstudio.qt.panels.hyperparams import HyperparamsPanel
 from ganstudio.qt.panels.lab2d import Lab2DPanel
-from ganstudio.qt.panels.plots import PlotsPanel
+from ganstudio.qt.panels.latent import LatentPanel
+from ganstudio.qt.panels.plots import Overlay, PlotsPanel
+from ganstudio.qt.panels.runs import RunsPanel
 from ganstudio.qt.panels.samples import SamplesPanel
 from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING, Session
 
@@ -59,6 +66,9 @@ SPACE_RULE = ("Space pauses and resumes training wherever the focus is, also in 
               "value was committed (Return, or focus moved on), except while a value is being typed "
               "there: then it types a space. Shortcuts with Ctrl work everywhere.")
 CHECKPOINT_FILTER = "GAN Studio checkpoints (*.pt);;All files (*)"
+# Per-layer gradient norms: G's layers in blues, D's in oranges (light to dark, input to output).
+LAYER_COLORS_G = ("#93c5fd", "#60a5fa", "#3b82f6", "#2563eb", "#1d4ed8", "#1e40af", "#1e3a8a")
+LAYER_COLORS_D = ("#fdba74", "#fb923c", "#f97316", "#ea580c", "#c2410c", "#9a3412", "#7c2d12")
 RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "failed": "Failed",
               "stale": "Stale", "new": "Waiting"}
 CONFIG_FILTER = "TOML config (*.toml);;All files (*)"
@@ -115,6 +125,15 @@ class MainWindow(QMainWindow):
                            y_label="score", bands=True)
         self.plots.add_tab("FD", [("fd", "Fréchet distance (classifier features)")],
                            y_label="FD", bands=True)
+        # D on training reals, reals it never trained on (data.holdout) and fakes: when the first
+        # two part, D is memorising (the d_overfit alert); r_t is StyleGAN2-ADA's heuristic.
+        self.plots.add_tab("Overfitting", [("holdout_acc_train", "D accuracy: training reals"),
+                                           ("holdout_acc_heldout", "held-out reals"),
+                                           ("holdout_acc_fake", "fakes"), ("d_overfit_rt", "r_t")],
+                           y_label="accuracy / r_t")
+        self.plots.add_tab("Layer gradients", [], y_label="gradient norm", smooth=False,
+                           prefixes={"grad_G.": ("G layers", LAYER_COLORS_G),
+                                     "grad_D.": ("D layers", LAYER_COLORS_D)})
         # Alerts get a banner above the plots: a status-bar line is overwritten by the next
         # "Checkpoint saved", and the Alerts tab is usually behind the hyperparameters.
         self.alert_banner = AlertBanner(s.model)
@@ -130,8 +149,18 @@ class MainWindow(QMainWindow):
         self._finish_scheduled = False
         self.alerts = AlertsPanel(s.model)
         self.samples = SamplesPanel(s.model)
+        self.latent = LatentPanel(s)
         self.hyperparams = HyperparamsPanel(s.config)
         self.checkpoints = CheckpointsPanel()
+        # Runs side by side: the Runs dock lists run folders; ticked ones are followed (overlays),
+        # drawn on the plots and compared in the Compare dock; forks train in processes of their own.
+        self.overlays = Overlays(self)
+        self.runs = RunsPanel()
+        self.compare = ComparePanel(s.model, self.overlays)
+        self.forks = ForkLauncher(self)
+        self._plot_overlays: dict = {}  # OverlayRun -> the plots' Overlay of it
+        self._what_if: tuple[list[list[str]], str] | None = None  # forks waiting for their checkpoint
+        self._export_thread = None
         self._preset = QComboBox()
         self._preset.setObjectName("hyperparams_preset")
         self._preset.addItem("Load a preset…", None)
@@ -152,7 +181,17 @@ class MainWindow(QMainWindow):
             "alerts": self._dock("Alerts", self.alerts, Qt.DockWidgetArea.LeftDockWidgetArea),
             # Empty until finish_building; the dock itself exists now, for restoreState and the menu.
             "lab2d": self._dock("2D Lab", None, Qt.DockWidgetArea.RightDockWidgetArea, "lab2d_panel"),
+            "runs": self._dock("Runs", self.runs, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "compare": self._dock("Compare", self.compare, Qt.DockWidgetArea.RightDockWidgetArea),
+            "latent": self._dock("Latent Explorer", self.latent, Qt.DockWidgetArea.RightDockWidgetArea),
         }
+        self._docks["latent"].setObjectName("latent_dock")
+        # Closed at first (View › Latent Explorer opens it): while closed it costs training nothing.
+        self._docks["latent"].hide()
+        self.tabifyDockWidget(self._docks["samples"], self._docks["latent"])
+        self._docks["runs"].setObjectName("runs_dock")
+        self._docks["compare"].setObjectName("compare_dock")
+        self.tabifyDockWidget(self._docks["samples"], self._docks["compare"])
         self.tabifyDockWidget(self._docks["hyperparams"], self._docks["checkpoints"])
         self.tabifyDockWidget(self._docks["hyperparams"], self._docks["alerts"])
         self._docks["hyperparams"].raise_()
@@ -181,8 +220,24 @@ class MainWindow(QMainWindow):
         self.hyperparams.config_edited.connect(s.set_config)
         self.hyperparams.valid_changed.connect(self._on_hyperparams_valid_changed)
         self.checkpoints.open_requested.connect(self.open_checkpoint)
+        self.checkpoints.fork_requested.connect(self.fork_from)
+        self.runs.ticked_changed.connect(self._on_runs_ticked_changed)
+        self.runs.open_requested.connect(self.open_run)
+        self.runs.error.connect(self._on_runs_error)
+        for signal in (self.overlays.added, self.overlays.removed, self.overlays.renamed):
+            signal.connect(self._on_overlays_changed)
+        self.compare.step_changed.connect(self.plots.set_cursor)
+        self.plots.marker_activated.connect(self._on_plots_marker_activated)
+        self.forks.started.connect(self.runs.expect_fork)
+        self.forks.failed.connect(self._on_runs_error)
+        s.model.changed.connect(self._on_model_changed_what_if)
+        s.model.reset.connect(self._on_current_run_changed)
+        s.state_changed.connect(self._on_current_run_changed)
         self.alert_banner.show_requested.connect(self._on_alert_banner_show_requested)
         self.samples.saved.connect(self._on_samples_saved)
+        self.samples.sample_picked.connect(self.latent.pick)
+        self.latent.saved.connect(self._on_samples_saved)
+        self._docks["latent"].visibilityChanged.connect(self.latent.set_active)
 
         # Space pauses even from a text field, unless something is being typed in it (SPACE_RULE).
         QApplication.instance().installEventFilter(self)
@@ -201,6 +256,10 @@ class MainWindow(QMainWindow):
         self._update_preset_label()
         self._update_actions()
         self._update_recent_menu()
+        folders = self.settings.value("runs/folders", [])
+        for folder in [folders] if isinstance(folders, str) else (folders or []):
+            self.runs.add_root(folder)
+        self._on_current_run_changed()
 
     # ----- construction ------------------------------------------------------------------------
 
@@ -255,6 +314,10 @@ class MainWindow(QMainWindow):
                                         "Run one training iteration, then stay paused")
         self.action_stop = self._action("action_stop", "St&op", s.stop, "Ctrl+Shift+Return",
                                         "Stop training after the current step; the model is kept")
+        self.action_start_processes = self._action(
+            "action_start_processes", "Start on &N Processes…", self._on_start_processes_triggered, None,
+            "Train the configuration with torchrun in N processes (one per GPU, or CPU processes), "
+            "and follow it here")
         self.action_new_run = self._action("action_new_run", "&New Run", self._on_new_run_triggered, K.New,
                                            "Forget the current model and start over from the configuration")
         self.action_save_checkpoint = self._action(
@@ -283,6 +346,16 @@ class MainWindow(QMainWindow):
                                              self._on_shortcuts_triggered, None,
                                              "List the keyboard shortcuts")
         self.action_about = self._action("action_about", "&About GAN Studio", self._on_about_triggered)
+        self.action_export_csv = self._action(
+            "action_export_csv", "Curves as &CSV…", self._on_export_csv_triggered, None,
+            "Write the current run's curves as CSV: one row per logged step, a column per series")
+        self.action_export_tensorboard = self._action(
+            "action_export_tensorboard", "&TensorBoard Event Files…", self._on_export_tensorboard_triggered,
+            None, "Write the current run as TensorBoard event files (scalars, metrics, samples, changes)")
+        self.action_what_if = self._action(
+            "action_what_if", "&What If…", self.what_if, None,
+            "Pause, then fork the run at this step twice with two settings and train both, drawn on the "
+            "plots")
 
     def _make_menus(self) -> None:
         mb = self.menuBar()
@@ -294,6 +367,10 @@ class MainWindow(QMainWindow):
         self.recent_menu.setObjectName("menu_recent")
         file.addAction(self.action_save_checkpoint)
         file.addAction(self.action_save_checkpoint_as)
+        export = file.addMenu("&Export")
+        export.setObjectName("menu_export")
+        export.addAction(self.action_export_csv)
+        export.addAction(self.action_export_tensorboard)
         file.addSeparator()
         file.addAction(self.action_load_config)
         file.addAction(self.action_save_config)
@@ -302,6 +379,9 @@ class MainWindow(QMainWindow):
         train = mb.addMenu("&Training")
         for a in (self.action_start, self.action_pause, self.action_step, self.action_stop):
             train.addAction(a)
+        train.addAction(self.action_start_processes)
+        train.addSeparator()
+        train.addAction(self.action_what_if)
         view = mb.addMenu("&View")
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
@@ -409,6 +489,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("session/config", cfgmod.to_toml(self.session.config))
+        self.settings.setValue("runs/folders", [str(p) for p in self.runs.extra_roots()])
         self.settings.sync()
 
     # ----- public operations (also for tests and automation) ------------------------------------
@@ -487,6 +568,45 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open Checkpoint", start, CHECKPOINT_FILTER)
         if path:
             self.open_checkpoint(path)
+
+    def ask_processes(self) -> int | None:
+        """How many processes for Start on N Processes; None if cancelled. Tests replace it."""
+        cores = os.cpu_count() or 1
+        n, ok = QInputDialog.getInt(
+            self, "Start on N Processes",
+            "Processes (one per GPU on a GPU machine; else CPU processes sharing the cores).\n"
+            "train.batch_size is the global batch and must divide by N.", 2, 2, max(8, cores))
+        return n if ok else None
+
+    def start_processes(self, processes: int) -> None:
+        """Train the current configuration as a torchrun job of `processes` on this machine, in a
+        new run folder, and follow it here like any run (Pause, Step, Stop and live edits reach every
+        process through the folder)."""
+        from ganstudio.core.runfolder import RunFolder, RunFolderError
+
+        self.hyperparams.commit()
+        cfg = self.session.config
+        problem = cfgmod.batch_split_problem(cfg.train.batch_size, processes)
+        if problem is not None:
+            self._on_session_error(f"Cannot split the batch over {processes} processes: {problem}.", "")
+            return
+        try:
+            folder = RunFolder.create(cfg)
+            folder.save_config(cfg)
+        except RunFolderError as e:
+            self._on_session_error(str(e), "")
+            return
+        threads = max(1, (os.cpu_count() or 1) // processes)
+        self.forks.job(processes, folder.path, threads)
+        self.open_run(folder.path)
+        self.statusBar().showMessage(f"Started {processes} processes with torchrun; following {folder.path}",
+                                     10000)
+
+    @Slot()
+    def _on_start_processes_triggered(self) -> None:
+        n = self.ask_processes()
+        if n is not None:
+            self.start_processes(n)
 
     @Slot()
     def _on_open_run_triggered(self) -> None:
@@ -813,6 +933,7 @@ class MainWindow(QMainWindow):
         self.action_save_checkpoint_as.setEnabled(has_model and st in (RUNNING, PAUSED, STOPPED))
         self.action_open_checkpoint.setEnabled(not s.busy)
         self.action_open_run.setEnabled(not s.busy)
+        self.action_start_processes.setEnabled(valid and not s.busy and not has_model and not self._closing)
         self.recent_menu.setEnabled(not s.busy and bool(self._recent()))
         self.action_new_run.setEnabled(not s.busy and has_model)
         self.action_load_config.setEnabled(not s.busy and not has_model)
@@ -842,6 +963,7 @@ class MainWindow(QMainWindow):
         for a in (self.action_pause, self.action_step, self.action_stop, self.action_save_checkpoint):
             a.setToolTip(a.statusTip() if steer else f"{a.statusTip()} — not possible: {why}")
         self.action_save_checkpoint_as.setEnabled(False)
+        self.action_start_processes.setEnabled(False)
         self.action_open_checkpoint.setEnabled(True)
         self.action_open_run.setEnabled(True)
         self.recent_menu.setEnabled(bool(self._recent()))
@@ -881,6 +1003,168 @@ class MainWindow(QMainWindow):
             self.status_eta.setText("ETA —")
         if not self.status_device.text():
             self.status_device.setText("device: " + s.config.train.device)
+
+    # ----- runs side by side: the Runs dock, compared runs, forks, export -----------------------
+
+    @Slot()
+    def _on_current_run_changed(self, *_args) -> None:
+        """The current run is listed in bold and never compared with itself; the Runs dock lists
+        the config's log.out."""
+        s = self.session
+        self.runs.set_default_root(s.config.log.out)
+        self.runs.set_current(s.run_dir)
+        info = self.runs.info(s.run_dir) if s.run_dir is not None else None
+        self.compare.set_current_name(info.name if info is not None else
+                                      s.run_dir.name if s.run_dir is not None else "current run")
+        self._on_runs_ticked_changed(self.runs.ticked())
+        has_log = s.folder is not None and s.folder.metrics_path.exists()
+        for a in (self.action_export_csv, self.action_export_tensorboard):
+            a.setEnabled(has_log and self._export_thread is None)
+        self.action_what_if.setEnabled(s.folder is not None or s.checkpoint_path is not None)
+
+    @Slot(list)
+    def _on_runs_ticked_changed(self, ticked: list) -> None:
+        current = self.session.run_dir.resolve() if self.session.run_dir is not None else None
+        self.overlays.set_runs([(p, name) for p, name in ticked if p.resolve() != current])
+
+    @Slot(object)
+    def _on_overlays_changed(self, _run=None) -> None:
+        old, self._plot_overlays = self._plot_overlays, {}
+        for run in self.overlays.runs():
+            overlay = old.get(run) or Overlay(run.name, run.color, run.model.history)
+            overlay.name = run.name
+            self._plot_overlays[run] = overlay
+        self.plots.set_overlays(list(self._plot_overlays.values()))
+
+    @Slot(str)
+    def _on_runs_error(self, message: str) -> None:
+        self._on_session_error(message, "")
+
+    def ask_forks(self, cfg: Config, count: int, title: str) -> list[list[str]] | None:
+        """Per fork, the `--set` arguments chosen in the fork dialog; None if cancelled. Tests
+        replace it."""
+        dialog = ForkDialog(cfg, count, title, self)
+        return dialog.overrides() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+    @Slot(str)
+    def fork_from(self, checkpoint: str) -> None:
+        """A new run from `checkpoint` with changed keys, trained in its own process beside its
+        parent, listed under it in the Runs dock and drawn on the plots."""
+        overrides = self.ask_forks(self.session.config, 1, f"Fork from {Path(checkpoint).name}")
+        if overrides is not None:
+            self._launch_forks(checkpoint, overrides)
+
+    @Slot()
+    def what_if(self) -> None:
+        """Pause the run, fork it at this step twice with two settings, and train both at once."""
+        s = self.session
+        if s.state == RUNNING:
+            s.pause()
+        overrides = self.ask_forks(s.config, 2, "What If: two forks of this step")
+        if overrides is None:
+            return
+        if s.can_steer() or (s.trainer is not None and not s.busy and s.folder is not None):
+            self._what_if = (overrides, str(s.step))
+            s.save_checkpoint()  # its CheckpointSaved comes back through the model: then they start
+            return
+        latest = s.folder.latest_checkpoint() if s.folder is not None else s.checkpoint_path
+        if latest is None:
+            self._on_session_error("This run has no checkpoint to fork from yet.", "")
+            return
+        self._launch_forks(str(latest), overrides)
+
+    @Slot(object)
+    def _on_model_changed_what_if(self, changes) -> None:
+        from ganstudio.core.events import CheckpointSaved
+
+        saved = [e for e in changes.of_type(CheckpointSaved) if e.manual]
+        if self._what_if is None or not saved:
+            return
+        overrides, _step = self._what_if
+        self._what_if = None
+        folder = self.session.folder
+        path = folder.resolve(saved[-1].path) if folder is not None else Path(saved[-1].path)
+        self._launch_forks(str(path), overrides)
+
+    def _launch_forks(self, checkpoint: str, overrides: list[list[str]]) -> None:
+        base = cfgmod.run_name(self.session.config)
+        for i, o in enumerate(overrides):
+            suffix = "fork" if len(overrides) == 1 else f"fork-{chr(ord('a') + i)}"
+            self.forks.fork(checkpoint, o, f"{base}-{suffix}")
+        self._docks["runs"].show()
+        self.statusBar().showMessage(
+            f"Training {len(overrides)} fork{'s' if len(overrides) > 1 else ''} of {Path(checkpoint).name}; "
+            "they appear in the Runs dock and on the plots", 10000)
+
+    @Slot(object)
+    def _on_plots_marker_activated(self, marker) -> None:
+        """A checkpoint marker double-clicked or right-clicked: fork from that checkpoint."""
+        if marker.kind != "checkpoint":
+            return
+        s = self.session
+        for saved in reversed(s.run.checkpoints):
+            if saved.step == marker.step:
+                path = s.folder.resolve(saved.path) if s.folder is not None else Path(saved.path)
+                if path.exists():
+                    self.fork_from(str(path))
+                    return
+        self._on_session_error(
+            f"The checkpoint of step {marker.step:,} is no longer on disk (only the newest "
+            "log.keep_checkpoints are kept, besides the ones you saved); fork from one listed in the "
+            "Checkpoints tab.", "")
+
+    @Slot()
+    def _on_export_csv_triggered(self) -> None:
+        folder = self.session.folder
+        if folder is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export Curves as CSV", str(folder.path / "curves.csv"),
+                                              "CSV (*.csv);;All files (*)")
+        if path:
+            self.export_run("csv", path)
+
+    @Slot()
+    def _on_export_tensorboard_triggered(self) -> None:
+        folder = self.session.folder
+        if folder is None:
+            return
+        path = QFileDialog.getExistingDirectory(self, "Export to TensorBoard (a log folder)",
+                                                str(folder.path.parent))
+        if path:
+            self.export_run("tensorboard", path)
+
+    def export_run(self, kind: str, target: str | Path) -> None:
+        """Write the current run as CSV (`kind` "csv") or TensorBoard files ("tensorboard") on a
+        worker thread; the status bar says where, a dialog what went wrong."""
+        from ganstudio.qt.worker import Worker, start_worker
+
+        folder = self.session.folder
+        if folder is None or self._export_thread is not None:
+            return
+
+        def build():
+            from ganstudio.core import export
+
+            if kind == "csv":
+                return f"Exported {export.export_csv(folder, target)} rows to {target}"
+            logdir, counts = export.export_tensorboard(folder, target)
+            return f"Exported to {logdir} ({counts['scalars']} scalars, {counts['images']} images)"
+
+        def expected():
+            from ganstudio.core.runfolder import RunFolderError
+            from ganstudio.core.tensorboard import TensorBoardMissing
+
+            return (RunFolderError, TensorBoardMissing, OSError)
+
+        def finished():
+            self._export_thread = None
+            self._on_current_run_changed()
+
+        worker = Worker(build, expected_errors=expected)
+        worker.built.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        worker.failed.connect(lambda ev: self._on_session_error(f"Export failed: {ev.message}", ev.traceback))
+        self._export_thread = start_worker(worker, self, on_finished=finished, name="export-thread")
+        self._on_current_run_changed()
 
     # ----- window events -----------------------------------------------------------------------
 
@@ -924,6 +1208,12 @@ class MainWindow(QMainWindow):
         self.save_settings()
         for box in list(self._dialogs):
             box.close()
+        self.runs.shutdown()
+        self.overlays.shutdown()
+        self.forks.shutdown()
+        if self._export_thread is not None:
+            self._export_thread.wait()
+        self.latent.shutdown()
         event.accept()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)

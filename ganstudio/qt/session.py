@@ -66,6 +66,7 @@ class Session(QObject):
         self._follow_stop: threading.Event | None = None
         self._open_ready: Any = None
         self._job = ""  # what the worker thread does: "train" (this trainer) or "open" (a new one)
+        self._share_generator = False  # samples carry a copy of G (the latent explorer is open)
         self._stop_requested = False
         self.model.changed.connect(self._on_model_changed)
 
@@ -135,6 +136,13 @@ class Session(QObject):
         if self.state == STOPPED and self.trainer is not None:
             return self.trainer.step < self._config.train.steps
         return False
+
+    def set_share_generator(self, on: bool) -> None:
+        """Whether the app's own trainer hands a CPU copy of its generator along with each samples
+        event (for the latent explorer: one copy of G's weights per samples event while it is on)."""
+        self._share_generator = on
+        if self.trainer is not None:
+            self.trainer.share_generator = on and not self.following
 
     def can_steer(self) -> bool:
         """Pause, step, stop, save and live edits reach the run."""
@@ -240,7 +248,12 @@ class Session(QObject):
             self.driver.control = self.control
         driver = self.driver
 
-        worker = Worker(driver.prepare, lambda _trainer: driver.events(), expected_errors=_user_errors)
+        def build():  # on the worker thread, before the first samples event
+            trainer = driver.prepare()
+            trainer.share_generator = self._share_generator
+            return trainer
+
+        worker = Worker(build, lambda _trainer: driver.events(), expected_errors=_user_errors)
         worker.built.connect(self._on_worker_built)
         worker.events.connect(self._on_worker_events)
         worker.failed.connect(self._on_worker_failed)

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from ganstudio.core.events import Failed, Stats
 
@@ -26,8 +26,7 @@ BATCH_S = 0.05
 THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 #: The workers of started threads. A worker has no parent (it is moved to its thread), so without
 #: a reference of ours Python would delete it, and its slot would never run. A reference is
-#: dropped on the GUI thread once its thread has finished (Qt has deleted the worker by then);
-#: never on the worker thread, where dropping it would delete the object mid-signal.
+#: dropped on the GUI thread once its thread has finished (the worker is deleted there, by then).
 _WORKERS: dict[int, tuple[QThread, Worker]] = {}
 
 
@@ -62,6 +61,12 @@ class Worker(QObject):
             self.failed.emit(Failed(step=-1, message=f"{type(e).__name__}: {e}",
                                     traceback=traceback.format_exc()))
         finally:
+            # Back to the GUI thread before the end, so the worker is deleted there: deleted on its
+            # own thread as that ends, its wrapper waited for the GIL while holding a Qt lock that
+            # the GUI thread (holding the GIL) was waiting for, and the app hung.
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
             self.done.emit()
 
     def _work(self) -> None:
@@ -125,7 +130,7 @@ def start_worker(worker: Worker, parent: QObject, on_finished: Callable[[], None
     worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     _forget_finished_workers()
     _WORKERS[id(worker)] = (thread, worker)
-    thread.finished.connect(worker.deleteLater)
+    worker.done.connect(worker.deleteLater)  # queued: the worker lives on the GUI thread by then
     if on_finished is not None:
         thread.finished.connect(on_finished)
     THREADS.add(thread)

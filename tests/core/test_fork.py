@@ -21,13 +21,15 @@ TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train
 @pytest.fixture
 def parent(tmp_path):
     out = tmp_path / "runs"
-    assert main(["train", "--steps", "12", "--out", str(out), "--set", "log.checkpoint_every=6", *TINY]) == EXIT_OK
+    args = ["train", "--steps", "12", "--out", str(out), "--set", "log.checkpoint_every=6", *TINY]
+    assert main(args) == EXIT_OK
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     return RunFolder(run)
 
 
 def _children(parent: RunFolder) -> list[RunFolder]:
-    return sorted((RunFolder(p) for p in parent.path.parent.iterdir() if p != parent.path), key=lambda f: f.name)
+    others = (RunFolder(p) for p in parent.path.parent.iterdir() if p != parent.path)
+    return sorted(others, key=lambda f: f.name)
 
 
 def _weights(folder: RunFolder) -> dict:
@@ -51,7 +53,8 @@ def test_a_fork_with_no_change_is_the_parents_continuation(parent, capsys):
 
 def test_a_fork_with_other_keys_differs_and_says_where(parent, capsys):
     ckpt = parent.checkpoints.path_for(6)
-    assert main(["train", "--fork", str(ckpt), "--steps", "12", "--set", "optim.lr_g=0.005", *TINY]) == EXIT_OK
+    args = ["train", "--fork", str(ckpt), "--steps", "12", "--set", "optim.lr_g=0.005", *TINY]
+    assert main(args) == EXIT_OK
     (child,) = _children(parent)
     assert any(not torch.equal(v, _weights(child)[k]) for k, v in _weights(parent).items())
     (change,) = [r for r in read_metrics(child.metrics_path) if r["event"] == "hparams"]
@@ -74,7 +77,8 @@ def test_a_new_seed_changes_the_noise_not_the_data_order(parent, capsys):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("key", ["model.width=16", "data.dataset=ring8", "train.batch_size=8", "data.channels=3"])
+@pytest.mark.parametrize(
+    "key", ["model.width=16", "data.dataset=ring8", "train.batch_size=8", "data.channels=3"])
 def test_a_fork_that_would_change_shapes_is_refused_by_key(parent, capsys, key):
     ckpt = parent.checkpoints.path_for(6)
     before = set(parent.path.parent.iterdir())

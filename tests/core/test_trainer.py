@@ -28,7 +28,7 @@ from ganstudio.core.events import (
     Samples,
     Stats,
 )
-from ganstudio.core.trainer import Trainer, to_grid
+from ganstudio.core.trainer import OVERFIT_KEYS, Trainer, to_grid
 from tests.core.conftest import assert_same, of_type, run_all, snapshot
 
 TIMEOUT = 60  # seconds a threaded test waits for one event before it fails (never reached when green)
@@ -61,11 +61,17 @@ def test_event_order_of_a_short_run(kind, tiny_config, make_trainer):
     stats = of_type(events, Stats)
     assert [s.step for s in stats] == [2, 4, 6]
     for s in stats:
-        assert set(s.values) == set(STAT_KEYS) | {"steps_per_s"}
+        extra = set(s.values) - set(STAT_KEYS) - {"steps_per_s"}
+        assert set(STAT_KEYS) <= set(s.values)
+        # Besides: D on held-out reals (image data), and each layer's gradient norm.
+        holdout = {k for k in extra if k.startswith("holdout_") or k == "d_overfit_rt"}
+        assert holdout == (set() if kind == "ring8" else set(OVERFIT_KEYS))
+        layers = extra - holdout
+        assert layers and all(k.startswith(("grad_G.", "grad_D.")) for k in layers)
         assert all(math.isfinite(v) for v in s.values.values()), s.values
         assert s.values["lr_g"] == cfg.optim.lr_g and s.values["steps_per_s"] > 0
         assert s.values["images_per_s"] == pytest.approx(16 * s.values["steps_per_s"])
-        assert s.epoch == pytest.approx(s.step * 16 / len(t.data))
+        assert s.epoch == pytest.approx(s.step * 16 / t.sampler.n)  # of the training images
     assert [s.wall for s in stats] == sorted(s.wall for s in stats) and stats[0].wall > 0
     assert len(t.history) == 3 and t.history.steps().tolist() == [2, 4, 6]
 

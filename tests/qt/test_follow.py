@@ -285,3 +285,22 @@ def test_a_newer_run_folder_is_refused_by_name(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: any("newer GAN Studio" in b.text() for b in window.findChildren(QMessageBox)),
                     timeout=WAIT_MS)
     assert not window.session.following
+
+
+def test_start_on_two_processes_runs_torchrun_and_follows_it(qtbot, make_window):
+    window = make_window(train__steps=1_000_000, log__sample_every=0, log__checkpoint_every=0)
+    s = window.session
+    window.ask_processes = lambda: 3
+    action(window, "action_start_processes").trigger()  # 16 does not divide by 3: said, nothing starts
+    qtbot.waitUntil(lambda: any("must divide by the 3 processes" in b.text()
+                                for b in window.findChildren(QMessageBox)), timeout=WAIT_MS)
+    assert not s.following
+    window.ask_processes = lambda: 2
+    action(window, "action_start_processes").trigger()
+    assert s.following
+    qtbot.waitUntil(lambda: s.run.world_size == 2 and len(s.history) >= 3, timeout=60_000)
+    assert "2 processes (gloo)" in window.status_device.text()
+    action(window, "action_stop").trigger()  # through the folder, to every rank
+    qtbot.waitUntil(lambda: s.run.status == "finished", timeout=60_000)
+    assert RunFolder(s.run_dir).latest_checkpoint() is not None
+    qtbot.waitUntil(lambda: window.forks.running() == 0, timeout=60_000)

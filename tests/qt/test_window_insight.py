@@ -87,3 +87,31 @@ def test_metrics_merged_into_points_already_drawn_appear(qtbot, window):
     window.plots.refresh()
     x, y = window.plots.curve("Precision/recall", "precision").getData()
     assert list(x) == [200] and list(y) == [0.7]
+
+
+def test_overfitting_and_layer_gradient_tabs(qtbot, make_window):
+    from PySide6.QtWidgets import QCheckBox
+
+    window = make_window(train__steps=12)
+    window.findChild(QAction, "action_start").trigger()
+    qtbot.waitUntil(lambda: not window.session.busy and window.session.step == 12, timeout=WAIT_MS)
+    plots = window.plots
+    plots.show_tab("Overfitting")
+    plots.refresh()
+    for key in ("holdout_acc_train", "holdout_acc_heldout", "holdout_acc_fake", "d_overfit_rt"):
+        x, y = plots.curve("Overfitting", key).getData()
+        assert list(x) == [2, 4, 6, 8, 10, 12] and np.isfinite(y).all(), key
+    plots.show_tab("Layer gradients")
+    plots.refresh()
+    g = window.session.trainer.G
+    layers = {name.rsplit(".", 1)[0] for name, _ in g.named_parameters()}
+    for layer in layers:  # one curve per layer, found in the history as it came
+        x, _ = plots.curve("Layer gradients", f"grad_G.{layer}").getData()
+        assert len(x) == 6
+    legend = plots.plot_widget("Layer gradients").getPlotItem().legend
+    labels = [label.text for _, label in legend.items]
+    assert labels == [f"G layers: {len(layers)} series", "D layers: 3 series"]  # collapsed
+    expand = plots.findChild(QCheckBox, "plots_expand_" + str(plots.titles().index("Layer gradients")))
+    expand.setChecked(True)
+    plots.refresh()
+    assert len(legend.items) == len(layers) + 3

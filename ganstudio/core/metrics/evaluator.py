@@ -122,7 +122,7 @@ class Evaluator:
         real, real_features, cache = self._reference_for(n)
         ctx = Context(dataset=self.data, fake=fake, real=real, real_features=real_features, cache=cache)
         if not self.data.is_2d:
-            ctx.fake_features, ctx.fake_logits = self._features(fake)
+            ctx.fake_features, ctx.fake_logits = self.features(fake)
         prepared = [m.prepare(ctx) for m in self.metrics]
 
         def all_values(counts: torch.Tensor | None) -> dict[str, float]:
@@ -147,7 +147,7 @@ class Evaluator:
 
     # ----- feature spaces -----------------------------------------------------------------------
 
-    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(features, logits or None) of images x."""
         if self.classifier is not None:
             feats, logits = clf.predict(self.classifier, x.to(self.device))
@@ -171,6 +171,6 @@ class Evaluator:
             gen = torch.Generator().manual_seed(EVAL_SEED + 2)
             idx = torch.randperm(total, generator=gen)[: min(n, total)]
             real = self.data.x[idx].float()
-            feats = None if self.data.is_2d else self._features(real)[0]
+            feats = None if self.data.is_2d else self.features(real)[0]
             self._reference = {n: (real, feats, {})}  # only the latest size is worth keeping
         return self._reference[n]

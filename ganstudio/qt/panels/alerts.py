@@ -20,6 +20,9 @@ from ganstudio.core.events import Alert
 
 TITLES = {
     "d_wins": "Discriminator winning",
+    "d_overfit": "Discriminator memorising",
+    "disk": "Disk",
+    "control": "Request",
     "grad_explode": "Exploding gradients",
     "collapse": "Collapse",
     "nan": "NaN / Inf",

@@ -21,6 +21,7 @@ from ganstudio.core.runfolder import CheckpointStore
 
 class CheckpointsPanel(QWidget):
     open_requested = Signal(str)  # path
+    fork_requested = Signal(str)  # path: a new run from it, with changed keys
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -38,8 +39,15 @@ class CheckpointsPanel(QWidget):
         self._open.setEnabled(False)
         self._open.setToolTip("Open the selected checkpoint, ready to resume (training must be stopped)")
         self._open.clicked.connect(self._on_open_clicked)
+        self._fork = QPushButton("Fork…")
+        self._fork.setObjectName("checkpoints_fork")
+        self._fork.setEnabled(False)
+        self._fork.setToolTip("Start a new run from the selected checkpoint with changed settings, trained "
+                              "beside this one and drawn on its plots")
+        self._fork.clicked.connect(self._on_fork_clicked)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self._fork)
         buttons.addWidget(self._open)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -60,6 +68,7 @@ class CheckpointsPanel(QWidget):
         if self._folder is None:
             self._label.setText("No run folder yet: checkpoints appear here as training saves them.")
             self._open.setEnabled(False)
+            self._fork.setEnabled(False)
             return
         self._label.setText(f"In {self._folder}")
         store = CheckpointStore(self._folder)
@@ -80,6 +89,7 @@ class CheckpointsPanel(QWidget):
             item.setToolTip(str(latest))
             self._list.insertItem(0, item)
         self._open.setEnabled(self._list.currentRow() >= 0)
+        self._fork.setEnabled(self._list.currentRow() >= 0)
 
     @Slot(QListWidgetItem)
     def _on_list_activated(self, item: QListWidgetItem) -> None:
@@ -88,6 +98,13 @@ class CheckpointsPanel(QWidget):
     @Slot(int)
     def _on_list_selection(self, row: int) -> None:
         self._open.setEnabled(row >= 0)
+        self._fork.setEnabled(row >= 0)
+
+    @Slot()
+    def _on_fork_clicked(self) -> None:
+        item = self._list.currentItem()
+        if item is not None:
+            self.fork_requested.emit(item.data(Qt.ItemDataRole.UserRole))
 
     @Slot()
     def _on_open_clicked(self) -> None:

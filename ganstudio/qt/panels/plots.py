@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QLineF, QRectF, Qt, QTimer
+from PySide6.QtCore import QEvent, QLineF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -67,6 +67,12 @@ DEFAULT_TABS = (
     ("Learning rates", [("lr_d", "lr D"), ("lr_g", "lr G")], "learning rate", False),
 )
 X_AXES = (("Step", "step"), ("Wall time (s)", "wall time (s)"))
+# Compared runs (set_overlays): each in its colour, a tab's later series in paler tints of it (opaque
+# and solid: Qt strokes dashed or translucent lines several times slower, and ten runs are many
+# lines); the current run's curves are drawn wider meanwhile, so it stays the one in front.
+OVERLAY_TINTS = (0.0, 0.45, 0.65, 0.8)  # how far each series' colour is mixed towards white
+CURRENT_WIDTH_COMPARED = 2
+CURSOR_COLOR = "#64748b"
 
 
 def ema_debiased(
@@ -346,6 +352,9 @@ class _MarkerLayer(pg.GraphicsObject):
     plot and as a tooltip.
     """
 
+    #: A marker double-clicked or right-clicked (on a checkpoint: fork from it).
+    activated = Signal(object)
+
     def __init__(self, label_fill: QColor):
         super().__init__()
         self.setZValue(10)  # above the curves
@@ -434,6 +443,15 @@ class _MarkerLayer(pg.GraphicsObject):
 
     def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
         self.set_hovered(None if ev.isExit() else self.nearest(ev.pos().x(), ev.pos().y()))
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
+        """A double click or right click on a marker activates it; other clicks go to the view."""
+        i = self.nearest(ev.pos().x(), ev.pos().y())
+        if i is None or not (ev.double() or ev.button() == Qt.MouseButton.RightButton):
+            ev.ignore()
+            return
+        ev.accept()
+        self.activated.emit(self.markers[i])
 
     def _py(self) -> float:
         """Data units per pixel, vertically."""
@@ -529,6 +547,18 @@ class _Curve:
     error_bars: pg.PlotDataItem | None = None
 
 
+@dataclass(eq=False)
+class Overlay:
+    """Another run drawn on every tab beside the current one: its name (legend and hover), colour
+    and History (a RunState's, which the panel only reads)."""
+
+    name: str
+    color: str
+    history: History
+    caches: dict[str, _SeriesCache] = field(default_factory=dict)
+    seen: tuple = ()  # (revision, points, last step) when last drawn: tells appends from rewrites
+
+
 @dataclass
 class _Tab:
     """One plot tab. Its plot is built when the tab is first shown or asked for (see `_built`):
@@ -544,13 +574,26 @@ class _Tab:
     curves: list[_Curve] = field(default_factory=list)
     markers: _MarkerLayer | None = None
     drawn: tuple | None = None  # what it shows: the history signature and view; None = stale
+    overlay_items: dict[int, list[pg.PlotDataItem]] = field(default_factory=dict)  # id(Overlay) -> by series
+    cursor: pg.InfiniteLine | None = None  # the compare's step (set_cursor)
+    # Series found in the history by name: {prefix: (group name, colours)}; one curve per key that
+    # starts with a prefix (the layers' gradient norms), listed in the legend one line a group
+    # unless `expand` is checked.
+    prefixes: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    expand: QCheckBox | None = None
+
+
 
 
 class PlotsPanel(QWidget):
+    marker_activated = Signal(object)  # Marker double-clicked or right-clicked on any tab
+
     def __init__(self, history: History, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("plots_panel")
         self._history = history
+        self._overlays: list[Overlay] = []
+        self._cursor_step: int | None = None
         self._caches: dict[str, _SeriesCache] = {}
         self._tabs: list[_Tab] = []
         self._seen: tuple[int, float, float] = (0, 0.0, 0.0)  # (points, last step, last wall)
@@ -617,17 +660,30 @@ class PlotsPanel(QWidget):
         y_label: str | None = None,
         smooth: bool = True,
         bands: bool = False,
+        prefixes: dict[str, tuple[str, tuple[str, ...]]] | None = None,
     ) -> None:
         """Add a tab plotting the History keys in `series`, given as (key, legend label) pairs.
         `y_label` defaults to the title in lower case; `smooth=False` ignores the smoothing slider.
         `bands=True` is for sparse, uncertain values (quality metrics): each point gets a dot and a
-        shaded band of +/- the History key "<key>_std" around it."""
+        shaded band of +/- the History key "<key>_std" around it. `prefixes` adds a curve for
+        every key that starts with one, as it appears ({prefix: (group name, colours)}); the
+        legend then lists each group once, collapsed, until its "Every series" box is checked."""
         if any(tab.title == title for tab in self._tabs):
             raise ValueError(f"a plot tab named '{title}' already exists")
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
-        tab = _Tab(title, page, list(series), y_label or title.lower(), smooth and not bands, bands)
+        tab = _Tab(title, page, list(series), y_label or title.lower(), smooth and not bands, bands,
+                   prefixes=dict(prefixes or {}))
+        if tab.prefixes:
+            tab.expand = QCheckBox("Every series in the legend", objectName=f"plots_expand_{len(self._tabs)}")
+            tab.expand.setToolTip("List each curve in the legend (collapsed: one line a group)")
+            tab.expand.toggled.connect(lambda _on, t=tab: self._on_expand_toggled(t))
+            row = QHBoxLayout()
+            row.setContentsMargins(4, 0, 4, 0)
+            row.addStretch(1)
+            row.addWidget(tab.expand)
+            layout.addLayout(row)
         self._tabs.append(tab)
         self._tab_widget.addTab(page, title)
         if self._tab_widget.currentWidget() is page and self.isVisible():
@@ -656,50 +712,89 @@ class PlotsPanel(QWidget):
         view.sigRangeChangedManually.connect(self._on_view_range_changed_manually)
         view.sigXRangeChanged.connect(self._on_view_x_range_changed)
         for i, (key, label) in enumerate(tab.series):
-            color = QColor(SERIES_COLORS[i % len(SERIES_COLORS)])
-            faint = QColor(color)
-            faint.setAlpha(RAW_ALPHA)
-            raw = pg.PlotDataItem(pen=pg.mkPen(faint, width=1), antialias=False)
-            dots = (
-                {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if tab.bands else {}
-            )
-            main = pg.PlotDataItem(pen=pg.mkPen(color, width=1), antialias=False, name=label, **dots)
-            for data_item in (raw, main):
-                item.addItem(data_item)
-            raw.setVisible(False)
-            band = error_bars = None
-            if tab.bands:
-                # The edges need a pen: a PlotDataItem without one never hands its data to the
-                # curve that FillBetweenItem fills from, and the band stayed invisible.
-                edge = QColor(color)
-                edge.setAlpha(BAND_EDGE_ALPHA)
-                lo = pg.PlotDataItem(pen=pg.mkPen(edge, width=1), antialias=False)
-                hi = pg.PlotDataItem(pen=pg.mkPen(edge, width=1), antialias=False)
-                fill = QColor(color)
-                fill.setAlpha(BAND_ALPHA)
-                for band_item in (lo, hi, pg.FillBetweenItem(lo, hi, brush=fill)):
-                    item.addItem(band_item)
-                error_bars = pg.PlotDataItem(pen=pg.mkPen(edge, width=2), connect="pairs", antialias=False)
-                item.addItem(error_bars)
-                band = (lo, hi)
-            tab.curves.append(_Curve(key, label, main, raw, band, error_bars))
+            self._add_curve(tab, item, key, label, SERIES_COLORS[i % len(SERIES_COLORS)])
         # A row of its own above the plot, so the legend never hides the newest points. Made after
         # the curves: PlotItem.addItem would list each named curve at once, data or not, and
         # _sync_legend lists a series only once it has some.
         item.layout.setRowFixedHeight(0, LEGEND_ROW_PX)
-        legend = pg.LegendItem(colCount=max(1, len(tab.series)), frame=False, labelTextSize="8pt")
+        legend = pg.LegendItem(colCount=max(1, len(tab.series) or 2), frame=False, labelTextSize="8pt")
         legend.layout.setContentsMargins(0, 0, 0, 0)
         legend.setParentItem(item)
         legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(item.getAxis("left").width(), 0))
         item.legend = legend
         tab.markers = _MarkerLayer(self._label_fill())
         item.addItem(tab.markers, ignoreBounds=True)
+        tab.markers.activated.connect(self.marker_activated)
         tab.plot = plot
+        self._emphasise(tab)
         tab.page.layout().addWidget(plot)
         tab.drawn = None
         self._apply_palette(tab)
         self._redraw(tab)  # up to date from the start, whoever asked for it
         return tab
+
+    def _add_curve(self, tab: _Tab, item, key: str, label: str, color_name: str) -> _Curve:
+        """One series' items in a built tab: the curve, its faint raw values, and for a metric its
+        band and error bars."""
+        color = QColor(color_name)
+        faint = QColor(color)
+        faint.setAlpha(RAW_ALPHA)
+        raw = pg.PlotDataItem(pen=pg.mkPen(faint, width=1), antialias=False)
+        dots = (
+            {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if tab.bands else {}
+        )
+        main = pg.PlotDataItem(pen=pg.mkPen(color, width=1), antialias=False, name=label, **dots)
+        for data_item in (raw, main):
+            item.addItem(data_item)
+        raw.setVisible(False)
+        band = error_bars = None
+        if tab.bands:
+            # The edges need a pen: a PlotDataItem without one never hands its data to the
+            # curve that FillBetweenItem fills from, and the band stayed invisible.
+            edge = QColor(color)
+            edge.setAlpha(BAND_EDGE_ALPHA)
+            lo = pg.PlotDataItem(pen=pg.mkPen(edge, width=1), antialias=False)
+            hi = pg.PlotDataItem(pen=pg.mkPen(edge, width=1), antialias=False)
+            fill = QColor(color)
+            fill.setAlpha(BAND_ALPHA)
+            for band_item in (lo, hi, pg.FillBetweenItem(lo, hi, brush=fill)):
+                item.addItem(band_item)
+            error_bars = pg.PlotDataItem(pen=pg.mkPen(edge, width=2), connect="pairs", antialias=False)
+            item.addItem(error_bars)
+            band = (lo, hi)
+        curve = _Curve(key, label, main, raw, band, error_bars)
+        tab.curves.append(curve)
+        return curve
+
+    def _discover(self, tab: _Tab, keys: set[str]) -> None:
+        """Curves for the history keys a prefix tab has not drawn yet (a layer seen for the first time)."""
+        have = {c.key for c in tab.curves}
+        for prefix, (_group, colors) in tab.prefixes.items():
+            new = sorted(k for k in keys if k.startswith(prefix) and k not in have)
+            for key in new:
+                n = sum(c.key.startswith(prefix) for c in tab.curves)
+                color = colors[n % len(colors)]
+                curve = self._add_curve(tab, tab.plot.getPlotItem(), key, key[len(prefix):], color)
+                curve.smooth.setToolTip(key)
+                tab.series.append((key, curve.label))
+
+    def _legend_entries(self, tab: _Tab, with_data: list[_Curve]) -> list[tuple[pg.PlotDataItem, str]]:
+        if not tab.prefixes or (tab.expand is not None and tab.expand.isChecked()):
+            return [(c.smooth, c.label) for c in with_data]
+        entries, seen = [], set()
+        for c in with_data:
+            prefix = next((p for p in tab.prefixes if c.key.startswith(p)), None)
+            if prefix is None:
+                entries.append((c.smooth, c.label))
+            elif prefix not in seen:
+                seen.add(prefix)
+                count = sum(d.key.startswith(prefix) for d in with_data)
+                entries.append((c.smooth, f"{tab.prefixes[prefix][0]}: {count} series"))
+        return entries
+
+    def _on_expand_toggled(self, tab: _Tab) -> None:
+        tab.drawn = None
+        self._urgent = True
 
     def _built_tabs(self) -> list[_Tab]:
         return [tab for tab in self._tabs if tab.plot is not None]
@@ -734,6 +829,41 @@ class PlotsPanel(QWidget):
         """The item drawing tab `title`'s markers (its `x` and `markers` say what it shows)."""
         return self._tab(title).markers
 
+    def titles(self) -> list[str]:
+        return [tab.title for tab in self._tabs]
+
+    # ---- compared runs ------------------------------------------------------------------------
+
+    def set_overlays(self, overlays: list[Overlay]) -> None:
+        """Draw these other runs on every tab too, each in its colour, with the same smoothing,
+        log-y and x axis; the current run stays in front."""
+        keep = {id(o) for o in overlays}
+        for tab in self._built_tabs():
+            for key in [k for k in tab.overlay_items if k not in keep]:
+                for item in tab.overlay_items.pop(key):
+                    tab.plot.getPlotItem().removeItem(item)
+        self._overlays = list(overlays)
+        for tab in self._built_tabs():
+            self._emphasise(tab)
+        self._invalidate()
+
+    def overlays(self) -> list[Overlay]:
+        return list(self._overlays)
+
+    def overlay_items(self, title: str, overlay: Overlay) -> list[pg.PlotDataItem]:
+        """The items drawing `overlay` in tab `title` (one per series), once it has been drawn."""
+        return list(self._tab(title).overlay_items.get(id(overlay), []))
+
+    def set_cursor(self, step: int | None) -> None:
+        """A vertical line at `step` on every tab (the compare's step), or none."""
+        self._cursor_step = step
+        for tab in self._built_tabs():
+            self._update_cursor(tab)
+
+    def cursor_x(self, title: str) -> float | None:
+        tab = self._tab(title)
+        return float(tab.cursor.value()) if tab.cursor is not None and tab.cursor.isVisible() else None
+
     # ---- drawing ------------------------------------------------------------------------------
 
     def _tab(self, title: str) -> _Tab:
@@ -756,7 +886,8 @@ class PlotsPanel(QWidget):
         last_step = int(h.steps()[-1]) if n else -1
         last_wall = float(h.walls()[-1]) if n else 0.0
         last_marker = id(h.markers[-1]) if h.markers else 0
-        return (h.revision, n, last_step, last_wall, len(h.markers), last_marker)
+        overlays = tuple((id(o), o.name, o.history.revision, len(o.history)) for o in self._overlays)
+        return (h.revision, n, last_step, last_wall, len(h.markers), last_marker, overlays)
 
     def _check_rewritten(self) -> None:
         """Drop every cache when the history was truncated (a rollback) rather than appended to."""
@@ -776,12 +907,19 @@ class PlotsPanel(QWidget):
             self._seen = (len(h), int(h.steps()[-1]), float(h.walls()[-1]))
         else:
             self._seen = (0, 0.0, 0.0)
+        for o in self._overlays:  # the same for each compared run, whose caches are its own
+            oh, seen = o.history, o.seen
+            n = len(oh)
+            if seen and (oh.revision != seen[0] or n < seen[1]
+                         or (seen[1] and int(oh.steps()[seen[1] - 1]) != seen[2])):
+                o.caches.clear()
+            o.seen = (oh.revision, n, int(oh.steps()[n - 1]) if n else -1)
 
     def _view_key(self, tab: _Tab) -> tuple:
         """What besides the data decides what a tab draws, once its series are long enough to be
         reduced: its width, and its x range when the user has zoomed or panned (then only the part
         in view is reduced, at screen resolution). () while every point is drawn as it is."""
-        if len(self._history) <= LOD_DIRECT_POINTS:
+        if max(len(self._history), *(len(o.history) for o in self._overlays), 0) <= LOD_DIRECT_POINTS:
             return ()
         view = tab.plot.getPlotItem().getViewBox()
         width = max(200, round(view.width()))
@@ -799,6 +937,8 @@ class PlotsPanel(QWidget):
         x_all = h.walls() if self._wall_x else h.steps()
         weight = self._weight if tab.smooth else 0.0
         keys = set(h.keys)
+        if tab.prefixes:  # the series found in this run or in a compared one
+            self._discover(tab, keys.union(*(o.history.keys for o in self._overlays)))
         view = key[1]
         with_data = []
         for c in tab.curves:
@@ -824,8 +964,10 @@ class PlotsPanel(QWidget):
             else:
                 c.smooth.setData(*self._curve_data(view, cache, x_all, raw, i0, i1, smoothed=False))
                 c.raw.setVisible(False)
-        self._sync_legend(tab, with_data)
+        entries = self._legend_entries(tab, with_data) + self._draw_overlays(tab, view, weight)
+        self._sync_legend(tab, entries)
         self._update_markers(tab)
+        self._update_cursor(tab)
         # Auto-range and re-map now rather than at the start of the paint: there, the new range
         # would update the axes mid-paint and queue a second full paint of the plot.
         tab.plot.getPlotItem().getViewBox().prepareForPaint()
@@ -848,16 +990,88 @@ class PlotsPanel(QWidget):
         c.band[1].setData(x, y + std)
         c.error_bars.setData(np.repeat(x, 2), np.column_stack([y - std, y + std]).ravel())
 
+    def _draw_overlays(self, tab: _Tab, view: tuple, weight: float) -> list[tuple[pg.PlotDataItem, str]]:
+        """Draw each compared run's series in this tab; (item, run name) for the legend, one per
+        run that has data here."""
+        entries = []
+        for o in self._overlays:
+            items = tab.overlay_items.get(id(o))
+            if items is None:
+                items = tab.overlay_items[id(o)] = self._make_overlay_items(tab, o)
+            elif len(items) < len(tab.series):  # series found since (a layer's gradient norm)
+                items += self._make_overlay_items(tab, o, start=len(items))
+            h = o.history
+            x_all = h.walls() if self._wall_x else h.steps()
+            shown = None
+            for (key, label), item in zip(tab.series, items, strict=True):
+                item.setToolTip(f"{o.name}: {label}")
+                for part in (item.curve, item.scatter):
+                    part.setToolTip(f"{o.name}: {label}")
+                raw = h.series(key) if h.has(key) else None
+                cache = None
+                if raw is not None:
+                    cache = o.caches.get(key)
+                    if cache is None:
+                        cache = o.caches[key] = _SeriesCache()
+                    cache.update(raw, weight)
+                if cache is None or not cache.n_finite:
+                    item.setData([], [])
+                    continue
+                if tab.bands:
+                    index = cache.finite.view() if cache.finite is not None else slice(None)
+                    item.setData(x_all[index], raw[index])
+                else:
+                    i0, i1 = self._index_range(view, cache, x_all)
+                    item.setData(*self._curve_data(view, cache, x_all, raw, i0, i1, smoothed=weight > 0.0))
+                shown = shown or item
+            if shown is not None:
+                entries.append((shown, o.name))
+        return entries
+
     @staticmethod
-    def _sync_legend(tab: _Tab, with_data: list[_Curve]) -> None:
+    def _make_overlay_items(tab: _Tab, o: Overlay, start: int = 0) -> list[pg.PlotDataItem]:
+        plot_item = tab.plot.getPlotItem()
+        items = []
+        base = QColor(o.color)
+        for i in range(start, len(tab.series)):
+            t = OVERLAY_TINTS[i % len(OVERLAY_TINTS)]
+            tint = QColor.fromRgbF(*(c + (1.0 - c) * t for c in (base.redF(), base.greenF(), base.blueF())))
+            pen = pg.mkPen(tint, width=1)
+            dots = ({"symbol": "t", "symbolSize": 6, "symbolBrush": o.color, "symbolPen": None}
+                    if tab.bands else {})
+            item = pg.PlotDataItem(pen=pen, antialias=False, **dots)
+            plot_item.addItem(item)
+            items.append(item)
+        return items
+
+    def _emphasise(self, tab: _Tab) -> None:
+        """The current run's curves, wider while other runs are compared with it."""
+        width = CURRENT_WIDTH_COMPARED if self._overlays else 1
+        for i, c in enumerate(tab.curves):
+            c.smooth.setPen(pg.mkPen(SERIES_COLORS[i % len(SERIES_COLORS)], width=width))
+
+    def _update_cursor(self, tab: _Tab) -> None:
+        if self._cursor_step is None:
+            if tab.cursor is not None:
+                tab.cursor.hide()
+            return
+        if tab.cursor is None:  # made when first needed: most sessions never compare samples
+            tab.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(CURSOR_COLOR, width=1))
+            tab.plot.getPlotItem().addItem(tab.cursor, ignoreBounds=True)
+        x = self._history.wall_at(self._cursor_step) if self._wall_x else self._cursor_step
+        tab.cursor.setValue(x)
+        tab.cursor.show()
+
+    @staticmethod
+    def _sync_legend(tab: _Tab, entries: list[tuple[pg.PlotDataItem, str]]) -> None:
         """List the series that have data, in the tab's order ("modes covered" means nothing on
-        the digits, so it is not listed there)."""
+        the digits, so it is not listed there), then each compared run by name."""
         legend = tab.plot.getPlotItem().legend
-        if [sample.item for sample, _ in legend.items] == [c.smooth for c in with_data]:
+        if [(sample.item, label.text) for sample, label in legend.items] == entries:
             return
         legend.clear()
-        for c in with_data:
-            legend.addItem(c.smooth, c.label)
+        for item, label in entries:
+            legend.addItem(item, label)
         layout = tab.plot.getPlotItem().layout
         if legend.height() > layout.rowMinimumHeight(0):
             layout.setRowFixedHeight(0, math.ceil(legend.height()))

@@ -39,6 +39,7 @@ GIF_FRAME_MS = 100
 GIF_MARGIN = 16  # px above each frame for its "step N" label
 POINTS_IMAGE_SIZE = 256  # 2D samples are rasterised at this size for PNG / GIF
 POINT_RANGE_MARGIN = 0.3  # fraction of the data's extent added around the scatter (samples stray)
+GRID_NROW, GRID_PADDING = 8, 1  # the layout of the trainer's grids (core.trainer.to_grid)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,24 @@ def _render_points(
     return image
 
 
+def grid_index(shape: tuple[int, ...], x: float, y: float, nrow: int = GRID_NROW,
+               padding: int = GRID_PADDING) -> int | None:
+    """The index of the sample under pixel (x, y) of a grid of square samples laid out as
+    core.trainer.to_grid lays them out (`nrow` per row, `padding` px around each), or None on the
+    padding or outside. The fixed-noise grid's sample i is G(fixed_noise[i])."""
+    height, width = shape[:2]
+    side = (width - padding) // nrow - padding
+    if side < 1 or x < 0 or y < 0:
+        return None
+    cell = side + padding
+    col, dx = divmod(int(x) - padding, cell)
+    row, dy = divmod(int(y) - padding, cell)
+    rows = (height - padding) // cell
+    if not (0 <= col < nrow and 0 <= row < rows and dx < side and dy < side):
+        return None
+    return row * nrow + col
+
+
 def _to_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
@@ -123,7 +142,9 @@ def _readable(path: str, err: OSError) -> OSError:
 
 class _GridView(QWidget):
     """Paints one uint8 image as large as fits, keeping aspect, with nearest-neighbour scaling so
-    8x8 digits stay crisp."""
+    8x8 digits stay crisp. A click says which image pixel it hit (`clicked(x, y)`)."""
+
+    clicked = Signal(float, float)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -152,21 +173,34 @@ class _GridView(QWidget):
             self._image = QImage(array.data, w, h, array.strides[0], fmt)
         self.update()
 
+    def _target(self) -> QRectF:
+        """Where the image is drawn: as large as fits, centred, keeping its aspect."""
+        iw, ih = self._image.width(), self._image.height()
+        scale = min(self.width() / iw, self.height() / ih)
+        w, h = iw * scale, ih * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
         painter = QPainter(self)
         painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
         if self._image is not None:
-            iw, ih = self._image.width(), self._image.height()
-            scale = min(self.width() / iw, self.height() / ih)
-            w, h = iw * scale, ih * scale
-            target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(target, self._image)
+            painter.drawImage(self._target(), self._image)
         painter.end()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self._image is None or event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        target, pos = self._target(), event.position()
+        if target.contains(pos):
+            self.clicked.emit((pos.x() - target.x()) * self._image.width() / target.width(),
+                              (pos.y() - target.y()) * self._image.height() / target.height())
 
 
 class SamplesPanel(QWidget):
     saved = Signal(str)  # the path of a grid PNG or GIF written from the buttons
+    sample_picked = Signal(int)  # a sample clicked: its index in the run's fixed-noise batch
 
     def __init__(self, model=None, parent: QWidget | None = None, max_grids: int = 400):
         """`model`: the window's RunModel (ganstudio.qt.run_model), whose samples it shows."""
@@ -200,6 +234,7 @@ class SamplesPanel(QWidget):
         )
         self._scatter.addItem(self._reference_item)
         self._scatter.addItem(self._points_item)
+        self._points_item.sigClicked.connect(self._on_points_item_clicked)
         self._placeholder = QLabel("No samples yet")
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._stack = QStackedWidget()
@@ -230,6 +265,7 @@ class SamplesPanel(QWidget):
         layout.addLayout(buttons)
 
         self._timeline.valueChanged.connect(self._on_timeline_value_changed)
+        self._grid_view.clicked.connect(self._on_grid_view_clicked)
         self._follow.toggled.connect(self._on_follow_toggled)
         self._save.clicked.connect(self._on_save_clicked)
         self._export.clicked.connect(self._on_export_clicked)
@@ -435,6 +471,17 @@ class SamplesPanel(QWidget):
         for ev in changes.events:
             if isinstance(ev, Samples):
                 self.add_samples(ev)
+
+    def _on_grid_view_clicked(self, x: float, y: float) -> None:
+        image = self.current_array()
+        index = grid_index(image.shape, x, y) if image is not None and image.dtype == np.uint8 else None
+        if index is not None:
+            self.sample_picked.emit(index)
+
+    def _on_points_item_clicked(self, _item, points, _event=None) -> None:
+        # The scatter's points are the fixed noise's, in order.
+        if len(points):
+            self.sample_picked.emit(int(points[0].index()))
 
     def _on_timeline_value_changed(self, value: int) -> None:
         if not self._frames:

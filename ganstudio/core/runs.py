@@ -1,0 +1,413 @@
+"""The runs in a folder of run folders: what each is (name, data, model, loss, progress, status, when,
+its latest quality metric), read cheaply, and the few things done to a run as a whole (rename, a
+note, the trash).
+
+Listing must stay fast for hundreds of runs and million-line logs, so a run is never read whole
+here: its status, step and last metric come from the last few KB of metrics.jsonl, run.json,
+config.toml and the heartbeat's age. `RunScanner` re-reads only the folders whose files changed.
+A folder that is not a run, or is damaged, or was written by a newer version is listed with the
+reason, never skipped and never an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ganstudio.core.events import LOGGED, Failed, Finished, Metrics, Paused, Resumed, RunStarted, Stats
+from ganstudio.core.run import FAILED, FINISHED, NEW, PAUSED, RUNNING, STALE
+from ganstudio.core.runfolder import TRASH, RunFolder, RunFolderError, describe_os_error
+from ganstudio.core.runlog import LINE_START, STALE_S
+
+DAMAGED, NOT_A_RUN, NEWER = "damaged", "not a run", "newer version"
+TAIL_BYTES = 64 * 1024  # the end of metrics.jsonl read for the status, the step and the last metric
+#: The quality metric shown for a run: the first of these its last evaluation has.
+MAIN_METRICS = ("fd", "modes_covered", "classes_covered", "recognised", "high_quality", "precision")
+_LIFECYCLE = {RunStarted.KIND: RUNNING, Resumed.KIND: RUNNING, Paused.KIND: PAUSED,
+              Finished.KIND: FINISHED, Failed.KIND: FAILED}
+_HEARTBEAT_ENDS = {"finished": FINISHED, "stopped": FINISHED, "failed": FAILED}
+
+
+class RunsError(Exception):
+    """An operation on a run that cannot be done; str(e) names the run and says what to do."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of the runs list. `status` is a run status (running, paused, finished, failed,
+    stale, new) or DAMAGED / NOT_A_RUN / NEWER, with `problem` saying why."""
+
+    path: Path
+    name: str  # run.json's name (the user may rename it), else the folder's
+    note: str = ""
+    dataset: str = ""
+    arch: str = ""
+    loss: str = ""
+    step: int = 0
+    total: int = 0
+    status: str = NEW
+    problem: str = ""
+    created: float | None = None  # seconds since the epoch
+    duration: float = 0.0  # seconds of training (the last stats line's wall)
+    metric: tuple[str, float] | None = None
+    parent: dict[str, Any] | None = None  # run.json's parent: {"kind", "run", "step", "checkpoint"}
+    newest: float = 0.0  # mtime of the newest of heartbeat.json and metrics.jsonl
+    live_status: str = NEW  # the status before the stale check (what the files say)
+
+    @property
+    def alive(self) -> bool:
+        """Training now (or paused) in some process, with a recent heartbeat."""
+        return self.status in (RUNNING, PAUSED)
+
+    @property
+    def is_run(self) -> bool:
+        return self.status not in (NOT_A_RUN, NEWER)
+
+    @property
+    def parent_path(self) -> Path | None:
+        run = (self.parent or {}).get("run")
+        return Path(run) if isinstance(run, str) and run else None
+
+    def steps_text(self) -> str:
+        return f"{self.step:,} / {self.total:,}" if self.total else (f"{self.step:,}" if self.step else "")
+
+    def metric_text(self) -> str:
+        if self.metric is None:
+            return ""
+        name, value = self.metric
+        return f"{name} {value:.3g}"
+
+    def why_not_trash(self) -> str:
+        """Why this run cannot go to the trash now ("" when it can)."""
+        if self.alive:
+            return (f"{self.name} is {self.status} in another process (heartbeat under {STALE_S:.0f} s "
+                    "old): stop it first; a running run is never moved to the trash")
+        return ""
+
+
+def describe(path: str | Path, now: float | None = None) -> RunInfo:
+    """What the folder at `path` is, from its small files and the end of its log. Never raises."""
+    folder = RunFolder(Path(path))
+    now = time.time() if now is None else now
+    info = RunInfo(path=folder.path, name=folder.name, created=_mtime(folder.path))
+    if not folder.is_run() and not folder.meta_path.exists():
+        return replace(info, status=NOT_A_RUN,
+                       problem="no config.toml or metrics.jsonl: not a GAN Studio run folder")
+    problem = folder.version_problem()
+    if problem is not None:
+        return replace(info, status=NEWER if "newer" in problem else DAMAGED, problem=problem)
+    meta = folder.meta()
+    name = meta.get("name")
+    info = replace(info, name=str(name) if isinstance(name, str) and name else folder.name,
+                   note=str(meta.get("note") or ""), parent=folder.parent,
+                   created=_number(meta.get("created")) or info.created)
+    problems = []
+    cfg, why = folder.try_config()
+    starting = cfg is None and not folder.metrics_path.exists() and now - (info.created or 0.0) < STALE_S
+    if cfg is None and not starting:  # a folder just made by its process has no config for a moment
+        problems.append(why)
+    else:
+        info = replace(info, dataset=cfg.data.dataset, arch=cfg.model.arch, loss=cfg.loss.kind,
+                       total=cfg.train.steps)
+    info, log_problem = _read_tail(folder, info)
+    if log_problem:
+        problems.append(log_problem)
+    info = _with_heartbeat(folder, info)
+    if problems:
+        info = replace(info, status=DAMAGED, live_status=DAMAGED, problem="; ".join(problems))
+    return with_staleness(info, now)
+
+
+def with_staleness(info: RunInfo, now: float) -> RunInfo:
+    """`info` with a live status turned stale once its files have been quiet for STALE_S."""
+    status = info.live_status
+    if status in (RUNNING, PAUSED) and info.newest and now - info.newest >= STALE_S:
+        status = STALE
+    return info if status == info.status else replace(info, status=status)
+
+
+def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
+    """Step, status, duration and last metric from the end of metrics.jsonl; and what is wrong
+    with those lines, if anything ("" when they read well)."""
+    path = folder.metrics_path
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = max(0, size - TAIL_BYTES)
+            f.seek(start)
+            data = f.read(size - start)
+    except FileNotFoundError:
+        return info, ""
+    except OSError as e:
+        return info, f"cannot read {path.name}: {describe_os_error(e)}"
+    lines = data.split(b"\n")[:-1]  # what follows the last newline is a line being written
+    if start > 0 and lines:
+        lines = lines[1:]  # the chunk began inside a line
+    step, status, wall, metric = info.step, NEW, 0.0, None
+    good = torn = foreign = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            torn += 1
+            cut = line.rfind(LINE_START, 1)  # a torn line runs into a whole one: keep that
+            if cut <= 0:
+                continue
+            try:
+                rec = orjson.loads(line[cut:])
+            except orjson.JSONDecodeError:
+                continue
+        kind = rec.get("event") if isinstance(rec, dict) else None
+        if kind not in LOGGED and kind != "samples":
+            foreign += 1
+            continue
+        good += 1
+        rec_step = rec.get("step")
+        if isinstance(rec_step, int) and kind != Metrics.KIND:  # metrics land late, at an earlier step
+            step = max(step, rec_step)
+        if kind in _LIFECYCLE:
+            status = _LIFECYCLE[kind]
+        elif kind == Stats.KIND:
+            wall = _number(rec.get("wall")) or wall
+            status = status if status != NEW else RUNNING  # the started line may be further back
+        elif kind == Metrics.KIND:
+            metric = next(((k, float(rec[k])) for k in MAIN_METRICS if isinstance(rec.get(k), (int, float))),
+                          metric)
+    info = replace(info, step=step, live_status=status, status=status, duration=wall, metric=metric,
+                   newest=max(info.newest, _mtime(path) or 0.0))
+    if good == 0 and (torn or foreign):
+        return info, f"{path.name} is not a GAN Studio log (its last lines are not run events)"
+    if foreign:
+        return info, f"{path.name} has {foreign} line(s) near its end that are not GAN Studio events"
+    if torn:
+        return info, (f"{path.name} has {torn} torn line(s) near its end (a process died mid-write); "
+                      "the rest reads")
+    return info, ""
+
+
+def _with_heartbeat(folder: RunFolder, info: RunInfo) -> RunInfo:
+    """The heartbeat's word on the status: what the run said last, when the log's tail holds no
+    start, pause or end (a long run), or a final status the log lacks (a killed writer)."""
+    path = folder.heartbeat_path
+    try:
+        mtime = path.stat().st_mtime
+        beat = json.loads(path.read_text(encoding="utf-8"))
+        said = str(beat.get("status", ""))
+    except (OSError, ValueError, AttributeError):
+        return info
+    status = info.live_status
+    if said in _HEARTBEAT_ENDS and status in (RUNNING, PAUSED, NEW):
+        status = _HEARTBEAT_ENDS[said]
+    elif said in (RUNNING, PAUSED) and status in (RUNNING, PAUSED, NEW):
+        status = said
+    return replace(info, live_status=status, status=status, newest=max(info.newest, mtime))
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+# ----- a folder of runs ------------------------------------------------------------------------
+
+
+def run_dirs(root: str | Path) -> list[Path]:
+    """The folders directly in `root` (each a run, or listed as not one), without hidden ones and
+    the trash; [] when `root` does not exist."""
+    try:
+        entries = list(os.scandir(Path(root).expanduser()))
+    except OSError:
+        return []
+    out = []
+    for e in entries:
+        with contextlib.suppress(OSError):
+            if e.is_dir() and not e.name.startswith("."):
+                out.append(Path(e.path))
+    return sorted(out)
+
+
+class RunScanner:
+    """Lists the runs under some folders, again and again: a folder is read anew only when one of
+    its files changed (a stat each), so a scan of hundreds of idle runs costs milliseconds."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[tuple, RunInfo]] = {}
+
+    def scan(self, roots: list[str | Path], now: float | None = None) -> list[RunInfo]:
+        now = time.time() if now is None else now
+        seen: dict[Path, RunInfo] = {}
+        for root in roots:
+            for path in run_dirs(root):
+                if path in seen:
+                    continue
+                sig = _signature(path)
+                cached = self._cache.get(path)
+                if cached is not None and cached[0] == sig:
+                    info = with_staleness(cached[1], now)
+                else:
+                    info = describe(path, now)
+                self._cache[path] = (sig, info)
+                seen[path] = info
+        for path in list(self._cache):
+            if path not in seen:
+                del self._cache[path]
+        return list(seen.values())
+
+
+def _signature(path: Path) -> tuple:
+    folder = RunFolder(path)
+    sig = []
+    for p in (folder.meta_path, folder.config_path, folder.metrics_path, folder.heartbeat_path):
+        try:
+            st = p.stat()
+            sig.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            sig.append(None)
+    return tuple(sig)
+
+
+def tree(runs: list[RunInfo]) -> list[tuple[int, RunInfo]]:
+    """(depth, run) in display order: roots by start time, each followed by its forks (and theirs).
+    A fork whose parent is not listed is a root. The parent is found by its path, or, for runs
+    moved or synced from another machine (run.json keeps the path it had there), by folder name."""
+    by_path = {_key(r.path): r for r in runs}
+    by_name = {r.path.name: r for r in runs}
+    children: dict[Path, list[RunInfo]] = {}
+    roots = []
+    for r in runs:
+        parent = r.parent_path
+        found = None if parent is None else by_path.get(_key(parent)) or by_name.get(parent.name)
+        if found is not None and _key(found.path) != _key(r.path):
+            children.setdefault(_key(found.path), []).append(r)
+        else:
+            roots.append(r)
+    out: list[tuple[int, RunInfo]] = []
+    seen: set[Path] = set()
+
+    def walk(r: RunInfo, depth: int) -> None:
+        if _key(r.path) in seen:  # a cycle in hand-edited run.json files
+            return
+        seen.add(_key(r.path))
+        out.append((depth, r))
+        for c in sorted(children.get(_key(r.path), []), key=_start):
+            walk(c, depth + 1)
+
+    for r in sorted(roots, key=_start):
+        walk(r, 0)
+    return out
+
+
+def _key(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
+
+
+def _start(r: RunInfo) -> tuple:
+    return (r.created or 0.0, r.path.name)
+
+
+# ----- a run as a whole ------------------------------------------------------------------------
+
+
+def rename(path: str | Path, name: str) -> None:
+    """Give a run a display name (in run.json; the folder keeps its name, so a training process
+    writing to it, and the forks naming it as their parent, are not disturbed)."""
+    name = name.strip()
+    if not name:
+        raise RunsError("a run's name cannot be empty")
+    _write_meta(path, {"name": name})
+
+
+def set_note(path: str | Path, note: str) -> None:
+    """Keep a note with a run (in its run.json)."""
+    _write_meta(path, {"note": note.strip()})
+
+
+def _write_meta(path: str | Path, updates: dict[str, Any]) -> None:
+    folder = RunFolder(Path(path))
+    if not folder.path.is_dir():
+        raise RunsError(f"{folder.path} is not there any more (moved or deleted)")
+    problem = folder.version_problem()
+    if problem is not None:
+        raise RunsError(f"{folder.path} cannot be changed: {problem}")
+    try:
+        folder.write_meta(updates)
+    except RunFolderError as e:
+        raise RunsError(str(e)) from None
+
+
+def trash(path: str | Path, now: float | None = None) -> Path:
+    """Move a run folder into the .trash folder beside it (nothing is deleted); returns where it
+    went. A run that is training (alive, not stale) is refused, with why."""
+    info = describe(path, now)
+    why = info.why_not_trash()
+    if why:
+        raise RunsError(why)
+    bin_ = info.path.parent / TRASH
+    target = bin_ / info.path.name
+    for i in range(1, 1000):
+        if not target.exists():
+            break
+        target = bin_ / f"{info.path.name}-{i}"
+    try:
+        bin_.mkdir(exist_ok=True)
+        os.rename(info.path, target)
+    except OSError as e:
+        raise RunsError(f"cannot move {info.path} to {bin_}: {describe_os_error(e)}") from None
+    return target
+
+
+# ----- the terminal's table --------------------------------------------------------------------
+
+COLUMNS = ("name", "dataset", "arch", "loss", "steps", "status", "started", "duration", "metric")
+
+
+def row(r: RunInfo, depth: int = 0) -> dict[str, str]:
+    """The listed columns of a run as text (the CLI's table and the Runs dock show the same)."""
+    return {
+        "name": ("  " * max(0, depth - 1) + "└ " if depth else "") + r.name,
+        "dataset": r.dataset, "arch": r.arch, "loss": r.loss,
+        "steps": r.steps_text(),
+        "status": r.status,
+        "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "",
+        "duration": fmt_duration(r.duration),
+        "metric": r.metric_text(),
+    }
+
+
+def fmt_duration(seconds: float) -> str:
+    if not seconds or seconds != seconds or seconds < 0:
+        return ""
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def table(runs: list[RunInfo]) -> str:
+    """The runs as a text table, forks under their parents; damaged and foreign folders say why."""
+    rows = [row(r, depth) for depth, r in tree(runs)]
+    notes = [r.problem for _, r in tree(runs)]
+    widths = {c: max([len(c), *(len(x[c]) for x in rows)]) for c in COLUMNS}
+    lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip()]
+    for x, problem in zip(rows, notes, strict=True):
+        lines.append("  ".join(x[c].ljust(widths[c]) for c in COLUMNS).rstrip())
+        if problem:
+            lines.append(f"    ! {problem}")
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""Forks from the app: a dialog for the keys a fork may change, and the processes that train forks.
+
+A fork is `ganstudio train --fork CKPT --set KEY=VALUE ...` in its own process (QProcess, started
+from the GUI thread without blocking it): it continues the checkpoint exactly, with the changed
+keys, in a new run folder beside its parent that records the parent. The Runs dock lists it (under
+its parent) and ticks it, so it is drawn on the plots as it trains. "What if" is two such forks of
+the current step, trained at once: the operating system shares the cores between them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganstudio.core.config import (
+    FORK_KEYS,
+    KEYS,
+    LIVE_KEYS,
+    Config,
+    ConfigError,
+    apply_overrides,
+    get,
+    live_update,
+)
+
+#: The keys the dialog offers: what a fork may change that is about training (not where it goes).
+SHOWN_KEYS = tuple(k for k in KEYS if k in LIVE_KEYS or k == "train.seed")
+STOP_WAIT_MS = 15_000  # a fork still training when the window closes: time to save and stop
+
+
+def _text(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def fork_overrides(cfg: Config, edited: dict[str, str]) -> list[str]:
+    """The `--set` arguments of a fork of a run with config `cfg`, from the dialog's texts by key:
+    the keys whose value changed. ConfigError (every problem, by key) for a value a fork cannot
+    take."""
+    overrides = [f"{k}={v.strip()}" for k, v in edited.items() if v.strip() != _text(get(cfg, k))]
+    new = apply_overrides(cfg, overrides)
+    live_update(cfg, new, allowed=FORK_KEYS, why="fork")
+    return overrides
+
+
+class ForkDialog(QDialog):
+    """The keys a fork may change (the live ones, the loss, train.seed) with the run's values, and a
+    column per fork to edit. OK stays disabled while a value is invalid, with the reason shown."""
+
+    def __init__(self, cfg: Config, forks: int, title: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("fork_dialog")
+        self.setWindowTitle(title)
+        self._cfg = cfg
+        self._forks = forks
+        self.table = QTableWidget(len(SHOWN_KEYS), 1 + forks, objectName="fork_table")
+        names = ["now"] + (["fork"] if forks == 1 else [f"fork {chr(ord('A') + i)}" for i in range(forks)])
+        self.table.setHorizontalHeaderLabels(names)
+        self.table.setVerticalHeaderLabels(list(SHOWN_KEYS))
+        for r, key in enumerate(SHOWN_KEYS):
+            value = _text(get(cfg, key))
+            now = QTableWidgetItem(value)
+            now.setFlags(now.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            self.table.setItem(r, 0, now)
+            for c in range(1, forks + 1):
+                item = QTableWidgetItem(value)
+                item.setToolTip(KEYS[key].help)
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        self.problem = QLabel(objectName="fork_problem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #c2410c")
+        buttons = QDialogButtonBox.StandardButton
+        self.buttons = QDialogButtonBox(buttons.Ok | buttons.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Fork and Train")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        intro = QLabel("Each fork continues exactly from the checkpoint, with the values you change here. "
+                       "Keys that shape the models or the data cannot change.")
+        intro.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        self.resize(460, 560)
+        self.table.itemChanged.connect(self._on_table_item_changed)
+
+    def set_value(self, fork: int, key: str, text: str) -> None:
+        self.table.item(SHOWN_KEYS.index(key), 1 + fork).setText(text)
+
+    def overrides(self) -> list[list[str]] | None:
+        """Per fork, its `--set` arguments; None while a value is invalid (the reason is shown)."""
+        out, problems = [], []
+        for c in range(1, self._forks + 1):
+            edited = {key: self.table.item(r, c).text() for r, key in enumerate(SHOWN_KEYS)}
+            try:
+                out.append(fork_overrides(self._cfg, edited))
+            except ConfigError as e:
+                label = self.table.horizontalHeaderItem(c).text()
+                problems += [f"{label}: {p}" for p in e.problems]
+        self.problem.setText("\n".join(problems))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)
+        return None if problems else out
+
+    @Slot(QTableWidgetItem)
+    def _on_table_item_changed(self, _item: QTableWidgetItem) -> None:
+        self.overrides()
+
+
+class ForkLauncher(QObject):
+    """Starts training processes of the app's (`ganstudio train --fork`, and torchrun jobs) and
+    keeps them until they end."""
+
+    started = Signal(str)  # the checkpoint forked
+    failed = Signal(str)  # what went wrong, for a dialog
+    finished = Signal(str, int)  # the checkpoint, the exit code
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._procs: list[QProcess] = []
+
+    def running(self) -> int:
+        return sum(p.state() != QProcess.ProcessState.NotRunning for p in self._procs)
+
+    def fork(self, checkpoint: str | Path, overrides: list[str], name: str) -> QProcess:
+        checkpoint = str(Path(checkpoint).resolve())
+        args = ["-m", "ganstudio", "train", "--fork", checkpoint]
+        for o in overrides:
+            args += ["--set", o]
+        args += ["--set", f"log.name={name}", "--quiet"]
+        return self._start(args, checkpoint, f"The fork of {Path(checkpoint).name}")
+
+    def job(self, processes: int, run_dir: str | Path, threads: int) -> QProcess:
+        """A torchrun job of `processes` on this machine, training in `run_dir` (made, with its
+        config.toml, by the caller): PyTorch's own launcher, as a user would run it."""
+        args = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+                "-m", "ganstudio", "train", "--run-dir", str(run_dir),
+                "--config", str(Path(run_dir) / "config.toml"), "--quiet"]
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("OMP_NUM_THREADS", str(threads))  # the processes share this machine's cores
+        return self._start(args, str(run_dir), f"The job in {Path(run_dir).name}", env, announce=False)
+
+    def _start(self, args: list[str], key: str, what: str, env=None, announce: bool = True) -> QProcess:
+        proc = QProcess(self)
+        proc.setProgram(sys.executable)
+        proc.setArguments(args)
+        proc.setProperty("what", what)
+        if env is not None:
+            proc.setProcessEnvironment(env)
+        proc.setStandardOutputFile(QProcess.nullDevice())
+        # stderr is read as it comes (a full pipe would stall the fork), its end kept for an error.
+        proc.setProperty("stderr_tail", "")
+        proc.readyReadStandardError.connect(lambda p=proc: self._on_stderr(p))
+        proc.finished.connect(lambda code, _status, p=proc, c=key: self._on_finished(p, c, code))
+        proc.errorOccurred.connect(lambda error, p=proc: self._on_error(p, error))
+        self._procs.append(proc)
+        proc.start()
+        if announce:
+            self.started.emit(key)
+        return proc
+
+    @staticmethod
+    def _on_stderr(proc: QProcess) -> None:
+        new = bytes(proc.readAllStandardError().data()).decode("utf-8", "replace")
+        text = proc.property("stderr_tail") + new
+        proc.setProperty("stderr_tail", text[-4000:])
+
+    def _on_finished(self, proc: QProcess, checkpoint: str, code: int) -> None:
+        self._on_stderr(proc)
+        err = proc.property("stderr_tail")
+        if code not in (0, 130, 143):
+            last = next((line for line in reversed(err.splitlines()) if line.startswith("ganstudio: error")),
+                        err.strip().splitlines()[-1] if err.strip() else f"exit code {code}")
+            why = re.sub("^ganstudio: error: ", "", last)
+            self.failed.emit(f"{proc.property('what')} stopped: {why}")
+        self.finished.emit(checkpoint, code)
+        if proc in self._procs:
+            self._procs.remove(proc)
+        proc.deleteLater()
+
+    def _on_error(self, proc: QProcess, error) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self.failed.emit(f"{proc.property('what')} could not start: {proc.errorString()}")
+
+    def shutdown(self) -> None:
+        """Forks still training are asked to stop (they save a checkpoint first, as on SIGTERM),
+        then waited for."""
+        for proc in list(self._procs):
+            if proc.state() != QProcess.ProcessState.NotRunning:
+                proc.terminate()
+        for proc in list(self._procs):
+            if proc.state() != QProcess.ProcessState.NotRunning and not proc.waitForFinished(STOP_WAIT_MS):
+                proc.kill()
+                proc.waitForFinished(2000)

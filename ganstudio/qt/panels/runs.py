@@ -1,0 +1,476 @@
+"""The Runs dock: every run folder under the runs directory (log.out) and the folders the user added,
+as a sortable, filterable tree (forks under their parents), kept up to date by scanning off the GUI
+thread. Tick runs to compare them with the current one; rename a run, keep a note with it, or move
+it to the trash (never a running run, never deleted).
+
+The list comes from ganstudio.core.runs (the same rows `ganstudio runs` prints); the panel only
+shows it and asks for things: opening a run, comparing the ticked ones (`ticked_changed`).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganstudio.core import runs
+from ganstudio.core.runs import RunInfo
+
+SCAN_S = 2.0  # how often the folders are looked at again (only changed runs are re-read)
+POLL_MS = 20  # while a scan is in flight, how often the GUI thread looks for its result
+HEADERS = ("Name", "Dataset", "Arch", "Loss", "Steps", "Status", "Started", "Duration", "Metric", "Note")
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+PROBLEM_COLOR = "#c2410c"
+
+
+class RunsPanel(QWidget):
+    ticked_changed = Signal(list)  # [(Path, name)] of the ticked runs, in the order they were ticked
+    open_requested = Signal(str)  # a run folder to make the current run
+    error = Signal(str)  # a message for a dialog
+    scanned = Signal()  # the list was brought up to date
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("runs_panel")
+        self._default_root: Path | None = None
+        self._extra_roots: list[Path] = []
+        self._scanner = runs.RunScanner()
+        self._infos: dict[Path, RunInfo] = {}
+        self._layout_key: tuple = ()
+        self._ticked: list[Path] = []
+        # Set while the rows are (re)filled: their check states change then, not the user's ticks.
+        # (Blocking the model's signals instead left the sort proxy and the view holding rows the
+        # model had removed, and the next look at the current row crashed.)
+        self._filling = False
+        self._told: list[tuple[Path, str]] = []  # what ticked_changed said last
+        self._current: Path | None = None
+        self._expected: list[str] = []  # checkpoints of forks launched from here: tick them when they appear
+        # One plain thread scans; the GUI thread collects the result from a timer. Not a QThread
+        # per scan: a Worker deleted on its finishing thread every 2 s while the GUI thread made
+        # widgets deadlocked PySide6 (the worker's ~QObject waited for the GIL, the GUI thread for
+        # Qt's signal-slot mutex).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runs-scan")
+        self._scan: Future | None = None
+        self._again = False
+        self._closed = False
+        # Replaced by tests: dialogs that would block.
+        self.ask_text = self._ask_text
+        self.confirm = self._confirm
+
+        self._filter = QLineEdit(objectName="runs_filter", placeholderText="Filter runs…")
+        self._filter.setClearButtonEnabled(True)
+        self._model = QStandardItemModel(0, len(HEADERS), self)
+        self._model.setHorizontalHeaderLabels(list(HEADERS))
+        self._proxy = QSortFilterProxyModel(self)
+        self._proxy.setSourceModel(self._model)
+        self._proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self._proxy.setFilterKeyColumn(-1)
+        self._proxy.setRecursiveFilteringEnabled(True)
+        self._proxy.setSortRole(SORT_ROLE)
+        self._view = QTreeView(objectName="runs_tree")
+        self._view.setModel(self._proxy)
+        self._view.setSortingEnabled(True)
+        self._view.sortByColumn(HEADERS.index("Started"), Qt.SortOrder.AscendingOrder)
+        self._view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._view.setAlternatingRowColors(True)
+        self._view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        # Sized to the contents when rows come or go, not on every cell change (ResizeToContents
+        # measured all 200 rows of a big folder on each update, on the GUI thread).
+        self._view.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self._view.header().setStretchLastSection(True)
+
+        self._add = QPushButton("Add Folder…", objectName="runs_add_folder")
+        self._add.setToolTip("Also list the runs in another folder")
+        self._rename = QPushButton("Rename…", objectName="runs_rename")
+        self._note = QPushButton("Note…", objectName="runs_note")
+        self._trash = QPushButton("Trash…", objectName="runs_trash")
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        for b in (self._add, self._rename, self._note, self._trash):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self._filter)
+        layout.addWidget(self._view, 1)
+        layout.addLayout(buttons)
+
+        self._filter.textChanged.connect(self._on_filter_text_changed)
+        self._model.itemChanged.connect(self._on_model_item_changed)
+        self._view.selectionModel().currentChanged.connect(self._on_view_current_changed)
+        self._view.doubleClicked.connect(self._on_view_double_clicked)
+        self._view.customContextMenuRequested.connect(self._on_view_context_menu)
+        self._add.clicked.connect(self._on_add_clicked)
+        self._rename.clicked.connect(lambda: self.rename(self.selected()))
+        self._note.clicked.connect(lambda: self.edit_note(self.selected()))
+        self._trash.clicked.connect(lambda: self.trash(self.selected()))
+        self._update_buttons()
+
+        self._timer = QTimer(self, objectName="runs_scan_timer")
+        self._timer.setInterval(int(SCAN_S * 1000))
+        self._timer.timeout.connect(self.rescan)
+        self._timer.start()
+        self._poll = QTimer(self, objectName="runs_scan_poll")
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._on_poll_timeout)
+
+    # ----- what is listed ----------------------------------------------------------------------
+
+    def set_default_root(self, path: str | Path) -> None:
+        """The runs directory of the current config (log.out); listed first."""
+        root = Path(path).expanduser().resolve()
+        if root != self._default_root:
+            self._default_root = root
+            self.rescan()
+
+    def add_root(self, path: str | Path) -> None:
+        root = Path(path).expanduser().resolve()
+        if root != self._default_root and root not in self._extra_roots:
+            self._extra_roots.append(root)
+            self.rescan()
+
+    def extra_roots(self) -> list[Path]:
+        return list(self._extra_roots)
+
+    def roots(self) -> list[Path]:
+        return ([self._default_root] if self._default_root is not None else []) + self._extra_roots
+
+    def infos(self) -> list[RunInfo]:
+        return list(self._infos.values())
+
+    def info(self, path: str | Path) -> RunInfo | None:
+        return self._infos.get(Path(path))
+
+    def set_current(self, path: str | Path | None) -> None:
+        """The window's current run, shown in bold (comparing it with itself means nothing)."""
+        self._current = Path(path).resolve() if path is not None else None
+        self._apply_layout(force=True)
+
+    def expect_fork(self, checkpoint: str | Path) -> None:
+        """A fork of `checkpoint` was launched from here: tick its run as soon as it is listed."""
+        self._expected.append(str(Path(checkpoint).resolve()))
+
+    # ----- ticks -------------------------------------------------------------------------------
+
+    def ticked(self) -> list[tuple[Path, str]]:
+        return [(p, self._infos[p].name) for p in self._ticked if p in self._infos]
+
+    def set_ticked(self, path: str | Path, on: bool) -> None:
+        path = Path(path)
+        item = self._name_item(path)
+        if item is not None:
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    # ----- scanning (off the GUI thread) -------------------------------------------------------
+
+    @Slot()
+    def rescan(self) -> None:
+        """Look at the folders again now (or right after the scan in flight)."""
+        if self._closed:
+            return
+        if self._scan is not None:
+            self._again = True
+            return
+        self._scan = self._executor.submit(self._scanner.scan, self.roots())
+        self._poll.start()
+
+    @property
+    def scanning(self) -> bool:
+        return self._scan is not None
+
+    def shutdown(self) -> None:
+        """Stop scanning and wait for a scan in flight (the window is closing)."""
+        self._closed = True
+        self._timer.stop()
+        self._poll.stop()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    @Slot()
+    def _on_poll_timeout(self) -> None:
+        scan = self._scan
+        if scan is None or not scan.done():
+            return
+        self._scan = None
+        self._poll.stop()
+        try:
+            found = scan.result()
+        except Exception as e:  # a bug, not the folders (describe never raises for them)
+            self.error.emit(f"Listing the runs failed: {type(e).__name__}: {e}")
+            found = None
+        if found is not None:
+            self._infos = {r.path: r for r in found}
+            self._tick_expected_forks()
+            self._apply_layout()
+            self.scanned.emit()
+        if self._again:
+            self._again = False
+            self.rescan()
+
+    def _tick_expected_forks(self) -> None:
+        for info in self._infos.values():
+            checkpoint = (info.parent or {}).get("checkpoint")
+            ready = info.dataset != ""  # its config is written: it can be followed
+            if ready and checkpoint in self._expected and info.path not in self._ticked:
+                self._expected.remove(checkpoint)
+                self._ticked.append(info.path)
+                self._layout_key = ()  # rebuild with its tick
+
+    # ----- the tree ----------------------------------------------------------------------------
+
+    def _apply_layout(self, force: bool = False) -> None:
+        """Rebuild the tree when runs came or went or moved in it; else update the rows in place."""
+        order = runs.tree(list(self._infos.values()))
+        key = tuple((depth, info.path) for depth, info in order)
+        self._ticked = [p for p in self._ticked if p in self._infos]
+        if force or key != self._layout_key:
+            self._rebuild(order)
+            self._layout_key = key
+        else:
+            for _, info in order:
+                self._fill_row(self._row_items(info.path), info)
+        self._update_buttons()
+        self._tell_ticked()
+
+    def _tell_ticked(self) -> None:
+        if self.ticked() != self._told:
+            self._told = self.ticked()
+            self.ticked_changed.emit(self._told)
+
+    def _rebuild(self, order: list[tuple[int, RunInfo]]) -> None:
+        selected = self.selected()
+        self._filling = True
+        try:
+            self._model.removeRows(0, self._model.rowCount())
+            parents: list[QStandardItem] = []
+            for depth, info in order:
+                row = [QStandardItem() for _ in HEADERS]
+                for item in row:
+                    item.setEditable(False)
+                    item.setData(str(info.path), PATH_ROLE)
+                row[0].setCheckable(info.is_run)
+                self._fill_row(row, info)
+                del parents[depth:]
+                (parents[-1] if parents else self._model.invisibleRootItem()).appendRow(row)
+                parents.append(row[0])
+        finally:
+            self._filling = False
+        self._view.expandAll()
+        for c in range(len(HEADERS) - 1):
+            self._view.resizeColumnToContents(c)
+        if selected is not None:
+            self.select(selected)
+
+    def _fill_row(self, row: list[QStandardItem], info: RunInfo) -> None:
+        texts = runs.row(info)
+        values = [info.name, info.dataset, info.arch, info.loss, texts["steps"], info.status,
+                  texts["started"], texts["duration"], texts["metric"], info.problem or info.note]
+        sort = [info.name.lower(), info.dataset, info.arch, info.loss, info.step, info.status,
+                info.created or 0.0, info.duration, info.metric[1] if info.metric else float("-inf"),
+                info.problem or info.note]
+        tip = str(info.path) + (f"\n{info.problem}" if info.problem else "") + (f"\nNote: {info.note}"
+                                                                                 if info.note else "")
+        bold = self._current is not None and info.path.resolve() == self._current
+        for item, text, key in zip(row, values, sort, strict=True):
+            if item.text() != text:
+                item.setText(text)
+            item.setData(key, SORT_ROLE)
+            item.setToolTip(tip)
+            font = item.font()
+            if font.bold() != bold:
+                font.setBold(bold)
+                item.setFont(font)
+        row[-1].setForeground(QBrush(QColor(PROBLEM_COLOR)) if info.problem else QBrush())
+        if row[0].isCheckable():
+            state = Qt.CheckState.Checked if info.path in self._ticked else Qt.CheckState.Unchecked
+            if row[0].checkState() != state:
+                filling, self._filling = self._filling, True
+                try:
+                    row[0].setCheckState(state)
+                finally:
+                    self._filling = filling
+
+    def _row_items(self, path: Path) -> list[QStandardItem]:
+        name = self._name_item(path)
+        parent = name.parent() or self._model.invisibleRootItem()
+        return [parent.child(name.row(), c) for c in range(len(HEADERS))]
+
+    def _name_item(self, path: Path) -> QStandardItem | None:
+        stack = [self._model.invisibleRootItem()]
+        while stack:
+            node = stack.pop()
+            for r in range(node.rowCount()):
+                child = node.child(r, 0)
+                if child.data(PATH_ROLE) == str(path):
+                    return child
+                stack.append(child)
+        return None
+
+    def rows(self) -> list[dict[str, str]]:
+        """What the tree shows, in its order (with sorting and the filter), for tests: a dict per
+        row of the headers' texts, plus "depth" and "checked"."""
+        out = []
+
+        def walk(parent, depth: int) -> None:
+            for r in range(self._proxy.rowCount(parent)):
+                index = self._proxy.index(r, 0, parent)
+                row = {h: self._proxy.index(r, c, parent).data() or "" for c, h in enumerate(HEADERS)}
+                row["depth"] = depth
+                row["checked"] = self._proxy.data(index, Qt.ItemDataRole.CheckStateRole) == \
+                    Qt.CheckState.Checked.value
+                row["path"] = self._proxy.data(index, PATH_ROLE)
+                out.append(row)
+                walk(index, depth + 1)
+
+        from PySide6.QtCore import QModelIndex
+
+        walk(QModelIndex(), 0)
+        return out
+
+    def row_font(self, path: str | Path) -> QFont:
+        return self._name_item(Path(path)).font()
+
+    # ----- selection and actions ---------------------------------------------------------------
+
+    def selected(self) -> Path | None:
+        index = self._view.currentIndex()
+        path = index.data(PATH_ROLE) if index.isValid() else None
+        return Path(path) if path else None
+
+    def select(self, path: str | Path) -> None:
+        item = self._name_item(Path(path))
+        if item is not None:
+            self._view.setCurrentIndex(self._proxy.mapFromSource(item.index()))
+
+    def trash_button(self) -> QPushButton:
+        return self._trash
+
+    def _update_buttons(self) -> None:
+        info = self._infos.get(self.selected()) if self.selected() is not None else None
+        for b in (self._rename, self._note):
+            b.setEnabled(info is not None and info.is_run)
+        why = "Select a run first" if info is None else info.why_not_trash()
+        self._trash.setEnabled(not why)
+        self._trash.setToolTip(why or "Move the selected run to the .trash folder beside it (asks first)")
+
+    def rename(self, path: Path | None) -> None:
+        info = self._infos.get(path) if path is not None else None
+        if info is None:
+            return
+        name = self.ask_text("Rename Run", f"Name of {info.path.name}:", info.name)
+        if name is None or name.strip() == info.name:
+            return
+        self._do(runs.rename, info.path, name)
+
+    def edit_note(self, path: Path | None) -> None:
+        info = self._infos.get(path) if path is not None else None
+        if info is None:
+            return
+        note = self.ask_text("Note", f"A note on {info.name}:", info.note)
+        if note is not None:
+            self._do(runs.set_note, info.path, note)
+
+    def trash(self, path: Path | None) -> None:
+        info = self._infos.get(path) if path is not None else None
+        if info is None:
+            return
+        why = info.why_not_trash()
+        if why:
+            self.error.emit(f"Not moved to the trash: {why}.")
+            return
+        if not self.confirm(f"Move {info.name} to the trash?\n\n{info.path} goes to the .trash folder "
+                            "beside it; nothing is deleted."):
+            return
+        if info.path in self._ticked:
+            self.set_ticked(info.path, False)
+        self._do(runs.trash, info.path)
+
+    def _do(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except runs.RunsError as e:
+            self.error.emit(str(e))
+        self.rescan()
+
+    def _ask_text(self, title: str, label: str, text: str) -> str | None:
+        value, ok = QInputDialog.getText(self, title, label, QLineEdit.EchoMode.Normal, text)
+        return value if ok else None
+
+    def _confirm(self, text: str) -> bool:
+        answer = QMessageBox.question(self, "GAN Studio", text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    # ----- handlers ----------------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_filter_text_changed(self, text: str) -> None:
+        self._proxy.setFilterFixedString(text)
+        self._view.expandAll()
+
+    @Slot(QStandardItem)
+    def _on_model_item_changed(self, item: QStandardItem) -> None:
+        if self._filling or item.column() != 0 or not item.isCheckable():
+            return
+        path = Path(item.data(PATH_ROLE))
+        on = item.checkState() == Qt.CheckState.Checked
+        if on and path not in self._ticked:
+            self._ticked.append(path)
+        elif not on and path in self._ticked:
+            self._ticked.remove(path)
+        self._tell_ticked()
+
+    def _on_view_current_changed(self, *_args) -> None:
+        self._update_buttons()
+
+    def _on_view_double_clicked(self, index) -> None:
+        path = index.data(PATH_ROLE)
+        info = self._infos.get(Path(path)) if path else None
+        if info is not None and info.is_run:
+            self.open_requested.emit(str(info.path))
+
+    def _on_view_context_menu(self, pos) -> None:
+        index = self._view.indexAt(pos)
+        path = index.data(PATH_ROLE) if index.isValid() else None
+        info = self._infos.get(Path(path)) if path else None
+        if info is None:
+            return
+        menu = QMenu(self)
+        menu.setToolTipsVisible(True)
+        opened = menu.addAction("Open", lambda: self.open_requested.emit(str(info.path)))
+        opened.setEnabled(info.is_run)
+        compare = menu.addAction("Compare")
+        compare.setCheckable(True)
+        compare.setChecked(info.path in self._ticked)
+        compare.setEnabled(info.is_run)
+        compare.toggled.connect(lambda on: self.set_ticked(info.path, on))
+        menu.addSeparator()
+        menu.addAction("Rename…", lambda: self.rename(info.path)).setEnabled(info.is_run)
+        menu.addAction("Note…", lambda: self.edit_note(info.path)).setEnabled(info.is_run)
+        trash: QAction = menu.addAction("Move to Trash…", lambda: self.trash(info.path))
+        why = info.why_not_trash()
+        trash.setEnabled(not why)
+        trash.setToolTip(why)
+        menu.popup(self._view.viewport().mapToGlobal(pos))
+
+    @Slot()
+    def _on_add_clicked(self) -> None:
+        start = str(self._default_root or Path.cwd())
+        path = QFileDialog.getExistingDirectory(self, "Add a Folder of Runs", start)
+        if path:
+            self.add_root(path)
