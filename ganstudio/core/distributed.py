@@ -16,8 +16,11 @@ N processes train the same GAN as one process would, only faster:
 - only rank 0 writes the run folder, checkpoints and samples and runs the quality metrics and the
   health checks; stats are averaged over the ranks with one all-reduce per log interval;
 - requests (pause, step, stop, save, live edits, a signal on any rank) are agreed once per step by
-  `AgreedControl` over a small Gloo group of its own, so every rank acts at the same step, and a
-  GPU job needs no host synchronisation for it.
+  `AgreedControl`, so every rank acts at the same step. On CPUs (Gloo) the agreement rides on the
+  step's last gradient all-reduce (a few more numbers in it, no collective of its own: a Gloo
+  collective costs about a millisecond); a step that needs more (a request, a pause, a stop) runs a
+  full agreement at the step boundary. On GPUs it is one small all-reduce on a Gloo group of its
+  own, so it needs no host synchronisation with the GPU.
 """
 
 from __future__ import annotations
@@ -66,24 +69,37 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def agrees_on_gradients(self) -> bool:
+        """Whether the step's agreement rides on its gradient all-reduce: on CPU tensors only
+        (reading it back from a GPU would be a host synchronisation per step)."""
+        return self.backend == "gloo"
+
     def part(self, n: int) -> slice:
         """This rank's rows of a global batch of n (n divides by the world size)."""
         per = n // self.world_size
         return slice(self.rank * per, (self.rank + 1) * per)
 
-    def average_gradients(self, params: list[nn.Parameter]) -> None:
-        """Average the gradients over the ranks: one all-reduce of them all, flattened."""
+    def average_gradients(self, params: list[nn.Parameter], extra: list[float] | None = None) -> list[float]:
+        """Average the gradients over the ranks: one all-reduce of them all, flattened. `extra`
+        numbers ride along (small whole numbers, exact in the gradients' dtype) and come back
+        summed over the ranks."""
         grads = [p.grad for p in params if p.grad is not None]
         if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
+            return []
+        parts = [g.reshape(-1) for g in grads]
+        if extra:
+            parts.append(torch.tensor(extra, dtype=grads[0].dtype, device=grads[0].device))
+        flat = torch.cat(parts)
         dist.all_reduce(flat)
+        summed = flat[flat.numel() - len(extra):].tolist() if extra else []
         flat.div_(self.world_size)
         offset = 0
         for g in grads:
             n = g.numel()
             g.copy_(flat[offset : offset + n].view_as(g))
             offset += n
+        return summed
 
     def mean(self, t: torch.Tensor) -> torch.Tensor:
         """`t` averaged over the ranks (in place)."""
@@ -238,7 +254,14 @@ class AgreedControl:
     out, any rank's stop (a signal can reach any of them), and every rank's step, which must be
     equal (a check that costs nothing more). Edits and saves then go to every rank, so they apply
     at the same step everywhere. While paused, rank 0 ticks every PAUSED_TICK_S so no collective
-    waits longer than that."""
+    waits longer than that.
+
+    On CPUs most steps need no collective of their own: during the step, `early()` gives the
+    numbers that ride on its last gradient all-reduce (whether rank 0 needs a full agreement, any
+    rank's stop, every rank's step) and `settle()` takes their sums. When nothing is asked and the
+    steps agree, the next boundary is "run" on every rank at once; otherwise every rank runs the
+    full agreement there. A request that lands after rank 0's `early()` is seen one step later:
+    still within one step, and at the same step on every rank."""
 
     def __init__(self, control: Control, d: Dist, step: Any):
         self.inner = control  # on rank 0 the real one; elsewhere it only takes local signals
@@ -251,6 +274,7 @@ class AgreedControl:
         self.agree_s = 0.0  # time spent agreeing (the benchmark's per-step cost)
         self.agreements = 0
         self.last_steps: list[int] = []  # every rank's step at the last agreement (the heartbeat's)
+        self._run_next = False  # settled during the step: the next boundary is "run" everywhere
         self._lock = threading.Lock()
 
     # What the loop reads: the agreed state, the same on every rank.
@@ -269,9 +293,30 @@ class AgreedControl:
     def pause(self) -> None:
         """The trainer pausing itself (a NaN, seen by every rank at the same step)."""
         self._paused = True
+        self._run_next = False  # what rode on this step's gradients predates the pause
         self.inner.pause()
 
+    # The agreement on the step's gradients (CPU jobs): steps modulo 2**16 stay exact in float32.
+    def early(self) -> list[float]:
+        """This rank's numbers for the ride: [rank 0 needs a full agreement, this rank is stopping,
+        then each rank's step (its own slot)]."""
+        d, inner = self.d, self.inner
+        busy = d.main and (inner.stopping or inner.paused or inner.has_requests())
+        vec = [float(busy), float(inner.stopping)] + [0.0] * d.world_size
+        vec[2 + d.rank] = float(int(self._step()) % 65536)
+        return vec
+
+    def settle(self, summed: list[float]) -> None:
+        """The ride's sums, on every rank alike: whether the next boundary needs no agreement."""
+        steps = summed[2:]
+        self._run_next = summed[0] == 0 and summed[1] == 0 and len(set(steps)) == 1
+        if self._run_next:
+            self.last_steps = [int(self._step())] * self.d.world_size
+
     def _wait(self, pause_reported: bool = True) -> str:
+        if self._run_next:  # agreed on the step's gradients: nothing asked, every rank in step
+            self._run_next = False
+            return "run"
         d = self.d
         vec = torch.zeros(5 + d.world_size, dtype=torch.int64)
         if d.main:

@@ -280,9 +280,15 @@ class Trainer:
         z = torch.randn(n, self.cfg.model.latent_dim, device=self.device, generator=self.noise_gen)
         return z[self._part]
 
-    def _average(self, module: nn.Module) -> None:
-        if self.dist is not None:
-            self.dist.average_gradients(list(module.parameters()))
+    def _average(self, module: nn.Module, last: bool = False) -> None:
+        """Average `module`'s gradients over a job's ranks; the step's `last` all-reduce also
+        carries the step's request agreement where it can (see AgreedControl)."""
+        if self.dist is None:
+            return
+        agreed = self._agreed if last and self.dist.agrees_on_gradients else None
+        summed = self.dist.average_gradients(list(module.parameters()), agreed.early() if agreed else None)
+        if agreed is not None:
+            agreed.settle(summed)
 
     @staticmethod
     def _grad_norm(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -340,7 +346,7 @@ class Trainer:
             loss_g = self.loss.g_loss(g_scores.float())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        self._average(self.G)
+        self._average(self.G, last=True)
         self.D.requires_grad_(True)
         if measure:
             grad_g = self._grad_norm(self.G)

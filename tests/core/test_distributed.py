@@ -242,6 +242,48 @@ def test_the_control_file_pauses_and_steps_every_rank_together(tmp_path):
     assert ck["step"] == paused_at + 2 and ck["optimizers"]["D"]["param_groups"][0]["lr"] == 0.001
 
 
+# Rank 1 alone gets NaN from D from step NAN_FROM on (fault injection: the job runs this file in
+# place of `-m ganstudio`, with the same arguments).
+NAN_ON_RANK_1 = """
+import math, os, sys
+from ganstudio.cli import main
+from ganstudio.core.trainer import Trainer
+
+if os.environ.get("RANK") == "1":
+    real = Trainer.train_step
+
+    def train_step(self):
+        if self.step + 1 >= int(os.environ["NAN_FROM"]) and not getattr(self, "nan_hook", None):
+            self.nan_hook = self.D.register_forward_hook(lambda m, i, out: out * math.nan)
+        real(self)
+
+    Trainer.train_step = train_step
+sys.exit(main())
+"""
+
+
+def test_a_nan_on_one_rank_pauses_every_rank_at_that_step_before_any_checkpoint(tmp_path):
+    script = tmp_path / "nan_on_rank_1.py"
+    script.write_text(NAN_ON_RANK_1)
+    folder = RunFolder(tmp_path / "job")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+           "train", "--run-dir", str(folder.path), "--steps", "50", "--set", "train.threads=1",
+           "--set", "train.batch_size=32", "--set", "log.every=4", "--set", "log.checkpoint_every=1", *QUIET]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**ENV, "NAN_FROM": "7"})
+    code, _, err = finish(proc)
+    assert code == 1, err
+    records = _records(folder)
+    (paused,) = [r for r in records if r["event"] == "paused"]
+    assert paused["step"] == 7 and "NaN or infinite" in paused["reason"]
+    assert records[-1] == {"event": "finished", "step": 7, "reason": "stopped"}
+    assert err.count("became NaN or infinite by step 7") == 1  # rank 0 speaks for the job
+    assert json.loads(folder.heartbeat_path.read_text())["rank_steps"] == [7, 7]  # both stopped there
+    ck = checkpoints.load(folder.latest_checkpoint())
+    assert ck["step"] == 6  # the last good one
+    assert all(torch.isfinite(v).all() for net in ("G", "D") for v in ck["models"][net].values())
+
+
 def test_sigterm_to_torchrun_stops_every_rank_after_the_same_step(tmp_path):
     folder = RunFolder(tmp_path / "job")
     proc = torchrun("--run-dir", str(folder.path), *LONG)
