@@ -13,6 +13,8 @@ import gc
 import json
 import os
 import time
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -237,28 +239,29 @@ class LogReader:
             f.seek(self._offset)
             data = f.read(st.st_size - self._offset)
         self._offset += len(data)
-        data = self._tail + data
-        end = data.rfind(b"\n") + 1
-        self._tail = data[end:]
-        if end:
-            out.extend(self._parse(data[:end]))
+        if self._tail:
+            data = self._tail + data
+        lines = data.split(b"\n")
+        self._tail = lines.pop()  # what follows the last newline: a line still being written
+        if lines:
+            out.extend(self._parse(lines))
         return out
 
-    def _parse(self, data: bytes) -> list[Event]:
-        lines = data.split(b"\n")[:-1]
+    def _parse(self, lines: list[bytes]) -> list[Event]:
         self.lines += len(lines)
-        records = []
         enabled = gc.isenabled()
         gc.disable()  # a million small dicts would trigger the cycle collector hundreds of times
         try:
-            for line in lines:
-                rec = self._loads(line)
-                if rec is not None:
-                    records.append(rec)
+            try:  # the usual case, at C speed: every line a whole JSON object
+                records = [orjson.loads(line) for line in lines]
+                kinds = [r.get("event") for r in records]
+            except (ValueError, AttributeError):  # a torn line, a line that is not an object
+                records = [rec for rec in map(self._loads, lines) if rec is not None]
+                kinds = [r.get("event") for r in records]
         finally:
             if enabled:
                 gc.enable()
-        return self._events(records)
+        return self._events(records, kinds)
 
     def _loads(self, line: bytes) -> dict | None:
         if not line.strip():
@@ -278,21 +281,17 @@ class LogReader:
             return None
         return rec
 
-    def _events(self, records: list[dict]) -> list[Event]:
+    def _events(self, records: list[dict], kinds: list[Any]) -> list[Event]:
         out: list[Event] = []
-        run: list[dict] = []
-        samples = [r for r in records if r.get("event") == Samples.KIND]
-        keep = _thin(len(samples), self._limit) if self._first else None
+        keep = _thin(kinds.count(Samples.KIND), self._limit) if self._first else None
         self._first = False
         k = 0
-        for rec in records:
-            kind = rec.get("event")
-            if kind == Stats.KIND:
-                run.append(rec)
-                continue
-            if run:
-                out.append(_stats_block(run))
-                run = []
+        start = 0  # the first line of the run of stats lines before the current record
+        for i in [i for i, kind in enumerate(kinds) if kind != Stats.KIND]:
+            if i > start:
+                out.append(_stats_block(records[start:i]))
+            start = i + 1
+            rec, kind = records[i], kinds[i]
             if kind == Samples.KIND:
                 if keep is None or k in keep:
                     ev = self._samples(rec)
@@ -304,8 +303,8 @@ class LogReader:
                 out.append(from_record(rec))
             except RecordError:
                 self.damaged += 1
-        if run:
-            out.append(_stats_block(run))
+        if len(records) > start:
+            out.append(_stats_block(records[start:]))
         return out
 
     def _samples(self, rec: dict) -> Samples | None:
@@ -333,12 +332,17 @@ def _stats_block(rows: list[dict]) -> StatsBlock:
     keys: dict[str, None] = {}
     for r in rows[:: max(1, len(rows) // 64)] + rows[-1:]:  # the usual case: every row has one key set
         keys.update(dict.fromkeys(r))
-    if any(len(r) != len(keys) for r in rows):
+    if set(map(len, rows)) != {len(keys)}:
         for r in rows:
             keys.update(dict.fromkeys(r))
     keys.pop("event", None)
 
+    names = list(keys)
+    table = _table(rows, names)
+
     def column(key: str, dtype: Any) -> np.ndarray:
+        if table is not None:
+            return table[:, names.index(key)]  # a view: History copies what it keeps
         # None (a NaN written as null, or a key a row lacks) becomes NaN.
         return np.array([r.get(key) for r in rows], dtype=dtype)
 
@@ -354,6 +358,20 @@ def _stats_block(rows: list[dict]) -> StatsBlock:
         except (TypeError, ValueError):  # a foreign column of text: not a stat
             continue
     return StatsBlock(steps=steps, epochs=epochs, walls=walls, values=values)
+
+
+def _table(rows: list[dict], names: list[str]) -> np.ndarray | None:
+    """rows x names as float64 in one pass, when every row has every name as a number (the usual
+    case, ~4x faster than a column at a time); None when one does not (a null, a missing key, a
+    text value): the caller then reads column by column."""
+    if len(names) < 2:
+        return None
+    try:
+        flat = np.fromiter(chain.from_iterable(map(itemgetter(*names), rows)), dtype=np.float64,
+                           count=len(rows) * len(names))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return flat.reshape(len(rows), len(names))
 
 
 def read_run(folder: RunFolder) -> RunState:

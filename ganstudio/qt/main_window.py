@@ -53,7 +53,7 @@ from ganstudio.qt.panels.compare import ComparePanel
 from ganstudio.qt.panels.hyperparams import HyperparamsPanel
 from ganstudio.qt.panels.lab2d import Lab2DPanel
 from ganstudio.qt.panels.latent import LatentPanel
-from ganstudio.qt.panels.plots import Overlay, PlotsPanel
+from ganstudio.qt.panels.plots import Overlay, PlotsPanel, preload_smoothing
 from ganstudio.qt.panels.runs import RunsPanel
 from ganstudio.qt.panels.samples import SamplesPanel
 from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING, Session
@@ -283,10 +283,12 @@ class MainWindow(QMainWindow):
 
     def finish_building(self) -> None:
         """Build what start-up leaves until the window has painted once: the 2D lab (0.05 s),
-        hidden until a 2D run starts. Runs from the event loop right after the first paint, or
-        when `lab2d` is first used; later calls do nothing."""
+        hidden until a 2D run starts, and the plots' smoothing (imported on a thread). Runs from the
+        event loop right after the first paint, or when `lab2d` is first used; later calls do
+        nothing."""
         if self._lab2d is not None:
             return
+        preload_smoothing()
         panel = Lab2DPanel(self.session.model)
         self._lab2d = panel
         self._docks["lab2d"].setWidget(panel)

@@ -453,3 +453,30 @@ def test_concurrent_writer_and_reader(tiny_config, tmp_path):
     th.join(30)
     log.close()
     assert seen == list(range(1, 301))
+
+
+def test_stats_columns_are_exact_whether_the_rows_are_uniform_or_not(tmp_path):
+    # Uniform rows go through one table (the fast path); a row that lacks a key, adds one or holds
+    # text sends the block column by column. Both give the values as written, NaN where missing.
+    full = [{"event": "stats", "step": i, "epoch": i / 3, "wall": i / 7, "loss_d": 1 / i, "lr_d": 2e-4}
+            for i in range(1, 301)]
+    ragged = [dict(r) for r in full]
+    del ragged[100]["lr_d"]
+    ragged[200]["grad_G.net.0"] = 0.5
+    ragged[250]["note"] = "text"
+    for name, rows in (("uniform", full), ("ragged", ragged)):
+        folder = RunFolder(tmp_path / name)
+        folder.path.mkdir()
+        folder.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        history = read_run(folder).history
+        assert history.steps().tolist() == list(range(1, 301)), name
+        assert history.series("loss_d").tolist() == [1 / i for i in range(1, 301)], name
+        assert history.epochs().tolist() == [i / 3 for i in range(1, 301)], name
+        lr = history.series("lr_d")
+        if name == "uniform":
+            assert lr.tolist() == [2e-4] * 300 and not history.has("grad_G.net.0")
+        else:
+            assert math.isnan(lr[100]) and lr[99] == lr[101] == 2e-4
+            grad = history.series("grad_G.net.0")
+            assert grad[200] == 0.5 and np.isnan(np.delete(grad, 200)).all()
+            assert not history.has("note")

@@ -13,7 +13,10 @@ expensive (REDRAW_DUTY), and grid lines are opaque (Qt strokes translucent lines
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,6 +78,18 @@ CURRENT_WIDTH_COMPARED = 2
 CURSOR_COLOR = "#64748b"
 
 
+SMOOTHING_MODULE = "scipy.signal"  # lfilter; its package takes ~1 s to import on a slow machine
+
+
+def preload_smoothing() -> None:
+    """Import scipy.signal on a thread of its own, so that the first smoothed curve (the first
+    stats of a run, or a long run just opened) does not hold the GUI thread for the import. A
+    redraw that comes first waits for the import in progress (Python's import lock), never longer."""
+    if SMOOTHING_MODULE not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=(SMOOTHING_MODULE,), name="preload-smoothing",
+                         daemon=True).start()
+
+
 def ema_debiased(
     values: np.ndarray, weight: float, state: float = 0.0, count: int = 0
 ) -> tuple[np.ndarray, float, int]:
@@ -99,7 +114,7 @@ def ema_debiased(
             last = weight * last + (1.0 - weight) * x[i]
             s[i] = last
     else:
-        # Imported here: scipy.signal takes ~0.5 s to import, and only smoothing needs it.
+        # Imported here (or ahead, by preload_smoothing): only smoothing needs it.
         from scipy.signal import lfilter
 
         s, _ = lfilter([1.0 - weight], [1.0, -weight], x, zi=[weight * state])
