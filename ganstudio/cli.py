@@ -273,6 +273,9 @@ def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
         hint = next((o.split("=", 1)[1].strip() for o in overrides if o.startswith("train.device=")), "auto")
         try:
             job = distributed.init_from_env(hint)
+        except distributed.DistributedSetupError as e:
+            _error(f"cannot join the torchrun job: {e}")
+            return EXIT_FAILED
         except Exception as e:  # a rendezvous that failed, a port in use, a GPU that is not there
             _error(f"cannot join the torchrun job: {type(e).__name__}: {e}")
             return EXIT_FAILED
@@ -290,6 +293,7 @@ def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str]
     from ganstudio.core.control import Control
     from ganstudio.core.data import DataError
     from ganstudio.core.driver import AUTO, JobFailed, RunDriver
+    from ganstudio.core.oom import OutOfMemory
     from ganstudio.core.run import RunState
     from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_error
 
@@ -342,7 +346,7 @@ def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str]
     except ConfigError as e:
         say("invalid configuration:\n  " + "\n  ".join(e.problems))
         return EXIT_BAD_INPUT
-    except (CheckpointError, DataError, RunFolderError) as e:
+    except (CheckpointError, DataError, RunFolderError, OutOfMemory) as e:
         say(str(e)) if main else _error(f"rank {job.rank}: {e}")
         return EXIT_BAD_INPUT
     except JobFailed:
@@ -430,7 +434,8 @@ class _Printer:
                 self._note(f"error: {s.pause_reason}")
                 code = EXIT_FAILED
             elif s.status == FAILED:
-                self._note(s.failure.traceback)
+                if s.failure.traceback:
+                    self._note(s.failure.traceback)
                 _error(f"training failed at step {s.failure.step}: {s.failure.message}")
                 code = EXIT_FAILED
             elif s.status == FINISHED:

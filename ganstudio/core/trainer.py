@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganstudio.core import checkpoints, lab, losses, models, threads
+from ganstudio.core import checkpoints, lab, losses, models, oom, threads
 from ganstudio.core.checkpoint_check import check_holdout, check_sampler, check_state, for_optimizer
 from ganstudio.core.checkpoints import CheckpointError
 from ganstudio.core.config import (
@@ -148,6 +148,12 @@ class Trainer:
         if dist is not None:
             device = dist.device
         self.device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
+        # Out of memory while the data or the models go to the device: a message of what to lower.
+        with oom.reported(self.cfg, self.device, "while building the run"):
+            self._build(cfg, dataset, checkpoint_dir, dist)
+
+    def _build(self, cfg: Config, dataset: Dataset | None, checkpoint_dir: str | Path | None,
+               dist: Dist | None) -> None:
         self.data = dataset if dataset is not None else load_dataset(cfg.data, seed=cfg.train.seed)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.state = RunState(self.cfg)
@@ -233,6 +239,7 @@ class Trainer:
         self.backend = dist.backend if dist is not None else ""
         self.main = dist is None or dist.main  # the process that writes, samples, evaluates
         self._part = dist.part(cfg.train.batch_size) if dist is not None else slice(None)
+
 
     def _set_holdout(self, held: torch.Tensor) -> None:
         """Train on every image but `held` (indices into the dataset), keep those aside."""
@@ -592,7 +599,8 @@ class Trainer:
             # order are the parent's; a fork's new seed applies to the noise from here on.
             t = cls(_with_seed(cfg, saved_cfg.train.seed), dataset=dataset, device=device,
                     checkpoint_dir=checkpoint_dir, dist=dist)
-            t._load_state(ckpt)
+            with oom.reported(cfg, t.device, "while loading the checkpoint"):
+                t._load_state(ckpt)
             if cfg.train.seed != saved_cfg.train.seed:
                 t.cfg = t.health.cfg = cfg
                 t.state.config = cfg
@@ -709,13 +717,25 @@ class Trainer:
             control = self._agreed = AgreedControl(control, self.dist, lambda: self.step)
             self._agree_seen = 0.0
         try:
-            for ev in self._run(control):
-                self.state.apply(ev)
-                yield ev
-        except Exception as e:  # the run's data stays; the consumer decides what to tell whom
-            ev = Failed(step=self.step, message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
-            self.state.apply(ev)
-            yield ev
+            failure: Failed | None = None
+            out_of_memory = False
+            try:
+                for ev in self._run(control):
+                    self.state.apply(ev)
+                    yield ev
+            except Exception as e:  # the run's data stays; the consumer decides what to tell whom
+                out_of_memory = oom.is_out_of_memory(e)
+                if out_of_memory:  # what to lower says it all: no traceback
+                    failure = Failed(step=self.step, message=oom.describe(e, self.cfg, self.device,
+                                                                          f"at step {self.step}"))
+                else:
+                    failure = Failed(step=self.step, message=f"{type(e).__name__}: {e}",
+                                     traceback=traceback.format_exc())
+            if failure is not None:
+                if out_of_memory:  # outside the handler, whose traceback held the step's tensors
+                    oom.release(self.device)
+                self.state.apply(failure)
+                yield failure
         finally:  # also when the consumer drops the generator: the metrics thread ends with the run
             self.metrics.close()
 

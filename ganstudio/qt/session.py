@@ -667,8 +667,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     thread, after the build has imported torch."""
     from ganstudio.core.checkpoints import CheckpointError
     from ganstudio.core.data import DataError
+    from ganstudio.core.oom import OutOfMemory
 
-    return (ConfigError, DataError, CheckpointError, RunFolderError, OSError)
+    return (ConfigError, DataError, CheckpointError, RunFolderError, OutOfMemory, OSError)
 
 
 def _read_timeline(folder: RunFolder, up_to_step: int, points: bool) -> list[Samples]:

@@ -1,0 +1,74 @@
+"""Running out of memory, said as what to change: a GPU's (torch.OutOfMemoryError) or the
+machine's (MemoryError, or torch's CPU allocator refusing a tensor).
+
+Building a trainer, loading a checkpoint onto a device and every training step turn these into
+`OutOfMemory`, whose message names the device, what was asked for and the keys that size the
+run; the run's folder and checkpoints are untouched, and the cached GPU memory is given back so
+that a smaller run can start in the same process (the app).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+import torch
+
+from ganstudio.core.config import Config, is_2d, resolved_image_shape
+
+# torch's CPU allocator raises a plain RuntimeError; its message starts with this.
+_CPU_ALLOC = "can't allocate memory"
+
+
+class OutOfMemory(Exception):
+    """The run needs more memory than its device has; the message says what to lower."""
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    if isinstance(e, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(e, RuntimeError) and (_CPU_ALLOC in str(e) or "out of memory" in str(e).lower())
+
+
+def describe(e: BaseException, cfg: Config, device: torch.device | str, when: str) -> str:
+    """What ran out, where, and which of the run's keys to lower."""
+    device = torch.device(device)
+    on_gpu = device.type in ("cuda", "mps") and not isinstance(e, MemoryError) and _CPU_ALLOC not in str(e)
+    what = f"GPU memory on {device}" if on_gpu else "memory (RAM)"
+    first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+    asked = f" ({first[:200]})" if first else ""
+    if on_gpu and device.type == "cuda":
+        with contextlib.suppress(Exception):
+            free, total = torch.cuda.mem_get_info(device)
+            asked += f"; {free / 2**30:.1f} of its {total / 2**30:.1f} GiB were free"
+    width = cfg.model.width or "the default"
+    sizes = f"train.batch_size (now {cfg.train.batch_size}), model.width (now {width})"
+    if not is_2d(cfg):
+        sizes += f" or data.image_size (now {resolved_image_shape(cfg.data)[1]})"
+    other = "close other programs using the GPU, or train on the CPU (train.device = cpu)" if on_gpu \
+        else "close other programs"
+    return (f"out of {what} {when}{asked}. Lower {sizes}, or {other}; "
+            "the run folder and its checkpoints are kept")
+
+
+def release(device: torch.device | str) -> None:
+    """Give back what the failed attempt held, so that the next (smaller) run can have it."""
+    gc.collect()
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        with contextlib.suppress(Exception):
+            torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def reported(cfg: Config, device: torch.device | str, when: str) -> Iterator[None]:
+    """Turn running out of memory inside the block into OutOfMemory (other errors pass)."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as e:
+        if not is_out_of_memory(e):
+            raise
+        message = describe(e, cfg, device, when)
+        del e
+        release(device)
+        raise OutOfMemory(message) from None
