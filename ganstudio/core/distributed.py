@@ -45,6 +45,10 @@ TIMEOUT = datetime.timedelta(minutes=30)
 PAUSED_TICK_S = 0.5
 
 
+class DistributedSetupError(RuntimeError):
+    """The job cannot start as torchrun launched it (the message says why and what to do)."""
+
+
 def env_world_size() -> int:
     """The world size torchrun set (1 when not under torchrun)."""
     try:
@@ -129,6 +133,13 @@ def init_from_env(device_name: str = "auto") -> Dist | None:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device_name != "cpu" and not device_name.startswith("mps")
     if use_cuda:
+        gpus = torch.cuda.device_count()
+        if local_rank >= gpus:
+            raise DistributedSetupError(
+                f"this is process {local_rank + 1} on this machine, which has {gpus} CUDA GPU(s): start "
+                f"one process per GPU (torchrun --nproc_per_node={gpus}), or train on the CPUs "
+                "(--set train.device=cpu)"
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", device_id=device, timeout=TIMEOUT)

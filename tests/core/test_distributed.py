@@ -334,3 +334,20 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(tmp_path):
     assert steps == list(range(2, saved + 7, 2))  # no step twice, none missing
     assert checkpoints.load(folder.latest_checkpoint())["step"] == saved + 6
     assert Path(folder.metrics_path).exists()
+
+
+def test_more_processes_than_gpus_on_a_machine_is_refused_with_what_to_do(monkeypatch):
+    """torchrun --nproc_per_node=2 on a one-GPU machine: the second process says how many GPUs
+    there are and what to start instead, before any process group forms."""
+    from ganstudio.core import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: pytest.fail("set_device on a missing GPU"))
+    with pytest.raises(distributed.DistributedSetupError) as e:
+        distributed.init_from_env("auto")
+    assert "1 CUDA GPU(s)" in str(e.value)
+    assert "--nproc_per_node=1" in str(e.value) and "train.device=cpu" in str(e.value)
