@@ -179,7 +179,9 @@ class MetricsConfig:
     every: int = field(
         default=500,
         metadata=_key(
-            "Steps between quality metrics (computed in the background on a copy of G); 0 = off.",
+            "Steps between quality metrics (computed in the background on a copy of G; when training "
+            "outruns them, the newest weights are evaluated and older waiting ones skipped; a completed "
+            "run's last step is always evaluated); 0 = off.",
             min=0,
             live=True,
         ),
