@@ -1,14 +1,14 @@
-"""8. Following a run that another process trains: latency, opening a long log, and what watching
+"""9. Following a run that another process trains: latency, opening a long log, and what watching
 costs the training process.
 
-8a. Follow latency: a writer process appends stats lines to a run folder's metrics.jsonl at a
+9a. Follow latency: a writer process appends stats lines to a run folder's metrics.jsonl at a
     training run's pace (20 lines a second, each stamped with the time it was written), as
     `ganstudio train` does; the real window follows the folder (MainWindow.open_run) and a 1 ms
     timer on the GUI thread notes when each step is in the Losses plot's drawn data. Latency =
     drawn - written, on a local disk.
-8b. Opening a run whose metrics.jsonl has a million stats lines: open_run() to every point in the
+9b. Opening a run whose metrics.jsonl has a million stats lines: open_run() to every point in the
     model and the Losses plot drawn, in the real window.
-8c. Overhead of being followed: `ganstudio train` (default digits, headless, its own process) with
+9c. Overhead of being followed: `ganstudio train` (default digits, headless, its own process) with
     the app following its folder against the same with nobody watching, in alternating rounds;
     steps/s from the run's own log.
 """
@@ -94,7 +94,7 @@ def follow_latency(opts: Options) -> Row:
     window.close()
     app.processEvents()
     p50, p99 = median(lat), percentile(lat, 99)
-    return Row("8a", "Follow latency: a line written by another process -> drawn in the window",
+    return Row("9a", "Follow latency: a line written by another process -> drawn in the window",
                f"p99 {p99 * 1e3:.0f} ms", f"p50 {p50 * 1e3:.0f} / p99 {p99 * 1e3:.0f} / max "
                f"{max(lat) * 1e3:.0f} ms (n={len(lat)} lines at 20 a second, local disk)",
                f"p99 <= {GOAL_P99_S * 1e3:.0f} ms", Row.judged(p99 <= GOAL_P99_S))
@@ -129,7 +129,7 @@ def open_long_log(opts: Options) -> Row:
         window.close()
         app.processEvents()
     best = median(times)
-    return Row("8b", f"Open a run folder with {n:,} stats lines ({size_mb:.0f} MB) and draw it",
+    return Row("9b", f"Open a run folder with {n:,} stats lines ({size_mb:.0f} MB) and draw it",
                f"{best:.2f} s", spread(times, unit=" s"), f"<= {GOAL_OPEN_S:.0f} s",
                Row.judged(best <= GOAL_OPEN_S))
 
@@ -181,7 +181,7 @@ def overhead(opts: Options) -> Row:
             log(f"round {r}: followed={follow} {rates[follow][-1]:.0f} steps/s")
     ratios = [f / n for f, n in zip(rates[True], rates[False], strict=True)]
     ratio = median(ratios)
-    return Row("8c", "Overhead of being followed: `ganstudio train` steps/s with the app following / alone",
+    return Row("9c", "Overhead of being followed: `ganstudio train` steps/s with the app following / alone",
                f"{ratio:.2f}x ({median(rates[True]):.0f} vs {median(rates[False]):.0f} steps/s)",
                "ratio " + spread(ratios, unit="x"), f">= {GOAL_OVERHEAD}", Row.judged(ratio >= GOAL_OVERHEAD))
 

@@ -10,7 +10,7 @@ thread, then again):
   its worker thread while the GUI thread runs the Qt event loop;
 - headless (worker thread): `Trainer.run()` consumed in a plain loop on a `threading.Thread`,
   while the main thread sleeps: the like-for-like baseline for the app;
-- headless + run folder: the same, with the app's run-folder writer (RunLog: metrics.jsonl, sample
+- headless + run folder: the same, with the app's run-folder writer (RunWriter: metrics.jsonl, sample
   PNGs, checkpoints) on every event, which separates the cost of the disk from that of the GUI;
 - headless (main thread): as the CLI runs it.
 
@@ -41,14 +41,17 @@ class HeadlessThread:
         self.control = Control(paused=True)
         self.runlog = None
         checkpoints = None
+        folder = None
         if run_dir is not None:
-            from ganstudio.core.runlog import RunLog
+            from ganstudio.core.runfolder import RunFolder
+            from ganstudio.core.runlog import RunWriter
 
-            checkpoints = run_dir / "checkpoints"
+            folder = RunFolder(run_dir)
+            checkpoints = folder.checkpoints_dir
         self.trainer = Trainer(cfg, checkpoint_dir=checkpoints)
-        if run_dir is not None:
+        if folder is not None:
             data = self.trainer.data
-            self.runlog = RunLog(run_dir, cfg, data.x.numpy() if data.is_2d else None)
+            self.runlog = RunWriter(folder, cfg, data.x.numpy() if data.is_2d else None)
         self.paused = threading.Event()
         self.error: str | None = None
         self.thread = threading.Thread(target=self._loop, daemon=True)

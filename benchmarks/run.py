@@ -32,6 +32,10 @@ BENCHMARKS = {
     "launch": ("bench_launch", "process start to main window shown"),
     "quality": ("bench_quality", "CPU seconds until the digits run covers all 10 classes"),
     "checkpoint": ("bench_checkpoint", "checkpoint save and load time with the content digest vs without"),
+    "follow": ("bench_follow", "following a run folder: latency, a 1e6-line log, cost to the trainer"),
+    "compare": ("bench_compare", "plots with 10 compared runs of 1e5 points; the Runs dock on 200 runs"),
+    "latent": ("bench_latent", "latent explorer: slider move to grid redrawn; GUI lateness while dragging"),
+    "distributed": ("bench_distributed", "torchrun, 2 CPU processes vs one process; the per-step agreement"),
     "gpu": ("bench_gpu", "DCGAN 64x64 on CUDA: images/s vs tutorial, host syncs per step"),
 }
 COLUMNS = ("#", "Benchmark", "Result", "Spread", "Goal", "Met")
@@ -44,7 +48,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--long", action="store_true", help="also run the 100k-step memory session")
     p.add_argument("--markdown", metavar="FILE", help="write the machine and the table as markdown")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads for every trainer; 0 = what Trainer.choose_threads picks for "
+                   help="torch CPU threads for every trainer; 0 = what core.threads.choose_threads picks for "
                         "the default digits run (--quick: 1, without measuring)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--goal-threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -63,11 +67,12 @@ def choose_threads() -> tuple[int, int]:
     import torch
     from common import config
 
+    from ganstudio.core.threads import choose_threads as pick
     from ganstudio.core.trainer import Trainer
 
     default = torch.get_num_threads()
     trainer = Trainer(config("digits", **{"train.device": "cpu"}))
-    return trainer.choose_threads(), default
+    return pick(trainer), default
 
 
 def run_child(name: str, args: argparse.Namespace, tmp: str, threads: int, goal_threads: int) -> list[Row]:
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen_by = "--threads" if args.threads > 0 else "--quick: 1 unless --threads"
     else:
         threads, default = choose_threads()
-        chosen_by = "Trainer.choose_threads on the default digits run"
+        chosen_by = "core.threads.choose_threads on the default digits run"
     info = machine(threads, default, chosen_by)
     if threads > 1 and threads >= usable_cores():
         info.append(("warning", f"{threads} torch threads on {usable_cores()} cores: whenever another thread "
