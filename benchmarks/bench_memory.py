@@ -36,7 +36,7 @@ LONG_STEPS = 100_000  # --long; a multiple of 10,000 (a script may lower it for 
 
 def trimmed_rss_mb() -> float:
     """RSS after glibc's malloc_trim(0); plain RSS where that is not available."""
-    from ganstudio.core.metrics.background import release_free_memory
+    from ganstudio.core.allocator import release_free_memory
 
     release_free_memory()
     return rss_mb()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ganstudio.core.allocator import release_free_memory
 from ganstudio.core.config import Config, is_2d, with_values
 from ganstudio.core.events import (
     Alert,
@@ -46,6 +47,7 @@ from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_erro
 
 LINE_START = b'{"event": '  # every line this writer makes starts so: used to recover torn lines
 STALE_S = 30.0  # no heartbeat (and no new line) for this long: the run is stale
+TRIM_AFTER_LINES = 50_000  # a read this long hands the parse's freed memory back (allocator.py)
 TIMELINE_LIMIT = 400  # sample grids read when a folder is opened (thinned evenly, the last kept)
 
 
@@ -243,8 +245,14 @@ class LogReader:
             data = self._tail + data
         lines = data.split(b"\n")
         self._tail = lines.pop()  # what follows the last newline: a line still being written
+        del data
         if lines:
             out.extend(self._parse(lines))
+        if len(lines) >= TRIM_AFTER_LINES:
+            # Parsing a long log peaks at a dict per line; freed, glibc would keep those pages
+            # (a million lines: ~600 MB of a 1.3 GB app after opening).
+            del lines
+            release_free_memory()
         return out
 
     def _parse(self, lines: list[bytes]) -> list[Event]:

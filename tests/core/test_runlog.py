@@ -393,6 +393,31 @@ def test_reading_a_long_log_comes_out_in_blocks(tmp_path):
     assert state.history.series("fd")[state.history.steps().tolist().index(2500)] == 3.5
 
 
+def test_a_long_read_hands_the_parses_memory_back_and_a_short_one_does_not(tmp_path, monkeypatch):
+    """A million-line log peaks at a dict per line; after a read that long the reader returns the
+    freed pages to the system (glibc kept ~600 MB of them), and not after the small reads of a
+    followed run."""
+    from ganstudio.core import runlog
+
+    trims = []
+    monkeypatch.setattr(runlog, "release_free_memory", lambda: trims.append(1))
+    monkeypatch.setattr(runlog, "TRIM_AFTER_LINES", 100)
+    folder = RunFolder(tmp_path)
+
+    def line(i: int) -> str:
+        return json.dumps({"event": "stats", "step": i, "wall": i / 10, "loss_d": 0.5}) + "\n"
+
+    folder.metrics_path.write_text("".join(line(i) for i in range(1, 151)))
+    reader = LogReader(folder)
+    assert sum(len(b) for b in of_type(reader.read(), StatsBlock)) == 150
+    assert trims == [1]
+    with open(folder.metrics_path, "a") as f:
+        f.write("".join(line(i) for i in range(151, 171)))
+    events = reader.read()
+    assert sum(len(b) for b in of_type(events, StatsBlock)) + len(of_type(events, Stats)) == 20
+    assert trims == [1]
+
+
 def test_writer_keeps_lines_it_could_not_write(tiny_config, tmp_path, monkeypatch):
     from ganstudio.core import runlog
 

@@ -17,9 +17,6 @@ that much larger between evaluations. After each one the thread calls glibc's `m
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import platform
 import queue
 import threading
 import time
@@ -31,6 +28,7 @@ import torch
 from torch import nn
 
 from ganstudio.core import models
+from ganstudio.core.allocator import release_free_memory
 from ganstudio.core.config import Config
 from ganstudio.core.metrics.classifier import Cancelled
 from ganstudio.core.metrics.evaluator import Evaluator
@@ -44,27 +42,6 @@ class Result:
     values: dict[str, float] | None  # None when the evaluation failed
     error: str = ""
     seconds: float = 0.0
-
-
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None on other C libraries (musl, macOS, Windows)."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
-
-
-_MALLOC_TRIM = _find_malloc_trim()
-
-
-def release_free_memory() -> None:
-    """Return the C allocator's free pages to the system (glibc only; a no-op elsewhere)."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def cpu_generator(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
