@@ -200,6 +200,7 @@ class MainWindow(QMainWindow):
         self._docks["lab2d"].hide()
         self.tabifyDockWidget(self._docks["samples"], self._docks["lab2d"])
         self._docks["lab2d"].toggleViewAction().setEnabled(False)
+        self._docks["samples"].raise_()  # the live samples in front, not the last dock tabified
 
         self._make_actions()
         self._make_menus()
@@ -471,6 +472,14 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda _=False, p=path: self.open_path(p))
         self.recent_menu.setEnabled(bool(items))
 
+    def _fit_docks(self) -> None:
+        """The first layout's sizes: the left docks' tab titles in full, and the Runs dock a few
+        rows tall (Qt would give the bottom area far more), so that the plots keep the height."""
+        self._fit_left_docks()
+        runs = self._docks["runs"]
+        if runs.isVisible() and not runs.isFloating():
+            self.resizeDocks([runs], [self.runs.compact_height()], Qt.Orientation.Vertical)
+
     def _fit_left_docks(self) -> None:
         """Widen the left dock area until its tab titles fit: squeezed, Qt elides them ("Ale…"),
         hiding the Alerts count. Measured on a tab bar like the dock area's, with "Alerts" (wider
@@ -525,12 +534,13 @@ class MainWindow(QMainWindow):
         """View › Reset Layout: every dock back where it was at first (floating ones docked, closed
         ones shown), at its first size; the 2D lab only while the data is 2D."""
         self.restoreState(self._default_state)
+        self._docks["samples"].raise_()
         lab = self._docks["lab2d"]
         if self._lab2d_wanted:
             lab.show()
             lab.raise_()
         self._docks["hyperparams"].raise_()
-        self._fit_left_docks()
+        self._fit_docks()
 
     # ----- action handlers ---------------------------------------------------------------------
 
@@ -1224,7 +1234,7 @@ class MainWindow(QMainWindow):
             # Dock widths exist only once the layout has run, and before the first paint.
             self._fit_on_show = False
             self.layout().activate()
-            self._fit_left_docks()
+            self._fit_docks()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
         super().paintEvent(event)

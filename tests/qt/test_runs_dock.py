@@ -4,17 +4,20 @@ processes from the Checkpoints tab and from "What If"."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QDockWidget, QLineEdit, QListWidget, QPushButton
+from PySide6.QtWidgets import QDockWidget, QLineEdit, QListWidget, QPushButton, QTreeView
 
 from ganstudio.cli import EXIT_OK, main
 from ganstudio.core.runfolder import TRASH, RunFolder
 from ganstudio.core.runlog import read_metrics
+from ganstudio.core.runs import RunInfo
+from ganstudio.qt.panels.runs import HEADERS, RunsPanel
 from tests.qt.conftest import WAIT_MS
 
 FORK_WAIT_MS = 120_000  # a fork is a new Python process: importing torch alone takes seconds
@@ -64,6 +67,25 @@ def test_the_runs_dock_lists_three_runs_with_their_columns_and_forks_as_a_tree(d
         "digits", "mlp", "nonsaturating", "20 / 20", "finished")
     assert base["Started"] and base["Duration"] and base["Metric"].startswith("fd ")
     assert rows["hinge"]["Loss"] == "hinge"
+    # The Steps column has room for a running run's count at its end, not only for the text it
+    # had when the tree was built ("3,580 / 5,..." in a screenshot).
+    panel = RunsPanel()
+    qtbot.addWidget(panel)
+    info = RunInfo(path=runs_dir / "fresh", name="fresh", step=10, total=1_000_000, status="running")
+    panel._infos = {info.path: info}
+    panel._apply_layout(force=True)
+    tree = panel.findChild(QTreeView, "runs_tree")
+    assert [r["Steps"] for r in panel.rows()] == ["10 / 1,000,000"]
+    end = tree.fontMetrics().horizontalAdvance("1,000,000 / 1,000,000")
+    assert tree.columnWidth(HEADERS.index("Steps")) >= end
+    # A text that grows in place (a first metric: "modes..." in a screenshot) widens its column.
+    metric = HEADERS.index("Metric")
+    before = tree.columnWidth(metric)
+    panel._infos = {info.path: dataclasses.replace(info, metric=("modes_covered", 8.0), duration=3725.0)}
+    panel._apply_layout()
+    assert [r["Metric"] for r in panel.rows()] == ["modes_covered 8"]
+    assert tree.columnWidth(metric) > before
+    assert tree.columnWidth(metric) >= tree.fontMetrics().horizontalAdvance("modes_covered 8")
     # The fork is a child of its parent; the others are roots.
     assert (rows["base"]["depth"], rows["base-lr"]["depth"], rows["hinge"]["depth"]) == (0, 1, 0)
     ordered = [r["Name"] for r in window.runs.rows()]

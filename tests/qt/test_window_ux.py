@@ -259,9 +259,22 @@ def test_routine_autosaves_are_short_ticks_and_other_markers_full_lines(qtbot, m
 # ----- 6: View > Reset Layout --------------------------------------------------------------------
 
 
+def test_the_first_layout_shows_the_live_samples_and_leaves_the_plots_their_height(qtbot, window):
+    """Found in a screenshot: the Compare dock, tabified last, hid the live samples, and Qt gave the
+    Runs dock a third of the window, squeezing the plots."""
+    docks = window._docks
+    assert is_current_dock(window, docks["samples"])
+    runs = docks["runs"]
+    assert runs.height() <= window.runs.compact_height() + 40  # the dock's title bar besides
+    assert window.plots.height() > 2 * runs.height()
+    assert window.runs.compact_height() >= 5 * window.runs.fontMetrics().height()
+
+
 def test_reset_layout_brings_back_the_default_docks(qtbot, window):
     docks = window._docks
     docks["samples"].setFloating(True)
+    docks["compare"].raise_()
+    window.resizeDocks([docks["runs"]], [400], Qt.Orientation.Vertical)
     docks["checkpoints"].close()
     window.resizeDocks([docks["hyperparams"]], [60], Qt.Orientation.Horizontal)
     qtbot.waitUntil(lambda: docks["hyperparams"].width() < 150, timeout=WAIT_MS)
@@ -273,6 +286,8 @@ def test_reset_layout_brings_back_the_default_docks(qtbot, window):
     assert docks["lab2d"].isHidden()  # digits: no 2D lab
     qtbot.waitUntil(lambda: squeezed_tabs(tab_bar_of(window, "Alerts")) == [], timeout=WAIT_MS)
     assert is_current_dock(window, docks["hyperparams"])
+    assert is_current_dock(window, docks["samples"])
+    assert docks["runs"].height() <= window.runs.compact_height() + 40
     assert action(window, "action_reset_layout") in window.menuBar().actions()[2].menu().actions()
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QBrush, QColor, QFont, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QFontMetrics, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -234,6 +234,17 @@ class RunsPanel(QWidget):
 
     # ----- the tree ----------------------------------------------------------------------------
 
+    def compact_height(self, rows: int = 5) -> int:
+        """The panel's height showing `rows` runs: what the dock starts at, leaving the plots room."""
+        row = self._view.sizeHintForRow(0) if self._model.rowCount() else 0
+        row = max(row, self._view.fontMetrics().height() + 6)
+        header = self._view.header().sizeHint().height()
+        margins = self.layout().contentsMargins()
+        spacing = self.layout().spacing() * 2
+        buttons = self._add.sizeHint().height()
+        return (self._filter.sizeHint().height() + header + rows * row + 2 * self._view.frameWidth()
+                + buttons + spacing + margins.top() + margins.bottom())
+
     def _apply_layout(self, force: bool = False) -> None:
         """Rebuild the tree when runs came or went or moved in it; else update the rows in place."""
         order = runs.tree(list(self._infos.values()))
@@ -243,8 +254,15 @@ class RunsPanel(QWidget):
             self._rebuild(order)
             self._layout_key = key
         else:
+            changed: set[int] = set()
             for _, info in order:
-                self._fill_row(self._row_items(info.path), info)
+                changed |= self._fill_row(self._row_items(info.path), info)
+            # A text that grew (a metric that appeared, a longer duration) widens its column, never
+            # narrows it: the user's widths stand, and nothing is elided.
+            for c in sorted(changed - {len(HEADERS) - 1}):
+                wanted = self._view.sizeHintForColumn(c)
+                if wanted > self._view.columnWidth(c):
+                    self._view.setColumnWidth(c, wanted)
         self._update_buttons()
         self._tell_ticked()
 
@@ -274,10 +292,19 @@ class RunsPanel(QWidget):
         self._view.expandAll()
         for c in range(len(HEADERS) - 1):
             self._view.resizeColumnToContents(c)
+        # A running run's "step / total" grows between rebuilds: room for it at its end.
+        ends = [f"{info.total:,} / {info.total:,}" for _, info in order if info.total]
+        if ends:
+            font = self._view.font()
+            font.setBold(True)
+            fits = QFontMetrics(font).horizontalAdvance(max(ends, key=len)) + 16
+            col = HEADERS.index("Steps")
+            self._view.setColumnWidth(col, max(self._view.columnWidth(col), fits))
         if selected is not None:
             self.select(selected)
 
-    def _fill_row(self, row: list[QStandardItem], info: RunInfo) -> None:
+    def _fill_row(self, row: list[QStandardItem], info: RunInfo) -> set[int]:
+        """Set the row's texts; returns the columns whose text changed."""
         texts = runs.row(info)
         values = [info.name, info.dataset, info.arch, info.loss, texts["steps"], info.status,
                   texts["started"], texts["duration"], texts["metric"], info.problem or info.note]
@@ -287,9 +314,11 @@ class RunsPanel(QWidget):
         tip = str(info.path) + (f"\n{info.problem}" if info.problem else "") + (f"\nNote: {info.note}"
                                                                                  if info.note else "")
         bold = self._current is not None and info.path.resolve() == self._current
-        for item, text, key in zip(row, values, sort, strict=True):
+        changed = set()
+        for c, (item, text, key) in enumerate(zip(row, values, sort, strict=True)):
             if item.text() != text:
                 item.setText(text)
+                changed.add(c)
             item.setData(key, SORT_ROLE)
             item.setToolTip(tip)
             font = item.font()
@@ -305,6 +334,7 @@ class RunsPanel(QWidget):
                     row[0].setCheckState(state)
                 finally:
                     self._filling = filling
+        return changed
 
     def _row_items(self, path: Path) -> list[QStandardItem]:
         name = self._name_item(path)
