@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 from collections.abc import Iterator
 
 import torch
@@ -36,12 +37,12 @@ def describe(e: BaseException, cfg: Config, device: torch.device | str, when: st
     device = torch.device(device)
     on_gpu = device.type in ("cuda", "mps") and not isinstance(e, MemoryError) and _CPU_ALLOC not in str(e)
     what = f"GPU memory on {device}" if on_gpu else "memory (RAM)"
-    first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
-    asked = f" ({first[:200]})" if first else ""
+    asked = _asked(str(e))
     if on_gpu and device.type == "cuda":
         with contextlib.suppress(Exception):
             free, total = torch.cuda.mem_get_info(device)
-            asked += f"; {free / 2**30:.1f} of its {total / 2**30:.1f} GiB were free"
+            asked += f"; {free / 2**30:.1f} of its {total / 2**30:.1f} GiB free now"
+    asked = f" ({asked.lstrip('; ')})" if asked else ""
     width = cfg.model.width or "the default"
     sizes = f"train.batch_size (now {cfg.train.batch_size}), model.width (now {width})"
     if not is_2d(cfg):
@@ -50,6 +51,23 @@ def describe(e: BaseException, cfg: Config, device: torch.device | str, when: st
         else "close other programs"
     return (f"out of {what} {when}{asked}. Lower {sizes}, or {other}; "
             "the run folder and its checkpoints are kept")
+
+
+def _asked(text: str) -> str:
+    """How much the failed allocation asked for, from torch's message ("Tried to allocate 2.00 GiB",
+    "you tried to allocate 4398046511104 bytes"); its first line, shortened, when it says neither."""
+    m = re.search(r"[Tt]ried to allocate ([0-9.]+ ?[KMGT]i?B|[0-9]+ bytes)", text)
+    if m is None:
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        return first if len(first) <= 120 else first[:117].rsplit(" ", 1)[0] + "…"
+    amount = m[1]
+    if amount.endswith("bytes"):
+        n, units = float(amount.split()[0]), ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
+        i = 0
+        while n >= 1024 and i < len(units) - 1:
+            n, i = n / 1024, i + 1
+        amount = f"{n:.2f} {units[i]}" if i else amount
+    return f"it asked for {amount} more"
 
 
 def release(device: torch.device | str) -> None:

@@ -40,12 +40,14 @@ def test_the_message_names_what_ran_out_and_the_keys_that_size_the_run(tmp_path)
         ram = oom.describe(e, cfg, "cpu", "at step 7")
     assert oom.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert not oom.is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
-    gpu = oom.describe(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore"),
+    gpu = oom.describe(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nadvice"),
                        cfg, "cuda:1", "at step 7")
-    assert ram.startswith("out of memory (RAM) at step 7 (")
-    assert "you tried to allocate 4398046511104 bytes" in ram
-    assert gpu.startswith("out of GPU memory on cuda:1 at step 7 (CUDA out of memory. Tried to allocate 2.00")
-    assert "more" not in gpu  # the first line of torch's message, not its advice
+    assert ram.startswith("out of memory (RAM) at step 7 (it asked for 4.00 TiB more). Lower ")
+    # torch's amount, not its whole message (whose free figures ignore a per-process cap)
+    assert gpu.startswith("out of GPU memory on cuda:1 at step 7 (it asked for 2.00 GiB more")
+    assert "advice" not in gpu
+    odd = oom.describe(RuntimeError("out of memory " + "x" * 300), cfg, "cpu", "while building the run")
+    assert odd.startswith("out of memory (RAM) while building the run (out of memory…). Lower ")
     for text in (ram, gpu):
         assert "train.batch_size (now 16)" in text and "model.width (now 8)" in text
         assert "data.image_size (now 8)" in text
@@ -99,7 +101,7 @@ def test_building_a_run_too_big_for_memory_is_refused_and_leaves_no_folder(tmp_p
     code = main(["train", "--steps", "8", "--out", str(out), *TINY])
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
-    assert "ganstudio: error: out of memory (RAM) while building the run (" in err
+    assert "ganstudio: error: out of memory (RAM) while building the run (it asked for 4.00 TiB more)" in err
     assert "Lower train.batch_size (now 16), model.width (now 8) or data.image_size (now 8)" in err
     assert "Traceback" not in err
     assert not out.exists() or not any(out.iterdir())
