@@ -240,7 +240,6 @@ class Trainer:
         self.main = dist is None or dist.main  # the process that writes, samples, evaluates
         self._part = dist.part(cfg.train.batch_size) if dist is not None else slice(None)
 
-
     def _set_holdout(self, held: torch.Tensor) -> None:
         """Train on every image but `held` (indices into the dataset), keep those aside."""
         self.holdout_index = held
