@@ -293,6 +293,45 @@ def test_reader_recovers_a_torn_line_and_survives_foreign_ones(tmp_path):
     assert damaged and damaged[0].state == "damaged" and "4 lines" in damaged[0].message
 
 
+def test_reading_in_chunks_gives_the_same_run_as_one_pass(tmp_path, monkeypatch):
+    """The reader parses a long log a chunk of lines at a time: runs of stats lines that cross a
+    chunk's end, other events between them, a torn line and the sample timeline's thinning (over
+    the whole log, the last grid kept) come out the same as when everything is one chunk."""
+    from ganstudio.core import runlog
+
+    folder = RunFolder(tmp_path)
+    lines = ['{"event": "started", "step": 0, "total_steps": 100}']
+    for i in range(1, 101):
+        lines.append(json.dumps({"event": "stats", "step": i, "wall": i / 10, "loss_d": 1.0 / i,
+                                 "loss_g": None if i % 9 == 0 else float(i)}))
+        if i % 10 == 0:
+            lines.append(json.dumps({"event": "metrics", "step": i, "fd": float(i)}))
+        if i % 4 == 0:
+            lines.append(json.dumps({"event": "samples", "step": i}))
+    lines.insert(57, '{"event": "st')  # a torn line: its process died mid-write
+    folder.metrics_path.write_text("\n".join(lines) + "\n")
+
+    def read(chunk: int) -> RunState:
+        monkeypatch.setattr(runlog, "PARSE_CHUNK", chunk)
+        monkeypatch.setattr(runlog, "TIMELINE_LIMIT", 5)
+        reader = LogReader(folder, points=False, timeline_limit=5)
+        seen = []
+        monkeypatch.setattr(reader, "_samples", lambda rec: seen.append(rec["step"]))
+        state = RunState()
+        for ev in reader.read():
+            state.apply(ev)
+        return state, seen, reader.damaged
+
+    whole, grids, damaged = read(10_000)
+    for chunk in (1, 7, 64):
+        state, seen, bad = read(chunk)
+        assert seen == grids and bad == damaged == 1
+        assert state.history.steps().tolist() == whole.history.steps().tolist() == list(range(1, 101))
+        for key in ("loss_d", "loss_g", "fd"):
+            np.testing.assert_array_equal(state.history.series(key), whole.history.series(key))
+    assert len(grids) == 5 and grids[-1] == 100  # thinned over the whole log, the last kept
+
+
 def test_writer_ends_a_torn_last_line_before_appending(tiny_config, tmp_path):
     folder = RunFolder(tmp_path)
     folder.metrics_path.write_text('{"event": "stats", "step": 1, "loss_d": 1.0}\n{"event": "sta')
