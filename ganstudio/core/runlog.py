@@ -12,6 +12,9 @@ import contextlib
 import gc
 import json
 import os
+import pickle
+import subprocess
+import sys
 import time
 from itertools import chain
 from operator import itemgetter
@@ -47,7 +50,9 @@ from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_erro
 
 LINE_START = b'{"event": '  # every line this writer makes starts so: used to recover torn lines
 STALE_S = 30.0  # no heartbeat (and no new line) for this long: the run is stale
-PARSE_CHUNK = 16_384  # lines parsed at a time (LogReader._parse)
+PARSE_CHUNK = 16_384  # lines parsed at a time (LogReader._items)
+PARALLEL_MIN_BYTES = 32 * 2**20  # a first read this long parses its second half in a helper process
+HELPER_TIMEOUT_S = 300.0
 TRIM_AFTER_LINES = 50_000  # a read this long hands the parse's freed memory back (allocator.py)
 TIMELINE_LIMIT = 400  # sample grids read when a folder is opened (thinned evenly, the last kept)
 
@@ -238,30 +243,61 @@ class LogReader:
         self._identity = identity
         if st.st_size == self._offset:
             return out
+        start = self._offset
         with open(path, "rb") as f:
-            f.seek(self._offset)
-            data = f.read(st.st_size - self._offset)
+            f.seek(start)
+            data = f.read(st.st_size - start)
         self._offset += len(data)
-        if self._tail:
-            data = self._tail + data
-        lines = data.split(b"\n")
-        self._tail = lines.pop()  # what follows the last newline: a line still being written
+        helper = None
+        if not self._tail and len(data) >= PARALLEL_MIN_BYTES:
+            # A long log: a helper process parses the second half while this one parses the first.
+            mid = data.rfind(b"\n", 0, len(data) // 2) + 1
+            end = data.rfind(b"\n") + 1
+            if 0 < mid < end:
+                helper = _Helper.start(path, start + mid, start + end)
+        if helper is not None:
+            second = data[mid:end]
+            lines = data[:mid].split(b"\n")
+            lines.pop()  # after the first half's last newline: nothing
+            self._tail = data[end:]  # a line still being written
+        else:
+            data = self._tail + data if self._tail else data
+            lines = data.split(b"\n")
+            self._tail = lines.pop()  # what follows the last newline: a line still being written
         del data
-        if lines:
-            out.extend(self._parse(lines))
-        if len(lines) >= TRIM_AFTER_LINES:
+        try:
+            items = self._items(lines)
+            count = len(lines)
+            if helper is not None:
+                done = helper.result()
+                if done is None:  # it failed: this process parses that half too
+                    second_lines = second.split(b"\n")
+                    second_lines.pop()
+                    done = self._items(second_lines), 0, len(second_lines)
+                    del second_lines
+                del second
+                items += done[0]
+                self.damaged += done[1]
+                count += done[2]
+        finally:
+            if helper is not None:
+                helper.close()  # never left running, whatever happened here
+        del lines
+        self.lines += count
+        out.extend(self._events(items))
+        if count >= TRIM_AFTER_LINES:
             # Parsing a long log peaks at a dict per line; freed, glibc would keep those pages
             # (a million lines: ~600 MB of a 1.3 GB app after opening).
-            del lines
+            del items
             release_free_memory()
         return out
 
-    def _parse(self, lines: list[bytes]) -> list[Event]:
-        """Lines to events, PARSE_CHUNK lines at a time: each chunk's runs of stats lines become
-        StatsBlocks at once, so the dicts of a long log never all exist together (a million of them
-        took a gigabyte, and building the columns from fewer, recently made dicts is faster)."""
-        self.lines += len(lines)
-        items: list[StatsBlock | tuple[Any, dict]] = []  # blocks, and (kind, record) of the others
+    def _items(self, lines: list[bytes]) -> list[StatsBlock | tuple[Any, dict]]:
+        """Lines to StatsBlocks and (kind, record) of the other lines, PARSE_CHUNK lines at a time:
+        each chunk's runs of stats lines become StatsBlocks at once, so the dicts of a long log never
+        all exist together (a million of them took a gigabyte, and building the columns from fewer,
+        recently made dicts is faster)."""
+        items: list[StatsBlock | tuple[Any, dict]] = []
         enabled = gc.isenabled()
         gc.disable()  # a million small dicts would trigger the cycle collector hundreds of times
         try:
@@ -279,7 +315,7 @@ class LogReader:
         finally:
             if enabled:
                 gc.enable()
-        return self._events(items)
+        return items
 
     def _records(self, lines: list[bytes]) -> tuple[list[dict], list[Any]]:
         try:  # the usual case, at C speed: every line a whole JSON object
@@ -399,6 +435,79 @@ def _table(rows: list[dict], names: list[str]) -> np.ndarray | None:
     except (KeyError, TypeError, ValueError):
         return None
     return flat.reshape(len(rows), len(names))
+
+
+class _Helper:
+    """A helper process that parses one byte range of a metrics.jsonl (`parse_range_main`), so a
+    long log's first read uses two cores. `result()` is None when it could not: the caller then
+    parses that range itself."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+
+    @classmethod
+    def start(cls, path: Path, a: int, b: int) -> _Helper | None:
+        if getattr(sys, "frozen", False) or _usable_cores() < 2:
+            return None
+        root = str(Path(__file__).resolve().parents[2])  # ganstudio's parent: a source checkout too
+        paths = [root, os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+        try:
+            proc = subprocess.Popen([sys.executable, "-c", _HELPER, str(path), str(a), str(b)],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=env)
+        except OSError:
+            return None
+        return cls(proc)
+
+    def result(self) -> tuple[list, int, int] | None:
+        """(items, damaged lines, lines) of the range, or None."""
+        try:
+            out, _ = self.proc.communicate(timeout=HELPER_TIMEOUT_S)
+            if self.proc.returncode != 0:
+                return None
+            items, damaged, count = pickle.loads(out)
+            return list(items), int(damaged), int(count)
+        except Exception:  # a timeout, a truncated answer: parse it here instead
+            return None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+_HELPER = "from ganstudio.core.runlog import parse_range_main; parse_range_main()"
+
+
+def parse_range_main() -> None:
+    """The helper process: argv = [path, a, b]; writes the pickled (items, damaged, lines) of the
+    whole lines in bytes a..b-1 of the log to stdout (our own process's answer, read back by
+    `_Helper.result`)."""
+    path, a, b = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    with open(path, "rb") as f:
+        f.seek(a)
+        data = f.read(b - a)
+    if len(data) != b - a or not data.endswith(b"\n"):
+        sys.exit(1)  # the file changed under us: the parent reads it itself
+    lines = data.split(b"\n")
+    lines.pop()
+    del data
+    reader = LogReader(RunFolder(path.parent))
+    items = reader._items(lines)
+    answer = (items, reader.damaged, len(lines))
+    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def read_run(folder: RunFolder) -> RunState:

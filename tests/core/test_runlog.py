@@ -9,6 +9,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ganstudio.core import checkpoints
@@ -330,6 +331,85 @@ def test_reading_in_chunks_gives_the_same_run_as_one_pass(tmp_path, monkeypatch)
         for key in ("loss_d", "loss_g", "fd"):
             np.testing.assert_array_equal(state.history.series(key), whole.history.series(key))
     assert len(grids) == 5 and grids[-1] == 100  # thinned over the whole log, the last kept
+
+
+def _mixed_log(folder: RunFolder, n: int = 300) -> None:
+    lines = ['{"event": "started", "step": 0, "total_steps": 1000}']
+    for i in range(1, n + 1):
+        lines.append(json.dumps({"event": "stats", "step": i, "wall": i / 10, "loss_d": 1.0 / i,
+                                 "loss_g": None if i % 9 == 0 else float(i)}))
+        if i % 10 == 0:
+            lines.append(json.dumps({"event": "metrics", "step": i, "fd": float(i)}))
+        if i % 4 == 0:
+            lines.append(json.dumps({"event": "samples", "step": i}))
+    lines.insert(len(lines) * 3 // 4, '{"event": "st')  # a torn line, in the second half
+    folder.metrics_path.write_text("\n".join(lines) + "\n" + '{"event": "stats", "st')  # + one being written
+
+
+def _read_all(folder: RunFolder, monkeypatch) -> tuple:
+    reader = LogReader(folder, points=False, timeline_limit=5)
+    seen = []
+    monkeypatch.setattr(reader, "_samples", lambda rec: seen.append(rec["step"]))
+    state = RunState()
+    for ev in reader.read():
+        state.apply(ev)
+    return state, seen, reader.damaged, reader.lines
+
+
+def _same_run(a: tuple, b: tuple) -> None:
+    (sa, seen_a, bad_a, lines_a), (sb, seen_b, bad_b, lines_b) = a, b
+    assert (seen_a, bad_a, lines_a) == (seen_b, bad_b, lines_b)
+    assert sa.history.steps().tolist() == sb.history.steps().tolist()
+    for key in ("loss_d", "loss_g", "fd"):
+        np.testing.assert_array_equal(sa.history.series(key), sb.history.series(key))
+
+
+def test_a_long_first_read_parses_half_in_a_helper_process_and_gets_the_same_run(tmp_path, monkeypatch):
+    """A long log's first read hands its second half to a helper process (two cores): the run, the
+    damaged-line count and the timeline's thinning are those of one process reading it all; the
+    line still being written stays for the next read."""
+    from ganstudio.core import runlog
+
+    folder = RunFolder(tmp_path)
+    _mixed_log(folder)
+    one = _read_all(folder, monkeypatch)
+    assert one[2] == 1 and one[0].history.steps().tolist() == list(range(1, 301))
+    helpers = []
+    start = runlog._Helper.start
+
+    def spy(*args):
+        helpers.append(start(*args))
+        return helpers[-1]
+
+    monkeypatch.setattr(runlog._Helper, "start", spy)
+    monkeypatch.setattr(runlog, "PARALLEL_MIN_BYTES", 1000)
+    monkeypatch.setattr(runlog, "_usable_cores", lambda: 2)
+    results = []
+    real_result = runlog._Helper.result
+    monkeypatch.setattr(runlog._Helper, "result",
+                        lambda self: results.append(real_result(self)) or results[-1])
+    _same_run(_read_all(folder, monkeypatch), one)
+    assert len(helpers) == 1 and helpers[0] is not None and helpers[0].proc.returncode == 0
+    assert results[0] is not None and results[0][1] == 1  # the helper met the torn line
+
+
+@pytest.mark.parametrize("helper", ["import sys; sys.exit(3)", "import time; time.sleep(60)",
+                                    "import sys; sys.stdout.write('not a pickle')"])
+def test_a_helper_that_fails_or_hangs_is_ended_and_its_half_read_here(tmp_path, monkeypatch, helper):
+    from ganstudio.core import runlog
+
+    folder = RunFolder(tmp_path)
+    _mixed_log(folder)
+    one = _read_all(folder, monkeypatch)
+    procs = []
+    start = runlog._Helper.start
+    monkeypatch.setattr(runlog._Helper, "start", lambda *a: procs.append(start(*a)) or procs[-1])
+    monkeypatch.setattr(runlog, "PARALLEL_MIN_BYTES", 1000)
+    monkeypatch.setattr(runlog, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(runlog, "_HELPER", helper)
+    monkeypatch.setattr(runlog, "HELPER_TIMEOUT_S", 2.0)
+    _same_run(_read_all(folder, monkeypatch), one)
+    assert procs and procs[0].proc.poll() is not None  # never left running
 
 
 def test_writer_ends_a_torn_last_line_before_appending(tiny_config, tmp_path):
