@@ -215,12 +215,9 @@ class _Lod:
                 lo_all, hi_all = lo_g.view()[j0:j1], hi_g.view()[j0:j1]
         # Group the level's blocks into buckets of r blocks each (the last one may be short).
         r = max(1, math.ceil((j1 - j0) / max(count, 1)))
-        groups = math.ceil((j1 - j0) / r)
-        pad = groups * r - (j1 - j0)
-        lo_p = np.pad(lo_all, (0, pad), mode="edge").reshape(groups, r)
-        hi_p = np.pad(hi_all, (0, pad), mode="edge").reshape(groups, r)
-        starts = [np.arange(j0, j1, r, dtype=np.int64) * size]
-        mins, maxs = [lo_p.min(axis=1)], [hi_p.max(axis=1)]
+        edges = np.arange(0, j1 - j0, r)
+        starts = [(edges + j0) * size]
+        mins, maxs = [np.minimum.reduceat(lo_all, edges)], [np.maximum.reduceat(hi_all, edges)]
         head_end, tail_start = j0 * size, j1 * size
         if i0 < head_end:
             head = values(i0, head_end)
@@ -1019,9 +1016,10 @@ class PlotsPanel(QWidget):
             x_all = h.walls() if self._wall_x else h.steps()
             shown = None
             for (key, label), item in zip(tab.series, items, strict=True):
-                item.setToolTip(f"{o.name}: {label}")
-                for part in (item.curve, item.scatter):
-                    part.setToolTip(f"{o.name}: {label}")
+                tip = f"{o.name}: {label}"
+                if item.toolTip() != tip:  # set when made or renamed, not on every frame
+                    for part in (item, item.curve, item.scatter):
+                        part.setToolTip(tip)
                 raw = h.series(key) if h.has(key) else None
                 cache = None
                 if raw is not None:
