@@ -6,7 +6,9 @@ Every config here runs on the CPU with one thread: results are then bit-for-bit 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ import torch
 from ganstudio.core.config import Config, DataConfig, validate, with_values
 from ganstudio.core.control import Control
 from ganstudio.core.data import Dataset, load_dataset
+from ganstudio.core.runfolder import RunFolder
+from ganstudio.core.runlog import read_metrics
 from ganstudio.core.trainer import Trainer
 
 # The keys every tiny config sets, whatever its dataset.
@@ -127,3 +131,32 @@ def assert_same(a: Any, b: Any, where: str = "") -> None:
             assert_same(x, y, f"{where}[{i}]")
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+# ----- another process's run folder ------------------------------------------------------------------
+
+
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Poll `predicate` until it returns something true (and return that), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def log_records(folder: RunFolder | Path) -> list[dict]:
+    """The run folder's metrics.jsonl so far; [] before it exists."""
+    folder = folder if isinstance(folder, RunFolder) else RunFolder(folder)
+    try:
+        return read_metrics(folder.metrics_path)
+    except FileNotFoundError:
+        return []
+
+
+def last_stats_step(folder: RunFolder | Path) -> int:
+    """The step of the run folder's last stats line; -1 before there is one."""
+    steps = [r["step"] for r in log_records(folder) if r["event"] == "stats"]
+    return steps[-1] if steps else -1

@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from ganstudio.core.data import load_dataset
 from ganstudio.core.runfolder import RunFolder
 from ganstudio.core.runlog import read_metrics, read_run
 from ganstudio.core.steer import ControlFile
+from tests.core.conftest import last_stats_step, log_records, wait_until
 
 WAIT_S = 120.0
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -189,28 +190,13 @@ def test_batch_that_does_not_divide_is_refused(tmp_path):
     assert not (tmp_path / "job" / "metrics.jsonl").exists()
 
 
-def _wait(predicate, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def _records(folder: RunFolder) -> list[dict]:
-    try:
-        return read_metrics(folder.metrics_path)
-    except FileNotFoundError:
-        return []
 
 
-def _last_stats(folder: RunFolder) -> int:
-    steps = [r["step"] for r in _records(folder) if r["event"] == "stats"]
-    return steps[-1] if steps else -1
 
 
+_wait = partial(wait_until, timeout=WAIT_S)  # torchrun jobs start slowly on 2 cores
 LONG = ["--steps", "100000000", "--set", "train.threads=1", "--set", "train.batch_size=32",
         "--set", "log.every=1", "--set", "log.checkpoint_every=0", *QUIET]
 
@@ -219,16 +205,16 @@ def test_the_control_file_pauses_and_steps_every_rank_together(tmp_path):
     folder = RunFolder(tmp_path / "job")
     proc = torchrun("--run-dir", str(folder.path), *LONG)
     try:
-        _wait(lambda: _last_stats(folder) >= 5, "the job to train")
+        _wait(lambda: last_stats_step(folder) >= 5, "the job to train")
         ControlFile(folder).request("pause")
-        _wait(lambda: any(r["event"] == "paused" for r in _records(folder)), "the pause")
-        paused_at = next(r["step"] for r in _records(folder) if r["event"] == "paused")
+        _wait(lambda: any(r["event"] == "paused" for r in log_records(folder)), "the pause")
+        paused_at = next(r["step"] for r in log_records(folder) if r["event"] == "paused")
         beat = _wait(lambda: (b := json.loads(folder.heartbeat_path.read_text()))["status"] == "paused" and b,
                      "a paused heartbeat")
         assert beat["rank_steps"] == [paused_at, paused_at]  # every rank stopped at the same step
         ControlFile(folder).request("set", values={"optim.lr_d": 0.001})
         ControlFile(folder).request("step", n=2)
-        _wait(lambda: _last_stats(folder) == paused_at + 2, "two steps on every rank")
+        _wait(lambda: last_stats_step(folder) == paused_at + 2, "two steps on every rank")
         ControlFile(folder).request("stop")
         code, _, err = finish(proc)
     finally:
@@ -236,7 +222,7 @@ def test_the_control_file_pauses_and_steps_every_rank_together(tmp_path):
             proc.kill()
             proc.communicate()
     assert code == 0, err
-    records = _records(folder)
+    records = log_records(folder)
     assert records[-1] == {"event": "finished", "step": paused_at + 2, "reason": "stopped"}
     ck = checkpoints.load(folder.latest_checkpoint())
     assert ck["step"] == paused_at + 2 and ck["optimizers"]["D"]["param_groups"][0]["lr"] == 0.001
@@ -273,7 +259,7 @@ def test_a_nan_on_one_rank_pauses_every_rank_at_that_step_before_any_checkpoint(
                             env={**ENV, "NAN_FROM": "7"})
     code, _, err = finish(proc)
     assert code == 1, err
-    records = _records(folder)
+    records = log_records(folder)
     (paused,) = [r for r in records if r["event"] == "paused"]
     assert paused["step"] == 7 and "NaN or infinite" in paused["reason"]
     assert records[-1] == {"event": "finished", "step": 7, "reason": "stopped"}
@@ -288,13 +274,13 @@ def test_sigterm_to_torchrun_stops_every_rank_after_the_same_step(tmp_path):
     folder = RunFolder(tmp_path / "job")
     proc = torchrun("--run-dir", str(folder.path), *LONG)
     try:
-        _wait(lambda: _last_stats(folder) >= 5, "the job to train")
+        _wait(lambda: last_stats_step(folder) >= 5, "the job to train")
         proc.send_signal(signal.SIGTERM)
         _, out, err = finish(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
-    records = _records(folder)
+    records = log_records(folder)
     assert records[-1]["event"] == "finished" and records[-1]["reason"] == "stopped"
     assert checkpoints.load(folder.latest_checkpoint())["step"] == records[-1]["step"]
     assert json.loads(folder.heartbeat_path.read_text())["rank_steps"][0] in (
@@ -309,7 +295,7 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(tmp_path):
             *QUIET]
     proc = torchrun("--run-dir", str(folder.path), *args)
     try:
-        _wait(lambda: folder.latest_checkpoint() is not None and _last_stats(folder) >= 14,
+        _wait(lambda: folder.latest_checkpoint() is not None and last_stats_step(folder) >= 14,
               "a checkpoint and some steps past it")
         beat = json.loads(folder.heartbeat_path.read_text())
         workers = subprocess.run(["pgrep", "-f", "-P", str(proc.pid), "ganstudio"], capture_output=True,
@@ -323,7 +309,7 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(tmp_path):
             proc.communicate()
     assert code != 0  # torchrun tore the job down
     saved = checkpoints.load(folder.latest_checkpoint())["step"]
-    logged = _last_stats(folder)
+    logged = last_stats_step(folder)
     assert logged >= saved
     # torchrun --max-restarts would run the same command again: it continues where it was saved.
     code, _, err = finish(torchrun("--run-dir", str(folder.path), *[a if a != "100000000" else

@@ -16,6 +16,7 @@ import pytest
 from ganstudio.core import checkpoints
 from ganstudio.core.runfolder import RunFolder
 from ganstudio.core.runlog import read_metrics
+from tests.core.conftest import wait_until
 
 WAIT_S = 60.0
 TRAIN = ["train", "--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
@@ -24,13 +25,6 @@ TRAIN = ["train", "--set", "train.threads=1", "--set", "train.device=cpu", "--se
          "--steps", "10000000"]
 
 
-def _wait(predicate, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _stats(folder: RunFolder) -> int:
@@ -50,7 +44,7 @@ def test_a_signal_mid_training_saves_and_exits_with_its_code(tmp_path, signum, c
     folder = RunFolder(tmp_path / "run")
     proc = _start([*TRAIN, "--run-dir", str(folder.path)])
     try:
-        _wait(lambda: _stats(folder) >= 5, "training")
+        wait_until(lambda: _stats(folder) >= 5, "training")
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=WAIT_S)
     finally:
@@ -82,7 +76,7 @@ def test_a_signal_during_start_up_exits_quietly(tmp_path, signum, code):
             except OSError:
                 return False
 
-        _wait(reader_is_waiting, "the process to open the checkpoint")
+        wait_until(reader_is_waiting, "the process to open the checkpoint")
         time.sleep(0.2)
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=WAIT_S)
@@ -120,10 +114,10 @@ def test_a_second_ctrl_c_during_the_final_save_does_not_lose_it(tmp_path):
     proc = subprocess.Popen(cmd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait(lambda: _stats(folder) >= 3, "training")
+        wait_until(lambda: _stats(folder) >= 3, "training")
         (tmp_path / "stopping").write_text("")
         proc.send_signal(signal.SIGINT)
-        _wait(marker.exists, "the final save to begin")
+        wait_until(marker.exists, "the final save to begin")
         proc.send_signal(signal.SIGINT)  # impatient
         out, err = proc.communicate(timeout=WAIT_S)
     finally:

@@ -16,8 +16,8 @@ from ganstudio.core import checkpoints
 from ganstudio.core.control import Control
 from ganstudio.core.events import Alert
 from ganstudio.core.runfolder import RunFolder, RunFolderError
-from ganstudio.core.runlog import read_metrics
 from ganstudio.core.steer import ControlFile, Steering, apply_request, parse_request
+from tests.core.conftest import last_stats_step, log_records, wait_until
 
 WAIT_S = 60.0
 
@@ -103,26 +103,10 @@ def test_a_read_only_folder_is_watch_only(tmp_path):
 # ----- a real training process ---------------------------------------------------------------------
 
 
-def _wait(predicate, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def _records(folder: RunFolder) -> list[dict]:
-    try:
-        return read_metrics(folder.metrics_path)
-    except FileNotFoundError:
-        return []
 
 
-def _last_stats_step(folder: RunFolder) -> int:
-    steps = [r["step"] for r in _records(folder) if r["event"] == "stats"]
-    return steps[-1] if steps else -1
 
 
 TRAIN = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
@@ -139,32 +123,33 @@ def test_a_headless_run_is_steered_through_its_folder(tmp_path):
     folder = RunFolder(run_dir)
     control = ControlFile(folder)
     try:
-        _wait(lambda: _last_stats_step(folder) >= 5, "the first steps")
+        wait_until(lambda: last_stats_step(folder) >= 5, "the first steps")
         control.request("pause")
-        _wait(lambda: any(r["event"] == "paused" for r in _records(folder)), "the pause")
-        paused_at = _last_stats_step(folder)
-        beat = _wait(lambda: json.loads(folder.heartbeat_path.read_text()) if folder.heartbeat_path.exists()
-                     and json.loads(folder.heartbeat_path.read_text())["status"] == "paused" else None,
-                     "a paused heartbeat")
+        wait_until(lambda: any(r["event"] == "paused" for r in log_records(folder)), "the pause")
+        paused_at = last_stats_step(folder)
+        beat = wait_until(
+            lambda: json.loads(folder.heartbeat_path.read_text()) if folder.heartbeat_path.exists()
+            and json.loads(folder.heartbeat_path.read_text())["status"] == "paused" else None,
+            "a paused heartbeat")
         assert beat["pid"] == proc.pid
         time.sleep(1.0)  # a paused run does not advance (a negative check needs some time)
-        assert _last_stats_step(folder) == paused_at
+        assert last_stats_step(folder) == paused_at
         control.request("set", values={"optim.lr_g": 0.001})
         control.request("set", values={"model.width": 32})  # fixed by the models: refused
         control.request("step", n=2)
-        _wait(lambda: _last_stats_step(folder) == paused_at + 2, "two single steps")
-        records = _records(folder)
+        wait_until(lambda: last_stats_step(folder) == paused_at + 2, "two single steps")
+        records = log_records(folder)
         (change,) = [r for r in records if r["event"] == "hparams"]
         assert change["changes"] == {"optim.lr_g": [0.0002, 0.001]}
         refusal = [r for r in records if r["event"] == "alert" and r["kind"] == "config"]
         assert refusal and "model.width cannot change while training runs" in refusal[0]["message"]
         control.request("save")
-        saved = _wait(lambda: [r for r in _records(folder) if r["event"] == "checkpoint"], "the save")
+        saved = wait_until(lambda: [r for r in log_records(folder) if r["event"] == "checkpoint"], "the save")
         assert saved[0]["manual"] is True and saved[0]["path"].startswith("checkpoints/manual-")
         state = checkpoints.load(folder.path / saved[0]["path"])
         assert state["optimizers"]["G"]["param_groups"][0]["lr"] == 0.001
         control.request("resume")
-        _wait(lambda: _last_stats_step(folder) > paused_at + 10, "training to go on")
+        wait_until(lambda: last_stats_step(folder) > paused_at + 10, "training to go on")
         control.request("stop")
         out, err = proc.communicate(timeout=WAIT_S)
     finally:
@@ -172,7 +157,7 @@ def test_a_headless_run_is_steered_through_its_folder(tmp_path):
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
-    records = _records(folder)
+    records = log_records(folder)
     assert records[-1]["event"] == "finished" and records[-1]["reason"] == "stopped"
     final = checkpoints.load(folder.latest_checkpoint())
     assert final["step"] == records[-1]["step"]
@@ -188,7 +173,7 @@ def test_resume_auto_continues_in_the_same_folder(tmp_path):
     folder = RunFolder(run_dir)
     second = subprocess.run([*args, "--steps", "10"], capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
-    records = _records(folder)
+    records = log_records(folder)
     started = [r["step"] for r in records if r["event"] == "started"]
     assert started == [0, 6]
     from ganstudio.core.runlog import read_run
@@ -210,12 +195,12 @@ def test_a_restart_after_a_crash_rewinds_to_the_checkpoint(tmp_path):
     proc = subprocess.Popen([*args, "--steps", "1000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     folder = RunFolder(run_dir)
     try:
-        _wait(lambda: _last_stats_step(folder) >= 8, "steps past the first checkpoint")
+        wait_until(lambda: last_stats_step(folder) >= 8, "steps past the first checkpoint")
     finally:
         proc.kill()
         proc.communicate()
     ckpt_step = checkpoints.load(folder.latest_checkpoint())["step"]
-    logged = _last_stats_step(folder)
+    logged = last_stats_step(folder)
     assert logged > ckpt_step
     again = subprocess.run([*args, "--steps", str(logged + 3)], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
