@@ -6,67 +6,27 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
 
-from ganstudio.qt.panels.samples import GRID_NROW, GRID_PADDING
+from ganstudio.qt.panels.samples import GRID_NROW, GRID_PADDING, GridView
 
 PICK_COLORS = {"A": QColor(37, 99, 235), "B": QColor(234, 88, 12)}
 
 
-
-class ImageView(QWidget):
-    """One uint8 image as large as fits, nearest-neighbour scaled, with picked cells outlined when
-    it is a grid. `clicked(x, y)`: the image pixel under a left click."""
-
-    clicked = Signal(float, float)
+class ImageView(GridView):
+    """A GridView with picked grid cells outlined (`set_marks`)."""
 
     def __init__(self, name: str, min_height: int = 48):
-        super().__init__(objectName=name)
-        self.setMinimumSize(48, min_height)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._array: np.ndarray | None = None
-        self._image: QImage | None = None
+        super().__init__(name=name, min_size=(48, min_height))
         self._marks: list[tuple[int, str]] = []
-
-    @property
-    def array(self) -> np.ndarray | None:
-        return self._array
-
-    def set_image(self, array: np.ndarray | None) -> None:
-        if array is None:
-            self._array = self._image = None
-        else:
-            array = np.ascontiguousarray(array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array)
-            h, w = array.shape[:2]
-            fmt = QImage.Format.Format_Grayscale8 if array.ndim == 2 else QImage.Format.Format_RGB888
-            self._array = array
-            self._image = QImage(array.data, w, h, array.strides[0], fmt)
-        self.update()
 
     def set_marks(self, marks: list[tuple[int, str]]) -> None:
         """Outline grid cells: (sample index, "A" or "B")."""
         self._marks = marks
         self.update()
 
-    def _target(self) -> QRectF:
-        iw, ih = self._image.width(), self._image.height()
-        scale = min(self.width() / iw, self.height() / ih)
-        w, h = iw * scale, ih * scale
-        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
-
-    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
-        if self._image is not None:
-            target = self._target()
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(target, self._image)
-            self._paint_marks(painter, target)
-        painter.end()
-
-    def _paint_marks(self, painter: QPainter, target: QRectF) -> None:
+    def _paint_over(self, painter: QPainter, target: QRectF) -> None:
         w = self._image.width()
         side = (w - GRID_PADDING) // GRID_NROW - GRID_PADDING
         if side < 1:
@@ -79,15 +39,6 @@ class ImageView(QWidget):
             painter.setPen(QPen(PICK_COLORS[label], 2))
             painter.drawRect(QRectF(x, y, side * k, side * k))
             painter.drawText(QRectF(x + 2, y, side * k, side * k), label)
-
-    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if self._image is None or event.button() != Qt.MouseButton.LeftButton:
-            super().mousePressEvent(event)
-            return
-        target, pos = self._target(), event.position()
-        if target.contains(pos):
-            self.clicked.emit((pos.x() - target.x()) * self._image.width() / target.width(),
-                              (pos.y() - target.y()) * self._image.height() / target.height())
 
 
 class Plane:

@@ -140,18 +140,25 @@ def _readable(path: str, err: OSError) -> OSError:
     return OSError(f"Could not write '{path}': {reason}. Choose another folder or file name.")
 
 
-class _GridView(QWidget):
+class GridView(QWidget):
     """Paints one uint8 image as large as fits, keeping aspect, with nearest-neighbour scaling so
-    8x8 digits stay crisp. A click says which image pixel it hit (`clicked(x, y)`)."""
+    8x8 digits stay crisp. A click says which image pixel it hit (`clicked(x, y)`). Subclasses draw
+    over the image in `_paint_over` (the latent explorer outlines picked cells)."""
 
     clicked = Signal(float, float)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, name: str = "", min_size: tuple[int, int] = (64, 64)):
         super().__init__(parent)
-        self.setMinimumSize(64, 64)
+        if name:
+            self.setObjectName(name)
+        self.setMinimumSize(*min_size)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._array: np.ndarray | None = None  # keeps the QImage's buffer alive
         self._image: QImage | None = None
+
+    @property
+    def array(self) -> np.ndarray | None:
+        return self._array
 
     def set_image(self, array: np.ndarray | None) -> None:
         if array is None:
@@ -184,9 +191,14 @@ class _GridView(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
         if self._image is not None:
+            target = self._target()
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(self._target(), self._image)
+            painter.drawImage(target, self._image)
+            self._paint_over(painter, target)
         painter.end()
+
+    def _paint_over(self, painter: QPainter, target: QRectF) -> None:
+        """Drawn over the image, in `target` (the widget rectangle it fills)."""
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if self._image is None or event.button() != Qt.MouseButton.LeftButton:
@@ -215,7 +227,7 @@ class SamplesPanel(QWidget):
         self._bounds: tuple[float, float, float, float] | None = None
         self._last_dir = os.path.expanduser("~")
 
-        self._grid_view = _GridView()
+        self._grid_view = GridView()
         self._scatter = pg.PlotWidget()
         self._scatter.setObjectName("samples_scatter")
         self._scatter.setAspectLocked(True)
