@@ -301,36 +301,13 @@ def test_reading_in_chunks_gives_the_same_run_as_one_pass(tmp_path, monkeypatch)
     from ganstudio.core import runlog
 
     folder = RunFolder(tmp_path)
-    lines = ['{"event": "started", "step": 0, "total_steps": 100}']
-    for i in range(1, 101):
-        lines.append(json.dumps({"event": "stats", "step": i, "wall": i / 10, "loss_d": 1.0 / i,
-                                 "loss_g": None if i % 9 == 0 else float(i)}))
-        if i % 10 == 0:
-            lines.append(json.dumps({"event": "metrics", "step": i, "fd": float(i)}))
-        if i % 4 == 0:
-            lines.append(json.dumps({"event": "samples", "step": i}))
-    lines.insert(57, '{"event": "st')  # a torn line: its process died mid-write
-    folder.metrics_path.write_text("\n".join(lines) + "\n")
-
-    def read(chunk: int) -> RunState:
-        monkeypatch.setattr(runlog, "PARSE_CHUNK", chunk)
-        monkeypatch.setattr(runlog, "TIMELINE_LIMIT", 5)
-        reader = LogReader(folder, points=False, timeline_limit=5)
-        seen = []
-        monkeypatch.setattr(reader, "_samples", lambda rec: seen.append(rec["step"]))
-        state = RunState()
-        for ev in reader.read():
-            state.apply(ev)
-        return state, seen, reader.damaged
-
-    whole, grids, damaged = read(10_000)
+    _mixed_log(folder)
+    whole = _read_all(folder, monkeypatch)
+    assert whole[2] == 1 and whole[0].history.steps().tolist() == list(range(1, 301))
+    assert len(whole[1]) == 5 and whole[1][-1] == 300  # thinned over the whole log, the last kept
     for chunk in (1, 7, 64):
-        state, seen, bad = read(chunk)
-        assert seen == grids and bad == damaged == 1
-        assert state.history.steps().tolist() == whole.history.steps().tolist() == list(range(1, 101))
-        for key in ("loss_d", "loss_g", "fd"):
-            np.testing.assert_array_equal(state.history.series(key), whole.history.series(key))
-    assert len(grids) == 5 and grids[-1] == 100  # thinned over the whole log, the last kept
+        monkeypatch.setattr(runlog, "PARSE_CHUNK", chunk)
+        _same_run(_read_all(folder, monkeypatch), whole)
 
 
 def _mixed_log(folder: RunFolder, n: int = 300) -> None:
