@@ -99,9 +99,6 @@ class ForkDialog(QDialog):
         self.resize(460, 560)
         self.table.itemChanged.connect(self._on_table_item_changed)
 
-    def set_value(self, fork: int, key: str, text: str) -> None:
-        self.table.item(SHOWN_KEYS.index(key), 1 + fork).setText(text)
-
     def overrides(self) -> list[list[str]] | None:
         """Per fork, its `--set` arguments; None while a value is invalid (the reason is shown)."""
         out, problems = [], []

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QBrush, QColor, QFont, QFontMetrics, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QAction, QBrush, QColor, QFontMetrics, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -372,9 +372,6 @@ class RunsPanel(QWidget):
 
         walk(QModelIndex(), 0)
         return out
-
-    def row_font(self, path: str | Path) -> QFont:
-        return self._name_item(Path(path)).font()
 
     # ----- selection and actions ---------------------------------------------------------------
 
