@@ -17,9 +17,11 @@ from ganstudio.core.config import (
     ConfigError,
     apply_overrides,
     batch_split_problem,
+    fork_name,
     load,
     run_name,
     to_toml,
+    with_values,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -317,6 +319,8 @@ def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str]
                 ckpt_path = folder.latest_checkpoint() if resume == AUTO else resume
                 saved = checkpoints.config_of(checkpoints.load(ckpt_path))
                 base = load(args.config) if args.config else saved
+                if args.fork and base.log.name == saved.log.name:  # named by neither --config nor --set
+                    base = with_values(base, {"log.name": fork_name(saved)})
                 cfg = apply_overrides(base, overrides)
             else:
                 cfg = apply_overrides(_base_config(args.config, args.preset), overrides)

@@ -750,6 +750,12 @@ def run_name(cfg: Config) -> str:
     return cfg.log.name or f"{cfg.data.dataset}-{cfg.model.arch}-{cfg.loss.kind}"
 
 
+def fork_name(parent: Config, index: int | None = None) -> str:
+    """A fork's default name: its parent's, then "-fork" (with a letter when several forks are made
+    at once), so that a parent and its forks are told apart in the runs list and the plots' legend."""
+    return f"{run_name(parent)}-fork" + ("" if index is None else f"-{chr(ord('a') + index)}")
+
+
 def markdown_key_table() -> str:
     """The README's table of config keys, generated from the keys' own metadata."""
     rows = ["| key | default | live | allowed | meaning |", "|---|---|---|---|---|"]

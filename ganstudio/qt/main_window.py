@@ -1099,10 +1099,9 @@ class MainWindow(QMainWindow):
         self._launch_forks(str(path), overrides)
 
     def _launch_forks(self, checkpoint: str, overrides: list[list[str]]) -> None:
-        base = cfgmod.run_name(self.session.config)
         for i, o in enumerate(overrides):
-            suffix = "fork" if len(overrides) == 1 else f"fork-{chr(ord('a') + i)}"
-            self.forks.fork(checkpoint, o, f"{base}-{suffix}")
+            name = cfgmod.fork_name(self.session.config, i if len(overrides) > 1 else None)
+            self.forks.fork(checkpoint, o, name)
         self._docks["runs"].show()
         self.statusBar().showMessage(
             f"Training {len(overrides)} fork{'s' if len(overrides) > 1 else ''} of {Path(checkpoint).name}; "

@@ -44,6 +44,9 @@ def test_a_fork_with_no_change_is_the_parents_continuation(parent, capsys):
     assert child.path.parent == parent.path.parent
     meta = child.meta()["parent"]
     assert meta["kind"] == "fork" and meta["step"] == 6 and meta["run"] == str(parent.path.resolve())
+    # Named after its parent, told apart from it in the runs list and the plots' legend.
+    assert read_run(child).config.log.name == "digits-mlp-nonsaturating-fork"
+    assert child.name.endswith("digits-mlp-nonsaturating-fork")
     for key, value in _weights(parent).items():  # exactly, on the CPU
         assert torch.equal(value, _weights(child)[key]), key
     # Its history: the parent's up to the fork step, then its own.
