@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -196,11 +197,17 @@ def test_a_restart_after_a_crash_rewinds_to_the_checkpoint(tmp_path):
     folder = RunFolder(run_dir)
     try:
         wait_until(lambda: last_stats_step(folder) >= 8, "steps past the first checkpoint")
+        while True:  # crash it with steps logged after its last checkpoint, not right at one
+            proc.send_signal(signal.SIGSTOP)  # frozen: its log and checkpoints hold still
+            ckpt_step = checkpoints.load(folder.latest_checkpoint())["step"]
+            logged = last_stats_step(folder)
+            if logged > ckpt_step:
+                break
+            proc.send_signal(signal.SIGCONT)
+            wait_until(lambda n=logged: last_stats_step(folder) > n, "another step")
     finally:
         proc.kill()
         proc.communicate()
-    ckpt_step = checkpoints.load(folder.latest_checkpoint())["step"]
-    logged = last_stats_step(folder)
     assert logged > ckpt_step
     again = subprocess.run([*args, "--steps", str(logged + 3)], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
