@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QDockWidget, QLineEdit, QListWidget, QPushButton, QTreeView
 
 from ganstudio.cli import EXIT_OK, main
@@ -124,21 +125,30 @@ def test_two_runs_overlaid_in_two_colours_on_every_tab(dock_window, runs_dir, qt
         plots.refresh()
         legend = [label.text for _, label in plots.plot_widget(title).getPlotItem().legend.items]
         for o in overlays:
-            items = plots.overlay_items(title, o)
-            drawn = [item for item in items if item.xData is not None and len(item.xData)]
-            assert drawn, f"{o.name} not drawn on {title}"
-            assert items[0].opts["pen"].color().name() == o.color, title  # later series: paler tints
-            assert all(o.name in item.curve.toolTip() for item in drawn)  # hover says which run
+            curves = plots.overlay_curves(title, o)
+            assert curves and all(len(c.x) for c in curves), f"{o.name} not drawn on {title}"
+            # Tints of the run's colour (a tab's later series are paler): the same hue.
+            assert all(abs(c.pen.color().hsvHue() - QColor(o.color).hsvHue()) <= 3 for c in curves), title
             assert o.name in legend, (title, legend)
     for title in plots.titles():  # two runs, two colours, series by series
-        a, b = (plots.overlay_items(title, o) for o in overlays)
-        assert all(x.opts["pen"].color() != y.opts["pen"].color() for x, y in zip(a, b, strict=True))
+        a, b = (plots.overlay_curves(title, o) for o in overlays)
+        assert [c.label for c in a] == [c.label for c in b]
+        assert all(x.pen.color() != y.pen.color() for x, y in zip(a, b, strict=True))
+    # Hover says which run a curve belongs to: the mouse on the middle of each run's curve.
+    plots.show_tab("Losses")
+    plots.refresh()
+    layer = plots.compare_layer("Losses")
+    for o in overlays:
+        c = plots.overlay_curves("Losses", o)[0]
+        i = len(c.x) // 2
+        assert layer.nearest(float(c.x[i]), float(c.y[i])).name == o.name
+    assert plots.overlay_curves("Losses", overlays[0])[0].pen.color().name() == overlays[0].color
     # The current run stays in front: its curves are drawn wider while others are compared.
     assert plots.curve("Losses", "loss_d").opts["pen"].width() == 2
     # Unticked: gone from the plots.
     window.runs.set_ticked(hinge.path, False)
     assert [o.name for o in _overlaid(window)] == ["base"]
-    assert plots.overlay_items("Losses", overlays[1]) == []
+    assert plots.overlay_curves("Losses", overlays[1]) == []
 
 
 def test_samples_compare_at_one_step_and_the_config_diff(dock_window, runs_dir, qtbot):

@@ -4,7 +4,8 @@ The plots are created once and updated: one PlotDataItem per series (plus a fain
 values behind the smoothed curve), fed from a display-rate QTimer and only when the history
 changed. Smoothing is cached per stat and extended by the new tail only. A short series is drawn
 from views of History's own buffers; a long one through a min/max pyramid that hands pyqtgraph two
-points per pixel column, so a million-point run redraws as cheaply as a short one.
+points per pixel column, so a million-point run redraws as cheaply as a short one. Compared runs
+(set_overlays) are reduced the same way and drawn by one item per plot (plot_items.CompareLayer).
 
 Drawing shares the GUI thread (and the GIL) with everything else the window does while the
 training thread works, so it is budgeted: at most about 10 redraws a second, fewer when a frame is
@@ -23,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QLineF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainterPath, QPalette, QPen
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -36,14 +37,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.history import History, Marker
+from ganstudio.core.history import History
+from ganstudio.qt.panels.plot_items import CompareLayer, LayerCurve, MarkerLayer, SeriesItem, TimedPlotWidget
 
 REDRAW_INTERVAL_MS = 25  # the display tick: how soon a change the user made is drawn
 MIN_REDRAW_GAP_S = 0.1  # new training data is drawn at most 10 times a second...
 REDRAW_DUTY = 0.05  # ...and the plots take at most ~5% of the GUI thread's time while it streams
-HOVER_PX = 4  # how close (in pixels) the mouse must be to a marker line to show its text
-CHECKPOINT_SPACING_PX = 8  # checkpoint markers closer than this are thinned
-TICK_PX = 9  # routine autosaves are ticks this tall at the bottom of the plot, not full lines
 LOD_DIRECT_POINTS = 4096  # up to this many points in view are handed to pyqtgraph as they are
 LOD_FACTOR = 8  # each level of the min/max pyramid reduces blocks of 8 of the level below
 SMOOTHING_STEPS = 99  # slider 0..99 -> weight 0.00..0.99
@@ -55,11 +54,6 @@ RAW_ALPHA = 70
 BAND_ALPHA = 70  # the bootstrap band's fill; its edges and the error bars are a little stronger
 BAND_EDGE_ALPHA = 110
 LEGEND_ROW_PX = 22  # the legend's row above each plot (taller if its text needs it)
-# "checkpoint" is a routine autosave (a tick); "save" one the user asked for (a full line).
-MARKER_COLORS = {"hparams": "#f59f00", "checkpoint": "#7b93ad", "save": "#52708f"}
-ALERT_COLOR = "#e03131"  # every other marker kind is an alert
-MARKER_ORDER = ("checkpoint", "save", "hparams")  # drawn first to last, alerts on top
-TICK_KINDS = (MARKER_ORDER.index("checkpoint"),)  # kind_index values drawn as ticks
 
 # (title, [(key, legend label)], y label, smoothed): a learning rate is set, not measured, so a
 # smoothed curve would only blur the moment it changed.
@@ -72,9 +66,14 @@ DEFAULT_TABS = (
 X_AXES = (("Step", "step"), ("Wall time (s)", "wall time (s)"))
 # Compared runs (set_overlays): each in its colour, a tab's later series in paler tints of it (opaque
 # and solid: Qt strokes dashed or translucent lines several times slower, and ten runs are many
-# lines); the current run's curves are drawn wider meanwhile, so it stays the one in front.
+# lines), all of a plot's by one CompareLayer under the current run's curves, which are drawn wider
+# meanwhile, so the current run stays the one in front.
 OVERLAY_TINTS = (0.0, 0.45, 0.65, 0.8)  # how far each series' colour is mixed towards white
 CURRENT_WIDTH_COMPARED = 2
+# A compared run's long series is reduced to a (min, max) pair every this many pixel columns (the
+# current run's, every column): the same envelope, drawn with half the points; with ten runs, Qt's
+# stroking of their points is most of a frame.
+OVERLAY_COLUMN_PX = 2
 CURSOR_COLOR = "#64748b"
 
 
@@ -295,257 +294,6 @@ class _SeriesCache:
         return lod
 
 
-class _GridAxis(pg.AxisItem):
-    """An axis whose grid lines are opaque, their colour pre-blended with the plot background.
-
-    They look the same as pyqtgraph's translucent ones (grid lines only cross each other), but Qt's
-    raster engine strokes translucent lines through a slow path: ~140 of them took 12.7 ms a frame
-    here, against 1.1 ms opaque."""
-
-    def __init__(self, orientation: str):
-        super().__init__(orientation)
-        self._background = QColor("white")
-        self._pens: dict[int, QPen] = {}
-
-    def set_background(self, color: QColor) -> None:
-        self._background = QColor(color)
-        self._pens.clear()
-        self.picture = None  # regenerate the cached drawing
-        self.update()
-
-    def generateDrawSpecs(self, p):  # noqa: N802 (pyqtgraph's name)
-        specs = super().generateDrawSpecs(p)
-        if specs is None or self.grid is False:
-            return specs
-        axis_spec, tick_specs, text_specs = specs
-        return axis_spec, [(self._opaque(pen), p1, p2) for pen, p1, p2 in tick_specs], text_specs
-
-    def _opaque(self, pen: QPen) -> QPen:
-        color = pen.color()
-        if color.alpha() == 255:
-            return pen
-        key = color.rgba()
-        out = self._pens.get(key)
-        if out is None:
-            a, b = color.alphaF(), self._background
-            out = QPen(pen)
-            out.setColor(
-                QColor.fromRgbF(
-                    b.redF() + (color.redF() - b.redF()) * a,
-                    b.greenF() + (color.greenF() - b.greenF()) * a,
-                    b.blueF() + (color.blueF() - b.blueF()) * a,
-                )
-            )
-            self._pens[key] = out
-        return out
-
-
-class _PlotWidget(pg.PlotWidget):
-    """A PlotWidget with opaque grid axes that remembers how long its last paint took."""
-
-    def __init__(self) -> None:
-        super().__init__(axisItems={"left": _GridAxis("left"), "bottom": _GridAxis("bottom")})
-        self.paint_s = 0.0
-
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        t0 = time.perf_counter()
-        super().paintEvent(event)
-        self.paint_s = time.perf_counter() - t0
-
-
-class _MarkerLayer(pg.GraphicsObject):
-    """Every History marker of one plot, drawn by one item: dashed vertical lines for the events
-    worth a glance (hyperparameter changes, saves the user asked for, alerts), and short ticks at
-    the bottom for routine autosaves, which a long run has hundreds of.
-
-    One item per plot, not one per marker: a long run's hundreds of checkpoints cost one paint call
-    and a few numpy arrays, and markers closer than a pixel are drawn once. Hovering within HOVER_PX
-    of a line (or of a tick, near the bottom) highlights it and shows its text, as a label in the
-    plot and as a tooltip.
-    """
-
-    #: A marker double-clicked or right-clicked (on a checkpoint: fork from it).
-    activated = Signal(object)
-
-    def __init__(self, label_fill: QColor):
-        super().__init__()
-        self.setZValue(10)  # above the curves
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # clicks and drags go to the view
-        self.x = np.empty(0)
-        self.markers: list[Marker] = []
-        self.hovered: int | None = None  # index into markers
-        self._kinds = np.empty(0, dtype=np.int8)
-        self._pens = [self._pen(kind) for kind in (*MARKER_ORDER, "alert")]  # by kind_index
-        self._label = pg.TextItem(anchor=(0, 0), fill=label_fill)
-        self._label.setParentItem(self)
-        self._label.hide()
-        self._bounds: QRectF | None = None
-        self._shape: QPainterPath | None = None
-
-    @staticmethod
-    def _pen(kind: str) -> QPen:
-        color = MARKER_COLORS.get(kind, ALERT_COLOR)
-        if kind in MARKER_ORDER and MARKER_ORDER.index(kind) in TICK_KINDS:
-            return pg.mkPen(color, width=2)  # thicker than an axis tick, so not taken for one
-        return pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine)
-
-    @staticmethod
-    def kind_index(marker: Marker) -> int:
-        """The marker's place in MARKER_ORDER (len(MARKER_ORDER) for an alert). A checkpoint the
-        user asked for draws as a "save" (a full line), a routine one as a tick."""
-        kind = "save" if marker.kind == "checkpoint" and marker.tag == "manual" else marker.kind
-        return MARKER_ORDER.index(kind) if kind in MARKER_ORDER else len(MARKER_ORDER)
-
-    def set_markers(self, x: np.ndarray, markers: list[Marker]) -> None:
-        """Show `markers` at data x positions `x`."""
-        if len(markers) != len(self.markers) or (markers and markers[-1] is not self.markers[-1]):
-            self._kinds = np.array([self.kind_index(m) for m in markers], dtype=np.int8)
-            self.set_hovered(None)
-            self.markers = list(markers)
-        self.x = np.asarray(x, dtype=np.float64)
-        self._shape = None
-        self.update()
-
-    def set_label_fill(self, fill: QColor) -> None:
-        self._label.fill = pg.mkBrush(fill)
-        self._label.update()
-
-    def text(self, i: int) -> str:
-        m = self.markers[i]
-        return f"step {m.step}: {m.text}"
-
-    def color(self, i: int) -> QColor:
-        return self._pens[self._kinds[i]].color()
-
-    def nearest(self, x: float, y: float | None = None, tolerance_px: float = HOVER_PX) -> int | None:
-        """The marker drawn within `tolerance_px` pixels of data x, the top-most kind first. A tick
-        counts only when y is near the bottom (or not given)."""
-        if not len(self.x):
-            return None
-        px = self.pixelWidth() or 1.0
-        near = np.abs(self.x - x) <= tolerance_px * px
-        vr = self.viewRect()
-        if y is not None and vr is not None and y > vr.top() + (TICK_PX + tolerance_px) * self._py():
-            near &= ~np.isin(self._kinds, TICK_KINDS)
-        close = np.flatnonzero(near)
-        if not len(close):
-            return None
-        top = close[self._kinds[close] == self._kinds[close].max()]
-        return int(top[np.argmin(np.abs(self.x[top] - x))])
-
-    def set_hovered(self, i: int | None) -> None:
-        if i == self.hovered:
-            return
-        self.hovered = i
-        if i is None:
-            self._label.hide()
-            self.setToolTip("")
-        else:
-            text = self.text(i)
-            self._label.setText(text, color=self.color(i))
-            self._place_label()
-            self._label.show()
-            self.setToolTip(text)
-        self.update()
-
-    def _place_label(self) -> None:
-        vr = self.viewRect()
-        if self.hovered is not None and vr is not None:
-            self._label.setPos(self.x[self.hovered] + 3 * (self.pixelWidth() or 0.0), vr.bottom())
-
-    def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
-        self.set_hovered(None if ev.isExit() else self.nearest(ev.pos().x(), ev.pos().y()))
-
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
-        """A double click or right click on a marker activates it; other clicks go to the view."""
-        i = self.nearest(ev.pos().x(), ev.pos().y())
-        if i is None or not (ev.double() or ev.button() == Qt.MouseButton.RightButton):
-            ev.ignore()
-            return
-        ev.accept()
-        self.activated.emit(self.markers[i])
-
-    def _py(self) -> float:
-        """Data units per pixel, vertically."""
-        return self.pixelHeight() or 1.0
-
-    def _y_top(self, kind: int, vr: QRectF) -> float:
-        """Where a marker of `kind` ends: the plot's top, or a tick's height above its bottom (in
-        view coordinates y grows upwards, so the rect's top() is the plot's bottom edge)."""
-        return vr.top() + TICK_PX * self._py() if kind in TICK_KINDS else vr.bottom()
-
-    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph's name)
-        self.prepareGeometryChange()  # the bounds are the view's: never change them mid-paint
-        self._bounds = None
-        self._shape = None
-        self._place_label()
-        super().viewTransformChanged()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt's name)
-        if self._bounds is None:
-            vr = self.viewRect()
-            self._bounds = QRectF() if vr is None else QRectF(vr)
-        return self._bounds
-
-    def _visible(self) -> tuple[np.ndarray, float, QRectF] | None:
-        """Indices of the markers to draw, thinned (see CHECKPOINT_SPACING_PX) and in drawing order:
-        checkpoints, then saves, then hyperparameter changes, then alerts on top."""
-        vr = self.viewRect()
-        if vr is None or not len(self.x):
-            return None
-        px = self.pixelWidth() or 1.0
-        inside = np.flatnonzero((self.x >= vr.left() - px) & (self.x <= vr.right() + px))
-        if not len(inside):
-            return np.empty(0, dtype=np.int64), px, vr
-        # Checkpoints, routine and often hundreds, keep CHECKPOINT_SPACING_PX between them;
-        # hyperparameter changes and alerts are each drawn down to one per pixel column.
-        kinds = self._kinds[inside]
-        spacing = np.where(kinds == MARKER_ORDER.index("checkpoint"), CHECKPOINT_SPACING_PX, 1.0) * px
-        column = np.round(self.x[inside] / spacing).astype(np.int64) * (len(MARKER_ORDER) + 1) + kinds
-        _, first = np.unique(column, return_index=True)
-        keep = inside[first]
-        return keep[np.argsort(self._kinds[keep], kind="stable")], px, vr
-
-    def drawn(self) -> list[int]:
-        """Indices (into `markers`) of the lines the next paint draws."""
-        visible = self._visible()
-        return [] if visible is None else visible[0].tolist()
-
-    def shape(self) -> QPainterPath:
-        if self._shape is None:
-            path = QPainterPath()
-            visible = self._visible()
-            if visible is not None:
-                keep, px, vr = visible
-                half = HOVER_PX * px
-                ticks = np.isin(self._kinds[keep], TICK_KINDS)
-                tall = set(np.unique(self.x[keep[~ticks]]).tolist())
-                for x in tall:
-                    path.addRect(QRectF(x - half, vr.top(), 2 * half, vr.height()))
-                height = (TICK_PX + HOVER_PX) * self._py()
-                for x in np.unique(self.x[keep[ticks]]).tolist():
-                    if x not in tall:
-                        path.addRect(QRectF(x - half, vr.top(), 2 * half, height))
-            self._shape = path
-        return self._shape
-
-    def paint(self, p, *args) -> None:
-        visible = self._visible()
-        if visible is None:
-            return
-        keep, _px, vr = visible
-        bottom = vr.top()
-        for kind, pen in enumerate(self._pens):
-            xs = self.x[keep[self._kinds[keep] == kind]]
-            if len(xs):
-                p.setPen(pen)
-                end = self._y_top(kind, vr)
-                p.drawLines([QLineF(x, bottom, x, end) for x in xs.tolist()])
-        if self.hovered is not None and self.hovered < len(self.x):
-            p.setPen(pg.mkPen(self.color(self.hovered), width=3))
-            x = float(self.x[self.hovered])
-            p.drawLine(QLineF(x, bottom, x, self._y_top(int(self._kinds[self.hovered]), vr)))
-
 
 @dataclass
 class _Curve:
@@ -582,11 +330,14 @@ class _Tab:
     y_label: str
     smooth: bool
     bands: bool
-    plot: _PlotWidget | None = None
+    plot: TimedPlotWidget | None = None
     curves: list[_Curve] = field(default_factory=list)
-    markers: _MarkerLayer | None = None
+    markers: MarkerLayer | None = None
     drawn: tuple | None = None  # what it shows: the history signature and view; None = stale
-    overlay_items: dict[int, list[pg.PlotDataItem]] = field(default_factory=dict)  # id(Overlay) -> by series
+    compare: CompareLayer | None = None  # the compared runs' curves
+    # id(Overlay) -> (what its curves were made from, the curves): a run that did not change (a
+    # finished one) keeps its curves, and the layer its paths.
+    compared: dict[int, tuple[tuple, list[LayerCurve]]] = field(default_factory=dict)
     cursor: pg.InfiniteLine | None = None  # the compare's step (set_cursor)
     # Series found in the history by name: {prefix: (group name, colours)}; one curve per key that
     # starts with a prefix (the layers' gradient norms), listed in the legend one line a group
@@ -705,7 +456,7 @@ class PlotsPanel(QWidget):
         """`tab`, with its plot built in the panel's current settings if it was not yet."""
         if tab.plot is not None:
             return tab
-        plot = _PlotWidget()
+        plot = TimedPlotWidget()
         plot.setObjectName(f"plots_plot_{self._tabs.index(tab)}")
         item = plot.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.15)
@@ -734,7 +485,9 @@ class PlotsPanel(QWidget):
         legend.setParentItem(item)
         legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(item.getAxis("left").width(), 0))
         item.legend = legend
-        tab.markers = _MarkerLayer(self._label_fill())
+        tab.compare = CompareLayer()
+        item.addItem(tab.compare)  # in the auto-range: compared runs stay in view
+        tab.markers = MarkerLayer(self._label_fill())
         item.addItem(tab.markers, ignoreBounds=True)
         tab.markers.activated.connect(self.marker_activated)
         tab.plot = plot
@@ -755,7 +508,7 @@ class PlotsPanel(QWidget):
         dots = (
             {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if tab.bands else {}
         )
-        main = pg.PlotDataItem(pen=pg.mkPen(color, width=1), antialias=False, name=label, **dots)
+        main = SeriesItem(pen=pg.mkPen(color, width=1), antialias=False, name=label, **dots)
         for data_item in (raw, main):
             item.addItem(data_item)
         raw.setVisible(False)
@@ -837,7 +590,7 @@ class PlotsPanel(QWidget):
                 return c.raw if raw else c.smooth
         raise KeyError(f"tab '{title}' has no series '{key}'")
 
-    def marker_layer(self, title: str) -> _MarkerLayer:
+    def marker_layer(self, title: str) -> MarkerLayer:
         """The item drawing tab `title`'s markers (its `x` and `markers` say what it shows)."""
         return self._tab(title).markers
 
@@ -850,10 +603,10 @@ class PlotsPanel(QWidget):
         """Draw these other runs on every tab too, each in its colour, with the same smoothing,
         log-y and x axis; the current run stays in front."""
         keep = {id(o) for o in overlays}
-        for tab in self._built_tabs():
-            for key in [k for k in tab.overlay_items if k not in keep]:
-                for item in tab.overlay_items.pop(key):
-                    tab.plot.getPlotItem().removeItem(item)
+        for tab in self._built_tabs():  # an unticked run leaves the plots now, not at the next redraw
+            for key in [k for k in tab.compared if k not in keep]:
+                del tab.compared[key]
+            tab.compare.set_curves([c for c in tab.compare.curves if c.run in keep])
         self._overlays = list(overlays)
         for tab in self._built_tabs():
             self._emphasise(tab)
@@ -862,9 +615,13 @@ class PlotsPanel(QWidget):
     def overlays(self) -> list[Overlay]:
         return list(self._overlays)
 
-    def overlay_items(self, title: str, overlay: Overlay) -> list[pg.PlotDataItem]:
-        """The items drawing `overlay` in tab `title` (one per series), once it has been drawn."""
-        return list(self._tab(title).overlay_items.get(id(overlay), []))
+    def overlay_curves(self, title: str, overlay: Overlay) -> list[LayerCurve]:
+        """The curves of `overlay` drawn in tab `title` (one per series with data), once drawn."""
+        return [c for c in self._tab(title).compare.curves if c.run == id(overlay)]
+
+    def compare_layer(self, title: str) -> CompareLayer:
+        """The item drawing tab `title`'s compared runs."""
+        return self._tab(title).compare
 
     def set_cursor(self, step: int | None) -> None:
         """A vertical line at `step` on every tab (the compare's step), or none."""
@@ -1003,59 +760,52 @@ class PlotsPanel(QWidget):
         c.error_bars.setData(np.repeat(x, 2), np.column_stack([y - std, y + std]).ravel())
 
     def _draw_overlays(self, tab: _Tab, view: tuple, weight: float) -> list[tuple[pg.PlotDataItem, str]]:
-        """Draw each compared run's series in this tab; (item, run name) for the legend, one per
-        run that has data here."""
-        entries = []
+        """Hand each compared run's series in this tab to its CompareLayer; (legend sample, run
+        name) for the legend, one per run that has data here. A run whose history, name, colour and
+        view did not change keeps its curves (and the layer the paths made from them)."""
+        entries, curves = [], []
         for o in self._overlays:
-            items = tab.overlay_items.get(id(o))
-            if items is None:
-                items = tab.overlay_items[id(o)] = self._make_overlay_items(tab, o)
-            elif len(items) < len(tab.series):  # series found since (a layer's gradient norm)
-                items += self._make_overlay_items(tab, o, start=len(items))
-            h = o.history
-            x_all = h.walls() if self._wall_x else h.steps()
-            shown = None
-            for (key, label), item in zip(tab.series, items, strict=True):
-                tip = f"{o.name}: {label}"
-                if item.toolTip() != tip:  # set when made or renamed, not on every frame
-                    for part in (item, item.curve, item.scatter):
-                        part.setToolTip(tip)
-                raw = h.series(key) if h.has(key) else None
-                cache = None
-                if raw is not None:
-                    cache = o.caches.get(key)
-                    if cache is None:
-                        cache = o.caches[key] = _SeriesCache()
-                    cache.update(raw, weight)
-                if cache is None or not cache.n_finite:
-                    item.setData([], [])
-                    continue
-                if tab.bands:
-                    index = cache.finite.view() if cache.finite is not None else slice(None)
-                    item.setData(x_all[index], raw[index])
-                else:
-                    i0, i1 = self._index_range(view, cache, x_all)
-                    item.setData(*self._curve_data(view, cache, x_all, raw, i0, i1, smoothed=weight > 0.0))
-                shown = shown or item
-            if shown is not None:
-                entries.append((shown, o.name))
+            made_from = (o.name, o.color, o.history.revision, len(o.history), view, weight, self._wall_x,
+                         len(tab.series))
+            known = tab.compared.get(id(o))
+            if known is None or known[0] != made_from:
+                known = tab.compared[id(o)] = (made_from, self._overlay_curves(tab, o, view, weight))
+            run_curves = known[1]
+            curves += run_curves
+            if run_curves:
+                entries.append((tab.compare.legend_sample(id(o), run_curves[0]), o.name))
+        tab.compare.set_curves(curves)
         return entries
 
-    @staticmethod
-    def _make_overlay_items(tab: _Tab, o: Overlay, start: int = 0) -> list[pg.PlotDataItem]:
-        plot_item = tab.plot.getPlotItem()
-        items = []
+    def _overlay_curves(self, tab: _Tab, o: Overlay, view: tuple, weight: float) -> list[LayerCurve]:
+        """`o`'s series of this tab that have finite points, reduced as the current run's are, each
+        in a tint of the run's colour (paler for the tab's later series)."""
+        h = o.history
+        x_all = h.walls() if self._wall_x else h.steps()
         base = QColor(o.color)
-        for i in range(start, len(tab.series)):
+        out = []
+        for i, (key, label) in enumerate(tab.series):
+            if not h.has(key):
+                continue
+            raw = h.series(key)
+            cache = o.caches.get(key)
+            if cache is None:
+                cache = o.caches[key] = _SeriesCache()
+            cache.update(raw, weight)
+            if not cache.n_finite:
+                continue
+            if tab.bands:
+                index = cache.finite.view() if cache.finite is not None else slice(None)
+                x, y = x_all[index], raw[index]
+            else:
+                i0, i1 = self._index_range(view, cache, x_all)
+                coarse = (max(1, view[0] // OVERLAY_COLUMN_PX), *view[1:]) if view else view
+                x, y = self._curve_data(coarse, cache, x_all, raw, i0, i1, smoothed=weight > 0.0)
             t = OVERLAY_TINTS[i % len(OVERLAY_TINTS)]
             tint = QColor.fromRgbF(*(c + (1.0 - c) * t for c in (base.redF(), base.greenF(), base.blueF())))
-            pen = pg.mkPen(tint, width=1)
-            dots = ({"symbol": "t", "symbolSize": 6, "symbolBrush": o.color, "symbolPen": None}
-                    if tab.bands else {})
-            item = pg.PlotDataItem(pen=pen, antialias=False, **dots)
-            plot_item.addItem(item)
-            items.append(item)
-        return items
+            out.append(LayerCurve(id(o), o.name, label, pg.mkPen(tint, width=1), x, y,
+                                  pg.mkBrush(base) if tab.bands else None))
+        return out
 
     def _emphasise(self, tab: _Tab) -> None:
         """The current run's curves, wider while other runs are compared with it."""
