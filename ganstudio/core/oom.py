@@ -53,6 +53,15 @@ def describe(e: BaseException, cfg: Config, device: torch.device | str, when: st
             "the run folder and its checkpoints are kept")
 
 
+def describe_metrics(e: BaseException, cfg: Config) -> str:
+    """Out of memory in the background quality metrics (on the CPU): what to lower there. Training
+    is not stopped by it: the evaluation is reported as failed and the next one tries again."""
+    asked = _asked(str(e))
+    asked = f" ({asked})" if asked else ""
+    return (f"out of memory (RAM) while computing the quality metrics{asked}. Lower metrics.samples "
+            f"(now {cfg.metrics.samples}), or turn the metrics off (metrics.every = 0); training goes on")
+
+
 def _asked(text: str) -> str:
     """How much the failed allocation asked for, from torch's message ("Tried to allocate 2.00 GiB",
     "you tried to allocate 4398046511104 bytes"); its first line, shortened, when it says neither."""

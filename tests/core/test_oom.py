@@ -117,3 +117,19 @@ def test_a_checkpoint_that_does_not_fit_in_memory_is_not_called_mismatched(tmp_p
         Trainer.from_checkpoint(path)
     assert str(e.value).startswith("out of memory (RAM) while loading the checkpoint (")
     assert "does not match" not in str(e.value)
+
+
+def test_quality_metrics_out_of_memory_is_an_alert_that_says_what_to_lower_and_training_goes_on(
+        tmp_path, monkeypatch):
+    from ganstudio.core.events import Alert, Finished
+    from ganstudio.core.metrics.evaluator import Evaluator
+
+    monkeypatch.setattr(Evaluator, "evaluate", allocate_too_much)
+    cfg = with_values(tiny_cfg(tmp_path), {"train.steps": 6, "metrics.every": 2, "metrics.samples": 100})
+    events = list(Trainer(cfg).run())
+    alerts = [e for e in events if isinstance(e, Alert) and e.kind == "metrics"]
+    assert alerts and isinstance(events[-1], Finished)
+    assert alerts[0].message.startswith(
+        f"quality metrics for step {alerts[0].step} failed: out of memory (RAM) while computing the quality "
+        "metrics (it asked for 4.00 TiB more). Lower metrics.samples (now 100), or turn the metrics off")
+    assert "Traceback" not in alerts[0].message and "RuntimeError" not in alerts[0].message

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ganstudio.core import models
+from ganstudio.core import models, oom
 from ganstudio.core.allocator import release_free_memory
 from ganstudio.core.config import Config
 from ganstudio.core.metrics.classifier import Cancelled
@@ -140,13 +140,12 @@ class BackgroundEvaluator:
             except Cancelled:
                 result = None
             except Exception as e:  # reported as an alert; training goes on
-                where = traceback.extract_tb(e.__traceback__)[-1]
-                result = Result(
-                    step,
-                    None,
-                    seconds=time.perf_counter() - t0,
-                    error=f"{type(e).__name__}: {e} (in {where.name}, line {where.lineno})",
-                )
+                if oom.is_out_of_memory(e):  # what to lower, not torch's text
+                    error = oom.describe_metrics(e, self.evaluator.cfg)
+                else:
+                    where = traceback.extract_tb(e.__traceback__)[-1]
+                    error = f"{type(e).__name__}: {e} (in {where.name}, line {where.lineno})"
+                result = Result(step, None, seconds=time.perf_counter() - t0, error=error)
             state = noise = None
             release_free_memory()
             with self._cond:
