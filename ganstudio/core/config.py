@@ -8,6 +8,7 @@ read it from here, so there is one definition of what a key means and what it al
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 import reprlib
@@ -374,6 +375,19 @@ class _ShortRepr(reprlib.Repr):
 _show = _ShortRepr().repr
 
 
+def unknown_key(key: Any) -> str:
+    """The message for a key that is not a config key: the likely one when it is the right name in
+    another section ('train.lr_d' -> 'optim.lr_d') or a near miss, then every known key."""
+    guess = None
+    if isinstance(key, str):
+        name = key.lower().rsplit(".", 1)[-1]
+        same_name = [k for k in KEYS if k.split(".")[1] == name]
+        close = difflib.get_close_matches(key.lower(), list(KEYS), n=1, cutoff=0.75)
+        guess = same_name[0] if len(same_name) == 1 else close[0] if close else None
+    hint = f" (did you mean '{guess}'?)" if guess else ""
+    return f"unknown key {_show(key)}{hint}; known keys: {', '.join(KEYS)}"
+
+
 def _text_problem(key: str, value: str) -> str | None:
     """What stops a text value from being saved (TOML is UTF-8) or used in a path, or None."""
     if "\0" in value:
@@ -406,7 +420,7 @@ def check_value(key: str, value: Any) -> str | None:
     """The problem with one key's value, or None. Used per field by the GUI and by `validate`."""
     info = KEYS.get(key) if isinstance(key, str) else None
     if info is None:
-        return f"unknown key {_show(key)}; known keys: {', '.join(KEYS)}"
+        return unknown_key(key)
     t = info.type
     shown = _show(value)
     ok_type = (
@@ -515,7 +529,7 @@ def with_values(cfg: Config, values: dict[str, Any]) -> Config:
     sections: dict[str, dict[str, Any]] = {}
     unknown = [k for k in values if k not in KEYS]
     if unknown:
-        raise ConfigError([f"unknown key '{k}'; known keys: {', '.join(KEYS)}" for k in unknown])
+        raise ConfigError([unknown_key(k) for k in unknown])
     for key, value in values.items():
         section, name = key.split(".")
         sections.setdefault(section, {})[name] = value
@@ -545,7 +559,7 @@ def from_dict(d: Any, *, source: str = "config") -> Config:
         for name, value in table.items():
             key = f"{section}.{name}"
             if key not in KEYS:
-                problems.append(f"{source}: unknown key {_show(key)}")
+                problems.append(f"{source}: {unknown_key(key)}")
             else:
                 values[key] = _as_float(value) if KEYS[key].type is float else value
     if problems:
@@ -579,7 +593,7 @@ def parse_value(key: str, text: str) -> Any:
     """
     info = KEYS.get(key) if isinstance(key, str) else None
     if info is None:
-        raise ConfigError([f"unknown key {_show(key)}; known keys: {', '.join(KEYS)}"])
+        raise ConfigError([unknown_key(key)])
     t = info.type
     s = text.strip()
     if t is str:
@@ -721,7 +735,7 @@ def live_update(
         for key, value in change.items():
             info = KEYS.get(key) if isinstance(key, str) else None
             if info is None:
-                raise ConfigError([f"unknown key {_show(key)}; known keys: {', '.join(KEYS)}"])
+                raise ConfigError([unknown_key(key)])
             if info.type is float:
                 value = _as_float(value)
             values[key] = value

@@ -110,6 +110,36 @@ def test_check_value_unknown_key():
     assert "unknown key 'optim.lr'" in msg and "optim.lr_g" in msg
 
 
+@pytest.mark.parametrize(
+    ("key", "guess"),
+    [("train.lr_d", "optim.lr_d"), ("lr_g", "optim.lr_g"), ("train.bach_size", "train.batch_size"),
+     ("model.widht", "model.width"), ("Train.Steps", "train.steps"), ("log.tensorbord", "log.tensorboard")],
+)
+def test_an_unknown_key_names_the_likely_one_everywhere_a_key_is_read(key, guess, tmp_path):
+    """The right name in another section, a typo or the wrong case: the message says which key was
+    probably meant, whether the key came from --set, a config file, a live edit or a field."""
+    want = f"unknown key '{key}' (did you mean '{guess}'?); known keys: "
+    assert check_value(key, 1).startswith(want)
+    with pytest.raises(ConfigError) as set_info:
+        apply_overrides(Config(), [f"{key}=1"])
+    section, _, name = key.rpartition(".")
+    path = tmp_path / "c.toml"
+    path.write_text(f"[{section}]\n{name} = 1\n" if section else f"{name} = 1\n")
+    with pytest.raises(ConfigError) as file_info:
+        load(path)
+    with pytest.raises(ConfigError) as values_info:
+        with_values(Config(), {key: 1})
+    for info in (set_info, values_info):
+        assert info.value.problems[0].startswith(want), info.value.problems
+    if section and section.lower() == section:  # a known section: the key is read, and refused
+        assert f"did you mean '{guess}'?" in file_info.value.problems[0], file_info.value.problems
+
+
+def test_an_unknown_key_with_no_likely_one_lists_them_all():
+    msg = check_value("foo.bar", 1)
+    assert msg.startswith("unknown key 'foo.bar'; known keys: data.dataset") and "did you mean" not in msg
+
+
 def test_float_keys_take_ints():
     cfg = validate(with_values(Config(), {"optim.lr_g": 1, "train.ema": 0}))
     assert cfg.optim.lr_g == 1
