@@ -240,8 +240,10 @@ class MainWindow(QMainWindow):
         self.latent.saved.connect(self._on_samples_saved)
         self._docks["latent"].visibilityChanged.connect(self.latent.set_active)
 
-        # Space pauses even from a text field, unless something is being typed in it (SPACE_RULE).
-        QApplication.instance().installEventFilter(self)
+        # Space pauses even from a text field, unless something is being typed in it (SPACE_RULE):
+        # the focused line edit's events are filtered (not the whole application's: every event
+        # through Python would take the GIL from the training thread ~1,000 times a second).
+        QApplication.instance().focusChanged.connect(self._on_app_focus_changed)
 
         self.resize(*DEFAULT_SIZE)
         # Before the saved layout is restored: View › Reset Layout goes back to this one.
@@ -1189,6 +1191,13 @@ class MainWindow(QMainWindow):
         box.exec()
         clicked = box.clickedButton()
         return "save" if clicked is save else "quit" if clicked is quit_ else "cancel"
+
+    @Slot(QWidget, QWidget)
+    def _on_app_focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
+        if isinstance(old, QLineEdit):
+            old.removeEventFilter(self)
+        if isinstance(new, QLineEdit) and new.window() is self:
+            new.installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
         """SPACE_RULE: a line edit takes a bare Space only while it holds an uncommitted edit (its
