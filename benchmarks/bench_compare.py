@@ -14,6 +14,7 @@ worst lateness), since the scan runs on a worker thread.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import time
 from pathlib import Path
@@ -33,9 +34,12 @@ def overlay_frames(opts: Options) -> Row:
 
     from ganstudio.core.history import History
     from ganstudio.qt.overlays import RUN_COLORS
-    from ganstudio.qt.panels.plots import Overlay, PlotsPanel
+    from ganstudio.qt.panels.plots import SMOOTHING_MODULE, Overlay, PlotsPanel
 
     app = qt_app()
+    # The app imports the smoothing's module on a thread at startup (preload_smoothing), long
+    # before a run's first curves: so the first draw here does not pay for the import either.
+    importlib.import_module(SMOOTHING_MODULE)
     history = History()
     panel = PlotsPanel(history)
     panel.resize(1000, 700)

@@ -11,6 +11,7 @@ hand (`PlotsPanel.redraw`, the tick without its rate budget), so only timed fram
 
 from __future__ import annotations
 
+import importlib
 import time
 from statistics import median
 
@@ -71,9 +72,12 @@ def run(opts: Options) -> list[Row]:
     from PySide6.QtCore import QTimer
 
     from ganstudio.core.history import History
-    from ganstudio.qt.panels.plots import PlotsPanel
+    from ganstudio.qt.panels.plots import SMOOTHING_MODULE, PlotsPanel
 
     app = qt_app()
+    # The app imports the smoothing's module on a thread at startup (preload_smoothing), long
+    # before a run's first curves: so the first draw here does not pay for the import either.
+    importlib.import_module(SMOOTHING_MODULE)
     history = History()
     panel = PlotsPanel(history)
     panel.resize(1000, 700)
