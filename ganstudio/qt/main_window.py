@@ -796,6 +796,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"⚠ step {ev.step}: {ev.message}", 15000)
         if changes.aspects & {"stats", "status", "info", "config"}:
             self._update_progress()
+            if self.session.run_dir is not None:
+                self.runs.show_live(self.session.step, run.status)
         if "status" in changes:
             self._update_actions()
             self._on_session_state_changed(self.session.state)

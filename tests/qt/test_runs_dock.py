@@ -276,3 +276,28 @@ def test_trash_refuses_a_running_run_and_moves_a_finished_one(dock_window, runs_
     assert len(confirmed) == 1 and "nothing is deleted" in confirmed[0]
     assert (out / TRASH / done.name).is_dir() and not done.exists()
     qtbot.waitUntil(lambda: done not in {Path(r["path"]) for r in window.runs.rows()}, timeout=WAIT_MS)
+
+
+def test_the_current_runs_row_shows_the_windows_step_and_status_not_the_last_scans(
+        make_window, tmp_path, qtbot):
+    """The app's own run: its row says what the status bar says, without waiting for the next scan
+    of the folder (a screenshot had 3,580 in the dock at step 4,080, and "running" while paused)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QAction
+
+    from tests.qt.conftest import LONG_RUN
+
+    window = make_window(log__out=str(tmp_path / "own"), train__steps=LONG_RUN, log__checkpoint_every=0)
+    s = window.session
+    window.findChild(QAction, "action_start").trigger()
+    qtbot.waitUntil(lambda: len(window.runs.rows()) == 1 and s.step >= 4, timeout=WAIT_MS)
+    window.runs.findChild(QTimer, "runs_scan_timer").stop()  # no more scans: what the row shows is live
+    qtbot.waitUntil(lambda: not window.runs.scanning, timeout=WAIT_MS)
+    step = s.step
+    qtbot.waitUntil(lambda: s.step >= step + 20, timeout=WAIT_MS)
+    s.toggle_pause()
+    qtbot.waitUntil(lambda: s.state == "paused", timeout=WAIT_MS)
+    row = window.runs.rows()[0]
+    assert row["Steps"] == f"{s.step:,} / {LONG_RUN:,}" and row["Status"] == "paused"
+    s.stop()
+    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT_MS)

@@ -9,6 +9,7 @@ shows it and asks for things: opening a run, comparing the ticked ones (`ticked_
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -61,6 +62,7 @@ class RunsPanel(QWidget):
         self._filling = False
         self._told: list[tuple[Path, str]] = []  # what ticked_changed said last
         self._current: Path | None = None
+        self._live: tuple[int, str] | None = None  # the current run's (step, status) now (show_live)
         self._expected: list[str] = []  # checkpoints of forks launched from here: tick them when they appear
         # One plain thread scans; the GUI thread collects the result from a timer. Not a QThread
         # per scan: a Worker deleted on its finishing thread every 2 s while the GUI thread made
@@ -160,8 +162,22 @@ class RunsPanel(QWidget):
 
     def set_current(self, path: str | Path | None) -> None:
         """The window's current run, shown in bold (comparing it with itself means nothing)."""
-        self._current = Path(path).resolve() if path is not None else None
+        current = Path(path).resolve() if path is not None else None
+        if current != self._current:
+            self._live = None
+        self._current = current
         self._apply_layout(force=True)
+
+    def show_live(self, step: int, status: str) -> None:
+        """The current run's step and status as the window has them now: its row shows them
+        rather than what its folder said at the last scan (up to SCAN_S older), so the dock and the
+        status bar agree. A later scan that reads more (another process writing) still wins."""
+        if self._live == (step, status):
+            return
+        self._live = (step, status)
+        info = next((i for i in self._infos.values() if self._is_current(i)), None)
+        if info is not None and self._name_item(info.path) is not None:
+            self._fill_row(self._row_items(info.path), info)
 
     def expect_fork(self, checkpoint: str | Path) -> None:
         """A fork of `checkpoint` was launched from here: tick its run as soon as it is listed."""
@@ -303,8 +319,14 @@ class RunsPanel(QWidget):
         if selected is not None:
             self.select(selected)
 
+    def _is_current(self, info: RunInfo) -> bool:
+        return self._current is not None and info.path.resolve() == self._current
+
     def _fill_row(self, row: list[QStandardItem], info: RunInfo) -> set[int]:
         """Set the row's texts; returns the columns whose text changed."""
+        bold = self._is_current(info)
+        if bold and self._live is not None and self._live[0] >= info.step and info.is_run:
+            info = dataclasses.replace(info, step=self._live[0], status=self._live[1])
         texts = runs.row(info)
         values = [info.name, info.dataset, info.arch, info.loss, texts["steps"], info.status,
                   texts["started"], texts["duration"], texts["metric"], info.problem or info.note]
@@ -313,7 +335,6 @@ class RunsPanel(QWidget):
                 info.problem or info.note]
         tip = str(info.path) + (f"\n{info.problem}" if info.problem else "") + (f"\nNote: {info.note}"
                                                                                  if info.note else "")
-        bold = self._current is not None and info.path.resolve() == self._current
         changed = set()
         for c, (item, text, key) in enumerate(zip(row, values, sort, strict=True)):
             if item.text() != text:
