@@ -517,3 +517,30 @@ def test_hidden_tabs_build_their_plot_when_first_shown(panel, history):
     assert len(panel.findChildren(pg.PlotWidget)) == 2
     grads = panel.curve("Gradients", "grad_d")  # drawn at once, in the panel's current settings
     assert len(grads.xData) == len(history) and grads.opts["logMode"] == [False, True]
+
+
+def test_right_click_export_offers_only_formats_that_work_and_they_save(panel, tmp_path, qtbot):
+    """pyqtgraph's Export… dialog (the plot's right-click menu): its SVG exporter raised on this Qt
+    and its Matplotlib one needs a package GAN Studio does not install; each printed a traceback
+    and saved nothing. The dialog lists what works, and each format listed writes its file."""
+    import pyqtgraph.exporters as exporters
+
+    panel.refresh()
+    plot = panel.plot_widget("Losses")
+    scene = plot.scene()
+    scene.contextMenuItem = plot.getPlotItem().getViewBox()  # what a right-click on the plot sets
+    scene.contextMenu[0].trigger()  # "Export..."
+    dialog = scene.exportDialog
+    qtbot.addWidget(dialog)
+    formats = [dialog.ui.formatList.item(i).expClass for i in range(dialog.ui.formatList.count())]
+    assert exporters.ImageExporter in formats and exporters.CSVExporter in formats
+    suffix = {exporters.CSVExporter: "csv", exporters.ImageExporter: "png"}
+    for exp in formats:
+        out = tmp_path / f"plot.{suffix.get(exp, 'out')}"
+        if exp is exporters.MatplotlibExporter:
+            continue  # opens a window (only listed when matplotlib is installed)
+        exp(plot.getPlotItem()).export(str(out))
+        assert out.stat().st_size > 0, exp
+    text = (tmp_path / "plot.csv").read_text()
+    assert text.splitlines()[0].count(",") >= 3 and len(text.splitlines()) > 100  # D and G loss, x and y
+    dialog.close()

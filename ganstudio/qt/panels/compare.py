@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core.compare import config_diff
 from ganstudio.core.events import Samples
 from ganstudio.qt.overlays import OverlayRun, Overlays
+from ganstudio.qt.panels.plot_items import offer_working_exports
 from ganstudio.qt.run_model import RunChanges, RunModel
 
 TILE_PX = 180  # a grid is enlarged by a whole factor (nearest) to about this size
@@ -135,7 +136,7 @@ class ComparePanel(QWidget):
         self._grid = QGridLayout(self._grid_page)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._tiles: dict[int, _Tile] = {}  # id(_Run) -> tile
-        self._points = pg.PlotWidget(objectName="compare_points")
+        self._points = offer_working_exports(pg.PlotWidget(objectName="compare_points"))
         self._points.setAspectLocked(True)
         self._points.addLegend(offset=(5, 5))
         self._scatters: dict[int, pg.ScatterPlotItem] = {}

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from ganstudio.core.events import Samples
 from ganstudio.core.extent import data_extent
+from ganstudio.qt.panels.plot_items import offer_working_exports
 
 REDRAW_INTERVAL_MS = 33  # ~30 Hz at most, never once per event
 REAL_POINTS_SHOWN = 2000  # a random subset of the real data is as informative and far cheaper
@@ -150,7 +151,7 @@ class Lab2DPanel(QWidget):
         self._point_color = POINT_COLOR  # per palette: see _apply_palette
         self._lut = field_lut()
 
-        self.plot = pg.PlotWidget()
+        self.plot = offer_working_exports(pg.PlotWidget())
         self.plot.setObjectName("lab2d_plot")
         self.plot.setAspectLocked(True)
         self.plot.hideButtons()

@@ -9,6 +9,7 @@ import numpy as np
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen
 
+from ganstudio.qt.panels.plot_items import offer_working_exports
 from ganstudio.qt.panels.samples import GRID_NROW, GRID_PADDING, GridView
 
 PICK_COLORS = {"A": QColor(37, 99, 235), "B": QColor(234, 88, 12)}
@@ -49,7 +50,7 @@ class Plane:
         import pyqtgraph as pg
 
         self.pg = pg
-        self.widget = pg.PlotWidget(objectName=name)
+        self.widget = offer_working_exports(pg.PlotWidget(objectName=name))
         self.widget.setAspectLocked(True)
         self.widget.hideButtons()
         self.widget.setMenuEnabled(False)

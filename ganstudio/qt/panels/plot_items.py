@@ -10,6 +10,8 @@ spends its frame on, not Qt's stroking.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import time
 from dataclasses import dataclass, field
 
@@ -75,12 +77,53 @@ class GridAxis(pg.AxisItem):
         return out
 
 
+@functools.cache
+def working_exporters() -> list[type]:
+    """The formats pyqtgraph's right-click Export… dialog offers, less those that fail here: its SVG
+    exporter raises on the paths this Qt writes (pyqtgraph issue #3485, a ValueError in
+    correctCoordinates, found by trying it), and its Matplotlib one needs matplotlib, which GAN
+    Studio does not install. Either printed a traceback to the terminal and saved nothing. Checked
+    once, on a small plot of its own, when Export… is first chosen; returns what is left."""
+    from pyqtgraph.exporters import Exporter, MatplotlibExporter, SVGExporter
+
+    broken: list[type] = []
+    if importlib.util.find_spec("matplotlib") is None:
+        broken.append(MatplotlibExporter)
+    probe = pg.PlotWidget()
+    probe.plot([0.0, 1.0], [0.0, 1.0])
+    try:
+        SVGExporter(probe.getPlotItem()).export(toBytes=True)
+    except Exception:  # whatever pyqtgraph raises on the way, the format does not work here
+        broken.append(SVGExporter)
+    finally:
+        probe.deleteLater()
+    Exporter.Exporters[:] = [e for e in Exporter.Exporters if e not in broken]
+    return list(Exporter.Exporters)
+
+
+def offer_working_exports(view: pg.GraphicsView) -> pg.GraphicsView:
+    """Route `view`'s right-click Export… through working_exporters, so that the dialog lists only
+    the formats that work. Every pyqtgraph view of the app is made with it; returns `view`."""
+    scene = view.scene()
+    export = scene.contextMenu[0]  # pyqtgraph's "Export..." action
+
+    def show() -> None:  # the action lives and fires on the GUI thread
+        working_exporters()
+        scene.showExportDialog()
+
+    export.triggered.disconnect(scene.showExportDialog)
+    export.triggered.connect(show)
+    return view
+
+
 class TimedPlotWidget(pg.PlotWidget):
-    """A PlotWidget with opaque grid axes that remembers how long its last paint took."""
+    """A PlotWidget with opaque grid axes that remembers how long its last paint took (and whose
+    right-click Export… offers only the formats that work)."""
 
     def __init__(self) -> None:
         super().__init__(axisItems={"left": GridAxis("left"), "bottom": GridAxis("bottom")})
         self.paint_s = 0.0
+        offer_working_exports(self)
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         t0 = time.perf_counter()

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core.events import Samples
+from ganstudio.qt.panels.plot_items import offer_working_exports
 
 GIF_MIN_WIDTH = 256  # small grids are upscaled (nearest) to at least this width
 GIF_FRAME_MS = 100
@@ -228,7 +229,7 @@ class SamplesPanel(QWidget):
         self._last_dir = os.path.expanduser("~")
 
         self._grid_view = GridView()
-        self._scatter = pg.PlotWidget()
+        self._scatter = offer_working_exports(pg.PlotWidget())
         self._scatter.setObjectName("samples_scatter")
         self._scatter.setAspectLocked(True)
         self._scatter.hideButtons()
