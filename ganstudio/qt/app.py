@@ -94,9 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     app = make_app(qt_args)
     window = build_window(config)
+    window.unexpected.install()
     window.show()
     if args.run:
         QTimer.singleShot(0, lambda: window.open_run(args.run))
     if args.start:
         QTimer.singleShot(0, window.start)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        window.unexpected.uninstall()

@@ -57,6 +57,7 @@ from ganstudio.qt.panels.plots import Overlay, PlotsPanel, preload_smoothing
 from ganstudio.qt.panels.runs import RunsPanel
 from ganstudio.qt.panels.samples import SamplesPanel
 from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING, Session
+from ganstudio.qt.unexpected import UnexpectedErrors
 
 MAX_RECENT = 8
 DEFAULT_SIZE = (1360, 860)
@@ -107,6 +108,9 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._pending_recent: str | None = None
         self._dialogs: list[QMessageBox] = []
+        # A bug's exception nothing caught, said in the window (installed by app.main, not in tests).
+        self.unexpected = UnexpectedErrors(self)
+        self.unexpected.occurred.connect(self._on_session_error)
         self._preset_name: str | None = None  # the preset last loaded, shown until edited away
         self._shortcuts_dialog: QDialog | None = None  # Help › Keyboard Shortcuts, built when asked
         self._shortcuts_text: QLabel | None = None
