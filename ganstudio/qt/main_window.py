@@ -801,7 +801,8 @@ class MainWindow(QMainWindow):
         if changes.aspects & {"stats", "status", "info", "config"}:
             self._update_progress()
             if self.session.run_dir is not None:
-                self.runs.show_live(self.session.step, run.status)
+                wall = run.last_stats.wall if run.last_stats is not None else 0.0
+                self.runs.show_live(self.session.step, run.status, wall)
         if "status" in changes:
             self._update_actions()
             self._on_session_state_changed(self.session.state)

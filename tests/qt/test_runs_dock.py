@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QLineEdit, QListWidget, QPushButton, 
 from ganstudio.cli import EXIT_OK, main
 from ganstudio.core.runfolder import TRASH, RunFolder
 from ganstudio.core.runlog import read_metrics
-from ganstudio.core.runs import RunInfo
+from ganstudio.core.runs import RunInfo, fmt_duration
 from ganstudio.qt.panels.runs import HEADERS, RunsPanel
 from tests.qt.conftest import WAIT_MS
 
@@ -299,5 +299,6 @@ def test_the_current_runs_row_shows_the_windows_step_and_status_not_the_last_sca
     qtbot.waitUntil(lambda: s.state == "paused", timeout=WAIT_MS)
     row = window.runs.rows()[0]
     assert row["Steps"] == f"{s.step:,} / {LONG_RUN:,}" and row["Status"] == "paused"
+    assert row["Duration"] == fmt_duration(s.run.last_stats.wall)
     s.stop()
     qtbot.waitUntil(lambda: not s.busy, timeout=WAIT_MS)

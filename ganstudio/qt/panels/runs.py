@@ -62,7 +62,7 @@ class RunsPanel(QWidget):
         self._filling = False
         self._told: list[tuple[Path, str]] = []  # what ticked_changed said last
         self._current: Path | None = None
-        self._live: tuple[int, str] | None = None  # the current run's (step, status) now (show_live)
+        self._live: tuple[int, str, float] | None = None  # the current run's step, status, wall (show_live)
         self._expected: list[str] = []  # checkpoints of forks launched from here: tick them when they appear
         # One plain thread scans; the GUI thread collects the result from a timer. Not a QThread
         # per scan: a Worker deleted on its finishing thread every 2 s while the GUI thread made
@@ -168,13 +168,14 @@ class RunsPanel(QWidget):
         self._current = current
         self._apply_layout(force=True)
 
-    def show_live(self, step: int, status: str) -> None:
-        """The current run's step and status as the window has them now: its row shows them
-        rather than what its folder said at the last scan (up to SCAN_S older), so the dock and the
-        status bar agree. A later scan that reads more (another process writing) still wins."""
-        if self._live == (step, status):
+    def show_live(self, step: int, status: str, duration: float) -> None:
+        """The current run's step, status and duration (its last stats' wall) as the window has
+        them now: its row shows them rather than what its folder said at the last scan (up to
+        SCAN_S older), so the dock and the status bar agree. A later scan that reads more (another
+        process writing) still wins."""
+        if self._live == (step, status, duration):
             return
-        self._live = (step, status)
+        self._live = (step, status, duration)
         info = next((i for i in self._infos.values() if self._is_current(i)), None)
         if info is not None and self._name_item(info.path) is not None:
             self._fill_row(self._row_items(info.path), info)
@@ -326,7 +327,8 @@ class RunsPanel(QWidget):
         """Set the row's texts; returns the columns whose text changed."""
         bold = self._is_current(info)
         if bold and self._live is not None and self._live[0] >= info.step and info.is_run:
-            info = dataclasses.replace(info, step=self._live[0], status=self._live[1])
+            step, status, duration = self._live
+            info = dataclasses.replace(info, step=step, status=status, duration=max(duration, info.duration))
         texts = runs.row(info)
         values = [info.name, info.dataset, info.arch, info.loss, texts["steps"], info.status,
                   texts["started"], texts["duration"], texts["metric"], info.problem or info.note]
