@@ -195,3 +195,27 @@ def test_layer_alone_with_no_curves_draws_nothing_and_has_no_bounds(qtbot):
     layer = CompareLayer()
     assert layer.dataBounds(0) is None and layer.dataBounds(1) is None and layer.shown() == []
     assert layer.nearest(0.0, 0.0) is None
+
+
+def test_the_legend_fits_as_many_runs_to_a_row_as_the_width_holds_and_shrinks_back(panel, qtbot):
+    from ganstudio.qt.panels.plots import LEGEND_ROW_PX
+
+    panel.set_overlays([Overlay(f"run {k}", RUN_A if k % 2 else RUN_B, run_history(50, float(k), seed=k))
+                        for k in range(10)])
+    panel.resize(1200, 500)
+    qtbot.waitUntil(lambda: panel.plot_widget("Losses").width() > 1000, timeout=5000)
+    panel.refresh()
+    item = panel.plot_widget("Losses").getPlotItem()
+    legend = item.legend
+    assert len(legend.items) == 12  # D loss, G loss and ten runs
+    wide_rows = legend.rowCount
+    assert wide_rows <= 2
+    panel.resize(500, 500)
+    qtbot.waitUntil(lambda: panel.plot_widget("Losses").width() < 520, timeout=5000)
+    panel.redraw()
+    assert legend.rowCount > wide_rows  # narrower: more rows, none past the plot's right edge
+    assert legend.boundingRect().width() <= panel.plot_widget("Losses").width()
+    assert item.layout.rowMinimumHeight(0) >= legend.height()
+    panel.set_overlays([])
+    panel.refresh()
+    assert len(legend.items) == 2 and item.layout.rowMinimumHeight(0) == LEGEND_ROW_PX

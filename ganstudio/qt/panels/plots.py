@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -54,6 +54,7 @@ RAW_ALPHA = 70
 BAND_ALPHA = 70  # the bootstrap band's fill; its edges and the error bars are a little stronger
 BAND_EDGE_ALPHA = 110
 LEGEND_ROW_PX = 22  # the legend's row above each plot (taller if its text needs it)
+LEGEND_ENTRY_PX = 44  # a legend entry's line sample and spacing, besides its text
 
 # (title, [(key, legend label)], y label, smoothed): a learning rate is set, not measured, so a
 # smoothed curve would only blur the moment it changed.
@@ -828,16 +829,25 @@ class PlotsPanel(QWidget):
     @staticmethod
     def _sync_legend(tab: _Tab, entries: list[tuple[pg.PlotDataItem, str]]) -> None:
         """List the series that have data, in the tab's order ("modes covered" means nothing on
-        the digits, so it is not listed there), then each compared run by name."""
-        legend = tab.plot.getPlotItem().legend
-        if [(sample.item, label.text) for sample, label in legend.items] == entries:
+        the digits, so it is not listed there), then each compared run by name: as many to a row
+        as the plot's width holds, in a row above the plot as tall as they need (and no taller once
+        compared runs are gone)."""
+        item = tab.plot.getPlotItem()
+        legend = item.legend
+        font = QFont()
+        font.setPointSizeF(8)  # the legend's labelTextSize
+        metrics = QFontMetrics(font)
+        widest = max((metrics.horizontalAdvance(label) for _, label in entries), default=0) + LEGEND_ENTRY_PX
+        room = tab.plot.width() - item.getAxis("left").width()
+        columns = max(1, min(len(entries), int(room // widest)))
+        if [(sample.item, label.text) for sample, label in legend.items] == entries and \
+                legend.columnCount == columns:
             return
         legend.clear()
-        for item, label in entries:
-            legend.addItem(item, label)
-        layout = tab.plot.getPlotItem().layout
-        if legend.height() > layout.rowMinimumHeight(0):
-            layout.setRowFixedHeight(0, math.ceil(legend.height()))
+        legend.setColumnCount(columns)
+        for entry, label in entries:
+            legend.addItem(entry, label)
+        item.layout.setRowFixedHeight(0, max(LEGEND_ROW_PX, math.ceil(legend.height())))
 
     @staticmethod
     def _index_range(view: tuple, cache: _SeriesCache, x_all: np.ndarray) -> tuple[int, int]:
@@ -987,6 +997,10 @@ class PlotsPanel(QWidget):
         if current >= 0:  # the tab shown has its plot before the first paint
             self._built(self._tabs[current])
         super().showEvent(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self._invalidate()  # the legend's entries per row follow the width (and so do reduced curves)
+        super().resizeEvent(event)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
         if event.type() == QEvent.Type.PaletteChange:
