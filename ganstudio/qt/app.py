@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -66,7 +67,21 @@ def build_window(config: Config | None = None, settings: QSettings | None = None
     """The main window, ready to show, without entering the event loop (tests, embedding)."""
     from ganstudio.qt.main_window import MainWindow
 
+    collect_garbage_on_the_gui_thread()
     return MainWindow(config, settings)
+
+
+@functools.cache
+def collect_garbage_on_the_gui_thread() -> object:
+    """Python's cycle collector runs in whichever thread allocates when it is due: in the
+    training thread, it destroyed Qt objects of a closed window there, and ~QObject, holding one
+    of Qt's signal-slot mutexes, waited for the GIL that the GUI thread held while waiting for
+    that mutex (a deadlock, seen in a test). pyqtgraph's GarbageCollector turns the automatic
+    collection off and collects on a GUI-thread timer (each second, when due) instead. Once per
+    process; returns it (kept alive by the cache)."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=1.0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,10 +107,12 @@ def offer_working_exports(view: pg.GraphicsView) -> pg.GraphicsView:
     the formats that work. Every pyqtgraph view of the app is made with it; returns `view`."""
     scene = view.scene()
     export = scene.contextMenu[0]  # pyqtgraph's "Export..." action
+    scene_ref = weakref.ref(scene)  # the action, which the scene owns, must not keep it alive
 
     def show() -> None:  # the action lives and fires on the GUI thread
         working_exporters()
-        scene.showExportDialog()
+        if (alive := scene_ref()) is not None:
+            alive.showExportDialog()
 
     export.triggered.disconnect(scene.showExportDialog)
     export.triggered.connect(show)
@@ -372,7 +375,8 @@ class SeriesItem(pg.PlotDataItem):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.curve.setParentItem(None)  # pyqtgraph's own, made in __init__ and not used again
+        self.curve.setParentItem(None)  # pyqtgraph's own, made in __init__ and not used again:
+        self.curve.deleteLater()  # deleted by the GUI thread, whenever its wrapper goes
         self.curve = _WideCurve()
         self.curve.setParentItem(self)
         self.curve.sigClicked.connect(self.sigClicked)
@@ -411,12 +415,14 @@ class _LegendSample(pg.PlotDataItem):
 
     def __init__(self, layer: CompareLayer, run: int, **opts):
         super().__init__(**opts)
-        self._layer = layer
+        self._layer = weakref.ref(layer)  # the layer holds its samples: no reference cycle
         self._run = run
 
     def setVisible(self, visible: bool) -> None:  # noqa: N802 (Qt's name; the legend calls it)
         super().setVisible(visible)
-        self._layer.set_run_hidden(self._run, not visible)
+        layer = self._layer()
+        if layer is not None:
+            layer.set_run_hidden(self._run, not visible)
 
 
 class CompareLayer(pg.GraphicsObject):
