@@ -14,13 +14,12 @@ worst lateness), since the scan runs on a worker thread.
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from pathlib import Path
 from statistics import median
 
-from bench_plots import append_points, synthetic_history
+from bench_plots import append_points, plots_panel, synthetic_history
 from common import Options, Row, log, percentile, qt_app, spin
 
 RUNS, POINTS = 10, 100_000
@@ -30,22 +29,10 @@ STALL_GOAL_MS = 50.0  # a GUI stall users do not notice
 
 
 def overlay_frames(opts: Options) -> Row:
-    from PySide6.QtCore import QTimer
-
-    from ganstudio.core.history import History
     from ganstudio.qt.overlays import RUN_COLORS
-    from ganstudio.qt.panels.plots import SMOOTHING_MODULE, Overlay, PlotsPanel
+    from ganstudio.qt.panels.plots import Overlay
 
-    app = qt_app()
-    # The app imports the smoothing's module on a thread at startup (preload_smoothing), long
-    # before a run's first curves: so the first draw here does not pay for the import either.
-    importlib.import_module(SMOOTHING_MODULE)
-    history = History()
-    panel = PlotsPanel(history)
-    panel.resize(1000, 700)
-    panel.show()
-    panel.findChild(QTimer, "plots_redraw_timer").stop()
-    spin(0.2)
+    app, history, panel = plots_panel()
     n = 20_000 if opts.quick else POINTS
     history.replace_with(synthetic_history(n, seed=99))
     overlays = [Overlay(f"run {k}", RUN_COLORS[k], synthetic_history(n, seed=k)) for k in range(RUNS)]

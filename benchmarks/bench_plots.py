@@ -68,23 +68,29 @@ def append_points(history, k: int) -> None:
         history.append(Stats(step=step, epoch=step / 1797.0, wall=step / 100.0, values=values))
 
 
-def run(opts: Options) -> list[Row]:
+def plots_panel():
+    """(app, history, panel): a shown 1000x700 PlotsPanel on an empty History, its redraw timer
+    stopped (the benchmark calls redraw itself), and the smoothing's module imported, as the app
+    imports it on a thread at startup (preload_smoothing), long before a run's first curves: so a
+    first draw here does not pay for the import either."""
     from PySide6.QtCore import QTimer
 
     from ganstudio.core.history import History
     from ganstudio.qt.panels.plots import SMOOTHING_MODULE, PlotsPanel
 
     app = qt_app()
-    # The app imports the smoothing's module on a thread at startup (preload_smoothing), long
-    # before a run's first curves: so the first draw here does not pay for the import either.
     importlib.import_module(SMOOTHING_MODULE)
     history = History()
     panel = PlotsPanel(history)
     panel.resize(1000, 700)
     panel.show()
-    timer = panel.findChild(QTimer, "plots_redraw_timer")
-    timer.stop()
+    panel.findChild(QTimer, "plots_redraw_timer").stop()
     spin(0.2)
+    return app, history, panel
+
+
+def run(opts: Options) -> list[Row]:
+    app, history, panel = plots_panel()
     plot = panel.plot_widget("Losses")  # the tab shown
     for title in ("D outputs", "Gradients", "Learning rates"):
         panel.plot_widget(title)  # tabs build their plot when first shown: build all 4 for refresh()

@@ -21,6 +21,8 @@ ROWS_MARK = "@@benchmark-rows@@ "  # a child prints its rows as one JSON line af
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ganstudio.core.threads import usable_cores  # noqa: E402 (after the path; re-exported for the rows)
+
 
 @dataclass
 class Options:
@@ -102,11 +104,6 @@ def load_average() -> str:
         return "unknown"
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def machine(threads: int, default_threads: int, chosen_by: str) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ganstudio.core import threads
 from ganstudio.core.allocator import release_free_memory
 from ganstudio.core.config import Config, is_2d, with_values
 from ganstudio.core.events import (
@@ -447,7 +448,7 @@ class _Helper:
 
     @classmethod
     def start(cls, path: Path, a: int, b: int) -> _Helper | None:
-        if getattr(sys, "frozen", False) or _usable_cores() < 2:
+        if getattr(sys, "frozen", False) or threads.usable_cores() < 2:
             return None
         root = str(Path(__file__).resolve().parents[2])  # ganstudio's parent: a source checkout too
         paths = [root, os.environ.get("PYTHONPATH", "")]
@@ -501,13 +502,6 @@ def parse_range_main() -> None:
     items = reader._items(lines)
     answer = (items, reader.damaged, len(lines))
     sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def read_run(folder: RunFolder) -> RunState:

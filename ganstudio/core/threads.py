@@ -8,6 +8,9 @@ busy thread (the GUI's, the metrics') takes one of those cores, a step can take 
 `reserve` for itself, one for background metrics), the larger count is timed first (timing 1 thread
 first and then switching made it collapse), the two are timed in alternating rounds, and more
 threads must win by MORE_THREADS_MARGIN.
+
+torch is imported where it is used: `usable_cores` serves the log reader too, which (with the helper
+process it starts) never loads torch.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ import copy
 import os
 import time
 from typing import TYPE_CHECKING
-
-import torch
 
 if TYPE_CHECKING:
     from ganstudio.core.trainer import Trainer
@@ -36,6 +37,8 @@ def usable_cores() -> int:
 def choose_threads(trainer: Trainer, budget_s: float = 0.6) -> int:
     """Set torch's CPU thread count for `trainer` (train.threads, or timed when it is 0) and return
     it. The timing runs steps on copies of the models: the run itself is untouched."""
+    import torch
+
     cfg = trainer.cfg
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
@@ -75,6 +78,8 @@ def choose_threads(trainer: Trainer, budget_s: float = 0.6) -> int:
 def probe_of(trainer: Trainer) -> Trainer:
     """A shallow copy of `trainer` with its own models, optimizers, noise and sampler, to time
     steps on: what it trains is thrown away."""
+    import torch
+
     probe = copy.copy(trainer)
     probe.G, probe.D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
     probe.G_ema = None

@@ -360,7 +360,7 @@ def test_a_long_first_read_parses_half_in_a_helper_process_and_gets_the_same_run
 
     monkeypatch.setattr(runlog._Helper, "start", spy)
     monkeypatch.setattr(runlog, "PARALLEL_MIN_BYTES", 1000)
-    monkeypatch.setattr(runlog, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(runlog.threads, "usable_cores", lambda: 2)
     results = []
     real_result = runlog._Helper.result
     monkeypatch.setattr(runlog._Helper, "result",
@@ -382,7 +382,7 @@ def test_a_helper_that_fails_or_hangs_is_ended_and_its_half_read_here(tmp_path, 
     start = runlog._Helper.start
     monkeypatch.setattr(runlog._Helper, "start", lambda *a: procs.append(start(*a)) or procs[-1])
     monkeypatch.setattr(runlog, "PARALLEL_MIN_BYTES", 1000)
-    monkeypatch.setattr(runlog, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(runlog.threads, "usable_cores", lambda: 2)
     monkeypatch.setattr(runlog, "_HELPER", helper)
     monkeypatch.setattr(runlog, "HELPER_TIMEOUT_S", 2.0)
     _same_run(_read_all(folder, monkeypatch), one)

@@ -134,7 +134,27 @@ class TimedPlotWidget(pg.PlotWidget):
         self.paint_s = time.perf_counter() - t0
 
 
-class MarkerLayer(pg.GraphicsObject):
+class _ViewLayer(pg.GraphicsObject):
+    """An item that draws anywhere in its view (markers, compared runs): its bounds are the view's
+    rect, which changes only with the view's transform, never in the middle of a paint."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bounds: QRectF | None = None
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph's name)
+        self.prepareGeometryChange()
+        self._bounds = None
+        super().viewTransformChanged()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt's name)
+        if self._bounds is None:
+            vr = self.viewRect()
+            self._bounds = QRectF() if vr is None else QRectF(vr)
+        return self._bounds
+
+
+class MarkerLayer(_ViewLayer):
     """Every History marker of one plot, drawn by one item: dashed vertical lines for the events
     worth a glance (hyperparameter changes, saves the user asked for, alerts), and short ticks at
     the bottom for routine autosaves, which a long run has hundreds of.
@@ -160,7 +180,6 @@ class MarkerLayer(pg.GraphicsObject):
         self._label = pg.TextItem(anchor=(0, 0), fill=label_fill)
         self._label.setParentItem(self)
         self._label.hide()
-        self._bounds: QRectF | None = None
         self._shape: QPainterPath | None = None
 
     @staticmethod
@@ -256,17 +275,9 @@ class MarkerLayer(pg.GraphicsObject):
         return vr.top() + TICK_PX * self._py() if kind in TICK_KINDS else vr.bottom()
 
     def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph's name)
-        self.prepareGeometryChange()  # the bounds are the view's: never change them mid-paint
-        self._bounds = None
+        super().viewTransformChanged()
         self._shape = None
         self._place_label()
-        super().viewTransformChanged()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt's name)
-        if self._bounds is None:
-            vr = self.viewRect()
-            self._bounds = QRectF() if vr is None else QRectF(vr)
-        return self._bounds
 
     def _visible(self) -> tuple[np.ndarray, float, QRectF] | None:
         """Indices of the markers to draw, thinned (see CHECKPOINT_SPACING_PX) and in drawing order:
@@ -425,7 +436,7 @@ class _LegendSample(pg.PlotDataItem):
             layer.set_run_hidden(self._run, not visible)
 
 
-class CompareLayer(pg.GraphicsObject):
+class CompareLayer(_ViewLayer):
     """Every compared run's curves on one plot, drawn by one item under the current run's curves.
 
     One item for all of them, not a PlotDataItem each: with ten runs on a plot, pyqtgraph's per-item
@@ -443,7 +454,6 @@ class CompareLayer(pg.GraphicsObject):
         self._hidden: set[int] = set()
         self._samples: dict[int, _LegendSample] = {}
         self._extent: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 of what is shown
-        self._bounds: QRectF | None = None
 
     # ---- data ---------------------------------------------------------------------------------
 
@@ -546,17 +556,6 @@ class CompareLayer(pg.GraphicsObject):
 
     def pixelPadding(self) -> int:  # noqa: N802 (pyqtgraph's name)
         return SYMBOL_PX // 2 if any(c.symbol_brush is not None for c in self.curves) else 0
-
-    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph's name)
-        self.prepareGeometryChange()  # the bounds are the view's: never change them mid-paint
-        self._bounds = None
-        super().viewTransformChanged()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt's name)
-        if self._bounds is None:
-            vr = self.viewRect()
-            self._bounds = QRectF() if vr is None else QRectF(vr)
-        return self._bounds
 
     # ---- painting -----------------------------------------------------------------------------
 
