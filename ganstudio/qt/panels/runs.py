@@ -62,6 +62,7 @@ class RunsPanel(QWidget):
         self._filling = False
         self._told: list[tuple[Path, str]] = []  # what ticked_changed said last
         self._current: Path | None = None
+        self._current_listed: Path | None = None  # its key in _infos (found once per scan, see _apply_layout)
         self._live: tuple[int, str, float] | None = None  # the current run's step, status, wall (show_live)
         self._expected: list[str] = []  # checkpoints of forks launched from here: tick them when they appear
         # One plain thread scans; the GUI thread collects the result from a timer. Not a QThread
@@ -176,7 +177,7 @@ class RunsPanel(QWidget):
         if self._live == (step, status, duration):
             return
         self._live = (step, status, duration)
-        info = next((i for i in self._infos.values() if self._is_current(i)), None)
+        info = self._infos.get(self._current_listed) if self._current_listed is not None else None
         if info is not None and self._name_item(info.path) is not None:
             self._fill_row(self._row_items(info.path), info)
 
@@ -266,6 +267,10 @@ class RunsPanel(QWidget):
         """Rebuild the tree when runs came or went or moved in it; else update the rows in place."""
         order = runs.tree(list(self._infos.values()))
         key = tuple((depth, info.path) for depth, info in order)
+        # Resolved once here, not each time a row is filled (show_live fills the current run's row
+        # on every stats batch).
+        self._current_listed = next((p for p in self._infos if p.resolve() == self._current), None) \
+            if self._current is not None else None
         self._ticked = [p for p in self._ticked if p in self._infos]
         if force or key != self._layout_key:
             self._rebuild(order)
@@ -321,7 +326,7 @@ class RunsPanel(QWidget):
             self.select(selected)
 
     def _is_current(self, info: RunInfo) -> bool:
-        return self._current is not None and info.path.resolve() == self._current
+        return self._current_listed is not None and info.path == self._current_listed
 
     def _fill_row(self, row: list[QStandardItem], info: RunInfo) -> set[int]:
         """Set the row's texts; returns the columns whose text changed."""
