@@ -80,8 +80,11 @@ def _asked(text: str) -> str:
 
 
 def release(device: torch.device | str) -> None:
-    """Give back what the failed attempt held, so that the next (smaller) run can have it."""
-    gc.collect()
+    """Give back what the failed attempt held, so that the next (smaller) run can have it. The
+    cycle collector runs here only where collection is automatic (the CLI): the app collects on its
+    GUI thread alone (qt/app.py), and this runs on its training thread."""
+    if gc.isenabled():
+        gc.collect()
     if torch.device(device).type == "cuda" and torch.cuda.is_available():
         with contextlib.suppress(Exception):
             torch.cuda.empty_cache()
