@@ -544,3 +544,25 @@ def test_right_click_export_offers_only_formats_that_work_and_they_save(panel, t
     text = (tmp_path / "plot.csv").read_text()
     assert text.splitlines()[0].count(",") >= 3 and len(text.splitlines()) > 100  # D and G loss, x and y
     dialog.close()
+
+
+def test_the_smoothing_preload_survives_an_import_that_races_torchs(monkeypatch):
+    """Start pressed while scipy.signal was preloading: scipy looked at a half-imported torch and
+    the preload thread died with a traceback (seen running the app). It tries again instead."""
+    import ganstudio.qt.panels.plots as plots_module
+
+    calls: list[str] = []
+
+    def flaky_import(name: str):
+        calls.append(name)
+        if len(calls) < 3:
+            raise AttributeError("partially initialized module 'torch' has no attribute 'Tensor'")
+
+    monkeypatch.setattr(plots_module.importlib, "import_module", flaky_import)
+    monkeypatch.setattr(plots_module.time, "sleep", lambda _s: None)
+    plots_module._preload()  # no exception escapes the thread's target
+    assert calls == [plots_module.SMOOTHING_MODULE] * 3
+    calls.clear()
+    monkeypatch.setattr(plots_module.importlib, "import_module", lambda name: calls.append(name) or 1 / 0)
+    plots_module._preload()  # gives up quietly after PRELOAD_TRIES: the first smoothed curve says why
+    assert len(calls) == plots_module.PRELOAD_TRIES

@@ -81,13 +81,29 @@ CURSOR_COLOR = "#64748b"
 SMOOTHING_MODULE = "scipy.signal"  # lfilter; its package takes ~1 s to import on a slow machine
 
 
+PRELOAD_TRIES = 5  # ...a second apart: see _preload
+
+
 def preload_smoothing() -> None:
     """Import scipy.signal on a thread of its own, so that the first smoothed curve (the first
     stats of a run, or a long run just opened) does not hold the GUI thread for the import. A
     redraw that comes first waits for the import in progress (Python's import lock), never longer."""
     if SMOOTHING_MODULE not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=(SMOOTHING_MODULE,), name="preload-smoothing",
-                         daemon=True).start()
+        threading.Thread(target=_preload, name="preload-smoothing", daemon=True).start()
+
+
+def _preload() -> None:
+    """scipy's import looks at torch when torch is in sys.modules, and fails ("partially initialized
+    module 'torch' has no attribute 'Tensor'") while another thread is still importing torch: Start
+    pressed during the preload. Python drops what failed, so a later import works: try again, a
+    second later, a few times. Should all fail, the first smoothed curve imports it and says why."""
+    for attempt in range(PRELOAD_TRIES):
+        try:
+            importlib.import_module(SMOOTHING_MODULE)
+            return
+        except Exception:
+            if attempt < PRELOAD_TRIES - 1:
+                time.sleep(1.0)
 
 
 def ema_debiased(
