@@ -3,8 +3,12 @@ TensorBoard. Both read the run folder with the same reader the app uses (ganstud
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from ganstudio.core.events import STAT_KEYS
@@ -36,16 +40,39 @@ def export_csv(folder: RunFolder, target: str | Path) -> int:
     keys = [k for k in STAT_KEYS if h.has(k)] + [k for k in h.keys if k not in STAT_KEYS]
     columns = [h.steps(), h.epochs(), h.walls(), *(h.series(k) for k in keys)]
     target = Path(target)
+    # Written beside the target and renamed over it: a failed export leaves the old file (if any)
+    # as it was, and no half-written one.
+    tmp = target.with_name(f".{target.name}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow([*FIRST, *keys])
-            for i in range(len(h)):
-                w.writerow([_cell(col[i]) for col in columns])
+        with _undone_on_failure(target.parent):
+            try:
+                with open(tmp, "w", newline="", encoding="utf-8") as f:
+                    w = csv.writer(f)
+                    w.writerow([*FIRST, *keys])
+                    for i in range(len(h)):
+                        w.writerow([_cell(col[i]) for col in columns])
+                os.replace(tmp, target)
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
     except (OSError, ValueError) as e:
         raise RunFolderError(f"cannot write {target}: {describe_os_error(e)}") from None
     return len(h)
+
+
+@contextlib.contextmanager
+def _undone_on_failure(folder: Path) -> Iterator[None]:
+    """Make `folder` (with its parents) for an export; should the export fail, remove the folders
+    this made, with what the export put in them, so that nothing is left behind. Folders that
+    existed before are never removed."""
+    created = next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
 
 
 def _cell(v) -> str:
@@ -59,16 +86,16 @@ def export_tensorboard(folder: RunFolder, target: str | Path) -> tuple[Path, dic
     """TensorBoard event files of the run in `target`/<run folder name>/ (so runs exported to one
     folder show side by side in `tensorboard --logdir target`). Returns that folder and how many
     scalars, images and texts were written."""
-    from ganstudio.core.tensorboard import TensorBoardLog
+    from ganstudio.core.tensorboard import TensorBoardLog, check_available
 
     check_run(folder)
+    check_available()  # before any folder is made: a missing package leaves nothing behind
     created = folder.meta().get("created")
     base = float(created) if isinstance(created, (int, float)) else folder.path.stat().st_mtime
     logdir = Path(target) / folder.name
     reader = LogReader(folder, timeline_limit=1 << 40)  # every sample grid, not a thinned timeline
     try:
-        logdir.mkdir(parents=True, exist_ok=True)
-        with TensorBoardLog(logdir, walltime_base=base) as log:
+        with _undone_on_failure(logdir), TensorBoardLog(logdir, walltime_base=base) as log:
             for ev in reader.read():
                 log.handle(ev)
     except OSError as e:

@@ -12,6 +12,7 @@ name).
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,10 @@ from ganstudio.core.events import Alert, HyperparamsChanged, Metrics, Samples, S
 from ganstudio.core.runfolder import RunFolder
 from ganstudio.core.runlog import LogReader
 
-INSTALL = "pip install 'ganstudio[tensorboard]' (or pip install tensorboard)"
+# The same words as the README's: from GAN Studio's folder, its extra; or the package alone, into
+# the environment that runs GAN Studio (sys.executable's, whatever pip is first on the PATH).
+INSTALL = (f'pip install -e ".[tensorboard]" in GAN Studio\'s folder, or {Path(sys.executable)} -m pip '
+           "install tensorboard")
 
 
 class TensorBoardMissing(RuntimeError):

@@ -45,6 +45,7 @@ from ganstudio.core import config as cfgmod
 from ganstudio.core import presets
 from ganstudio.core.config import Config, ConfigError
 from ganstudio.core.run import FAILED, FINISHED, STALE
+from ganstudio.qt.exporter import Exporter
 from ganstudio.qt.fork import ForkDialog, ForkLauncher
 from ganstudio.qt.overlays import Overlays
 from ganstudio.qt.panels.alerts import AlertBanner, AlertsPanel
@@ -164,7 +165,7 @@ class MainWindow(QMainWindow):
         self.forks = ForkLauncher(self)
         self._plot_overlays: dict = {}  # OverlayRun -> the plots' Overlay of it
         self._what_if: tuple[list[list[str]], str] | None = None  # forks waiting for their checkpoint
-        self._export_thread = None
+        self.exporter = Exporter(self)  # File › Export, on a worker thread
         self._preset = QComboBox()
         self._preset.setObjectName("hyperparams_preset")
         self._preset.addItem("Load a preset…", None)
@@ -235,6 +236,9 @@ class MainWindow(QMainWindow):
         self.plots.marker_activated.connect(self._on_plots_marker_activated)
         self.forks.started.connect(self.runs.expect_fork)
         self.forks.failed.connect(self._on_runs_error)
+        self.exporter.done.connect(self._on_exporter_done)
+        self.exporter.failed.connect(self._on_session_error)
+        self.exporter.busy_changed.connect(self._on_current_run_changed)
         s.model.changed.connect(self._on_model_changed_what_if)
         s.model.reset.connect(self._on_current_run_changed)
         s.state_changed.connect(self._on_current_run_changed)
@@ -1040,7 +1044,7 @@ class MainWindow(QMainWindow):
         self._on_runs_ticked_changed(self.runs.ticked())
         has_log = s.folder is not None and s.folder.metrics_path.exists()
         for a in (self.action_export_csv, self.action_export_tensorboard):
-            a.setEnabled(has_log and self._export_thread is None)
+            a.setEnabled(has_log and not self.exporter.busy)
         self.action_what_if.setEnabled(s.folder is not None or s.checkpoint_path is not None)
 
     @Slot(list)
@@ -1156,35 +1160,13 @@ class MainWindow(QMainWindow):
     def export_run(self, kind: str, target: str | Path) -> None:
         """Write the current run as CSV (`kind` "csv") or TensorBoard files ("tensorboard") on a
         worker thread; the status bar says where, a dialog what went wrong."""
-        from ganstudio.qt.worker import Worker, start_worker
-
         folder = self.session.folder
-        if folder is None or self._export_thread is not None:
-            return
+        if folder is not None:
+            self.exporter.export(kind, folder, target)
 
-        def build():
-            from ganstudio.core import export
-
-            if kind == "csv":
-                return f"Exported {export.export_csv(folder, target)} rows to {target}"
-            logdir, counts = export.export_tensorboard(folder, target)
-            return f"Exported to {logdir} ({counts['scalars']} scalars, {counts['images']} images)"
-
-        def expected():
-            from ganstudio.core.runfolder import RunFolderError
-            from ganstudio.core.tensorboard import TensorBoardMissing
-
-            return (RunFolderError, TensorBoardMissing, OSError)
-
-        def finished():
-            self._export_thread = None
-            self._on_current_run_changed()
-
-        worker = Worker(build, expected_errors=expected)
-        worker.built.connect(lambda text: self.statusBar().showMessage(text, 15000))
-        worker.failed.connect(lambda ev: self._on_session_error(f"Export failed: {ev.message}", ev.traceback))
-        self._export_thread = start_worker(worker, self, on_finished=finished, name="export-thread")
-        self._on_current_run_changed()
+    @Slot(str)
+    def _on_exporter_done(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
 
     # ----- window events -----------------------------------------------------------------------
 
@@ -1238,8 +1220,7 @@ class MainWindow(QMainWindow):
         self.runs.shutdown()
         self.overlays.shutdown()
         self.forks.shutdown()
-        if self._export_thread is not None:
-            self._export_thread.wait()
+        self.exporter.wait()
         self.latent.shutdown()
         event.accept()
 

@@ -1,5 +1,6 @@
-"""Fixtures for the Qt tests: private settings, a main window on a tiny config, and a guard that
-fails any test which leaves a training thread running.
+"""Fixtures for the Qt tests: private settings, a main window on a tiny config, and two guards:
+one fails any test which leaves a training thread running, the other any test during which Qt
+warned about an object used from the wrong thread (a widget touched by a worker thread).
 
 Every window trains digits with tiny models on one CPU thread: a step takes milliseconds, so a
 test waits for a signal or a condition (typically well under a second) rather than sleeping.
@@ -7,12 +8,14 @@ test waits for a signal or a condition (typically well under a second) rather th
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, qInstallMessageHandler
 from PySide6.QtWidgets import QMessageBox
 
 from ganstudio.core.config import Config, validate, with_values
@@ -38,6 +41,67 @@ TINY: dict[str, Any] = {
     "log.checkpoint_every": 10,
     "metrics.every": 0,  # quality metrics take seconds at the end of a run; tests/core covers them
 }
+
+
+# What Qt says when an object is used from a thread it does not live in: a widget touched from a
+# worker thread (a lambda connected to a worker's signal runs there), a timer started or stopped
+# there, a child created for a parent on the GUI thread. Each is a bug that may crash a user's app.
+THREAD_WARNING = re.compile(
+    r"Cannot create children for a parent that is in a different thread"
+    r"|Timers cannot be (?:started|stopped) from another thread"
+    r"|QBasicTimer"
+    r"|QObject::(?:killTimer|startTimer|setParent|moveToThread)"
+    r"|Cannot send events to objects owned by a different thread"
+    r"|Socket notifiers cannot be enabled or disabled from another thread"
+    r"|not safe to use pixmaps outside the GUI thread"
+    r"|is not the object's thread"
+    r"|in a different thread"
+)
+
+
+def _thread_warnings(messages) -> list[str]:
+    return [m for m in messages if THREAD_WARNING.search(m)]
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(item, call):
+    """Fail a test during whose set-up or body Qt warned about the wrong thread. pytest-qt
+    captures Qt's messages from set-up to the end of the body; this runs inside its report hook
+    (trylast), while the messages are still there."""
+    report = yield
+    capture = getattr(item, "qt_log_capture", None)
+    if call.when == "call" and capture is not None and report.outcome != "failed":
+        bad = _thread_warnings(rec.message for rec in capture.records)
+        if bad:
+            report.outcome = "failed"
+            report.longrepr = "Qt warned about an object used from the wrong thread:\n  " + "\n  ".join(bad)
+    return report
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item):
+    """The same guard over tear-down (windows closed, threads stopped), which pytest-qt does not
+    capture: a handler of our own, passing every message on as before."""
+    seen: list[str] = []
+    previous = None
+
+    def handler(mode, context, message):
+        if THREAD_WARNING.search(message):
+            seen.append(message)
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            print(message, file=sys.stderr)
+
+    previous = qInstallMessageHandler(handler)
+    try:
+        result = yield
+    finally:
+        qInstallMessageHandler(previous)
+    if seen:
+        pytest.fail("Qt warned about an object used from the wrong thread during tear-down:\n  "
+                    + "\n  ".join(seen), pytrace=False)
+    return result
 
 
 def collect(model, cls: type, into: list) -> list:
