@@ -32,7 +32,7 @@ import torch
 
 from ganstudio.core import checkpoint_digest, filekind
 from ganstudio.core.config import Config, ConfigError, from_dict
-from ganstudio.core.runfolder import LATEST, list_checkpoints, step_path
+from ganstudio.core.runfolder import LATEST, list_checkpoints, step_in_name, step_path
 
 FORMAT = "ganstudio-checkpoint"
 VERSION = 2  # 2: a content digest under "digest"
@@ -48,7 +48,7 @@ _LOAD_ONLY_KEYS = (DIGEST_KEY, "config_obj", "verified")
 STALE_TEMP_S = 600.0
 # Exactly the names save_atomic's mkstemp(prefix=".<name>.", suffix=".tmp") makes.
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
-# How many other files a refusal of a damaged checkpoint tries, newest first, to name one to use.
+# How many other files a refusal of a damaged checkpoint tries, highest step first, to name one to use.
 _INSTEAD_TRIES = 10
 
 # Top-level keys and the Python type each must have; load() refuses a file that differs.
@@ -347,8 +347,11 @@ def _verify(obj: Any, path: Path) -> bool:
 
 
 def _instead(path: Path) -> str:
-    """Which checkpoint to use instead of damaged `path`: the newest other one in its folder that
-    verifies. Hard links to `path` (latest.pt is one of the newest step file) hold the same bytes."""
+    """Which checkpoint to use instead of damaged `path`: the other one in its folder at the highest
+    step that verifies. The step is the one in a step or manual file's name, and a file of another
+    name (latest.pt that a copy made a file of its own, a file renamed by hand) is read for it, never
+    the files' modification times, which a copy (cp -r, a sync) rewrites in any order. Hard links to
+    `path` (latest.pt is one of the newest step file) hold the same bytes: never offered."""
     folder = path.parent
     try:
         own = path.stat()
@@ -356,33 +359,53 @@ def _instead(path: Path) -> str:
     except OSError:
         entries, own = [], None
     seen = {(own.st_dev, own.st_ino)} if own is not None else set()
-    candidates = []
-    for p in entries:
+    named, unnamed = [], []
+    # Of two names for one file, the step file's (latest.pt moves on): step files go first.
+    for p in sorted(entries, key=lambda p: (p.name == LATEST, p.name)):
         try:
             st = p.stat()
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode):
-            # Newest first; of two names for one file, the step file's (latest.pt moves on).
-            candidates.append((-st.st_mtime, p.name == LATEST, p.name, p, (st.st_dev, st.st_ino)))
-    tried = 0
-    for *_, p, inode in sorted(candidates):
-        if tried == _INSTEAD_TRIES:
-            break
-        if inode in seen:
+        inode = (st.st_dev, st.st_ino)
+        if not stat.S_ISREG(st.st_mode) or inode in seen:
             continue
         seen.add(inode)
+        step = step_in_name(p.name)
+        if step is None:
+            unnamed.append(p)
+        else:
+            named.append((step, p))
+    best: tuple[int, Path] | None = None
+    tried = 0
+    for p in unnamed[:_INSTEAD_TRIES]:  # their steps are known only by reading them
         tried += 1
-        try:
-            ckpt = _load(p)
-        except CheckpointError:
-            continue
-        if ckpt["verified"]:
-            return (f"Use {p} instead: it is the newest other checkpoint in {folder} that verifies "
-                    f"(step {ckpt['step']}).")
+        step = _verified_step(p)
+        if step is not None and (best is None or step > best[0]):
+            best = (step, p)
+    # Highest step first; at a step one of another name has too, the step file (latest.pt moves on).
+    for step, p in sorted(named, key=lambda c: -c[0]):
+        if tried == _INSTEAD_TRIES or (best is not None and step < best[0]):
+            break
+        tried += 1
+        found = _verified_step(p)
+        if found is not None:
+            best = (found, p) if best is None or found >= best[0] else best
+            break
+    if best is not None:
+        return (f"Use {best[1]} instead: it is the newest other checkpoint in {folder} that verifies "
+                f"(step {best[0]}).")
     if tried:
         return f"No other checkpoint in {folder} verifies; use one from another run or a backup."
     return f"There is no other checkpoint in {folder} to use instead."
+
+
+def _verified_step(path: Path) -> int | None:
+    """The step of the checkpoint at `path` when it loads and its digest verifies, else None."""
+    try:
+        ckpt = _load(path)
+    except CheckpointError:
+        return None
+    return int(ckpt["step"]) if ckpt["verified"] else None
 
 
 def check(obj: Any, path: str | Path = "checkpoint") -> dict[str, Any]:

@@ -150,6 +150,12 @@ class CheckpointStore:
         return path
 
 
+def step_in_name(name: str) -> int | None:
+    """The step a step or manual checkpoint's file name holds (None for any other name)."""
+    m = _STEP_FILE.match(name)
+    return int(m.group(2)) if m else None
+
+
 def step_path(folder: str | Path, step: int) -> Path:
     """The automatic checkpoint of `step` in a checkpoints folder."""
     return CheckpointStore(folder).path_for(step)

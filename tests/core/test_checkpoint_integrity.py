@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -212,3 +213,41 @@ def test_a_damaged_checkpoint_names_the_one_to_use_instead(trained, tmp_path):
     alone.write_bytes(steps[3].read_bytes())
     with pytest.raises(CheckpointError, match=f"There is no other checkpoint in {alone.parent} to use"):
         checkpoints.load(alone)
+
+
+def test_the_checkpoint_offered_instead_is_the_highest_step_whatever_the_file_times(trained, tmp_path):
+    """A copy (cp -r, a sync) rewrites the files' times in any order: after one, the refusal offered
+    step 4,000 beside an intact step 5,000. The step comes from a step file's name, or from the
+    content of a file of another name, never from its time."""
+    folder = tmp_path / "checkpoints"
+    now = time.time()
+    steps = {}
+    for step in (3, 4, 5, 6):
+        path = checkpoints.save_atomic(trained.state_dict() | {"step": step}, folder / f"step-{step:09d}.pt")
+        os.utime(path, (now - 10 * step, now - 10 * step))  # the higher the step, the older the file
+        steps[step] = path
+    latest = folder / "latest.pt"
+    shutil.copyfile(steps[6], latest)  # a copy makes latest.pt a file of its own, the newest of all
+
+    _damage(steps[6])
+    with pytest.raises(CheckpointError) as info:
+        checkpoints.load(steps[6])
+    assert str(info.value).endswith(f"Use {latest} instead: it is the newest other checkpoint in {folder} "
+                                    "that verifies (step 6)."), str(info.value)
+    _damage(latest)
+    for damaged in (steps[6], latest):
+        with pytest.raises(CheckpointError) as info:
+            checkpoints.load(damaged)
+        assert f"Use {steps[5]} instead" in str(info.value) and str(info.value).endswith("(step 5)."), \
+            str(info.value)
+    # A file of another name is read for its step: an older file of a later step is offered first.
+    best = checkpoints.save_atomic(trained.state_dict() | {"step": 7}, folder / "best.pt")
+    os.utime(best, (now - 1000, now - 1000))
+    with pytest.raises(CheckpointError, match=re.escape(f"Use {best} instead")):
+        checkpoints.load(latest)
+    # At the same step, the step file rather than a copy of another name.
+    shutil.copyfile(steps[5], folder / "copy.pt")
+    os.utime(folder / "copy.pt", (now, now))
+    best.unlink()
+    with pytest.raises(CheckpointError, match=re.escape(f"Use {steps[5]} instead")):
+        checkpoints.load(latest)
