@@ -168,7 +168,10 @@ def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
 
 class RunFolder:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        # Absolute from the start: every path derived from it (checkpoints, samples) then means the
+        # same file whatever the working directory, and is never resolved against the folder twice
+        # (the default log.out is the relative "runs").
+        self.path = Path(path).expanduser().absolute()
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"

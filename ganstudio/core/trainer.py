@@ -678,7 +678,10 @@ class Trainer:
         finally:
             self.saving = False
         self._last_checkpoint = self.step
-        return CheckpointSaved(step=self.step, path=str(saved), manual=manual or path is not None)
+        # Absolute: a path relative to the working directory reads as one inside the run folder
+        # once it is in the log, and was joined to the folder a second time.
+        return CheckpointSaved(step=self.step, path=str(Path(saved).absolute()),
+                               manual=manual or path is not None)
 
     def _try_checkpoint(self, path: str | Path | None = None, manual: bool = False) -> Event:
         where = str(path or self.checkpoint_dir)

@@ -19,7 +19,7 @@ from ganstudio.core.runfolder import TRASH, RunFolder
 from ganstudio.core.runlog import read_metrics
 from ganstudio.core.runs import RunInfo, fmt_duration
 from ganstudio.qt.panels.runs import HEADERS, RunsPanel
-from tests.qt.conftest import WAIT_MS
+from tests.qt.conftest import WAIT_MS, tiny_config
 
 FORK_WAIT_MS = 120_000  # a fork is a new Python process: importing torch alone takes seconds
 TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
@@ -225,8 +225,11 @@ def test_a_fork_from_the_checkpoints_tab_continues_exactly_and_differs_with_anot
     assert [r["loss_g"] for r in _stats(other, 12)] != [r["loss_g"] for r in continuation[1:]]
 
 
-def test_what_if_pauses_and_trains_two_forks_drawn_on_the_plots(make_window, qtbot, tmp_path):
-    window = make_window(train__steps=30)
+def test_what_if_pauses_and_trains_two_forks_drawn_on_the_plots(make_window, qtbot, tmp_path, monkeypatch):
+    # The default log.out is the relative "runs": the checkpoint saved for the forks was once
+    # resolved against the run folder a second time (runs/<run>/runs/<run>/checkpoints/...).
+    monkeypatch.chdir(tmp_path)
+    window = make_window(tiny_config(Path("runs"), train__steps=30))
     s = window.session
     window.ask_forks = lambda cfg, count, title: [["optim.lr_g=0.001"], ["loss.kind=hinge"]][:count]
     s.start()
