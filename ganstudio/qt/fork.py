@@ -13,7 +13,8 @@ import re
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QSignalBlocker, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -38,6 +39,8 @@ from ganstudio.core.config import (
 #: The keys the dialog offers: what a fork may change that is about training (not where it goes).
 SHOWN_KEYS = tuple(k for k in KEYS if k in LIVE_KEYS or k == "train.seed")
 STOP_WAIT_MS = 15_000  # a fork still training when the window closes: time to save and stop
+EDIT_COLUMN_MIN = 90  # px: a fork's column, wide enough to type a value like 0.00015
+EDITED, EDITED_TEXT = QColor("#fde68a"), QColor("#1f2937")  # amber, dark text: in any theme
 
 
 def _text(v) -> str:
@@ -57,29 +60,38 @@ def fork_overrides(cfg: Config, edited: dict[str, str]) -> list[str]:
 
 
 class ForkDialog(QDialog):
-    """The keys a fork may change (the live ones, the loss, train.seed) with the run's values, and a
-    column per fork to edit. OK stays disabled while a value is invalid, with the reason shown."""
+    """The keys a fork may change (the live ones, the loss, train.seed) with the values the fork
+    starts from (`cfg`: the checkpoint's, not the run's now), and a column per fork to edit. A value
+    changed from the first column is highlighted; OK stays disabled while one is invalid, with the
+    reason shown."""
 
-    def __init__(self, cfg: Config, forks: int, title: str, parent: QWidget | None = None):
+    def __init__(self, cfg: Config, forks: int, title: str, parent: QWidget | None = None,
+                 base_label: str = "now"):
         super().__init__(parent)
         self.setObjectName("fork_dialog")
         self.setWindowTitle(title)
         self._cfg = cfg
         self._forks = forks
+        self._base = {key: _text(get(cfg, key)) for key in SHOWN_KEYS}
         self.table = QTableWidget(len(SHOWN_KEYS), 1 + forks, objectName="fork_table")
-        names = ["now"] + (["fork"] if forks == 1 else [f"fork {chr(ord('A') + i)}" for i in range(forks)])
+        forks_named = ["fork"] if forks == 1 else [f"fork {chr(ord('A') + i)}" for i in range(forks)]
+        names = [base_label, *forks_named]
         self.table.setHorizontalHeaderLabels(names)
         self.table.setVerticalHeaderLabels(list(SHOWN_KEYS))
         for r, key in enumerate(SHOWN_KEYS):
-            value = _text(get(cfg, key))
-            now = QTableWidgetItem(value)
+            now = QTableWidgetItem(self._base[key])
             now.setFlags(now.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            now.setToolTip(f"{key} at the checkpoint the forks start from")
+            now.setForeground(QBrush(QColor("#6b7280")))  # grey: read only
             self.table.setItem(r, 0, now)
             for c in range(1, forks + 1):
-                item = QTableWidgetItem(value)
+                item = QTableWidgetItem(self._base[key])
                 item.setToolTip(KEYS[key].help)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
+        header = self.table.horizontalHeader()
+        for c in range(1, forks + 1):  # room to type a longer value than the one shown
+            header.resizeSection(c, max(header.sectionSize(c), EDIT_COLUMN_MIN))
         self.problem = QLabel(objectName="fork_problem")
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #c2410c")
@@ -88,7 +100,8 @@ class ForkDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Fork and Train")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        intro = QLabel("Each fork continues exactly from the checkpoint, with the values you change here. "
+        intro = QLabel(f"Each fork continues exactly from the checkpoint, with the values you change "
+                       f"here (highlighted); the \u201c{base_label}\u201d column is what it holds. "
                        "Keys that shape the models or the data cannot change.")
         intro.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -96,8 +109,17 @@ class ForkDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
-        self.resize(460, 560)
+        self.resize(self._table_width(), 560)
         self.table.itemChanged.connect(self._on_table_item_changed)
+
+    def _table_width(self) -> int:
+        """Wide enough for every column, the key names and a scroll bar: no fork's column cut off."""
+        t = self.table
+        columns = sum(t.horizontalHeader().sectionSize(c) for c in range(t.columnCount()))
+        scroll = t.verticalScrollBar().sizeHint().width()
+        margins = self.layout().contentsMargins()
+        return (columns + t.verticalHeader().sizeHint().width() + scroll + 2 * t.frameWidth()
+                + margins.left() + margins.right() + 4)
 
     def overrides(self) -> list[list[str]] | None:
         """Per fork, its `--set` arguments; None while a value is invalid (the reason is shown)."""
@@ -114,7 +136,15 @@ class ForkDialog(QDialog):
         return None if problems else out
 
     @Slot(QTableWidgetItem)
-    def _on_table_item_changed(self, _item: QTableWidgetItem) -> None:
+    def _on_table_item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() > 0:
+            changed = item.text().strip() != self._base[SHOWN_KEYS[item.row()]]
+            with QSignalBlocker(self.table):  # restyling is no edit
+                item.setBackground(QBrush(EDITED) if changed else QBrush())
+                item.setForeground(QBrush(EDITED_TEXT) if changed else QBrush())
+                font = item.font()
+                font.setBold(changed)
+                item.setFont(font)
         self.overrides()
 
 

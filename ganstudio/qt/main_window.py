@@ -1065,17 +1065,28 @@ class MainWindow(QMainWindow):
     def _on_runs_error(self, message: str) -> None:
         self._on_session_error(message, "")
 
-    def ask_forks(self, cfg: Config, count: int, title: str) -> list[list[str]] | None:
-        """Per fork, the `--set` arguments chosen in the fork dialog; None if cancelled. Tests
-        replace it."""
-        dialog = ForkDialog(cfg, count, title, self)
+    def ask_forks(self, cfg: Config, count: int, title: str, base_label: str = "now") -> list[list[str]] | None:
+        """Per fork, the `--set` arguments chosen in the fork dialog, whose first column (headed
+        `base_label`) shows `cfg`; None if cancelled. Tests replace it."""
+        dialog = ForkDialog(cfg, count, title, self, base_label=base_label)
         return dialog.overrides() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
     @Slot(str)
     def fork_from(self, checkpoint: str) -> None:
         """A new run from `checkpoint` with changed keys, trained in its own process beside its
-        parent, listed under it in the Runs dock and drawn on the plots."""
-        overrides = self.ask_forks(self.session.config, 1, f"Fork from {Path(checkpoint).name}")
+        parent, listed under it in the Runs dock and drawn on the plots. The dialog starts from the
+        checkpoint's own config (what the fork continues), not the run's now: a learning rate
+        changed after the checkpoint was saved is not the fork's."""
+        from ganstudio.core import checkpoints
+
+        try:
+            ckpt = checkpoints.load(checkpoint)
+        except checkpoints.CheckpointError as e:
+            self._on_session_error(f"Cannot fork from it: {e}", "")
+            return
+        cfg, step = checkpoints.config_of(ckpt), int(ckpt["step"])
+        del ckpt  # the weights: only the config and step are needed here
+        overrides = self.ask_forks(cfg, 1, f"Fork from {Path(checkpoint).name}", f"step {step:,}")
         if overrides is not None:
             self._launch_forks(checkpoint, overrides)
 
@@ -1085,7 +1096,7 @@ class MainWindow(QMainWindow):
         s = self.session
         if s.state == RUNNING:
             s.pause()
-        overrides = self.ask_forks(s.config, 2, "What If: two forks of this step")
+        overrides = self.ask_forks(s.config, 2, "What If: two forks of this step", f"step {s.step:,}")
         if overrides is None:
             return
         if s.can_steer() or (s.trainer is not None and not s.busy and s.folder is not None):

@@ -195,7 +195,7 @@ def test_a_fork_from_the_checkpoints_tab_continues_exactly_and_differs_with_anot
                     timeout=WAIT_MS)
     asked = []
     answers = [[], ["optim.lr_g=0.005"]]  # the same settings, then another learning rate
-    window.ask_forks = lambda cfg, count, title: asked.append((count, title)) or [answers.pop(0)]
+    window.ask_forks = lambda cfg, count, title, *_: asked.append((count, title)) or [answers.pop(0)]
     checkpoints_list = window.checkpoints.findChild(QListWidget, "checkpoints_list")
     fork_button = window.checkpoints.findChild(QPushButton, "checkpoints_fork")
     for _ in range(2):
@@ -231,7 +231,7 @@ def test_what_if_pauses_and_trains_two_forks_drawn_on_the_plots(make_window, qtb
     monkeypatch.chdir(tmp_path)
     window = make_window(tiny_config(Path("runs"), train__steps=30))
     s = window.session
-    window.ask_forks = lambda cfg, count, title: [["optim.lr_g=0.001"], ["loss.kind=hinge"]][:count]
+    window.ask_forks = lambda cfg, count, title, *_: [["optim.lr_g=0.001"], ["loss.kind=hinge"]][:count]
     s.start()
     qtbot.waitUntil(lambda: s.state == "running" and s.step >= 4, timeout=WAIT_MS)
     window.findChild(type(window.action_what_if), "action_what_if").trigger()
