@@ -1065,7 +1065,9 @@ class MainWindow(QMainWindow):
     def _on_runs_error(self, message: str) -> None:
         self._on_session_error(message, "")
 
-    def ask_forks(self, cfg: Config, count: int, title: str, base_label: str = "now") -> list[list[str]] | None:
+    def ask_forks(
+        self, cfg: Config, count: int, title: str, base_label: str = "now"
+    ) -> list[list[str]] | None:
         """Per fork, the `--set` arguments chosen in the fork dialog, whose first column (headed
         `base_label`) shows `cfg`; None if cancelled. Tests replace it."""
         dialog = ForkDialog(cfg, count, title, self, base_label=base_label)
