@@ -3,12 +3,16 @@ touching models, RNG or parameter gradients; and the trainer's 2D Samples that c
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from ganstudio.core import lab, losses
+from ganstudio.core import extent, lab, losses
+from ganstudio.core.config import DATASETS_2D
 from ganstudio.core.trainer import Trainer
 
 EXTENT = (-3.0, 3.0, -2.0, 4.0)
@@ -209,3 +213,30 @@ def test_watching_does_not_change_training(tiny_config):
         assert torch.equal(va, vb), k
     for (k, va), vb in zip(a.D.state_dict().items(), b.D.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
+
+
+@pytest.mark.parametrize("name", DATASETS_2D)
+def test_the_preview_of_a_toy_is_drawn_as_the_toy_is(name):
+    """What the 2D lab shows before a run has loaded its data (torch-free): the toy's own modes and
+    spread, the same count per mode, and so the same extent as the data, within a few per cent."""
+    from ganstudio.core.data.toys import load_toy
+
+    data = load_toy(name, seed=3)
+    modes, std = extent.toy_modes(name)
+    np.testing.assert_allclose(modes, data.modes.numpy(), atol=1e-6)
+    assert std == data.mode_std
+    p = extent.preview_points(name, seed=3)
+    assert p.shape == (extent.PREVIEW_POINTS // len(modes) * len(modes), 2)
+    nearest = np.linalg.norm(p[:, None, :] - modes[None], axis=2).argmin(axis=1)
+    assert np.bincount(nearest, minlength=len(modes)).tolist() == [len(p) // len(modes)] * len(modes)
+    assert np.abs(p - modes[nearest]).max() < 6 * std
+    real, seen = np.array(extent.data_extent(data.x)), np.array(extent.data_extent(p))
+    assert np.abs(real - seen).max() < 0.03 * (real[1] - real[0])
+    np.testing.assert_array_equal(extent.preview_points(name, seed=3), p)  # the same picture each time
+
+
+def test_image_data_has_no_preview_and_the_preview_needs_no_torch():
+    assert extent.preview_points("digits") is None and extent.toy_modes("cifar10") is None
+    code = ("import sys, ganstudio.core.extent as e; e.preview_points('spiral'); "
+            "assert 'torch' not in sys.modules, 'extent imported torch'")
+    subprocess.run([sys.executable, "-c", code], check=True)
