@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
 
 from ganstudio.core.config import Config, validate, with_values
 from ganstudio.core.events import Samples
+from ganstudio.core.extent import preview_points
 from ganstudio.core.lab import FIELD_RESOLUTION
 from ganstudio.core.trainer import Trainer
 from ganstudio.qt.panels.lab2d import (
@@ -246,3 +247,41 @@ def test_arrow_segments_scale_and_skip_bad_points():
     np.testing.assert_allclose(seg[3], seg[2])  # no push: no arrow
     assert 0 < np.linalg.norm(seg[5] - seg[4]) < 2.0
     assert arrow_segments(points[:0], grads[:0], 1.0).shape == (0, 2)
+
+
+def pixel_at(panel: Lab2DPanel, x: float, y: float) -> QColor:
+    """The colour drawn at data point (x, y) of the lab's plot."""
+    view = panel.plot.getPlotItem().getViewBox()
+    at = panel.plot.mapFromScene(view.mapViewToScene(QPointF(x, y)))
+    return panel.plot.grab().toImage().pixelColor(at)
+
+
+def test_real_points_are_drawn_over_the_generated_ones(panel, qtbot):
+    """A mode the generator covers still shows: the real data is above the generated cloud (and
+    G's push), in the palette's text colour, and the cloud is see-through."""
+    real = preview_points("ring8")
+    panel.set_reference_points(real)
+    covered = real[np.linalg.norm(real - [2.0, 0.0], axis=1) < 0.1]  # the mode at (2, 0), copied
+    shown(panel, qtbot, Samples(step=7, points=covered.astype(np.float32)))
+    layers = ("field_item", "fake_item", "arrows_item", "real_item")  # bottom to top
+    z = [getattr(panel, name).zValue() for name in layers]
+    assert z == sorted(z) and len(set(z)) == len(z)
+    ink = panel.palette().color(QPalette.ColorRole.Text)
+    real_brush, fake_brush = panel.real_item.opts["brush"].color(), panel.fake_item.opts["brush"].color()
+    assert real_brush.rgb() == ink.rgb() and fake_brush.rgb() != ink.rgb() and fake_brush.alpha() < 255
+
+    drawn = pixel_at(panel, 2.0, 0.0)  # where both clouds are: the real one shows
+    assert drawn.lightness() < 100 and abs(drawn.blue() - drawn.red()) < 40, drawn.name()
+    panel.set_reference_points(None)
+    drawn = pixel_at(panel, 2.0, 0.0)  # and it was drawn over a blue generated cloud
+    assert drawn.blue() > drawn.red() + 60, drawn.name()
+
+
+def test_real_points_follow_the_palette(panel):
+    dark = QPalette(panel.palette())
+    dark.setColor(QPalette.ColorRole.Base, QColor("#121212"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#e0e0e0"))
+    panel.setPalette(dark)
+    assert panel.real_item.opts["brush"].color().lightness() > 150  # light points on a dark plane
+    assert "#e0e0e0" in panel.findChild(QLabel, "lab2d_keys").text()
+

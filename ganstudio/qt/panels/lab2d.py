@@ -1,5 +1,6 @@
-"""The 2D lab (after GAN Lab): D's opinion of the whole plane as a heatmap, the real data faint
-behind, the generated points, and the push that G's loss gives each point.
+"""The 2D lab (after GAN Lab): D's opinion of the whole plane as a heatmap, the generated points,
+the push that G's loss gives each point, and the real data drawn on top of them all (small dark
+points over a translucent generated cloud: a mode the generator covers still shows).
 
 The items are created once and updated. Samples are stored as they arrive and drawn from a
 display-rate single-shot QTimer, so a burst of events costs one redraw; a hidden panel draws
@@ -30,9 +31,11 @@ BAR_SIZE = (120, 10)
 # the heatmap works on light and dark backgrounds alike.
 FAKE_COLOR = (219, 39, 119)
 REAL_COLOR = (22, 163, 74)
-POINT_COLOR = (37, 99, 235, 220)  # the samples panel's blue
-POINT_COLOR_DARK = (96, 165, 250, 230)  # a lighter blue where the background is dark
-REAL_POINT_COLOR = (140, 140, 140, 110)
+POINT_COLOR = (37, 99, 235, 150)  # the samples panel's blue, see-through: the real data shows below
+POINT_COLOR_DARK = (96, 165, 250, 160)  # a lighter blue where the background is dark
+REAL_POINT_ALPHA = 200  # the real points are the palette's text colour (dark on light), at this opacity
+# Bottom to top: the field, the generated points, G's push on them, the real data above them all.
+Z_FIELD, Z_FAKE, Z_ARROWS, Z_REAL = -10, 0, 1, 5
 
 
 def field_lut(size: int = 256, alpha: int = FIELD_ALPHA) -> np.ndarray:
@@ -149,6 +152,7 @@ class Lab2DPanel(QWidget):
         self._raw_levels = (-1.0, 1.0)  # the levels of the last field drawn as raw scores
         self._real_shown: np.ndarray | None = None  # the real points drawn (a subset)
         self._point_color = POINT_COLOR  # per palette: see _apply_palette
+        self._real_color = (0, 0, 0, REAL_POINT_ALPHA)
         self._lut = field_lut()
 
         self.plot = offer_working_exports(pg.PlotWidget())
@@ -158,16 +162,16 @@ class Lab2DPanel(QWidget):
         self.plot.setMenuEnabled(False)
         self.field_item = _SmoothImage(axisOrder="row-major")
         self.field_item.setLookupTable(self._lut)
-        self.field_item.setZValue(-10)
-        self.real_item = pg.ScatterPlotItem(
-            size=3, pen=None, brush=pg.mkBrush(*REAL_POINT_COLOR), antialias=False, pxMode=True
-        )
-        self.real_item.setZValue(-5)
+        self.field_item.setZValue(Z_FIELD)
+        # Its colour follows the palette: see _apply_palette.
+        self.real_item = pg.ScatterPlotItem(size=3, pen=None, antialias=False, pxMode=True)
+        self.real_item.setZValue(Z_REAL)
         self.arrows_item = pg.PlotDataItem(connect="pairs", antialias=False)
+        self.arrows_item.setZValue(Z_ARROWS)
         self.fake_item = pg.ScatterPlotItem(
             size=4, pen=None, brush=pg.mkBrush(*POINT_COLOR), antialias=False, pxMode=True
         )
-        self.fake_item.setZValue(5)
+        self.fake_item.setZValue(Z_FAKE)
         for item in (self.field_item, self.real_item, self.arrows_item, self.fake_item):
             self.plot.addItem(item)
         self.field_item.setVisible(False)
@@ -175,7 +179,7 @@ class Lab2DPanel(QWidget):
         self._show_field = QCheckBox("D field", objectName="lab2d_field")
         self._show_field.setToolTip("Colour the plane by the discriminator's output D(x)")
         self._show_real = QCheckBox("Real data", objectName="lab2d_real")
-        self._show_real.setToolTip("Draw a random subset of the real data in grey")
+        self._show_real.setToolTip("Draw a random subset of the real data, dark, over the generated points")
         self._show_arrows = QCheckBox("Gradients", objectName="lab2d_arrows")
         self._show_arrows.setToolTip(
             "From each generated point, the direction the generator's loss pushes it (-∂loss_G/∂x); "
@@ -193,8 +197,8 @@ class Lab2DPanel(QWidget):
         )
         self._keys = QLabel(objectName="lab2d_keys")
         self._keys.setToolTip(
-            "Grey: real data; blue: generated points; lines: where the generator's loss pushes "
-            "each generated point (longer = harder)."
+            "Dark: real data, drawn on top; blue: generated points; lines: where the generator's "
+            "loss pushes each generated point (longer = harder)."
         )
         self._step = QLabel("no samples", objectName="lab2d_step")
         for label in (self._legend, self._keys):
@@ -269,7 +273,8 @@ class Lab2DPanel(QWidget):
             self._timer.start()
 
     def set_reference_points(self, points: np.ndarray | None) -> None:
-        """The real 2D data, drawn faint behind everything (a random subset); None for image data."""
+        """The real 2D data, drawn over the generated points (a random subset); None for image data.
+        It sets the view's range until samples bring their own extent."""
         if points is None:
             self.real_item.clear()
             self._real_shown = None
@@ -372,7 +377,7 @@ class Lab2DPanel(QWidget):
             lo, hi = self._raw_levels
             scale = f"D score: {lo:.3g} fake … {hi:.3g} real"
         self._legend.setText(scale)
-        fake, real = _css(self._point_color), _css(REAL_POINT_COLOR)
+        fake, real = _css(self._point_color), _css(self._real_color)
         self._keys.setText(
             f"<span style='color:{fake}'>●</span> G(z) &nbsp;<span style='color:{real}'>●</span> data"
         )
@@ -390,6 +395,9 @@ class Lab2DPanel(QWidget):
         self.arrows_item.setPen(pg.mkPen(ink, width=1))
         self._bar.setPixmap(_bar_pixmap(self._lut, base))
         self._point_color = POINT_COLOR_DARK if base.lightness() < 128 else POINT_COLOR
+        ink.setAlpha(REAL_POINT_ALPHA)
+        self._real_color = ink.getRgb()
+        self.real_item.setBrush(pg.mkBrush(ink))
         self.fake_item.setBrush(pg.mkBrush(*self._point_color))
         self._update_legend()
 
