@@ -271,6 +271,8 @@ class MainWindow(QMainWindow):
         for folder in [folders] if isinstance(folders, str) else (folders or []):
             self.runs.add_root(folder)
         self._on_current_run_changed()
+        # After restoreState: the config says whether the 2D lab shows, not the layout last saved.
+        s.preview_reference_points()
 
     # ----- construction ------------------------------------------------------------------------
 
@@ -876,7 +878,8 @@ class MainWindow(QMainWindow):
     def _on_session_reference_points(self, points) -> None:
         """2D data: show the lab next to the samples; image data: hide it."""
         self._lab2d_wanted = points is not None
-        self.lab2d.set_reference_points(points)
+        if points is not None or self._lab2d is not None:  # image data: an unbuilt lab can wait
+            self.lab2d.set_reference_points(points)
         dock = self._docks["lab2d"]
         dock.toggleViewAction().setEnabled(points is not None)
         if points is None:

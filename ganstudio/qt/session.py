@@ -27,6 +27,7 @@ from ganstudio.core import config as cfgmod
 from ganstudio.core.config import Config, ConfigError
 from ganstudio.core.control import Control
 from ganstudio.core.events import Alert, Failed, Finished, RunStarted, Samples
+from ganstudio.core.extent import preview_points
 from ganstudio.core.run import FAILED, FINISHED, NEW, STALE
 from ganstudio.core.run import PAUSED as RUN_PAUSED
 from ganstudio.core.run import RUNNING as RUN_RUNNING
@@ -175,6 +176,7 @@ class Session(QObject):
         if not exists:
             self._config = cfg
             self.config_changed.emit(cfg)
+            self.preview_reference_points()
             return
         if not changes:
             return
@@ -364,6 +366,14 @@ class Session(QObject):
         self.model.start_over(self._config)
         self._set_state(IDLE)
         self.config_changed.emit(self._config)
+        self.preview_reference_points()
+
+    def preview_reference_points(self) -> None:
+        """Before a model exists: the real 2D data that the config's next run trains on, for the 2D
+        lab to show at once (the same modes and spread; Start sends the run's own points), or None
+        for image data. The data itself loads with torch, which the app imports only on Start."""
+        if self.trainer is None and not self.busy and not self.following:
+            self.reference_points.emit(preview_points(self._config.data.dataset, self._config.train.seed))
 
     def open_checkpoint(self, path: str | Path) -> bool:
         """Open a checkpoint, ready to resume. It is read and checked on the worker thread; a bad

@@ -1,5 +1,6 @@
 """Lab2DPanel: D's field, the real and generated points and G's push, fed with Samples from a real
-tiny ring8 trainer and driven through its checkboxes and button."""
+tiny ring8 trainer and driven through its checkboxes and button; and the lab in the window, which
+shows a 2D config's real data before Start."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton
 
-from ganstudio.core.config import Config, validate, with_values
+from ganstudio.core.config import Config, save, validate, with_values
 from ganstudio.core.events import Samples
 from ganstudio.core.extent import preview_points
 from ganstudio.core.lab import FIELD_RESOLUTION
@@ -22,6 +23,7 @@ from ganstudio.qt.panels.lab2d import (
     field_at,
     raw_levels,
 )
+from tests.qt.conftest import WAIT_MS, tiny_config
 
 TINY_RING8 = {
     "data.dataset": "ring8",
@@ -285,3 +287,53 @@ def test_real_points_follow_the_palette(panel):
     assert panel.real_item.opts["brush"].color().lightness() > 150  # light points on a dark plane
     assert "#e0e0e0" in panel.findChild(QLabel, "lab2d_keys").text()
 
+
+def covers(lab: Lab2DPanel, points: np.ndarray) -> bool:
+    """The lab's view holds every point, and is no more than twice as wide as they need."""
+    (x0, x1), (y0, y1) = lab.plot.getPlotItem().getViewBox().viewRange()
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    inside = x0 < lo[0] and x1 > hi[0] and y0 < lo[1] and y1 > hi[1]
+    return inside and min(x1 - x0, y1 - y0) < 2 * (hi - lo).max()
+
+
+def test_a_2d_config_shows_its_real_data_before_start(make_window, qtbot, tmp_path):
+    """Not an empty 0..1 plane: a 2D config at launch, a preset picked or a config loaded before
+    Start show the real data in a view that holds it; image data hides the lab."""
+    window = make_window(data__dataset="ring8", model__latent_dim=4, train__steps=4)
+    dock, lab = window._docks["lab2d"], window.lab2d
+    assert not dock.isHidden() and dock.toggleViewAction().isEnabled()
+    assert len(lab.real_item.data) > 0 and covers(lab, preview_points("ring8"))
+
+    preset = window.findChild(QComboBox, "hyperparams_preset")
+    preset.activated.emit(preset.findData("grid25"))
+    assert window.session.config.data.dataset == "grid25"
+    assert covers(lab, preview_points("grid25"))
+
+    save(tiny_config(tmp_path / "runs"), tmp_path / "digits.toml")
+    window.load_config(tmp_path / "digits.toml")
+    assert dock.isHidden() and not dock.toggleViewAction().isEnabled()
+    save(tiny_config(tmp_path / "runs", data__dataset="spiral", model__latent_dim=4, train__steps=4),
+         tmp_path / "spiral.toml")
+    window.load_config(tmp_path / "spiral.toml")
+    assert not dock.isHidden() and covers(lab, preview_points("spiral"))
+
+    window.start()  # the run's own data replaces the preview
+    qtbot.waitUntil(lambda: window.session.trainer is not None, timeout=WAIT_MS)
+    data = {tuple(p) for p in window.session.trainer.data.x.numpy().astype(np.float64).tolist()}
+    qtbot.waitUntil(lambda: tuple(lab.real_item.data["x"][:1]) != (), timeout=WAIT_MS)
+    assert all((x, y) in data for x, y in zip(lab.real_item.data["x"], lab.real_item.data["y"], strict=True))
+    qtbot.waitUntil(lambda: not window.session.busy, timeout=WAIT_MS)
+
+
+def test_a_saved_layout_does_not_show_the_lab_for_image_data(make_window, settings, qtbot):
+    """The lab that the last session left open shows again only for 2D data, and with its data."""
+    first = make_window(data__dataset="ring8", model__latent_dim=4, train__steps=2)
+    first.start()  # a user trains a 2D toy, then quits
+    qtbot.waitUntil(lambda: first.session.state == "stopped", timeout=WAIT_MS)
+    assert not first._docks["lab2d"].isHidden()
+    first.close()
+    assert settings.value("window/state") is not None
+    images = make_window()
+    assert images._docks["lab2d"].isHidden()
+    again = make_window(data__dataset="ring8", model__latent_dim=4)
+    assert not again._docks["lab2d"].isHidden() and covers(again.lab2d, preview_points("ring8"))

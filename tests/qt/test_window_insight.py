@@ -19,7 +19,7 @@ def test_lab_shows_for_2d_data_and_hides_for_images(qtbot, make_window):
     window = make_window(data__dataset="ring8", train__steps=30, log__sample_every=5,
                          model__latent_dim=4)
     lab = window._docks["lab2d"]
-    assert lab.isHidden()
+    assert not lab.isHidden()  # a 2D config shows its real data before Start (test_lab2d_panel)
     _start(qtbot, window, 10)
     qtbot.waitUntil(lambda: window.lab2d.current_step is not None and window.lab2d.current_step > 0,
                     timeout=WAIT_MS)

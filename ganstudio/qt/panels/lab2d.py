@@ -284,6 +284,8 @@ class Lab2DPanel(QWidget):
         if len(p) > REAL_POINTS_SHOWN:
             # A fixed seed (never the global RNG): the same data always shows the same subset.
             p = p[np.random.default_rng(0).choice(len(p), REAL_POINTS_SHOWN, replace=False)]
+        if self._real_shown is not None and np.array_equal(p, self._real_shown):
+            return  # the same data again (a config edit before Start): the user's view stays
         self.real_item.setData(pos=p)
         self._real_shown = p
         self._reference_extent = data_extent(points)
