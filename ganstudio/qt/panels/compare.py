@@ -2,8 +2,9 @@
 
 Samples: each run's grid at the same step (the nearest step at or below it), one slider and a play
 button driving all of them and the plots' cursor (`step_changed`); for the 2D toys, the runs' point
-clouds in one view, coloured by run. Config: the keys in which the runs differ, the changes made
-during a run included with their steps (ganstudio.core.compare).
+clouds in one view, coloured by run, each named with the step it shows, and the real data drawn on top
+of them (as the 2D lab draws it: a mode a cloud covers still shows). Config: the keys in which the runs
+differ, the changes made during a run included with their steps (ganstudio.core.compare).
 
 Every run is a RunModel (the current one the session's, the others from ganstudio.qt.overlays);
 this panel keeps each run's sample timeline from the models' Samples events and redraws on their
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -35,7 +36,9 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core.compare import config_diff
+from ganstudio.core.config import is_2d
 from ganstudio.core.events import Samples
+from ganstudio.core.extent import preview_points
 from ganstudio.qt.overlays import OverlayRun, Overlays
 from ganstudio.qt.panels.plot_items import offer_working_exports
 from ganstudio.qt.run_model import RunChanges, RunModel
@@ -44,6 +47,10 @@ TILE_PX = 180  # a grid is enlarged by a whole factor (nearest) to about this si
 PLAY_MS = 250
 MAX_FRAMES = 400  # per run; the older half is thinned when full, as the samples timeline does
 CURRENT_COLOR = "#3b82f6"
+CLOUD_ALPHA = 170  # the runs' clouds are see-through where they overlap one another
+REAL_POINT_ALPHA = 200  # the real data: the palette's text colour (dark on light), as the 2D lab has it
+# Bottom to top: the compared runs' clouds, the current run's, the real data above them all.
+Z_CLOUD, Z_CURRENT, Z_REAL = 0, 1, 5
 
 
 @dataclass(eq=False)
@@ -136,10 +143,15 @@ class ComparePanel(QWidget):
         self._grid = QGridLayout(self._grid_page)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._tiles: dict[int, _Tile] = {}  # id(_Run) -> tile
-        self._points = offer_working_exports(pg.PlotWidget(objectName="compare_points"))
+        self._points = offer_working_exports(pg.PlotWidget())
+        self._points.setObjectName("compare_points")  # PlotWidget passes objectName= on to its PlotItem
         self._points.setAspectLocked(True)
-        self._points.addLegend(offset=(5, 5))
+        self._legend = self._points.addLegend(offset=(5, 5))
         self._scatters: dict[int, pg.ScatterPlotItem] = {}
+        self._real = pg.ScatterPlotItem(size=3, pen=None, antialias=False, name="real data")
+        self._real.setZValue(Z_REAL)
+        self._points.addItem(self._real)
+        self._real_of: tuple[tuple[str, int], ...] = ()  # the (dataset, seed) pairs drawn in _real
         self._views = QStackedWidget()
         self._views.addWidget(self._grid_page)
         self._views.addWidget(self._points)
@@ -178,14 +190,15 @@ class ComparePanel(QWidget):
         overlays.removed.connect(self._on_overlays_removed)
         overlays.renamed.connect(self._on_overlays_renamed)
         self._layout_tiles()
-        self._update_diff()
+        self._update_configs()
+        self._apply_palette()
 
     # ----- public ------------------------------------------------------------------------------
 
     def set_current_name(self, name: str) -> None:
         self._current.name = name
         self._redraw(force=True)
-        self._update_diff()
+        self._update_configs()
 
     def runs(self) -> list[_Run]:
         return [self._current, *self._others.values()]
@@ -212,6 +225,14 @@ class ComparePanel(QWidget):
     def scatter(self, index: int) -> pg.ScatterPlotItem | None:
         return self._scatters.get(id(self.runs()[index]))
 
+    def real_points(self) -> pg.ScatterPlotItem:
+        """The real data drawn over the runs' clouds (empty unless a run trains on a 2D toy)."""
+        return self._real
+
+    def legend_texts(self) -> list[str]:
+        """The 2D view's legend, top to bottom: the real data, then each run with its step."""
+        return [label.text for _sample, label in self._legend.items]
+
     def diff_rows(self) -> list[list[str]]:
         """The config diff as text: a header row of run names, then a row per key."""
         t = self._diff
@@ -233,7 +254,7 @@ class ComparePanel(QWidget):
         self._others[overlay] = run
         overlay.model.changed.connect(lambda changes, r=run: self._on_run_changed(r, changes))
         self._layout_tiles()
-        self._update_diff()
+        self._update_configs()
 
     @Slot(object)
     def _on_overlays_removed(self, overlay: OverlayRun) -> None:
@@ -243,7 +264,7 @@ class ComparePanel(QWidget):
         self._forget(run)
         self._merge_steps()
         self._layout_tiles()
-        self._update_diff()
+        self._update_configs()
 
     @Slot(object)
     def _on_overlays_renamed(self, overlay: OverlayRun) -> None:
@@ -251,7 +272,7 @@ class ComparePanel(QWidget):
         if run is not None:
             run.name = overlay.name
             self._redraw(force=True)
-            self._update_diff()
+            self._update_configs()
 
     @Slot(object)
     def _on_current_changed(self, changes: RunChanges) -> None:
@@ -262,7 +283,7 @@ class ComparePanel(QWidget):
         self._current.clear()
         self._merge_steps()
         self._redraw(force=True)
-        self._update_diff()
+        self._update_configs()
 
     def _on_run_changed(self, run: _Run, changes: RunChanges) -> None:
         if run is not self._current and run not in self._others.values():
@@ -275,7 +296,7 @@ class ComparePanel(QWidget):
                 run.add(ev)
             self._merge_steps()
         if changes.aspects & {"config", "markers"}:
-            self._update_diff()
+            self._update_configs()
         if frames:
             self._redraw()
 
@@ -342,6 +363,9 @@ class ComparePanel(QWidget):
         self._step_label.setText(f"step {step:,}" if step is not None else "step —")
         points = any(f.points is not None for r in self.runs() for f in r.frames[-1:])
         self._views.setCurrentWidget(self._points if points else self._grid_page)
+        if points:
+            for run in self.runs():  # in the runs' order, in the legend too, whichever draws first
+                self._scatter_of(run)
         for run in self.runs():
             frame = run.at(step) if step is not None else None
             shown = frame.step if frame is not None else None
@@ -365,17 +389,72 @@ class ComparePanel(QWidget):
             return
         tile.image.setPixmap(grid_pixmap(frame.grid))
 
-    def _draw_points(self, run: _Run, frame: Samples | None) -> None:
+    def _scatter_of(self, run: _Run) -> pg.ScatterPlotItem:
         scatter = self._scatters.get(id(run))
         if scatter is None:
+            color = QColor(run.color)
+            color.setAlpha(CLOUD_ALPHA)
             scatter = self._scatters[id(run)] = pg.ScatterPlotItem(
-                size=4, pen=None, brush=pg.mkBrush(run.color), name=run.name)
+                size=4, pen=None, brush=pg.mkBrush(color), name=self._legend_text(run))
+            scatter.setZValue(Z_CURRENT if run is self._current else Z_CLOUD)
             self._points.addItem(scatter)
+        return scatter
+
+    @staticmethod
+    def _legend_text(run: _Run) -> str:
+        return f"{run.name} · " + (f"step {run.shown:,}" if run.shown is not None else "no samples yet")
+
+    def _draw_points(self, run: _Run, frame: Samples | None) -> None:
+        scatter = self._scatter_of(run)
+        label = self._legend.getLabel(scatter)
+        if label is not None:
+            label.setText(self._legend_text(run))
         if frame is None or frame.points is None:
             scatter.setData([], [])
             return
         p = np.asarray(frame.points)
         scatter.setData(p[:, 0], p[:, 1])
+
+    def _update_configs(self) -> None:
+        self._update_diff()
+        self._update_real()
+
+    def _update_real(self) -> None:
+        """The real data of every 2D toy the runs train on (one set per dataset: the modes are the
+        same whatever the seed), drawn when it changes."""
+        pairs: dict[str, int] = {}
+        for run in self.runs():
+            cfg = run.model.state.config
+            if cfg is not None and is_2d(cfg):
+                pairs.setdefault(cfg.data.dataset, cfg.train.seed)
+        key = tuple(pairs.items())
+        if key == self._real_of:
+            return
+        self._real_of = key
+        sets = [preview_points(name, seed) for name, seed in key]
+        if sets:
+            self._real.setData(pos=np.concatenate(sets))
+        else:
+            self._real.clear()
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        self._points.setBackground(palette.color(QPalette.ColorRole.Base))
+        ink = QColor(palette.color(QPalette.ColorRole.Text))
+        for name in ("left", "bottom"):
+            axis = self._points.getPlotItem().getAxis(name)
+            axis.setPen(palette.color(QPalette.ColorRole.Mid))
+            axis.setTextPen(ink)
+        self._legend.setLabelTextColor(ink)
+        for _sample, label in self._legend.items:
+            label.setText(label.text)  # the colour set above applies from the next setText on
+        ink.setAlpha(REAL_POINT_ALPHA)
+        self._real.setBrush(pg.mkBrush(ink))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
 
     def _update_diff(self) -> None:
         runs = self.runs()
