@@ -262,12 +262,12 @@ class RunFolder:
                 if not base_dir.is_dir():
                     raise RunFolderError(
                         f"cannot make a run folder in {base_dir}: it is a file, not a folder; "
-                        "choose another --out (log.out)") from None
+                        "choose another runs folder (log.out)") from None
                 continue
             except (OSError, ValueError) as e:
                 raise RunFolderError(
                     f"cannot make the run folder {path}: {describe_os_error(e)}. Choose another "
-                    "--out (log.out) or log.name") from None
+                    "runs folder (log.out) or run name (log.name)") from None
             folder = cls(path)
             try:
                 folder.write_meta({"created": time.time() if now is None else now,

@@ -87,7 +87,7 @@ class RunWriter:
         except (OSError, ValueError) as e:
             raise RunFolderError(
                 f"cannot write the run folder {folder.path}: {describe_os_error(e)}. "
-                "Choose another --out (log.out), or make the folder writable") from None
+                "Choose another runs folder (log.out), or make the folder writable") from None
         # A process that died mid-line left a torn last line: end it, so the next line stands alone.
         with contextlib.suppress(OSError):
             size = os.fstat(self._fd).st_size

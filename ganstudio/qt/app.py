@@ -84,6 +84,20 @@ def collect_garbage_on_the_gui_thread() -> object:
     return GarbageCollector(interval=1.0)
 
 
+def startup_error(qt_args: list[str], text: str, problems: list[str], fix: str) -> None:
+    """Say why the app cannot open, in a window of its own (the main window never appears), and
+    wait until it is closed."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from ganstudio.qt.panels.hyperparams import with_labels
+
+    make_app(qt_args)
+    box = QMessageBox(QMessageBox.Icon.Critical, APPLICATION, text)
+    box.setObjectName("startup_error")
+    box.setInformativeText("\n".join(with_labels(p) for p in problems) + "\n\n" + fix)
+    box.exec()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="ganstudio", description="GAN Studio desktop app")
@@ -92,18 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", action="store_true", help="start training at once")
     args, qt_args = parser.parse_known_args(argv)
     config = None
+    # Before Qt starts: a missing system library would otherwise abort the process (exit 134)
+    # with a message about "platform plugins" that does not say what to install.
+    problem = system_libs.problem(qt_args=qt_args)
     if args.config:
-        # Reported on stderr only: a modal box here would block a caller (a script, a test) that
-        # expects the exit status, and a bad --config comes from a command line anyway.
         try:
             config = load(args.config)
         except ConfigError as e:
             print("ganstudio: error: invalid configuration:\n  " + "\n  ".join(e.problems),
                   file=sys.stderr)
+            # Also in a window: started from a desktop launcher, nobody reads the terminal.
+            if not problem:
+                startup_error(qt_args, f"GAN Studio cannot open with the configuration {args.config}.",
+                              e.problems, "Fix the file, or start GAN Studio without --config.")
             return 2
-    # Before Qt starts: a missing system library would otherwise abort the process (exit 134)
-    # with a message about "platform plugins" that does not say what to install.
-    problem = system_libs.problem(qt_args=qt_args)
     if problem:
         print(problem, file=sys.stderr)
         return 2

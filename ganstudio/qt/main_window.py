@@ -45,25 +45,28 @@ from ganstudio.core import config as cfgmod
 from ganstudio.core import presets
 from ganstudio.core.config import Config, ConfigError
 from ganstudio.core.run import FAILED, FINISHED, STALE
+from ganstudio.qt import action_rules
 from ganstudio.qt.exporter import Exporter
 from ganstudio.qt.fork import ForkDialog, ForkLauncher
 from ganstudio.qt.overlays import Overlays
 from ganstudio.qt.panels.alerts import AlertBanner, AlertsPanel
 from ganstudio.qt.panels.checkpoints import CheckpointsPanel
 from ganstudio.qt.panels.compare import ComparePanel
-from ganstudio.qt.panels.hyperparams import HyperparamsPanel
+from ganstudio.qt.panels.hyperparams import HyperparamsPanel, with_labels
 from ganstudio.qt.panels.lab2d import Lab2DPanel
 from ganstudio.qt.panels.latent import LatentPanel
 from ganstudio.qt.panels.plots import Overlay, PlotsPanel, preload_smoothing
 from ganstudio.qt.panels.runs import RunsPanel
 from ganstudio.qt.panels.samples import SamplesPanel
 from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING, Session
+from ganstudio.qt.status_bar import StatusBar
 from ganstudio.qt.unexpected import UnexpectedErrors
 
 MAX_RECENT = 8
 DEFAULT_SIZE = (1360, 860)
 TITLE = "GAN Studio"
 START_TIP = "Start training, or continue the current model"
+FOLLOW_START_TIP = "Continue this run here, from its latest checkpoint"
 SPACE_RULE = ("Space pauses and resumes training wherever the focus is, also in a text field whose "
               "value was committed (Return, or focus moved on), except while a value is being typed "
               "there: then it types a space. Shortcuts with Ctrl work everywhere.")
@@ -74,6 +77,7 @@ LAYER_COLORS_D = ("#fdba74", "#fb923c", "#f97316", "#ea580c", "#c2410c", "#9a341
 RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "failed": "Failed",
               "stale": "Stale", "new": "Waiting"}
 CONFIG_FILTER = "TOML config (*.toml);;All files (*)"
+PRESET_TIP = "Replace the configuration with a named starting point"
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -173,7 +177,7 @@ class MainWindow(QMainWindow):
             self._preset.addItem(name, name)
             self._preset.setItemData(self._preset.count() - 1, presets.describe(name),
                                      Qt.ItemDataRole.ToolTipRole)
-        self._preset.setToolTip("Replace the configuration with a named starting point")
+        self._preset.setToolTip(PRESET_TIP)
         self._preset.activated.connect(self._on_preset_activated)
         self.hyperparams.add_header_widget(self._preset)
 
@@ -219,6 +223,8 @@ class MainWindow(QMainWindow):
         s.reference_points.connect(self.samples.set_reference_points)
         s.reference_points.connect(self._on_session_reference_points)
         self.alerts.count_changed.connect(self._update_alerts_title)
+        s.model.reset.connect(self._update_title)
+        s.state_changed.connect(self._update_title)
         s.health_paused.connect(self._on_session_health_paused)
         s.error.connect(self._on_session_error)
         s.message.connect(self._on_session_message)
@@ -312,6 +318,7 @@ class MainWindow(QMainWindow):
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
         if tip:
+            a.setProperty("tip", tip)  # what it does; a disabled action adds why not (_set_action)
             a.setStatusTip(tip)
             a.setToolTip(f"{tip} ({a.shortcut().toString()})" if shortcut is not None else tip)
         a.triggered.connect(slot)
@@ -433,7 +440,8 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
 
     def _make_status_bar(self) -> None:
-        sb = self.statusBar()
+        sb = StatusBar(self)
+        self.setStatusBar(sb)
         self.status_state = QLabel("Ready")
         self.status_state.setObjectName("status_state")
         self.status_progress = QProgressBar()
@@ -688,11 +696,28 @@ class MainWindow(QMainWindow):
         name = self._preset_name
         if name is None:
             self._preset.setItemText(0, "Load a preset…")
-            self.setWindowTitle(TITLE)
-            return
-        shown = name if self.session.config == _preset_config(name) else f"{name} (modified)"
-        self._preset.setItemText(0, f"Preset: {shown}")
-        self.setWindowTitle(f"{shown} — {TITLE}")
+        else:
+            self._preset.setItemText(0, f"Preset: {self._preset_shown()}")
+        self._update_title()
+
+    def _preset_shown(self) -> str:
+        name = self._preset_name or ""
+        return name if not name or self.session.config == _preset_config(name) else f"{name} (modified)"
+
+    @Slot()
+    def _update_title(self, *_args) -> None:
+        """The run (its name, and its folder's when they differ) and the preset it came from:
+        "20261207-101500-ring8 · ring8 — GAN Studio"."""
+        parts = []
+        run_dir = self.session.run_dir
+        if run_dir is not None:
+            info = self.runs.info(run_dir)
+            name = info.name if info is not None else ""
+            folder = run_dir.name
+            parts.append(folder if not name or folder.endswith(name) else f"{name} ({folder})")
+        if self._preset_name is not None:
+            parts.append(self._preset_shown())
+        self.setWindowTitle(" · ".join(parts) + f" — {TITLE}" if parts else TITLE)
 
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
         """(menu, action, shortcut) for every action in the menus that has a shortcut, read from the
@@ -856,7 +881,10 @@ class MainWindow(QMainWindow):
     def _update_alerts_title(self) -> None:
         # Short, so the tab beside Hyperparameters and Checkpoints shows the count in full.
         n = self.alerts.count()
-        self._docks["alerts"].setWindowTitle(f"⚠ {n}" if n else "Alerts")
+        dock = self._docks["alerts"]
+        dock.setWindowTitle(f"⚠ {n}" if n else "Alerts")
+        # The View menu shows the dock's title; there it is named, not counted.
+        dock.toggleViewAction().setText("Alerts")
 
     @Slot()
     def _on_alert_banner_show_requested(self) -> None:
@@ -890,7 +918,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_session_error(self, message: str, details: str) -> None:
-        box = self._message_box(QMessageBox.Icon.Warning, "GAN Studio", message)
+        # Keys named as the window names them ("Runs folder (log.out)"), whoever wrote the message.
+        box = self._message_box(QMessageBox.Icon.Warning, "GAN Studio", with_labels(message))
         box.setObjectName("error_dialog")
         if details:
             box.setDetailedText(details)
@@ -930,80 +959,48 @@ class MainWindow(QMainWindow):
     # ----- derived UI state --------------------------------------------------------------------
 
     def _update_actions(self) -> None:
+        """Enable each action exactly when it can run; a disabled one says why (action_rules)."""
         s = self.session
         if s.following:
-            self._update_follow_actions()
-            return
-        for a in (self.action_pause, self.action_step, self.action_stop, self.action_save_checkpoint):
-            a.setToolTip(a.statusTip())
-        st = s.state
-        valid = self.hyperparams.is_valid()
-        stopping = st == STOPPING or self._closing
-        self.action_start.setEnabled(valid and not stopping and s.can_start())
-        self.action_start.setText("&Continue" if st == STOPPED else "&Start")
-        if st == STOPPED and s.trainer is not None and not s.can_start():
-            # Disabled with no word of why, Continue looked broken at the end of a run.
-            tip = (f"Training reached train.steps = {s.config.train.steps}; raise Steps in "
-                   "Hyperparameters to train longer")
+            reasons = action_rules.following(s, self._closing)
         else:
-            tip = START_TIP
-        self.action_start.setStatusTip(tip)
-        self.action_start.setToolTip(
-            tip if tip != START_TIP else f"{tip} ({self.action_start.shortcut().toString()})")
-        self.action_pause.setEnabled(st in (RUNNING, PAUSED) and not stopping)
+            reasons = action_rules.local(s, self.hyperparams.is_valid(), self._closing)
+        self.action_start.setProperty("tip", FOLLOW_START_TIP if s.following else START_TIP)
+        for name, why in reasons.items():
+            if name == "preset":
+                self._preset.setEnabled(not why)
+                self._preset.setToolTip(PRESET_TIP if not why else f"{PRESET_TIP} — not now: {why}")
+            else:
+                self._set_action(getattr(self, name), why)
+        st = s.state
+        self.action_start.setText("&Continue" if s.following or st == STOPPED else "&Start")
         self.action_pause.setText("&Resume" if st == PAUSED else "&Pause")
         self.action_pause.setIcon(self._pause_icons[st == PAUSED])
-        self.action_step.setEnabled(
-            not stopping and (st == PAUSED or (valid and not s.busy and s.can_start())))
-        self.action_stop.setEnabled(st in (STARTING, RUNNING, PAUSED))
-        has_model = s.trainer is not None
-        self.action_save_checkpoint.setEnabled(has_model and st in (RUNNING, PAUSED, STOPPED))
-        self.action_save_checkpoint_as.setEnabled(has_model and st in (RUNNING, PAUSED, STOPPED))
-        self.action_open_checkpoint.setEnabled(not s.busy)
-        self.action_open_run.setEnabled(not s.busy)
-        self.action_start_processes.setEnabled(valid and not s.busy and not has_model and not self._closing)
-        self.recent_menu.setEnabled(not s.busy and bool(self._recent()))
-        self.action_new_run.setEnabled(not s.busy and has_model)
-        self.action_load_config.setEnabled(not s.busy and not has_model)
-        self._preset.setEnabled(not s.busy and not has_model)
-        self.hyperparams.set_running(has_model or s.busy)
-        self.hyperparams.set_read_only("")
+        self.recent_menu.setEnabled(bool(self._recent()) and not reasons["action_open_run"])
+        if s.following:
+            self.hyperparams.set_running(True)
+            # Alive: edits go to the run, which needs its folder writable. Not alive: they are for
+            # its continuation here (Continue).
+            watch_only = s.run.alive and not s.can_steer()
+            why = s.watch_only or "the run is not training now"
+            self.hyperparams.set_read_only(f"Live edits reach the run only through its folder: {why}"
+                                           if watch_only else "")
+        else:
+            self.hyperparams.set_running(s.trainer is not None or s.busy)
+            self.hyperparams.set_read_only("")
 
-    def _update_follow_actions(self) -> None:
-        """A run another process trains: steered through its folder while it is alive and the
-        folder is writable; continued in the app (from its latest checkpoint) once it is not."""
-        s, st = self.session, self.session.state
-        steer = s.can_steer() and not self._closing
-        why = s.watch_only or ("" if s.run.alive else "The run is not training now")
-        self.action_start.setEnabled(s.can_start() and not self._closing)
-        self.action_start.setText("&Continue")
-        tip = ("Continue this run here, from its latest checkpoint" if s.can_start()
-               else "The run trains in another process: steer it with Pause, Step and Stop"
-               if s.run.alive else "This run has no checkpoint to continue from")
-        self.action_start.setToolTip(tip)
-        self.action_start.setStatusTip(tip)
-        self.action_pause.setEnabled(steer and st in (RUNNING, PAUSED))
-        self.action_pause.setText("&Resume" if st == PAUSED else "&Pause")
-        self.action_pause.setIcon(self._pause_icons[st == PAUSED])
-        self.action_step.setEnabled(steer and st == PAUSED)
-        self.action_stop.setEnabled(steer and st in (RUNNING, PAUSED))
-        self.action_save_checkpoint.setEnabled(steer)
-        for a in (self.action_pause, self.action_step, self.action_stop, self.action_save_checkpoint):
-            a.setToolTip(a.statusTip() if steer else f"{a.statusTip()} — not possible: {why}")
-        self.action_save_checkpoint_as.setEnabled(False)
-        self.action_start_processes.setEnabled(False)
-        self.action_open_checkpoint.setEnabled(True)
-        self.action_open_run.setEnabled(True)
-        self.recent_menu.setEnabled(bool(self._recent()))
-        self.action_new_run.setEnabled(True)
-        self.action_load_config.setEnabled(False)
-        self._preset.setEnabled(False)
-        self.hyperparams.set_running(True)
-        # Alive: edits go to the run, which needs its folder writable. Not alive: they are for
-        # its continuation here (Continue).
-        watch_only = s.run.alive and not steer
-        self.hyperparams.set_read_only(f"Live edits reach the run only through its folder: {why}"
-                                       if watch_only else "")
+    @staticmethod
+    def _set_action(action: QAction, why: str) -> None:
+        """Enabled when `why` is ""; else disabled, and its tooltip and status-bar tip say why."""
+        tip = action.property("tip") or ""
+        keys = action.shortcut().toString()
+        action.setEnabled(not why)
+        if why:
+            action.setToolTip(f"{tip} — not now: {why}" if tip else f"Not now: {why}")
+            action.setStatusTip(action.toolTip())
+        else:
+            action.setToolTip(f"{tip} ({keys})" if tip and keys else tip)
+            action.setStatusTip(tip)
 
     def _update_progress(self) -> None:
         s = self.session
@@ -1047,8 +1044,11 @@ class MainWindow(QMainWindow):
         self._on_runs_ticked_changed(self.runs.ticked())
         has_log = s.folder is not None and s.folder.metrics_path.exists()
         for a in (self.action_export_csv, self.action_export_tensorboard):
-            a.setEnabled(has_log and not self.exporter.busy)
-        self.action_what_if.setEnabled(s.folder is not None or s.checkpoint_path is not None)
+            self._set_action(a, "" if has_log and not self.exporter.busy else
+                             "an export is being written" if has_log else
+                             "the run has logged nothing yet; Start training or open a run first")
+        self._set_action(self.action_what_if, "" if s.folder is not None or s.checkpoint_path is not None
+                         else "there is no run to fork yet; Start training or open a run first")
 
     @Slot(list)
     def _on_runs_ticked_changed(self, ticked: list) -> None:

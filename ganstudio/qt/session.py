@@ -130,8 +130,10 @@ class Session(QObject):
             self.state_changed.emit(state)
 
     def can_start(self) -> bool:
-        if self.following:
-            return not self.model.state.alive and self.followed.latest_checkpoint() is not None
+        if self.following:  # a continuation of a run that reached its steps would stop at once
+            run = self.model.state
+            return (not run.alive and self.followed.latest_checkpoint() is not None
+                    and run.step < self._config.train.steps)
         if self.state == IDLE:
             return True
         if self.state == STOPPED and self.trainer is not None:

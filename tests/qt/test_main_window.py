@@ -578,26 +578,30 @@ def test_last_config_and_recent_files_persist(qtbot, make_window, trained_run, s
 
 
 @pytest.mark.parametrize("content", ["[optim]\nlr_g = -1\n", None])
-def test_main_with_a_bad_config_returns_2_without_blocking(qapp, tmp_path, capsys, content):
+def test_main_with_a_bad_config_says_why_in_a_window_and_returns_2(qapp, tmp_path, capsys, content):
+    """Started from a desktop launcher, nobody sees the terminal: the reason is shown in a window
+    (naming the field as the window does), then the app exits with 2 as from a terminal."""
     path = tmp_path / "bad.toml"
     if content is not None:
         path.write_text(content)
-    blocked = []
+    shown = []
 
-    def close_modal():  # if main() opened a modal box, record it and close it so the test ends
+    def close_modal():  # record the box main() opened, and close it so that main() returns
         box = QApplication.activeModalWidget()
-        if box is not None:
-            blocked.append(box.text() if isinstance(box, QMessageBox) else box)
+        if isinstance(box, QMessageBox):
+            shown.append((box.objectName(), box.text(), box.informativeText()))
             box.close()
 
     timer = QTimer()
     timer.timeout.connect(close_modal)
-    timer.start(500)
+    timer.start(100)
     try:
         assert main(["--config", str(path)]) == 2
     finally:
         timer.stop()
-    assert blocked == []
+    [(name, text, info)] = shown
+    assert name == "startup_error" and str(path) in text
+    assert ("Learning rate G (optim.lr_g)" in info) if content else ("does not exist" in info)
     err = capsys.readouterr().err
     assert str(path) in err
     assert ("optim.lr_g" in err) if content else ("does not exist" in err)
