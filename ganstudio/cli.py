@@ -413,7 +413,7 @@ class _Printer:
 
     def show(self, change, code: int) -> int:
         from ganstudio.core.metrics import summary
-        from ganstudio.core.run import FAILED, FINISHED, RUNNING
+        from ganstudio.core.run import FAILED, FINISHED, RUNNING, STOPPED
 
         s = self.state
         if "info" in change and s.status == RUNNING:
@@ -442,7 +442,7 @@ class _Printer:
                     self._note(s.failure.traceback)
                 _error(f"training failed at step {s.failure.step}: {s.failure.message}")
                 code = EXIT_FAILED
-            elif s.status == FINISHED:
+            elif s.status in (FINISHED, STOPPED):
                 if self.tty and not self.quiet:
                     print(file=sys.stderr)
                 print(f"{s.finish_reason} at step {s.step}; run folder: {self.folder.path}")

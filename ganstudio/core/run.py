@@ -1,7 +1,7 @@
 """A run's state, and the one function that changes it: `RunState.apply(event)`.
 
 The state is the run's config, its history (stats, quality metrics, markers), its alerts, its status
-(running, paused, finished, failed, stale) and where it runs. The trainer keeps one (it goes into
+(running, paused, finished, stopped, failed, stale) and where it runs. The trainer keeps one (it goes into
 every checkpoint), the CLI keeps one to print from, and the app keeps one that its views draw: all
 fed by the same events, whether they come from a training thread or from a run folder being
 followed. Because `apply` is the only code that changes a state, the copies cannot drift.
@@ -39,8 +39,25 @@ from ganstudio.core.events import (
 from ganstudio.core.history import History
 
 NEW, RUNNING, PAUSED, FINISHED, FAILED, STALE = "new", "running", "paused", "finished", "failed", "stale"
+STOPPED = "stopped"  # ended before train.steps (Stop, Ctrl+C, SIGTERM, a full disk): continuable
+#: What a Finished event's reason is when the run reached train.steps (any other reason is a stop).
+COMPLETED = "completed"
 #: The events a run's checkpoints and resumed folders carry besides the stats columns.
 LOGGED_KINDS = (HyperparamsChanged, CheckpointSaved, Alert, Marker)
+
+
+def status_of(ev: Event) -> str | None:
+    """The status a lifecycle event puts a run in (None for other events): the one rule the reducer,
+    the runs listing and the heartbeat share, so a run reads the same everywhere."""
+    if isinstance(ev, (RunStarted, Resumed)):
+        return RUNNING
+    if isinstance(ev, Paused):
+        return PAUSED
+    if isinstance(ev, Finished):
+        return FINISHED if ev.reason == COMPLETED else STOPPED
+    if isinstance(ev, Failed):
+        return FAILED
+    return None
 
 
 @dataclass(frozen=True)
@@ -110,7 +127,7 @@ class RunState:
         self.device, self.threads = ev.device, ev.threads
         self.host, self.pid = ev.host or self.host, ev.pid or self.pid
         self.world_size, self.backend = ev.world_size, ev.backend
-        self.status, self.finish_reason, self.pause_reason, self.failure = RUNNING, "", "", None
+        self.status, self.finish_reason, self.pause_reason, self.failure = status_of(ev), "", "", None
         return changed
 
     def _after(self, step: int) -> bool:
@@ -162,7 +179,7 @@ class RunState:
         return {"checkpoints"}
 
     def _paused(self, ev: Paused) -> set[str]:
-        self.status = PAUSED
+        self.status = status_of(ev)
         self.step = max(self.step, ev.step)  # between log intervals the stats lag behind
         self.pause_reason = ev.reason
         if not ev.reason:
@@ -173,7 +190,7 @@ class RunState:
         return {"status", "markers"}
 
     def _resumed(self, ev: Resumed) -> set[str]:
-        self.status, self.pause_reason = RUNNING, ""
+        self.status, self.pause_reason = status_of(ev), ""
         self.step = max(self.step, ev.step)
         return {"status"}
 
@@ -197,12 +214,12 @@ class RunState:
         return {"markers"}
 
     def _finished(self, ev: Finished) -> set[str]:
-        self.status, self.finish_reason, self.pause_reason = FINISHED, ev.reason, ""
+        self.status, self.finish_reason, self.pause_reason = status_of(ev), ev.reason, ""
         self.step = max(self.step, ev.step)
         return {"status"}
 
     def _failed(self, ev: Failed) -> set[str]:
-        self.status, self.failure = FAILED, ev
+        self.status, self.failure = status_of(ev), ev
         return {"status"}
 
     def _heartbeat(self, ev: Heartbeat) -> set[str]:

@@ -74,8 +74,8 @@ CHECKPOINT_FILTER = "GAN Studio checkpoints (*.pt);;All files (*)"
 # Per-layer gradient norms: G's layers in blues, D's in oranges (light to dark, input to output).
 LAYER_COLORS_G = ("#93c5fd", "#60a5fa", "#3b82f6", "#2563eb", "#1d4ed8", "#1e40af", "#1e3a8a")
 LAYER_COLORS_D = ("#fdba74", "#fb923c", "#f97316", "#ea580c", "#c2410c", "#9a3412", "#7c2d12")
-RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "failed": "Failed",
-              "stale": "Stale", "new": "Waiting"}
+RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "stopped": "Stopped",
+              "failed": "Failed", "stale": "Stale", "new": "Waiting"}
 CONFIG_FILTER = "TOML config (*.toml);;All files (*)"
 PRESET_TIP = "Replace the configuration with a named starting point"
 

@@ -31,6 +31,7 @@ from ganstudio.core.extent import preview_points
 from ganstudio.core.run import FAILED, FINISHED, NEW, STALE
 from ganstudio.core.run import PAUSED as RUN_PAUSED
 from ganstudio.core.run import RUNNING as RUN_RUNNING
+from ganstudio.core.run import STOPPED as RUN_STOPPED
 from ganstudio.core.runfolder import RunFolder, RunFolderError
 from ganstudio.qt.run_model import RunChanges, RunModel
 from ganstudio.qt.worker import Worker, poll_stream, start_worker
@@ -607,7 +608,7 @@ class Session(QObject):
         for a followed run, everything."""
         run = self.model.state
         if self.following:
-            if run.status in (FINISHED, FAILED, STALE, NEW):
+            if run.status in (FINISHED, RUN_STOPPED, FAILED, STALE, NEW):
                 self._stop_requested = False
                 self._set_state(STOPPED)
             elif self._stop_requested:

@@ -162,7 +162,7 @@ def test_a_headless_run_is_steered_through_its_folder(tmp_path):
     assert records[-1]["event"] == "finished" and records[-1]["reason"] == "stopped"
     final = checkpoints.load(folder.latest_checkpoint())
     assert final["step"] == records[-1]["step"]
-    assert json.loads(folder.heartbeat_path.read_text())["status"] == "finished"
+    assert json.loads(folder.heartbeat_path.read_text())["status"] == "stopped"  # before train.steps
 
 
 def test_resume_auto_continues_in_the_same_folder(tmp_path):

@@ -125,7 +125,7 @@ def test_a_headless_run_is_followed_and_steered_from_the_window(qtbot, make_wind
     action(window, "action_pause").trigger()  # Resume
     qtbot.waitUntil(lambda: s.state == "running" and s.run.step > paused_at + 4, timeout=WAIT_MS)
     action(window, "action_stop").trigger()
-    qtbot.waitUntil(lambda: s.run.status == "finished", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: s.run.status == "stopped", timeout=WAIT_MS)
     assert proc.wait(timeout=60) == 0
     assert checkpoints.load(folder.latest_checkpoint())["step"] == s.run.step
     assert s.state == "stopped"
@@ -301,6 +301,6 @@ def test_start_on_two_processes_runs_torchrun_and_follows_it(qtbot, make_window)
     qtbot.waitUntil(lambda: s.run.world_size == 2 and len(s.history) >= 3, timeout=60_000)
     assert "2 processes (gloo)" in window.status_device.text()
     action(window, "action_stop").trigger()  # through the folder, to every rank
-    qtbot.waitUntil(lambda: s.run.status == "finished", timeout=60_000)
+    qtbot.waitUntil(lambda: s.run.status == "stopped", timeout=60_000)
     assert RunFolder(s.run_dir).latest_checkpoint() is not None
     qtbot.waitUntil(lambda: window.forks.running() == 0, timeout=60_000)
