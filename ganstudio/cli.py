@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=int, default=1, metavar="K",
                    help="enlarge the grid K times, pixels kept sharp (default 1: digits make a 73x73 PNG)")
 
-    r = sub.add_parser("runs", help="list the runs in a folder of run folders (status, progress, metric)")
+    r = sub.add_parser("runs", help="list the runs in a folder of run folders (folder, status, progress, "
+                                    "metric, note)")
     r.add_argument("dirs", metavar="DIR", nargs="*",
                    help="folders holding run folders (default: log.out of the default config, 'runs')")
 

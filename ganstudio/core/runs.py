@@ -21,18 +21,34 @@ from typing import Any
 
 import orjson
 
-from ganstudio.core.events import LOGGED, Failed, Finished, Metrics, Paused, Resumed, RunStarted, Stats
-from ganstudio.core.run import FAILED, FINISHED, NEW, PAUSED, RUNNING, STALE
-from ganstudio.core.runfolder import TRASH, RunFolder, RunFolderError, describe_os_error
+from ganstudio.core.events import (
+    LOGGED,
+    Failed,
+    Finished,
+    Metrics,
+    Paused,
+    RecordError,
+    Resumed,
+    RunStarted,
+    Stats,
+    from_record,
+)
+from ganstudio.core.run import FAILED, FINISHED, NEW, PAUSED, RUNNING, STALE, STOPPED, status_of
+from ganstudio.core.runfolder import CONFIG, METRICS, TRASH, RunFolder, RunFolderError, describe_os_error
 from ganstudio.core.runlog import LINE_START, STALE_S
 
 DAMAGED, NOT_A_RUN, NEWER = "damaged", "not a run", "newer version"
+#: A run whose process has made its folder (run.json) and not yet written its config: it is building
+#: its data and models. A normal state for a few seconds, not a problem.
+STARTING = "starting"
 TAIL_BYTES = 64 * 1024  # the end of metrics.jsonl read for the status, the step and the last metric
 #: The quality metric shown for a run: the first of these its last evaluation has.
 MAIN_METRICS = ("fd", "modes_covered", "classes_covered", "recognised", "high_quality", "precision")
-_LIFECYCLE = {RunStarted.KIND: RUNNING, Resumed.KIND: RUNNING, Paused.KIND: PAUSED,
-              Finished.KIND: FINISHED, Failed.KIND: FAILED}
-_HEARTBEAT_ENDS = {"finished": FINISHED, "stopped": FINISHED, "failed": FAILED}
+_LIFECYCLE_KINDS = frozenset(cls.KIND for cls in (RunStarted, Resumed, Paused, Finished, Failed))
+_HEARTBEAT_ENDS = {FINISHED: FINISHED, STOPPED: STOPPED, FAILED: FAILED}
+_LIVE = (RUNNING, PAUSED, STARTING)  # what turns stale when the folder goes quiet
+NEVER_STARTED = (f"no {CONFIG} {STALE_S:.0f} s after its folder was made: its process stopped while "
+                 "starting (or is still loading its data, or the folder did not sync whole)")
 
 
 class RunsError(Exception):
@@ -41,8 +57,8 @@ class RunsError(Exception):
 
 @dataclass(frozen=True)
 class RunInfo:
-    """One row of the runs list. `status` is a run status (running, paused, finished, failed,
-    stale, new) or DAMAGED / NOT_A_RUN / NEWER, with `problem` saying why."""
+    """One row of the runs list. `status` is a run status (running, paused, finished, stopped,
+    failed, stale, new), STARTING, or DAMAGED / NOT_A_RUN / NEWER, with `problem` saying why."""
 
     path: Path
     name: str  # run.json's name (the user may rename it), else the folder's
@@ -60,15 +76,25 @@ class RunInfo:
     parent: dict[str, Any] | None = None  # run.json's parent: {"kind", "run", "step", "checkpoint"}
     newest: float = 0.0  # mtime of the newest of heartbeat.json and metrics.jsonl
     live_status: str = NEW  # the status before the stale check (what the files say)
+    processes: int = 1  # a torchrun job's world size
 
     @property
     def alive(self) -> bool:
-        """Training now (or paused) in some process, with a recent heartbeat."""
-        return self.status in (RUNNING, PAUSED)
+        """Training now (or paused, or starting) in some process, with a recent sign of life."""
+        return self.status in _LIVE
 
     @property
     def is_run(self) -> bool:
         return self.status not in (NOT_A_RUN, NEWER)
+
+    @property
+    def openable(self) -> bool:
+        """Whether the app can open (or compare) it now: a starting run has no config to show yet."""
+        return self.is_run and self.status != STARTING
+
+    @property
+    def folder(self) -> str:
+        return self.path.name
 
     @property
     def parent_path(self) -> Path | None:
@@ -77,6 +103,10 @@ class RunInfo:
 
     def steps_text(self) -> str:
         return f"{self.step:,} / {self.total:,}" if self.total else (f"{self.step:,}" if self.step else "")
+
+    def status_text(self) -> str:
+        """The status, with a torchrun job's number of processes."""
+        return f"{self.status} ({self.processes} processes)" if self.processes > 1 else self.status
 
     def metric_text(self) -> str:
         if self.metric is None:
@@ -87,103 +117,135 @@ class RunInfo:
     def why_not_trash(self) -> str:
         """Why this run cannot go to the trash now ("" when it can)."""
         if self.alive:
-            return (f"{self.name} is {self.status} in another process (heartbeat under {STALE_S:.0f} s "
-                    "old): stop it first; a running run is never moved to the trash")
+            return (f"{self.name} is {self.status} in another process (a sign of life under "
+                    f"{STALE_S:.0f} s old): stop it first; a live run is never moved to the trash")
         return ""
 
 
 def describe(path: str | Path, now: float | None = None) -> RunInfo:
-    """What the folder at `path` is, from its small files and the end of its log. Never raises."""
-    folder = RunFolder(Path(path))
+    """What the folder at `path` is, from its small files and the end of its log. Never raises:
+    another process may be writing any of those files right now, and whatever they hold, the
+    answer is a row (a problem nobody foresaw included, as the row's problem)."""
     now = time.time() if now is None else now
-    info = RunInfo(path=folder.path, name=folder.name, created=_mtime(folder.path))
+    try:
+        folder = RunFolder(Path(path))
+        info = RunInfo(path=folder.path, name=folder.name, created=_mtime(folder.path))
+    except Exception as e:  # a path no file system function takes (a NUL in it)
+        return RunInfo(path=Path(str(path)), name=str(path), status=DAMAGED, live_status=DAMAGED,
+                       problem=_unforeseen(e))
+    try:
+        return with_staleness(_describe(folder, info), now)
+    except Exception as e:  # the promise above, kept for a case no reader below foresaw
+        return replace(info, status=DAMAGED, live_status=DAMAGED, problem=_unforeseen(e))
+
+
+def _unforeseen(e: BaseException) -> str:
+    return (f"cannot be listed: {type(e).__name__}: {e} (a bug in GAN Studio, not in the folder; "
+            "please report it)")
+
+
+def _describe(folder: RunFolder, info: RunInfo) -> RunInfo:
+    """The row, built from each file's own reader: each returns what it read and what is wrong
+    with it, so a file missing or half-written leaves its fields empty and never another's."""
     if not folder.is_run() and not folder.meta_path.exists():
-        return replace(info, status=NOT_A_RUN,
-                       problem="no config.toml or metrics.jsonl: not a GAN Studio run folder")
-    problem = folder.version_problem()
+        if _nothing_yet(folder.path):  # made a moment ago: its run.json not yet in it, or being written
+            return replace(info, status=STARTING, live_status=STARTING, newest=info.created or 0.0)
+        return replace(info, status=NOT_A_RUN, live_status=NOT_A_RUN,
+                       problem=f"no {CONFIG} or {METRICS}: not a GAN Studio run folder")
+    try:
+        problem = folder.version_problem()
+        meta = folder.meta() if problem is None else {}
+    except RunFolderError as e:  # run.json replaced between the two reads
+        problem, meta = str(e), {}
     if problem is not None:
-        return replace(info, status=NEWER if "newer" in problem else DAMAGED, problem=problem)
-    meta = folder.meta()
-    name = meta.get("name")
-    info = replace(info, name=str(name) if isinstance(name, str) and name else folder.name,
-                   note=str(meta.get("note") or ""), parent=folder.parent,
-                   created=_number(meta.get("created")) or info.created)
+        status = NEWER if "newer" in problem else DAMAGED
+        return replace(info, status=status, live_status=status, problem=problem)
+    info = replace(info, **_meta_fields(meta, info))
+    has_config, has_log = folder.config_path.exists(), folder.metrics_path.exists()
+    if not has_config and not has_log:
+        # Made by its process a moment ago, which builds the data and models before it writes
+        # its config: "starting", turned stale (with why) by with_staleness if it stays so.
+        return replace(info, status=STARTING, live_status=STARTING, newest=info.created or 0.0)
     problems = []
-    cfg, why = folder.try_config()
-    starting = cfg is None and not folder.metrics_path.exists() and now - (info.created or 0.0) < STALE_S
-    if cfg is None and not starting:  # a folder just made by its process has no config for a moment
-        problems.append(why)
-    else:
-        info = replace(info, dataset=cfg.data.dataset, arch=cfg.model.arch, loss=cfg.loss.kind,
-                       total=cfg.train.steps)
+    fields, config_problem = _config_fields(folder)
+    info = replace(info, **fields)
+    if config_problem:
+        problems.append(config_problem)
     info, log_problem = _read_tail(folder, info)
     if log_problem:
         problems.append(log_problem)
     info = _with_heartbeat(folder, info)
     if problems:
         info = replace(info, status=DAMAGED, live_status=DAMAGED, problem="; ".join(problems))
-    return with_staleness(info, now)
+    return info
+
+
+def _meta_fields(meta: dict[str, Any], info: RunInfo) -> dict[str, Any]:
+    """RunInfo fields from run.json: what has the right type, each on its own."""
+    name, note, parent = meta.get("name"), meta.get("note"), meta.get("parent")
+    return {"name": name if isinstance(name, str) and name.strip() else info.name,
+            "note": " ".join(note.split()) if isinstance(note, str) else "",
+            "parent": parent if isinstance(parent, dict) else None,
+            "created": _number(meta.get("created")) or info.created}
+
+
+def _config_fields(folder: RunFolder) -> tuple[dict[str, Any], str]:
+    """({dataset, arch, loss, total} from config.toml, "") or ({}, why it cannot be read)."""
+    cfg, why = folder.try_config()
+    if cfg is None:
+        return {}, why
+    return {"dataset": cfg.data.dataset, "arch": cfg.model.arch, "loss": cfg.loss.kind,
+            "total": cfg.train.steps}, ""
 
 
 def with_staleness(info: RunInfo, now: float) -> RunInfo:
     """`info` with a live status turned stale once its files have been quiet for STALE_S."""
     status = info.live_status
-    if status in (RUNNING, PAUSED) and info.newest and now - info.newest >= STALE_S:
+    if status in _LIVE and info.newest and now - info.newest >= STALE_S:
         status = STALE
-    return info if status == info.status else replace(info, status=status)
+    if status == info.status:
+        return info
+    problem = (NEVER_STARTED if status == STALE else "") if info.live_status == STARTING else info.problem
+    return replace(info, status=status, problem=problem)
 
 
 def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
-    """Step, status, duration and last metric from the end of metrics.jsonl; and what is wrong
-    with those lines, if anything ("" when they read well)."""
+    """Step, status, duration, processes and last metric from the end of metrics.jsonl; and what is
+    wrong with those lines, if anything ("" when they read well)."""
     path = folder.metrics_path
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            start = max(0, size - TAIL_BYTES)
-            f.seek(start)
-            data = f.read(size - start)
-    except FileNotFoundError:
-        return info, ""
-    except OSError as e:
-        return info, f"cannot read {path.name}: {describe_os_error(e)}"
-    lines = data.split(b"\n")[:-1]  # what follows the last newline is a line being written
-    if start > 0 and lines:
-        lines = lines[1:]  # the chunk began inside a line
-    step, status, wall, metric = info.step, NEW, 0.0, None
+    lines, problem = _tail_lines(path)
+    if lines is None:
+        return info, problem
+    step, status, wall, metric, processes = info.step, NEW, 0.0, None, info.processes
     good = torn = foreign = 0
     for line in lines:
-        if not line.strip():
+        rec, was_torn = _parse_line(line)
+        torn += was_torn
+        if rec is None:
             continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            torn += 1
-            cut = line.rfind(LINE_START, 1)  # a torn line runs into a whole one: keep that
-            if cut <= 0:
-                continue
-            try:
-                rec = orjson.loads(line[cut:])
-            except orjson.JSONDecodeError:
-                continue
         kind = rec.get("event") if isinstance(rec, dict) else None
-        if kind not in LOGGED and kind != "samples":
+        ev = None
+        if kind in _LIFECYCLE_KINDS:
+            with contextlib.suppress(RecordError):
+                ev = from_record(rec)
+        if (kind not in LOGGED and kind != "samples") or (kind in _LIFECYCLE_KINDS and ev is None):
             foreign += 1
             continue
         good += 1
         rec_step = rec.get("step")
         if isinstance(rec_step, int) and kind != Metrics.KIND:  # metrics land late, at an earlier step
             step = max(step, rec_step)
-        if kind in _LIFECYCLE:
-            status = _LIFECYCLE[kind]
+        if ev is not None:
+            status = status_of(ev) or status
+            processes = max(1, ev.world_size) if isinstance(ev, RunStarted) else processes
         elif kind == Stats.KIND:
             wall = _number(rec.get("wall")) or wall
             status = status if status != NEW else RUNNING  # the started line may be further back
         elif kind == Metrics.KIND:
-            metric = next(((k, float(rec[k])) for k in MAIN_METRICS if isinstance(rec.get(k), (int, float))),
+            metric = next(((k, float(rec[k])) for k in MAIN_METRICS if _number(rec.get(k)) is not None),
                           metric)
     info = replace(info, step=step, live_status=status, status=status, duration=wall, metric=metric,
-                   newest=max(info.newest, _mtime(path) or 0.0))
+                   processes=processes, newest=max(info.newest, _mtime(path) or 0.0))
     if good == 0 and (torn or foreign):
         return info, f"{path.name} is not a GAN Studio log (its last lines are not run events)"
     if foreign:
@@ -194,22 +256,72 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
     return info, ""
 
 
+def _tail_lines(path: Path) -> tuple[list[bytes] | None, str]:
+    """The whole lines in the last TAIL_BYTES of `path`: ([], "") for no file yet, (None, why) for
+    one that cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = max(0, size - TAIL_BYTES)
+            f.seek(start)
+            data = f.read(size - start)
+    except FileNotFoundError:
+        return None, ""
+    except OSError as e:
+        return None, f"cannot read {path.name}: {describe_os_error(e)}"
+    lines = data.split(b"\n")[:-1]  # what follows the last newline is a line being written
+    if start > 0 and lines:
+        lines = lines[1:]  # the chunk began inside a line
+    return [line for line in lines if line.strip()], ""
+
+
+def _parse_line(line: bytes) -> tuple[Any, bool]:
+    """(the line's JSON or None, whether it was torn). A torn line that runs into a whole one
+    gives that one."""
+    try:
+        return orjson.loads(line), False
+    except orjson.JSONDecodeError:
+        pass
+    cut = line.rfind(LINE_START, 1)
+    if cut <= 0:
+        return None, True
+    try:
+        return orjson.loads(line[cut:]), True
+    except orjson.JSONDecodeError:
+        return None, True
+
+
 def _with_heartbeat(folder: RunFolder, info: RunInfo) -> RunInfo:
     """The heartbeat's word on the status: what the run said last, when the log's tail holds no
-    start, pause or end (a long run), or a final status the log lacks (a killed writer)."""
+    start, pause or end (a long run), or a final status the log lacks (a killed writer); and a
+    job's number of processes (one step per rank) when its started line is further back."""
     path = folder.heartbeat_path
     try:
         mtime = path.stat().st_mtime
         beat = json.loads(path.read_text(encoding="utf-8"))
-        said = str(beat.get("status", ""))
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
         return info
+    if not isinstance(beat, dict):
+        return info
+    said = str(beat.get("status", ""))
+    ranks = beat.get("rank_steps")
+    processes = max(info.processes, len(ranks) if isinstance(ranks, list) else 1)
     status = info.live_status
     if said in _HEARTBEAT_ENDS and status in (RUNNING, PAUSED, NEW):
         status = _HEARTBEAT_ENDS[said]
     elif said in (RUNNING, PAUSED) and status in (RUNNING, PAUSED, NEW):
         status = said
-    return replace(info, live_status=status, status=status, newest=max(info.newest, mtime))
+    return replace(info, live_status=status, status=status, processes=processes,
+                   newest=max(info.newest, mtime))
+
+
+def _nothing_yet(path: Path) -> bool:
+    """Whether the folder holds nothing, or only hidden files (the temporary file of an atomic write)."""
+    try:
+        with os.scandir(path) as entries:
+            return all(e.name.startswith(".") for e in entries)
+    except OSError:
+        return False
 
 
 def _mtime(path: Path) -> float | None:
@@ -315,7 +427,7 @@ def tree(runs: list[RunInfo]) -> list[tuple[int, RunInfo]]:
 def _key(path: Path) -> Path:
     try:
         return path.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (a hand-edited parent, say)
         return path
 
 
@@ -376,19 +488,23 @@ def trash(path: str | Path, now: float | None = None) -> Path:
 
 # ----- the terminal's table --------------------------------------------------------------------
 
-COLUMNS = ("name", "dataset", "arch", "loss", "steps", "status", "started", "duration", "metric")
+COLUMNS = ("name", "folder", "dataset", "arch", "loss", "steps", "status", "started", "duration", "metric",
+           "note")
 
 
 def row(r: RunInfo, depth: int = 0) -> dict[str, str]:
-    """The listed columns of a run as text (the CLI's table and the Runs dock show the same)."""
+    """The listed columns of a run as text (the CLI's table and the Runs dock show the same). The
+    folder tells apart runs of one name (several runs of a default config share it)."""
     return {
         "name": ("  " * max(0, depth - 1) + "└ " if depth else "") + r.name,
+        "folder": r.folder,
         "dataset": r.dataset, "arch": r.arch, "loss": r.loss,
         "steps": r.steps_text(),
-        "status": r.status,
+        "status": r.status_text(),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "",
         "duration": fmt_duration(r.duration),
         "metric": r.metric_text(),
+        "note": r.note,
     }
 
 
@@ -402,12 +518,12 @@ def fmt_duration(seconds: float) -> str:
 
 def table(runs: list[RunInfo]) -> str:
     """The runs as a text table, forks under their parents; damaged and foreign folders say why."""
-    rows = [row(r, depth) for depth, r in tree(runs)]
-    notes = [r.problem for _, r in tree(runs)]
+    order = tree(runs)
+    rows = [row(r, depth) for depth, r in order]
     widths = {c: max([len(c), *(len(x[c]) for x in rows)]) for c in COLUMNS}
     lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip()]
-    for x, problem in zip(rows, notes, strict=True):
+    for x, (_, r) in zip(rows, order, strict=True):
         lines.append("  ".join(x[c].ljust(widths[c]) for c in COLUMNS).rstrip())
-        if problem:
-            lines.append(f"    ! {problem}")
+        if r.problem:
+            lines.append(f"    ! {r.problem}")
     return "\n".join(lines)

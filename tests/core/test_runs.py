@@ -1,20 +1,24 @@
 """Listing a folder of run folders (ganstudio.core.runs and `ganstudio runs`): columns, status from the
-log's end and the heartbeat, forks as a tree, damaged and foreign folders with their reason, rename,
-note and the trash (never for a running run)."""
+log's end and the heartbeat, forks as a tree, damaged and foreign folders with their reason, a run
+folder caught while its process writes it, rename, note and the trash (never for a running run)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import threading
 import time
 
 import pytest
 
 from ganstudio.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from ganstudio.core import runs
+from ganstudio.core.config import Config, with_values
+from ganstudio.core.events import Finished, RunStarted
+from ganstudio.core.run import FINISHED, STOPPED, RunState
 from ganstudio.core.runfolder import TRASH, RunFolder
-from ganstudio.core.runlog import STALE_S
+from ganstudio.core.runlog import STALE_S, read_run
 
 TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
         "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
@@ -65,8 +69,8 @@ def test_three_runs_are_listed_with_their_columns(runs_dir, capsys):
 
     assert main(["runs", str(runs_dir)]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["name", "dataset", "arch", "loss", "steps", "status", "started", "duration",
-                                "metric"]
+    assert lines[0].split() == ["name", "folder", "dataset", "arch", "loss", "steps", "status", "started",
+                                "duration", "metric", "note"]
     assert lines[1].startswith("first ") and "12 / 12" in lines[1] and "finished" in lines[1]
     assert "fd " in lines[1]
     assert lines[2].startswith("└ child ") and "hinge" in lines[2]
@@ -207,3 +211,239 @@ def test_trash_moves_a_finished_run_and_refuses_a_running_one(copy):
     shutil.copytree(toy, copy / first.name)
     assert runs.trash(copy / first.name) == copy / TRASH / f"{first.name}-1"
     assert sorted(r.name for r in runs.RunScanner().scan([copy])) == ["child", "toy"]
+
+
+# ----- a run folder caught while its process writes it (issue 17, item 2) ----------------------------
+
+KNOWN = {"new", "running", "paused", "finished", "stopped", "failed", "stale", runs.STARTING, runs.DAMAGED,
+         runs.NOT_A_RUN, runs.NEWER}
+
+
+def test_a_run_folder_whose_config_is_not_written_yet_is_starting(tmp_path, capsys):
+    """What every new run looks like for a moment (it builds its data and models before it writes
+    config.toml): listed as starting, not an exception, and `ganstudio runs` exits 0."""
+    out = tmp_path / "runs"
+    folder = RunFolder.create(Config(), out)
+    info = runs.describe(folder.path)
+    assert (info.status, info.problem, info.name) == (runs.STARTING, "", "digits-mlp-nonsaturating")
+    assert info.alive and not info.openable and "stop it first" in info.why_not_trash()
+    assert main(["runs", str(out)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "starting" in captured.out.splitlines()[1] and "Traceback" not in captured.err
+    # Still so long after: the process died while starting; the row says so (a scan, cached or not).
+    later = time.time() + STALE_S + 1
+    scanner = runs.RunScanner()
+    assert scanner.scan([out])[0].status == runs.STARTING
+    for info in (runs.describe(folder.path, later), scanner.scan([out], now=later)[0]):
+        assert info.status == "stale" and info.problem == runs.NEVER_STARTED and not info.why_not_trash()
+    # Its config written: an ordinary new run.
+    folder.save_config(Config())
+    info = scanner.scan([out])[0]
+    assert (info.status, info.problem, info.dataset) == ("new", "", "digits")
+    assert info.total == Config().train.steps
+
+
+def _write(path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("state", [
+    "empty run.json", "run.json cut short", "run.json a list", "run.json with wrong types",
+    "config.toml empty", "config.toml cut short", "metrics.jsonl a partial first line",
+    "metrics.jsonl cut mid-line", "metrics.jsonl malformed events", "heartbeat.json empty",
+    "heartbeat.json a list", "heartbeat.json with wrong types", "only a heartbeat"])
+def test_any_half_written_file_is_a_row_never_an_exception(copy, capsys, state):
+    """Another process writes these files while the list is read: whatever the read catches, the
+    folder is a row with a status (and what is wrong, where something is), and `runs` exits 0."""
+    folder = RunFolder(next(p for p in copy.iterdir() if p.name.endswith("first")))
+    meta, config = folder.meta_path.read_bytes(), folder.config_path.read_bytes()
+    log = folder.metrics_path.read_bytes()
+    change = {
+        "empty run.json": lambda: _write(folder.meta_path, b""),
+        "run.json cut short": lambda: _write(folder.meta_path, meta[: len(meta) // 2]),
+        "run.json a list": lambda: _write(folder.meta_path, b"[1, 2]"),
+        "run.json with wrong types": lambda: _write(folder.meta_path, json.dumps(
+            {"format": "ganstudio-run", "version": 1, "name": 3, "note": ["x"], "created": "today",
+             "parent": "nope"}).encode()),
+        "config.toml empty": lambda: _write(folder.config_path, b""),
+        "config.toml cut short": lambda: _write(folder.config_path, config[: len(config) // 2]),
+        "metrics.jsonl a partial first line": lambda: _write(folder.metrics_path, log[:30]),
+        "metrics.jsonl cut mid-line": lambda: _write(folder.metrics_path, log[: len(log) // 2]),
+        "metrics.jsonl malformed events": lambda: _write(folder.metrics_path, log + (
+            b'{"event": "started", "step": "x"}\n{"event": "finished"}\n'
+            b'{"event": "metrics", "step": 3, "fd": true}\n')),
+        "heartbeat.json empty": lambda: _write(folder.heartbeat_path, b""),
+        "heartbeat.json a list": lambda: _write(folder.heartbeat_path, b"[]"),
+        "heartbeat.json with wrong types": lambda: _write(folder.heartbeat_path, json.dumps(
+            {"status": 7, "rank_steps": "x", "time": "now"}).encode()),
+        "only a heartbeat": lambda: [p.unlink() for p in (folder.meta_path, folder.config_path,
+                                                          folder.metrics_path)],
+    }[state]
+    change()
+    info = runs.describe(folder.path)
+    assert info.status in KNOWN and info.path == folder.path
+    assert info.name and isinstance(info.note, str)
+    assert main(["runs", str(copy)]) == EXIT_OK
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_run_json_replaced_between_two_reads_is_a_row(copy, monkeypatch):
+    """run.json read well once and cut short the next time (another tool writing it in place)."""
+    from ganstudio.core.runfolder import RunFolderError
+
+    folder = RunFolder(next(p for p in copy.iterdir() if p.name.endswith("first")))
+    real, reads = RunFolder.meta, []
+
+    def meta(self):
+        reads.append(self.path)
+        if len(reads) > 1:
+            raise RunFolderError(f"{self.meta_path} cannot be read: Expecting value")
+        return real(self)
+
+    monkeypatch.setattr(RunFolder, "meta", meta)
+    info = runs.describe(folder.path)
+    assert info.status == runs.DAMAGED and "cannot be read" in info.problem and len(reads) == 2
+
+
+def test_a_parent_path_that_is_a_symlink_loop_is_a_root(copy, capsys):
+    child = next(p for p in copy.iterdir() if p.name.endswith("child"))
+    (copy / ".a").symlink_to(copy / ".b")
+    (copy / ".b").symlink_to(copy / ".a")
+    meta = json.loads((child / "run.json").read_text())
+    meta["parent"]["run"] = str(copy / ".a")
+    (child / "run.json").write_text(json.dumps(meta))
+    assert [(d, r.name) for d, r in runs.tree(runs.RunScanner().scan([copy]))] == [
+        (0, "first"), (0, "child"), (0, "toy")]
+    assert main(["runs", str(copy)]) == EXIT_OK
+
+
+def test_a_file_cut_at_any_length_still_lists(copy):
+    """Every file of a run, cut at every few bytes (what a reader may see mid-write)."""
+    folder = RunFolder(next(p for p in copy.iterdir() if p.name.endswith("first")))
+    for path in (folder.meta_path, folder.config_path, folder.metrics_path, folder.heartbeat_path):
+        whole = path.read_bytes() if path.exists() else b'{"time": 1, "step": 12, "status": "finished"}\n'
+        for n in range(0, len(whole), max(1, len(whole) // 40)):
+            path.write_bytes(whole[:n])
+            assert runs.describe(folder.path).status in KNOWN, (path.name, n)
+        path.write_bytes(whole)
+
+
+def test_describe_keeps_its_promise_for_a_problem_nobody_foresaw(copy, monkeypatch, capsys):
+    """A bug in a reader is the row's problem (named as a bug), not an exception out of the scan."""
+    def broken(folder, info):
+        raise AttributeError("'NoneType' object has no attribute 'data'")
+
+    monkeypatch.setattr(runs, "_read_tail", broken)
+    found = runs.RunScanner().scan([copy])
+    assert len(found) == 3 and all(r.status == runs.DAMAGED for r in found)
+    assert "AttributeError" in found[0].problem and "a bug in GAN Studio" in found[0].problem
+    assert main(["runs", str(copy)]) == EXIT_OK
+    assert "! cannot be listed: AttributeError" in capsys.readouterr().out
+
+
+def test_a_scan_while_runs_are_being_made_and_written_never_fails(tmp_path):
+    """The race itself: one thread makes run folders the way a starting run does (run.json, then
+    the config, then log lines, a heartbeat replaced) while another lists them again and again."""
+    out = tmp_path / "runs"
+    out.mkdir()
+    cfg = with_values(Config(), {"train.steps": 100})
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for i in range(40):
+                folder = RunFolder.create(cfg, out, now=1_700_000_000 + i)
+                folder.save_config(cfg)
+                with open(folder.metrics_path, "a") as f:
+                    for step in range(0, 10, 2):
+                        f.write(json.dumps({"event": "stats", "step": step, "wall": 0.1, "loss_d": 1.0}))
+                        f.flush()
+                        f.write("\n")
+                    f.write(json.dumps({"event": "finished", "step": 8, "reason": "stopped"}) + "\n")
+                folder.heartbeat_path.write_text(json.dumps({"time": time.time(), "status": "stopped"}))
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    scanner, seen = runs.RunScanner(), set()
+    while not done.is_set():
+        seen |= {r.status for r in scanner.scan([out])}
+    thread.join()
+    assert not errors
+    assert seen <= KNOWN - {runs.NOT_A_RUN, runs.NEWER}
+    final = scanner.scan([out])
+    assert len(final) == 40 and {r.status for r in final} == {STOPPED}
+
+
+# ----- stopped is not finished (item 8) ----------------------------------------------------------
+
+
+def test_a_run_that_ended_before_its_steps_is_stopped_everywhere(tmp_path, capsys):
+    """Stopped at step 4 of 12: the reducer (a follower, the window), the listing and the heartbeat
+    all say stopped; only a run that reached train.steps is finished."""
+    from ganstudio.core.driver import RunDriver
+    from ganstudio.core.events import Stats
+    from tests.core.conftest import make_tiny_config
+
+    for reason, status in (("completed", FINISHED), ("stopped", STOPPED)):
+        state = RunState()
+        state.apply(RunStarted(run_dir=None, config={}, device="cpu", step=0, total_steps=9, threads=1))
+        state.apply(Finished(step=5, reason=reason))
+        assert state.status == status and not state.alive
+
+    out = tmp_path / "runs"
+    driver = RunDriver(make_tiny_config(steps=12, every=2), out=out)
+    driver.prepare()
+    for ev in driver.events():
+        if isinstance(ev, Stats) and ev.step == 4:
+            driver.control.stop()
+    driver.close()
+    folder = driver.folder
+    assert read_run(folder).status == STOPPED
+    assert json.loads(folder.heartbeat_path.read_text())["status"] == STOPPED
+    info = runs.describe(folder.path)
+    assert (info.status, info.steps_text()) == (STOPPED, "4 / 12")
+    assert main(["runs", str(out)]) == EXIT_OK
+    assert "stopped" in capsys.readouterr().out.splitlines()[1]
+    # A killed writer (no finished line): the heartbeat's last word is the status.
+    lines = folder.metrics_path.read_text().splitlines(keepends=True)
+    folder.metrics_path.write_text("".join(x for x in lines if '"finished"' not in x))
+    assert runs.describe(folder.path).status == STOPPED
+
+
+# ----- telling runs apart (item 10) --------------------------------------------------------------
+
+
+def test_runs_of_one_name_show_their_folders_a_job_its_processes_and_runs_its_note(copy, capsys):
+    first = next(p for p in copy.iterdir() if p.name.endswith("first"))
+    twin = copy / "20260101-000000-first-1"
+    shutil.copytree(first, twin)
+    runs.set_note(twin, "lr 1e-3,\n  the second try")
+    job = RunFolder(copy / "20260101-000001-job")
+    shutil.copytree(first, job.path)
+    job.heartbeat_path.unlink()
+    with open(job.metrics_path, "a") as f:  # continued as a 2-process torchrun job
+        started = RunStarted(None, {}, "cpu", step=12, total_steps=20, threads=1, world_size=2)
+        f.write(json.dumps(started.record()) + "\n")
+    found = {r.path.name: r for r in runs.RunScanner().scan([copy])}
+    assert found[first.name].name == found[twin.name].name == "first"
+    assert found[job.name].processes == 2 and found[job.name].status_text() == "running (2 processes)"
+    assert found[twin.name].note == "lr 1e-3, the second try"  # one line in a table
+    # A long job: its started line is out of the log's tail; the heartbeat has a step per rank.
+    with open(job.metrics_path, "a") as f:
+        for step in range(14, 20_000, 2):
+            f.write(json.dumps({"event": "stats", "step": step, "wall": 1.0, "loss_d": 1.0}) + "\n")
+    job.heartbeat_path.write_text(json.dumps({"time": time.time(), "step": 19_998, "status": "running",
+                                              "rank_steps": [19_998, 19_998, 19_998]}))
+    assert runs.describe(job.path).processes == 3
+    assert main(["runs", str(copy)]) == EXIT_OK
+    out = capsys.readouterr().out.splitlines()
+    rows = {line.split()[1]: line for line in out[1:] if not line.startswith("    ")
+            and not line.startswith("└")}
+    assert set(rows) >= {first.name, twin.name, job.name}
+    assert rows[twin.name].rstrip().endswith("lr 1e-3, the second try")
+    assert "running (3 processes)" in rows[job.name]
