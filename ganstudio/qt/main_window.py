@@ -1034,10 +1034,11 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_current_run_changed(self, *_args) -> None:
         """The current run is listed in bold and never compared with itself; the Runs dock lists
-        the config's log.out."""
+        the config's log.out. Compared runs of another dataset than a newly current run's are
+        unticked (the dock says which, and why, until the next tick)."""
         s = self.session
         self.runs.set_default_root(s.config.log.out)
-        self.runs.set_current(s.run_dir)
+        self.runs.set_current(s.run_dir, s.config.data.dataset)
         info = self.runs.info(s.run_dir) if s.run_dir is not None else None
         self.compare.set_current_name(info.name if info is not None else
                                       s.run_dir.name if s.run_dir is not None else "current run")

@@ -4,12 +4,16 @@ thread. Tick runs to compare them with the current one; rename a run, keep a not
 it to the trash (never a running run, never deleted).
 
 The list comes from ganstudio.core.runs (the same rows `ganstudio runs` prints); the panel only
-shows it and asks for things: opening a run, comparing the ticked ones (`ticked_changed`).
+shows it and asks for things: opening a run, comparing the ticked ones (`ticked_changed`). What a
+scan finds wrong is said in the dock (the row; a failed scan under the filter), never in a dialog,
+which would stack every two seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
+    QLabel,
     QLineEdit,
     QMenu,
     QMessageBox,
@@ -35,7 +40,9 @@ from ganstudio.core.runs import RunInfo
 
 SCAN_S = 2.0  # how often the folders are looked at again (only changed runs are re-read)
 POLL_MS = 20  # while a scan is in flight, how often the GUI thread looks for its result
-HEADERS = ("Name", "Dataset", "Arch", "Loss", "Steps", "Status", "Started", "Duration", "Metric", "Note")
+# The folder tells apart runs of one name (every run of a default config has the same one).
+HEADERS = ("Name", "Folder", "Dataset", "Arch", "Loss", "Steps", "Status", "Started", "Duration", "Metric",
+           "Note")
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 PROBLEM_COLOR = "#c2410c"
@@ -44,7 +51,7 @@ PROBLEM_COLOR = "#c2410c"
 class RunsPanel(QWidget):
     ticked_changed = Signal(list)  # [(Path, name)] of the ticked runs, in the order they were ticked
     open_requested = Signal(str)  # a run folder to make the current run
-    error = Signal(str)  # a message for a dialog
+    error = Signal(str)  # for a dialog: only about what the user just asked for (Rename…, Note…, Trash…)
     scanned = Signal()  # the list was brought up to date
 
     def __init__(self, parent: QWidget | None = None):
@@ -62,6 +69,9 @@ class RunsPanel(QWidget):
         self._filling = False
         self._told: list[tuple[Path, str]] = []  # what ticked_changed said last
         self._current: Path | None = None
+        self._current_key: tuple | None = None  # (current run, its dataset) when ticks were last checked
+        self._scan_problem = ""  # why the last scan failed ("" when it did not)
+        self._untick_note = ""  # which runs were unticked for another dataset, and why
         self._current_listed: Path | None = None  # its key in _infos (found once per scan, see _apply_layout)
         self._live: tuple[int, str, float] | None = None  # the current run's step, status, wall (show_live)
         self._expected: list[str] = []  # checkpoints of forks launched from here: tick them when they appear
@@ -79,6 +89,10 @@ class RunsPanel(QWidget):
 
         self._filter = QLineEdit(objectName="runs_filter", placeholderText="Filter runs…")
         self._filter.setClearButtonEnabled(True)
+        self._notice = QLabel(objectName="runs_notice")
+        self._notice.setWordWrap(True)
+        self._notice.setStyleSheet(f"color: {PROBLEM_COLOR}")
+        self._notice.hide()
         self._model = QStandardItemModel(0, len(HEADERS), self)
         self._model.setHorizontalHeaderLabels(list(HEADERS))
         self._proxy = QSortFilterProxyModel(self)
@@ -104,14 +118,17 @@ class RunsPanel(QWidget):
         self._rename = QPushButton("Rename…", objectName="runs_rename")
         self._note = QPushButton("Note…", objectName="runs_note")
         self._trash = QPushButton("Trash…", objectName="runs_trash")
+        self._untick = QPushButton("Untick All", objectName="runs_untick_all")
+        self._untick.setToolTip("Compare none of the runs with the current one")
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for b in (self._add, self._rename, self._note, self._trash):
+        for b in (self._add, self._rename, self._note, self._trash, self._untick):
             buttons.addWidget(b)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self._filter)
+        layout.addWidget(self._notice)
         layout.addWidget(self._view, 1)
         layout.addLayout(buttons)
 
@@ -124,6 +141,7 @@ class RunsPanel(QWidget):
         self._rename.clicked.connect(lambda: self.rename(self.selected()))
         self._note.clicked.connect(lambda: self.edit_note(self.selected()))
         self._trash.clicked.connect(lambda: self.trash(self.selected()))
+        self._untick.clicked.connect(self.untick_all)
         self._update_buttons()
 
         self._timer = QTimer(self, objectName="runs_scan_timer")
@@ -161,13 +179,31 @@ class RunsPanel(QWidget):
     def info(self, path: str | Path) -> RunInfo | None:
         return self._infos.get(Path(path))
 
-    def set_current(self, path: str | Path | None) -> None:
-        """The window's current run, shown in bold (comparing it with itself means nothing)."""
+    def set_current(self, path: str | Path | None, dataset: str = "") -> None:
+        """The window's current run, shown in bold (comparing it with itself means nothing), and
+        its dataset. When another run becomes the current one, ticked runs of another dataset are
+        unticked (a 20k-step ring8 run stretched the digits plots' axes) and the dock says which
+        under its filter (a status bar message would be gone under the opened run's own at once)."""
         current = Path(path).resolve() if path is not None else None
         if current != self._current:
             self._live = None
         self._current = current
+        key = (current, dataset)
+        if dataset and key != self._current_key:
+            self._current_key = key
+            other = [p for p in self._ticked if self._infos.get(p) is not None
+                     and self._infos[p].dataset not in ("", dataset)]
+            self._ticked = [p for p in self._ticked if p not in other]
+            names = ", ".join(f"{self._infos[p].name} ({self._infos[p].dataset})" for p in other)
+            self._untick_note = "" if not other else (
+                f"Unticked {names}: another dataset than the current run's ({dataset}). Tick again to "
+                "compare anyway.")
+            self._show_notice()
         self._apply_layout(force=True)
+
+    def notice(self) -> str:
+        """What the dock says under its filter now ("" when nothing)."""
+        return self._notice.text() if not self._notice.isHidden() else ""
 
     def show_live(self, step: int, status: str, duration: float) -> None:
         """The current run's step, status and duration (its last stats' wall) as the window has
@@ -195,6 +231,16 @@ class RunsPanel(QWidget):
         item = self._name_item(path)
         if item is not None:
             item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    @Slot()
+    def untick_all(self) -> None:
+        """Compare none of the runs: one change, not one per run (each would redraw the plots)."""
+        if not self._ticked:
+            return
+        self._ticked = []
+        self._untick_note = ""
+        self._show_notice()
+        self._apply_layout(force=True)
 
     # ----- scanning (off the GUI thread) -------------------------------------------------------
 
@@ -228,10 +274,10 @@ class RunsPanel(QWidget):
         self._scan = None
         self._poll.stop()
         try:
-            found = scan.result()
+            found, failure = scan.result(), None
         except Exception as e:  # a bug, not the folders (describe never raises for them)
-            self.error.emit(f"Listing the runs failed: {type(e).__name__}: {e}")
-            found = None
+            found, failure = None, e
+        self._say_scan(failure)
         if found is not None:
             self._infos = {r.path: r for r in found}
             self._tick_expected_forks()
@@ -240,6 +286,28 @@ class RunsPanel(QWidget):
         if self._again:
             self._again = False
             self.rescan()
+
+    def _say_scan(self, failure: Exception | None) -> None:
+        """A failed scan is said in the dock (the rows stay as the last scan left them), with its
+        traceback once in the terminal; the next scan that works clears it."""
+        problem = "" if failure is None else (
+            f"Listing the runs failed ({type(failure).__name__}: {failure}); the list shows the last "
+            "scan and is tried again every few seconds. This is a bug in GAN Studio: please report it.")
+        if problem == self._scan_problem:
+            return
+        self._scan_problem = problem
+        self._show_notice()
+        if failure is not None:
+            details = "".join(traceback.format_exception(failure))
+            print(details, file=sys.stderr)
+            self._notice.setToolTip(details)
+
+    def _show_notice(self) -> None:
+        text = "\n".join(t for t in (self._scan_problem, self._untick_note) if t)
+        self._notice.setText(text)
+        self._notice.setVisible(bool(text))
+        if not self._scan_problem:
+            self._notice.setToolTip("")
 
     def _tick_expected_forks(self) -> None:
         for info in self._infos.values():
@@ -335,11 +403,12 @@ class RunsPanel(QWidget):
             step, status, duration = self._live
             info = dataclasses.replace(info, step=step, status=status, duration=max(duration, info.duration))
         texts = runs.row(info)
-        values = [info.name, info.dataset, info.arch, info.loss, texts["steps"], info.status,
-                  texts["started"], texts["duration"], texts["metric"], info.problem or info.note]
-        sort = [info.name.lower(), info.dataset, info.arch, info.loss, info.step, info.status,
-                info.created or 0.0, info.duration, info.metric[1] if info.metric else float("-inf"),
-                info.problem or info.note]
+        values = [info.name, texts["folder"], info.dataset, info.arch, info.loss, texts["steps"],
+                  texts["status"], texts["started"], texts["duration"], texts["metric"],
+                  info.problem or info.note]
+        sort = [info.name.lower(), texts["folder"], info.dataset, info.arch, info.loss, info.step,
+                texts["status"], info.created or 0.0, info.duration,
+                info.metric[1] if info.metric else float("-inf"), info.problem or info.note]
         tip = str(info.path) + (f"\n{info.problem}" if info.problem else "") + (f"\nNote: {info.note}"
                                                                                  if info.note else "")
         changed = set()
@@ -353,7 +422,8 @@ class RunsPanel(QWidget):
             if font.bold() != bold:
                 font.setBold(bold)
                 item.setFont(font)
-        row[-1].setForeground(QBrush(QColor(PROBLEM_COLOR)) if info.problem else QBrush())
+        for c in (HEADERS.index("Status"), len(HEADERS) - 1):
+            row[c].setForeground(QBrush(QColor(PROBLEM_COLOR)) if info.problem else QBrush())
         if row[0].isCheckable():
             state = Qt.CheckState.Checked if info.path in self._ticked else Qt.CheckState.Unchecked
             if row[0].checkState() != state:
@@ -420,6 +490,7 @@ class RunsPanel(QWidget):
         info = self._infos.get(self.selected()) if self.selected() is not None else None
         for b in (self._rename, self._note):
             b.setEnabled(info is not None and info.is_run)
+        self._untick.setEnabled(bool(self._ticked))
         why = "Select a run first" if info is None else info.why_not_trash()
         self._trash.setEnabled(not why)
         self._trash.setToolTip(why or "Move the selected run to the .trash folder beside it (asks first)")
@@ -488,6 +559,10 @@ class RunsPanel(QWidget):
             self._ticked.append(path)
         elif not on and path in self._ticked:
             self._ticked.remove(path)
+        if self._untick_note:  # the user ticks by hand now: the note about earlier ticks is done
+            self._untick_note = ""
+            self._show_notice()
+        self._update_buttons()
         self._tell_ticked()
 
     def _on_view_current_changed(self, *_args) -> None:
@@ -496,7 +571,7 @@ class RunsPanel(QWidget):
     def _on_view_double_clicked(self, index) -> None:
         path = index.data(PATH_ROLE)
         info = self._infos.get(Path(path)) if path else None
-        if info is not None and info.is_run:
+        if info is not None and info.openable:
             self.open_requested.emit(str(info.path))
 
     def _on_view_context_menu(self, pos) -> None:
@@ -508,12 +583,15 @@ class RunsPanel(QWidget):
         menu = QMenu(self)
         menu.setToolTipsVisible(True)
         opened = menu.addAction("Open", lambda: self.open_requested.emit(str(info.path)))
-        opened.setEnabled(info.is_run)
+        opened.setEnabled(info.openable)
+        if info.status == runs.STARTING:
+            opened.setToolTip("Its process is still starting: it has no config to show yet")
         compare = menu.addAction("Compare")
         compare.setCheckable(True)
         compare.setChecked(info.path in self._ticked)
         compare.setEnabled(info.is_run)
         compare.toggled.connect(lambda on: self.set_ticked(info.path, on))
+        menu.addAction("Untick All", self.untick_all).setEnabled(bool(self._ticked))
         menu.addSeparator()
         menu.addAction("Rename…", lambda: self.rename(info.path)).setEnabled(info.is_run)
         menu.addAction("Note…", lambda: self.edit_note(info.path)).setEnabled(info.is_run)
