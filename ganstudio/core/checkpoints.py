@@ -3,7 +3,8 @@
 A checkpoint is a dict of state_dicts and plain values, every tensor on the CPU (see
 `Trainer.state_dict`). It is written to a temporary file in the same folder, fsynced and renamed
 over the target, so a crash or a full disk during a save leaves the previous file intact; the
-temporary file of a save that was killed is removed by a later save in that folder. It is read
+temporary file of a save that was killed is removed by a later save in that folder, or by the next
+run that starts there. It is read
 with torch.load(weights_only=True) only: a file that needs anything more is refused, never
 unpickled, and a file that is not a checkpoint at all is named for what it is (filekind).
 
@@ -17,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import errno
+import hashlib
 import math
 import os
 import pickle
 import re
 import shutil
+import socket
 import stat
 import tempfile
 import time
@@ -46,8 +49,9 @@ _LOAD_ONLY_KEYS = (DIGEST_KEY, "config_obj", "verified")
 # Even a writer stalled for longer (a hung network mount) loses nothing when its file goes: it goes
 # on writing to the unlinked file, its rename then fails, and its previous checkpoint stays.
 STALE_TEMP_S = 600.0
-# Exactly the names save_atomic's mkstemp(prefix=".<name>.", suffix=".tmp") makes.
-_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+# Exactly the names save_atomic's mkstemp(prefix=".<name>.<host>-<pid>.", suffix=".tmp") makes, and
+# those of versions before the writer was in the name (".<name>.", judged by their age alone).
+_TEMP_NAME = re.compile(r"^\.(?:.+?)\.(?:(?P<host>[0-9a-f]{6})-(?P<pid>\d+)\.)?[a-z0-9_]{8}\.tmp$")
 # How many other files a refusal of a damaged checkpoint tries, highest step first, to name one to use.
 _INSTEAD_TRIES = 10
 
@@ -124,7 +128,8 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(path.parent)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.", suffix=".tmp",
+                                        dir=path.parent)
     except OSError as e:
         raise CheckpointError(_write_failed(path, e)) from e
     tmp = Path(tmp_name)
@@ -195,8 +200,10 @@ def _free_space(folder: Path) -> str:
 
 
 def remove_stale_temps(folder: str | Path, now: float | None = None) -> list[Path]:
-    """Delete the temporary files that saves killed mid-write left in `folder`: only names that
-    save_atomic makes, only plain files, and only those untouched for STALE_TEMP_S."""
+    """Delete the temporary files that saves killed mid-write left in `folder` (a save does, and a
+    run starting in its folder): only names that save_atomic makes, only plain files, and only those
+    no live process is writing: their writer (named in them) was a process of this machine that has
+    ended, or they were untouched for STALE_TEMP_S."""
     now = time.time() if now is None else now
     removed = []
     try:
@@ -204,16 +211,40 @@ def remove_stale_temps(folder: str | Path, now: float | None = None) -> list[Pat
     except OSError:
         return removed
     for entry in entries:
-        if not _TEMP_NAME.match(entry.name):
+        m = _TEMP_NAME.match(entry.name)
+        if not m:
             continue
         try:
             st = entry.stat(follow_symlinks=False)
-            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TEMP_S:
+            if stat.S_ISREG(st.st_mode) and (now - st.st_mtime > STALE_TEMP_S or _writer_ended(m)):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
             continue  # gone already, or not ours to delete: the save goes on either way
     return removed
+
+
+def _host_tag() -> str:
+    """This machine, in six hex digits: a temporary file's writer is a process of some machine (a
+    run folder on a network disk is written from more than one)."""
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+def _writer_ended(m: re.Match) -> bool:
+    """Whether the process a temporary file's name names has ended. Only a process of this machine
+    can be asked, and never on Windows, where os.kill would end it rather than ask."""
+    if m["pid"] is None or m["host"] != _host_tag() or os.name == "nt":
+        return False
+    pid = int(m["pid"])
+    if pid == os.getpid():
+        return False  # this process: a save of another of its threads may be under way
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process (EPERM): alive
+        return False
+    return False
 
 
 # ----- loading -------------------------------------------------------------------------------------

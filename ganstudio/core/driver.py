@@ -207,6 +207,11 @@ class RunDriver:
                 check_available()
             except TensorBoardMissing as e:
                 raise RunFolderError(str(e)) from None
+        # Saves killed mid-write (a crash, kill -9) left their temporary files; a save of this run
+        # would remove them too, but a run killed again before its first save never gets there.
+        from ganstudio.core import checkpoints
+
+        checkpoints.remove_stale_temps(self.folder.checkpoints_dir)
         if self.writer is None or self.writer.closed:
             reference = trainer.data.x.numpy() if trainer.data.is_2d else None
             self.writer = RunWriter(self.folder, trainer.cfg, reference)

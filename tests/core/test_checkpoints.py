@@ -251,25 +251,41 @@ def test_a_killed_save_leaves_a_temp_file_that_a_later_save_removes(trained, tmp
         proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     (leftover,) = folder.iterdir()
-    assert re.fullmatch(r"\.step-000000007\.pt\.[a-z0-9_]{8}\.tmp", leftover.name) and leftover.stat().st_size
+    name = re.fullmatch(r"\.step-000000007\.pt\.([0-9a-f]{6})-(\d+)\.[a-z0-9_]{8}\.tmp", leftover.name)
+    assert name and int(name[2]) == proc.pid and leftover.stat().st_size  # the name says whose it is
+    host = name[1]
 
-    # Files that are not ours, or not stale, stay: another process may be saving right now.
-    live = _write(folder / ".step-000000009.pt.abcd_123.tmp", b"another process is writing this")
-    others = [_write(folder / name, b"x") for name in
-              ("notes.tmp", ".x.pt.abc.tmp", ".x.pt.ABCDEFGH.tmp", "x.pt.abcdefgh.tmp", "keep.pt")]
-    others.append(_mkdir(folder / ".d.pt.abcdefgh.tmp"))
-    others.append(folder / ".l.pt.abcdefgh.tmp")
-    others[-1].symlink_to(others[0])
-    old = time.time() - checkpoints.STALE_TEMP_S - 60
-    for p in others:
-        os.utime(p, (old, old), follow_symlinks=False)
+    # Files that are not ours, or whose writer may be alive, stay: another process may be saving now.
+    writer = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        elsewhere = "0" * 6 if host != "0" * 6 else "1" * 6
+        live = [_write(folder / f".step-000000009.pt.{host}-{writer.pid}.abcd_123.tmp", b"a live writer"),
+                # another machine's process: its pid says nothing here
+                _write(folder / f".step-000000009.pt.{elsewhere}-{proc.pid}.abcd_123.tmp", b"elsewhere"),
+                # no writer named (an older version's): only its age tells
+                _write(folder / ".step-000000009.pt.abcd_123.tmp", b"an older version's")]
+        others = [_write(folder / name, b"x") for name in
+                  ("notes.tmp", ".x.pt.abc.tmp", ".x.pt.ABCDEFGH.tmp", "x.pt.abcdefgh.tmp", "keep.pt",
+                   f".x.pt.{host}-{proc.pid}.tmp")]
+        others.append(_mkdir(folder / ".d.pt.abcdefgh.tmp"))
+        others.append(folder / ".l.pt.abcdefgh.tmp")
+        others[-1].symlink_to(others[0])
+        old = time.time() - checkpoints.STALE_TEMP_S - 60
+        for p in others:
+            os.utime(p, (old, old), follow_symlinks=False)
 
-    trained.save_checkpoint(folder / "a.pt")
-    assert leftover.exists()  # written to a moment ago: it might still be in progress
-    os.utime(leftover, (old, old))
-    trained.save_checkpoint(folder / "b.pt")
-    assert not leftover.exists()
-    assert live.exists() and all(p.exists() or p.is_symlink() for p in others)
+        trained.save_checkpoint(folder / "a.pt")
+        assert not leftover.exists()  # its writer has ended: at once, however young it is
+        assert all(p.exists() for p in live) and all(p.exists() or p.is_symlink() for p in others)
+        # Untouched for STALE_TEMP_S, whoever wrote it: a writer stalled that long loses nothing.
+        for p in live:
+            os.utime(p, (old, old))
+        trained.save_checkpoint(folder / "b.pt")
+        assert not any(p.exists() for p in live)
+        assert all(p.exists() or p.is_symlink() for p in others)
+    finally:
+        writer.kill()
+        writer.communicate()
     assert checkpoints.load(folder / "b.pt")["step"] == 3
 
 

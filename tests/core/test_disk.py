@@ -124,3 +124,40 @@ def test_an_unusable_out_folder_is_named(tmp_path, capsys, monkeypatch, case):
     for w in words:
         assert w in err, (w, err)
     assert "--out" in err
+
+
+def test_a_killed_saves_temporary_files_go_when_a_run_starts_in_its_folder(tmp_path):
+    """28 kills mid-save left 9 temporary files (11.5 MB): a run starting in the folder removes those
+    whose writer has ended, before it trains (a run killed again before its first save never got to
+    remove them), and leaves one a live process may still be writing."""
+    import subprocess
+    import sys
+
+    from ganstudio.core.driver import RunDriver
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "--steps", "4", "--run-dir", str(run_dir), "--set", "log.checkpoint_every=2",
+                 *TINY]) == EXIT_OK
+    folder = RunFolder(run_dir)
+    ended = subprocess.run([sys.executable, "-c", "pass"], check=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = checkpoints._host_tag()
+    stale = [folder.checkpoints_dir / f".step-00000000{k}.pt.{host}-{dead.pid}.abcd{k}xyz.tmp"
+             for k in (6, 8)]
+    for p in stale:
+        p.write_bytes(b"\0" * 100_000)
+    writer = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        live = folder.checkpoints_dir / f".step-000000006.pt.{host}-{writer.pid}.abcdefgh.tmp"
+        live.write_bytes(b"a save in progress")
+        driver = RunDriver(None, resume="auto", folder=folder)
+        try:
+            driver.prepare()
+            assert not any(p.exists() for p in stale) and live.exists()
+        finally:
+            driver.close()
+    finally:
+        writer.kill()
+        writer.communicate()
+    assert ended.returncode == 0
