@@ -370,7 +370,7 @@ def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str]
     if signals.received is not None:  # a signal during the last moments of start-up
         control.stop()
     state = RunState(trainer.cfg)
-    printer = _Printer(state, trainer, driver.folder, quiet=args.quiet) if main else None
+    printer = _Printer(state, trainer, driver, quiet=args.quiet) if main else None
     code = EXIT_OK
     try:
         for ev in driver.events():
@@ -386,8 +386,7 @@ def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str]
                 control.stop()
     finally:
         driver.close()
-    if driver.log_error and code == EXIT_OK:
-        _error(driver.log_error)
+    if driver.halted is not None and code == EXIT_OK:  # stopped for want of disk: said as it stopped
         code = EXIT_FAILED
     if signals.received is not None and code == EXIT_OK:
         code = signals.exit_code
@@ -398,15 +397,18 @@ class _Printer:
     """The CLI's view of a run: prints from the run's state as it changes (the same state and
     changes the app draws)."""
 
-    def __init__(self, state, trainer, folder, quiet: bool):
+    def __init__(self, state, trainer, driver, quiet: bool):
         self.state = state
         self.trainer = trainer
-        self.folder = folder
+        self.driver = driver
+        self.folder = driver.folder
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
         self._last_print = 0.0
         self._alerts = 0
         self._failures = 0
+        self._saved = 0  # checkpoints saved so far: a failure after the last one was told already
+        self._failing = False
 
     def _note(self, text: str) -> None:
         lead = "\n" if self.tty and not self.quiet else ""  # below the progress line, which \r rewrites
@@ -427,13 +429,10 @@ class _Printer:
             line = summary(change.event.values, modes=len(data.modes) if data.modes is not None else None,
                            classes=data.num_classes)
             self._note(f"metrics @ step {change.event.step}: {line}")
-        if "checkpoints" in change and len(s.checkpoint_failures) > self._failures:
-            self._failures = len(s.checkpoint_failures)
-            self._note(f"warning: {s.checkpoint_failures[-1].message}")
-        if "alerts" in change and len(s.alerts) > self._alerts:
-            for a in s.alerts[self._alerts:]:
-                self._note(f"warning at step {a.step}: {a.message}")
-            self._alerts = len(s.alerts)
+        if "checkpoints" in change:
+            self._checkpoints()
+        if "alerts" in change:
+            self._new_alerts()
         if "status" in change:
             if s.pause_reason:
                 self._note(f"error: {s.pause_reason}")
@@ -451,9 +450,28 @@ class _Printer:
                 if latest.exists():
                     print(f"latest checkpoint: {latest}")
                 if s.checkpoint_failures and s.checkpoint_failures[-1].step == s.step:
-                    _error(f"the final checkpoint was not saved: {s.checkpoint_failures[-1].message}")
+                    if self.driver.halted is None:  # else the reason it stopped said so
+                        _error(f"the final checkpoint was not saved: {s.checkpoint_failures[-1].message}")
                     code = code or EXIT_FAILED
         return code
+
+    def _new_alerts(self) -> None:
+        for a in self.state.alerts[self._alerts:]:
+            halted = a == self.driver.halted  # the run stopped for it: an error, not a warning
+            self._note(f"error: {a.message}" if halted else f"warning at step {a.step}: {a.message}")
+        self._alerts = len(self.state.alerts)
+
+    def _checkpoints(self) -> None:
+        """A checkpoint that could not be written is told once until one is written again (the
+        run's driver tells how many more failed then, or at the end)."""
+        s = self.state
+        if len(s.checkpoints) > self._saved:
+            self._saved, self._failing = len(s.checkpoints), False
+        if len(s.checkpoint_failures) > self._failures:
+            self._failures = len(s.checkpoint_failures)
+            if not self._failing:
+                self._failing = True
+                self._note(f"warning: {s.checkpoint_failures[-1].message}")
 
     def _progress(self) -> None:
         ev = self.state.last_stats

@@ -23,7 +23,6 @@ import math
 import os
 import pickle
 import re
-import shutil
 import socket
 import stat
 import tempfile
@@ -35,7 +34,7 @@ import torch
 
 from ganstudio.core import checkpoint_digest, filekind
 from ganstudio.core.config import Config, ConfigError, from_dict
-from ganstudio.core.runfolder import LATEST, list_checkpoints, step_in_name, step_path
+from ganstudio.core.runfolder import LATEST, free_space, list_checkpoints, step_in_name, step_path
 
 FORMAT = "ganstudio-checkpoint"
 VERSION = 2  # 2: a content digest under "digest"
@@ -176,27 +175,13 @@ def _write_failed(path: Path, e: Exception) -> str:
     else:
         reason = f"writing failed ({_first_line(e)})"
     before = "The previous checkpoint is unchanged" if path.is_file() else "Nothing was written"
-    free = _free_space(path.parent)
-    where = f" ({free} free there)" if free else ""
+    free = free_space(path.parent)
+    where = f" ({free} there)" if free else ""
     if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
         advice = "choose a folder you can write to"
     else:
         advice = f"free some disk space{where} or choose another folder"
     return f"cannot write checkpoint {path}: {reason}. {before}; {advice}, then save again."
-
-
-def _free_space(folder: Path) -> str:
-    """'1.2 GB' free on the disk that holds `folder` (or its nearest existing parent); '' if unknown."""
-    for p in (folder, *folder.parents):
-        try:
-            free = shutil.disk_usage(p).free
-        except OSError:
-            continue
-        for unit in ("bytes", "KB", "MB", "GB", "TB"):
-            if free < 1000 or unit == "TB":
-                return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
-            free /= 1000
-    return ""
 
 
 def remove_stale_temps(folder: str | Path, now: float | None = None) -> list[Path]:

@@ -4,10 +4,13 @@ folder's control file and pumps the events through the log. The CLI and the app 
 their runs with it.
 
 What cannot be written is never a traceback: a sample or checkpoint that did not fit on the disk
-is an Alert and training goes on; when the log itself (metrics.jsonl) cannot be written the run
-stops after the current step with a final checkpoint (`on_log_failure="stop"`, the CLI) or pauses
-(`"pause"`, the app, which shows a dialog), and the lines not yet written are kept and written as
-soon as they can be.
+is told once (the failures after it are counted, and the count told when that kind is written again
+or the run ends: write_failures.py) and training goes on. The run halts when going on would lose
+what it trains: when the log itself (metrics.jsonl) cannot be written (the lines not yet written are
+kept and written as soon as they can be), or when no checkpoint could be written for
+write_failures.HALT_AFTER checkpoint intervals in a row. It then stops after the current step
+(`on_log_failure="stop"`, the CLI, which exits 1) or pauses (`"pause"`, the app, which shows a
+dialog), with one Alert that says why and what to do (`halted`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from typing import Any
 
 from ganstudio.core.config import Config, run_name
 from ganstudio.core.control import Control
-from ganstudio.core.events import Alert, Event
+from ganstudio.core.events import Alert, CheckpointFailed, CheckpointSaved, Event, Failed, Finished
 from ganstudio.core.run import PAUSED
 from ganstudio.core.runfolder import RunFolder, RunFolderError
 from ganstudio.core.runlog import LogWriteError, RunWriter
 from ganstudio.core.steer import Steering
+from ganstudio.core.write_failures import HALT_AFTER, WriteFailures, halt_message
 
 AUTO = "auto"
 
@@ -75,8 +79,11 @@ class RunDriver:
         self._parent = parent
         self._out = out  # where a new folder goes (default: the config's log.out)
         self.fork = fork  # a resumed checkpoint may change train.seed too, and is recorded as a fork
-        self.log_error = ""  # set when metrics.jsonl could not be written
+        self.halted: Alert | None = None  # why the run was stopped or paused for want of disk
+        self.failures = WriteFailures()  # the run's failed writes, told once per kind
         self._log_failing = False
+        self._unsaved: list[int] = []  # the steps of the checkpoint intervals in a row not saved
+        self._counted = 0  # the trainer's count of them, as last seen
         self._tensorboard: Any = None  # ganstudio.core.tensorboard.TensorBoardLog while log.tensorboard
         self._tensorboard_failed = False
 
@@ -214,7 +221,8 @@ class RunDriver:
         checkpoints.remove_stale_temps(self.folder.checkpoints_dir)
         if self.writer is None or self.writer.closed:
             reference = trainer.data.x.numpy() if trainer.data.is_2d else None
-            self.writer = RunWriter(self.folder, trainer.cfg, reference)
+            self.writer = RunWriter(self.folder, trainer.cfg, reference, failures=self.failures)
+        self.writer.failures = self.failures
         if self._replay:
             self._replay = False
             try:
@@ -236,18 +244,56 @@ class RunDriver:
         if self.steer:
             steering = Steering(self.folder, self.control, self._status, extra=self._extra_status).start()
         final = "stopped"
+        self._unsaved, self._counted = [], trainer.unsaved_intervals
         try:
             for ev in trainer.run(self.control):
-                extra = self._write(ev)
+                if isinstance(ev, (Finished, Failed)):  # the failures counted and not told yet
+                    yield from self._pass_on(self.failures.summary(ev.step))
+                extra = self._write(ev) + self._checkpoint_outcome(ev)
                 yield ev
-                for x in extra:
-                    trainer.state.apply(x)
-                    self._write(x)
-                    yield x
+                yield from self._pass_on(extra)
             final = trainer.state.status
         finally:
             if steering is not None:
                 steering.close(final_status=final)
+
+    def _pass_on(self, events: list[Event]) -> Iterator[Event]:
+        """Events the driver adds to the run's stream: in the trainer's state and the log too."""
+        for x in events:
+            self.trainer.state.apply(x)
+            self._write(x)
+            yield x
+
+    def _checkpoint_outcome(self, ev: Event) -> list[Event]:
+        """A checkpoint saved tells how many failed before it; HALT_AFTER checkpoint intervals in a
+        row that could not be saved halt the run (and start a new count, for after a Resume)."""
+        if isinstance(ev, CheckpointSaved):
+            self._unsaved = []
+            self._counted = 0
+            saved = self.failures.succeeded("checkpoint", ev.step)
+            return [saved] if saved is not None else []
+        if not isinstance(ev, CheckpointFailed):
+            return []
+        self.failures.failed("checkpoint", ev.step)
+        if self.trainer.unsaved_intervals > self._counted:  # an interval's checkpoint, not a manual one
+            self._unsaved.append(ev.step)
+        self._counted = self.trainer.unsaved_intervals
+        if len(self._unsaved) < HALT_AFTER or self.trainer.step >= self.trainer.cfg.train.steps:
+            return []  # (at the end nothing more is trained: the final checkpoint's failure says it)
+        steps, self._unsaved = self._unsaved, []
+        folder = self.folder
+        message = halt_message(folder.checkpoints_dir, steps, self.on_log_failure == "pause",
+                               folder.latest_checkpoint(), folder.path)
+        return [self._halt(ev.step, message)]
+
+    def _halt(self, step: int, message: str) -> Alert:
+        """Stop (the CLI) or pause (the app) the run, for the reason `message` gives."""
+        if self.on_log_failure == "pause":
+            self.control.pause()
+        else:
+            self.control.stop()
+        self.halted = Alert(step=step, kind="disk", message=message)
+        return self.halted
 
     def _status(self) -> tuple[int, str, float]:
         t = self.trainer
@@ -265,14 +311,11 @@ class RunDriver:
             if self._log_failing:
                 return []
             self._log_failing = True
-            self.log_error = str(e)
             if self.on_log_failure == "pause":
-                self.control.pause()
                 then = "training is paused; free some space, then press Resume"
             else:
-                self.control.stop()
                 then = "training stops after this step and saves a final checkpoint"
-            return [Alert(step=getattr(ev, "step", 0), kind="disk", message=f"{e}. {then}")]
+            return [self._halt(getattr(ev, "step", 0), f"{e}. {then}")]
         if self._log_failing:
             self._log_failing = False
         return extra + self._write_tensorboard(ev)

@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -76,16 +77,21 @@ def describe_os_error(e: BaseException) -> str:
     return str(e)
 
 
-def free_space(path: Path) -> str:
-    """"N MB free" on the file system of `path` (or of its nearest existing parent), or ""."""
+def free_space(path: str | Path) -> str:
+    """"1.2 MB free" on the file system of `path` (or of its nearest existing parent), or "" when
+    that cannot be told. Units of 1000: as the disk tools of most desktops count."""
     p = Path(path)
     while not p.exists() and p != p.parent:
         p = p.parent
     try:
-        st = os.statvfs(p)
-    except (OSError, AttributeError):
+        free = float(shutil.disk_usage(p).free)
+    except OSError:
         return ""
-    return f"{st.f_bavail * st.f_frsize / 1e6:,.0f} MB free"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if free < 1000:
+            return f"{free:.0f} bytes free" if unit == "bytes" else f"{free:.1f} {unit} free"
+        free /= 1000
+    return f"{free:,.1f} TB free"
 
 
 @dataclass(frozen=True)
@@ -296,8 +302,6 @@ class RunFolder:
 
     def remove_if_empty(self) -> None:
         """Remove a folder nothing was written to (a run that never started)."""
-        import shutil
-
         with contextlib.suppress(OSError):
             if any(self.samples_dir.glob("*")) or any(self.checkpoints_dir.glob("*.pt")):
                 return

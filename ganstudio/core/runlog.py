@@ -48,6 +48,7 @@ from ganstudio.core.events import (
 )
 from ganstudio.core.run import RunState
 from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_error, free_space
+from ganstudio.core.write_failures import WriteFailures
 
 LINE_START = b'{"event": '  # every line this writer makes starts so: used to recover torn lines
 STALE_S = 30.0  # no heartbeat (and no new line) for this long: the run is stale
@@ -70,14 +71,18 @@ class RunWriter:
     """Writes a run folder from events. Call `handle(event)` for every event of the run.
 
     A sample or config file that cannot be written (a full disk, say) becomes an Alert that
-    `handle` returns for the caller to pass on; a line that cannot be appended to metrics.jsonl
-    raises LogWriteError and is kept, to be written before the next one (nothing is lost while the
-    process lives)."""
+    `handle` returns for the caller to pass on: the first of a streak of failures of its kind says
+    what and where, the ones after it are counted in `failures` (write_failures.py), and the count is
+    told when that kind is written again. A line that cannot be appended to metrics.jsonl raises
+    LogWriteError and is kept, to be written before the next one (nothing is lost while the process
+    lives)."""
 
-    def __init__(self, folder: RunFolder, cfg: Config, reference_points: np.ndarray | None = None):
+    def __init__(self, folder: RunFolder, cfg: Config, reference_points: np.ndarray | None = None,
+                 failures: WriteFailures | None = None):
         self.folder = folder
         self.cfg = cfg
         self._reference = reference_points
+        self.failures = failures if failures is not None else WriteFailures()
         self._pending = b""
         try:
             for d in (folder.path, folder.samples_dir, folder.checkpoints_dir):
@@ -136,9 +141,13 @@ class RunWriter:
             try:
                 png = self.folder.write_samples(ev.step, ev.grid, ev.points, self._reference, _lab_arrays(ev))
             except (OSError, ValueError) as e:
+                if not self.failures.failed("samples", ev.step):
+                    return []
                 return [Alert(step=ev.step, kind="disk", message=(
                     f"the samples of step {ev.step} were not saved in {self.folder.samples_dir}: "
-                    f"{describe_os_error(e)}. Training goes on; free some space to keep them."))]
+                    f"{describe_os_error(e)}. Training goes on; free some space to keep them (the "
+                    "sample writes that fail after this one are counted, not each told)."))]
+            extra.extend(_told(self.failures.succeeded("samples", ev.step)))
             rec = ev.record()
             rec["file"] = self.folder.relative(png)
         elif isinstance(ev, HyperparamsChanged):
@@ -146,7 +155,11 @@ class RunWriter:
             try:
                 self.folder.save_config(self.cfg)
             except RunFolderError as e:
-                extra.append(Alert(step=ev.step, kind="disk", message=f"{e}; the change is in metrics.jsonl"))
+                if self.failures.failed("config", ev.step):
+                    extra.append(Alert(step=ev.step, kind="disk",
+                                       message=f"{e}; the change is in metrics.jsonl"))
+            else:
+                extra.extend(_told(self.failures.succeeded("config", ev.step)))
             rec = ev.record()
         elif isinstance(ev, CheckpointSaved):
             rec = ev.record()
@@ -175,6 +188,10 @@ class RunWriter:
             rec = ev.record()
             lines.append(_dumps(rec))
         self._append("".join(lines))
+
+
+def _told(alert: Alert | None) -> list[Event]:
+    return [alert] if alert is not None else []
 
 
 def _finite_or_none(v: float) -> float | None:

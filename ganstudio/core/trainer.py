@@ -230,6 +230,9 @@ class Trainer:
         self.metrics = QualityMetrics(self.data)
         self._broken = False  # a NaN was seen: no checkpoint may be written from these weights
         self.saving = False  # a checkpoint is being written right now
+        # Checkpoint intervals in a row whose checkpoint could not be written (a full disk): the run
+        # driver halts the run when there are too many (core/write_failures.py).
+        self.unsaved_intervals = 0
         self._agreed: AgreedControl | None = None  # a job's agreed control, while it runs
         self._agree_seen = 0.0
         self.checkpoint_verified = True  # False: resumed from a checkpoint that had no digest
@@ -683,16 +686,22 @@ class Trainer:
         return CheckpointSaved(step=self.step, path=str(Path(saved).absolute()),
                                manual=manual or path is not None)
 
-    def _try_checkpoint(self, path: str | Path | None = None, manual: bool = False) -> Event:
+    def _try_checkpoint(self, path: str | Path | None = None, manual: bool = False,
+                        interval: bool = False) -> Event:
+        """Save, or say why not (CheckpointFailed); `interval`: the checkpoint of a checkpoint
+        interval (log.checkpoint_every), counted in `unsaved_intervals` when it cannot be written."""
         where = str(path or self.checkpoint_dir)
         if self._broken or not self._finite():
             return CheckpointFailed(step=self.step, path=where,
                                     message=f"not saved: the losses or weights hold NaN/Inf values at step "
                                     f"{self.step}; the previous checkpoint is the last good one")
         try:
-            return self._save(path, manual)
+            saved = self._save(path, manual)
         except CheckpointError as e:
+            self.unsaved_intervals += interval
             return CheckpointFailed(step=self.step, path=where, message=str(e))
+        self.unsaved_intervals = 0
+        return saved
 
     def _reduce_acc(self) -> None:
         """The stats accumulated so far, averaged over a job's ranks (idempotent: once averaged,
@@ -803,7 +812,7 @@ class Trainer:
             if due.samples and self.main:
                 yield self.samples()
             if due.checkpoint:
-                yield self._try_checkpoint()
+                yield self._try_checkpoint(interval=True)
             if due.metrics and self.main:
                 self.metrics.submit(self.step, self.cfg, self.sampling_generator)
             yield from self.metrics.events(self.health)

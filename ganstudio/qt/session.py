@@ -582,7 +582,7 @@ class Session(QObject):
             if ev.kind == "config":  # a refused edit: the fields go back to what the run has
                 self.config_changed.emit(self._config)
                 self.error.emit(f"The change was not applied: {ev.message}", "")
-            elif ev.kind == "disk" and self.driver is not None and self.driver._log_failing:
+            elif self.driver is not None and ev == self.driver.halted:  # paused for want of disk
                 self.error.emit(f"Training is paused: the run folder cannot be written.\n\n{ev.message}", "")
         for ev in changes.of_type(RunStarted):
             if not self.following:

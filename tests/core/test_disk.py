@@ -126,6 +126,132 @@ def test_an_unusable_out_folder_is_named(tmp_path, capsys, monkeypatch, case):
     assert "--out" in err
 
 
+# --- a disk that fills up: told once per kind, and a halt before training is lost ------------------------
+
+
+def _full_after(monkeypatch, first: int, what: str = ".pt") -> list[int]:
+    """os.replace of a file whose name ends with `what` finds the disk full after `first` of them:
+    the rename that finishes an atomic save (a full disk fails the writes before it the same way)."""
+    real = os.replace
+    calls = [0]
+
+    def replace(src, dst, *a, **k):
+        if str(dst).endswith(what):
+            calls[0] += 1
+            if calls[0] > first:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return calls
+
+
+def _samples_full_from(monkeypatch, step: int, until: int | None = None) -> None:
+    real = RunFolder.write_samples
+
+    def write(self, s, *a, **k):
+        if s >= step and (until is None or s <= until):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, s, *a, **k)
+
+    monkeypatch.setattr(RunFolder, "write_samples", write)
+
+
+def test_a_full_disk_is_told_once_per_kind_and_stops_after_three_intervals(tmp_path, capsys, monkeypatch):
+    """The first checkpoint fits and no later one does: the run used to train on for minutes, one
+    warning per failed write (1,451 of them). Now each kind is told once, the rest counted, and
+    after 3 checkpoint intervals in a row with no checkpoint the CLI stops with exit 1, saying where
+    and how much space is free."""
+    _full_after(monkeypatch, first=2)  # step-4.pt and latest.pt (a hard link to it) fit
+    _samples_full_from(monkeypatch, 6)
+    out = tmp_path / "runs"
+    code = main(["train", "--steps", "400", "--out", str(out), "--set", "log.checkpoint_every=4",
+                 "--set", "log.sample_every=2", *TINY])
+    err = capsys.readouterr().err
+    folder = _only_run(out)
+    assert code == EXIT_FAILED, err
+    assert "Traceback" not in err
+    assert err.count("warning: cannot write checkpoint") == 1, err
+    assert err.count("the samples of step") == 1 and "counted, not each told" in err, err
+    halt = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(halt) == 1, err
+    words = ["no checkpoint could be written for 3 checkpoint intervals in a row (steps 8, 12, 16)",
+             f"in {folder.checkpoints_dir} (", " free there)", "training stopped",
+             f"The last checkpoint written, {folder.checkpoints.latest}, is kept",
+             f"ganstudio train --run-dir {folder.path} --resume auto",
+             f"ganstudio train --resume {folder.checkpoints.latest} --out DIR"]
+    for w in words:
+        assert w in halt[0], (w, halt[0])
+    # The counts, once each, before the end: steps 12 and 16, and the final checkpoint tried at 16.
+    assert "warning at step 16: 3 more checkpoint writes failed after the first (steps 12 to 16); they " \
+           "were not written" in err, err
+    assert "warning at step 16: 5 more sample writes failed after the first (steps 8 to 16)" in err, err
+    assert "the final checkpoint was not saved" not in err  # the reason it stopped says it
+    records = read_metrics(folder.metrics_path)
+    assert [r["step"] for r in records if r["event"] == "stats"][-1] == 16  # stopped, not trained on
+    assert len([r for r in records if r["event"] == "alert"]) == 4  # sample, halt, two counts
+    assert checkpoints.load(folder.latest_checkpoint())["step"] == 4
+    assert _temp_files(folder) == []
+
+
+def test_writes_that_work_again_tell_how_many_failed_and_the_run_goes_on(tmp_path, capsys, monkeypatch):
+    _samples_full_from(monkeypatch, 4, until=10)
+    real = os.replace
+
+    def replace(src, dst, *a, **k):  # two checkpoint intervals fail (8, 12), then the disk has room
+        if Path(dst).name in ("step-000000008.pt", "step-000000012.pt"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out = tmp_path / "runs"
+    code = main(["train", "--steps", "20", "--out", str(out), "--set", "log.checkpoint_every=4",
+                 "--set", "log.sample_every=2", *TINY])
+    err = capsys.readouterr().err
+    assert code == EXIT_OK, err
+    assert err.count("warning: cannot write checkpoint") == 1, err
+    assert "warning at step 16: 1 more checkpoint write failed after the first (step 12); writing " \
+           "works again from step 16" in err, err
+    assert "warning at step 12: 3 more sample writes failed after the first (steps 6 to 10); writing " \
+           "works again from step 12" in err, err
+    folder = _only_run(out)
+    assert checkpoints.load(folder.latest_checkpoint())["step"] == 20
+
+
+def test_a_paused_run_halts_again_only_after_as_many_more_intervals(tmp_path, monkeypatch):
+    """The app: the run pauses with the message; resumed with the disk still full, it trains on for
+    another 3 intervals before it pauses again, rather than at every interval."""
+    from ganstudio.core.control import Control
+    from ganstudio.core.driver import RunDriver
+    from ganstudio.core.events import Alert, CheckpointFailed
+    from tests.core.conftest import make_tiny_config
+
+    _full_after(monkeypatch, first=2)
+    control = Control()
+    cfg = make_tiny_config("digits", steps=40, every=2, checkpoint_every=2, sample_every=0)
+    (tmp_path / "run").mkdir()
+    driver = RunDriver(cfg, folder=RunFolder(tmp_path / "run"), control=control, on_log_failure="pause")
+    driver.prepare()
+    halts = []
+    failed = []
+    try:
+        for ev in driver.events():
+            if isinstance(ev, CheckpointFailed):
+                failed.append(ev.step)
+            if isinstance(ev, Alert) and ev == driver.halted:
+                halts.append(ev)
+                assert control.paused
+                if len(halts) == 2:
+                    control.stop(save=False)
+                control.resume()  # as Resume in the app, the disk still full
+    finally:
+        driver.close()
+    assert failed[:6] == [4, 6, 8, 10, 12, 14]
+    assert [h.step for h in halts] == [8, 14]
+    assert "training is paused. Free some space on that disk, then press Resume" in halts[0].message
+    assert "(steps 4, 6, 8)" in halts[0].message and "(steps 10, 12, 14)" in halts[1].message
+
+
 def test_a_killed_saves_temporary_files_go_when_a_run_starts_in_its_folder(tmp_path):
     """28 kills mid-save left 9 temporary files (11.5 MB): a run starting in the folder removes those
     whose writer has ended, before it trains (a run killed again before its first save never got to
