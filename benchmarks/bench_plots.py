@@ -75,8 +75,9 @@ def plots_panel():
     first draw here does not pay for the import either."""
     from PySide6.QtCore import QTimer
 
+    from ganstudio.core.curves import SMOOTHING_MODULE
     from ganstudio.core.history import History
-    from ganstudio.qt.panels.plots import SMOOTHING_MODULE, PlotsPanel
+    from ganstudio.qt.panels.plots import PlotsPanel
 
     app = qt_app()
     importlib.import_module(SMOOTHING_MODULE)

@@ -44,6 +44,7 @@ from ganstudio import __version__
 from ganstudio.core import config as cfgmod
 from ganstudio.core import presets
 from ganstudio.core.config import Config, ConfigError
+from ganstudio.core.curves import preload_smoothing
 from ganstudio.core.run import FAILED, FINISHED, STALE
 from ganstudio.qt import action_rules
 from ganstudio.qt.exporter import Exporter
@@ -55,7 +56,7 @@ from ganstudio.qt.panels.compare import ComparePanel
 from ganstudio.qt.panels.hyperparams import HyperparamsPanel, with_labels
 from ganstudio.qt.panels.lab2d import Lab2DPanel
 from ganstudio.qt.panels.latent import LatentPanel
-from ganstudio.qt.panels.plots import Overlay, PlotsPanel, preload_smoothing
+from ganstudio.qt.panels.plots import Overlay, PlotsPanel
 from ganstudio.qt.panels.runs import RunsPanel
 from ganstudio.qt.panels.samples import SamplesPanel
 from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING, Session

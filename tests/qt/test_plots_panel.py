@@ -13,19 +13,8 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QSlider, QTabW
 
 from ganstudio.core.events import CheckpointSaved, HyperparamsChanged, Stats
 from ganstudio.core.history import History, Marker
-from ganstudio.qt.panels.plots import PlotsPanel, ema_debiased
-
-
-def reference_ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """TensorBoard's smoothing, the obvious way: one value at a time, non-finite values skipped."""
-    out, last, count = [], 0.0, 0
-    for v in values:
-        if not math.isfinite(v):
-            continue
-        last = last * weight + (1 - weight) * v
-        count += 1
-        out.append(last / (1 - weight**count))
-    return np.array(out)
+from ganstudio.qt.panels.plots import PlotsPanel
+from tests.core.test_curves import reference_ema
 
 
 def fill(history: History, n: int, start: int = 0, seed: int = 0, nan_every: int = 0) -> None:
@@ -133,32 +122,6 @@ def test_smoothing_slider_by_keyboard(panel, qtbot, history):
     np.testing.assert_allclose(
         panel.curve("Losses", "loss_g").yData, reference_ema(history.series("loss_g"), 0.51), rtol=1e-9
     )
-
-
-def test_ema_chunks_equal_one_pass():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=10_000)
-    whole, _, _ = ema_debiased(x, 0.99)
-    a, state, count = ema_debiased(x[:3333], 0.99)
-    b, _, _ = ema_debiased(x[3333:], 0.99, state, count)
-    np.testing.assert_allclose(np.concatenate([a, b]), whole, rtol=1e-12)
-    np.testing.assert_allclose(whole, reference_ema(x, 0.99), rtol=1e-9)
-
-
-def test_ema_keeps_every_term_after_a_spike():
-    """One finite spike 1e14 times the rest fades exactly as TensorBoard's loop has it, in one pass
-    or in the chunks the panel feeds (both code paths: a few points, and many)."""
-    x = np.ones(3000)
-    x[100] = 1e14
-    for weight in (0.27, 0.6, 0.9, 0.99):
-        want = reference_ema(x, weight)
-        whole, _, _ = ema_debiased(x, weight)
-        np.testing.assert_allclose(whole, want, rtol=1e-12, err_msg=f"weight {weight}")
-        parts, state, count = [], 0.0, 0
-        for a, b in zip([0, 1, 4, 90, 101, 104, 2000], [1, 4, 90, 101, 104, 2000, 3000], strict=True):
-            part, state, count = ema_debiased(x[a:b], weight, state, count)
-            parts.append(part)
-        np.testing.assert_allclose(np.concatenate(parts), want, rtol=1e-12, err_msg=f"weight {weight}")
 
 
 def test_log_y_checkbox(panel, qtbot):
@@ -469,25 +432,6 @@ def test_zoomed_in_view_is_reduced_at_its_own_resolution(qtbot):
     np.testing.assert_array_equal(raw.yData[shown], values[250_000:251_001])
 
 
-def test_lod_buckets_are_exact_min_max_over_any_range():
-    from ganstudio.qt.panels.plots import _Lod
-
-    rng = np.random.default_rng(3)
-    values = rng.normal(size=200_003)
-    lod = _Lod()
-    for chunk in np.array_split(values, 37):  # extended piece by piece, as training logs
-        lod.extend(chunk)
-    assert lod.n == len(values) and len(lod.levels) >= 4
-    get = lambda a, b: values[a:b]  # noqa: E731
-    for i0, i1, count in [(0, len(values), 500), (12_345, 150_000, 300), (7, 9000, 1000), (5, 60, 10)]:
-        starts, mins, maxs = lod.buckets(get, i0, i1, count)
-        assert starts[0] == i0 and np.all(np.diff(starts) > 0)
-        assert len(starts) <= count + 2
-        ends = np.append(starts[1:], i1)
-        np.testing.assert_array_equal(mins, [values[a:b].min() for a, b in zip(starts, ends, strict=True)])
-        np.testing.assert_array_equal(maxs, [values[a:b].max() for a, b in zip(starts, ends, strict=True)])
-
-
 def test_learning_rates_are_not_smoothed(panel, history):
     history.append(Stats(step=5000, epoch=0.0, wall=500.0, values={"lr_d": 1e-4, "lr_g": 2e-4}))
     panel.refresh()
@@ -544,25 +488,3 @@ def test_right_click_export_offers_only_formats_that_work_and_they_save(panel, t
     text = (tmp_path / "plot.csv").read_text()
     assert text.splitlines()[0].count(",") >= 3 and len(text.splitlines()) > 100  # D and G loss, x and y
     dialog.close()
-
-
-def test_the_smoothing_preload_survives_an_import_that_races_torchs(monkeypatch):
-    """Start pressed while scipy.signal was preloading: scipy looked at a half-imported torch and
-    the preload thread died with a traceback (seen running the app). It tries again instead."""
-    import ganstudio.qt.panels.plots as plots_module
-
-    calls: list[str] = []
-
-    def flaky_import(name: str):
-        calls.append(name)
-        if len(calls) < 3:
-            raise AttributeError("partially initialized module 'torch' has no attribute 'Tensor'")
-
-    monkeypatch.setattr(plots_module.importlib, "import_module", flaky_import)
-    monkeypatch.setattr(plots_module.time, "sleep", lambda _s: None)
-    plots_module._preload()  # no exception escapes the thread's target
-    assert calls == [plots_module.SMOOTHING_MODULE] * 3
-    calls.clear()
-    monkeypatch.setattr(plots_module.importlib, "import_module", lambda name: calls.append(name) or 1 / 0)
-    plots_module._preload()  # gives up quietly after PRELOAD_TRIES: the first smoothed curve says why
-    assert len(calls) == plots_module.PRELOAD_TRIES

@@ -14,10 +14,7 @@ expensive (REDRAW_DUTY), and grid lines are opaque (Qt strokes translucent lines
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.core.curves import SeriesCache
 from ganstudio.core.history import History
 from ganstudio.qt.panels.plot_items import CompareLayer, LayerCurve, MarkerLayer, SeriesItem, TimedPlotWidget
 
@@ -44,7 +42,6 @@ REDRAW_INTERVAL_MS = 25  # the display tick: how soon a change the user made is 
 MIN_REDRAW_GAP_S = 0.1  # new training data is drawn at most 10 times a second...
 REDRAW_DUTY = 0.05  # ...and the plots take at most ~5% of the GUI thread's time while it streams
 LOD_DIRECT_POINTS = 4096  # up to this many points in view are handed to pyqtgraph as they are
-LOD_FACTOR = 8  # each level of the min/max pyramid reduces blocks of 8 of the level below
 SMOOTHING_STEPS = 99  # slider 0..99 -> weight 0.00..0.99
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 
@@ -78,238 +75,6 @@ OVERLAY_COLUMN_PX = 2
 CURSOR_COLOR = "#64748b"
 
 
-SMOOTHING_MODULE = "scipy.signal"  # lfilter; its package takes ~1 s to import on a slow machine
-
-
-PRELOAD_TRIES = 5  # ...a second apart: see _preload
-
-
-def preload_smoothing() -> None:
-    """Import scipy.signal on a thread of its own, so that the first smoothed curve (the first
-    stats of a run, or a long run just opened) does not hold the GUI thread for the import. A
-    redraw that comes first waits for the import in progress (Python's import lock), never longer."""
-    if SMOOTHING_MODULE not in sys.modules:
-        threading.Thread(target=_preload, name="preload-smoothing", daemon=True).start()
-
-
-def _preload() -> None:
-    """scipy's import looks at torch when torch is in sys.modules, and fails ("partially initialized
-    module 'torch' has no attribute 'Tensor'") while another thread is still importing torch: Start
-    pressed during the preload. Python drops what failed, so a later import works: try again, a
-    second later, a few times. Should all fail, the first smoothed curve imports it and says why."""
-    for attempt in range(PRELOAD_TRIES):
-        try:
-            importlib.import_module(SMOOTHING_MODULE)
-            return
-        except Exception:
-            if attempt < PRELOAD_TRIES - 1:
-                time.sleep(1.0)
-
-
-def ema_debiased(
-    values: np.ndarray, weight: float, state: float = 0.0, count: int = 0
-) -> tuple[np.ndarray, float, int]:
-    """TensorBoard's smoothing of finite `values`, continuing from a previous chunk.
-
-    s_t = w*s_{t-1} + (1-w)*x_t, reported as s_t / (1 - w^t). `state` is the biased s of the last
-    point already smoothed and `count` how many points that was. Returns (smoothed, state, count)
-    to carry into the next chunk. Every term is kept, as TensorBoard does: the recursion runs in C
-    (scipy's lfilter), so one huge spike fades exactly as it should instead of being cut off.
-    """
-    m = len(values)
-    if m == 0:
-        return np.empty(0), state, count
-    x = np.asarray(values, dtype=np.float64)
-    if weight <= 0.0:
-        out = np.array(x)
-        return out, float(out[-1]), count + m
-    if m <= 4:  # a few new points per redraw: cheaper as a loop than through lfilter's call overhead
-        s = np.empty(m)
-        last = state
-        for i in range(m):
-            last = weight * last + (1.0 - weight) * x[i]
-            s[i] = last
-    else:
-        # Imported here (or ahead, by preload_smoothing): only smoothing needs it.
-        from scipy.signal import lfilter
-
-        s, _ = lfilter([1.0 - weight], [1.0, -weight], x, zi=[weight * state])
-    state = float(s[-1])
-    # Once w^t < 2^-64, 1 - w^t is exactly 1.0: only the first steps of a series need debiasing.
-    biased_steps = count + m if weight >= 1.0 else math.ceil(64 * math.log(2) / -math.log(weight))
-    k = min(m, biased_steps - count)
-    if k > 0:
-        s[:k] /= 1.0 - weight ** np.arange(count + 1, count + k + 1, dtype=np.float64)
-    return s, state, count + m
-
-
-class _Growable:
-    """A preallocated 1-D buffer that doubles when full; `view()` is what has been written."""
-
-    def __init__(self, dtype: type, capacity: int = 1024):
-        self.data = np.empty(capacity, dtype=dtype)
-        self.n = 0
-
-    def extend(self, values: np.ndarray) -> None:
-        need = self.n + len(values)
-        if need > len(self.data):
-            grown = np.empty(2 * max(need, len(self.data)), dtype=self.data.dtype)
-            grown[: self.n] = self.data[: self.n]
-            self.data = grown
-        self.data[self.n : need] = values
-        self.n = need
-
-    def view(self) -> np.ndarray:
-        return self.data[: self.n]
-
-
-class _Lod:
-    """A min/max pyramid over one growing series, for drawing it at screen resolution.
-
-    Level k holds the min and max of consecutive blocks of LOD_FACTOR**(k+1) values. `extend` takes
-    the values appended since the last call (the series itself is not copied), so keeping the
-    pyramid current costs O(new points); `buckets` then reduces any index range to about `count`
-    (min, max) pairs in O(count * LOD_FACTOR), however many points the range holds.
-    """
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.levels: list[tuple[_Growable, _Growable]] = []
-        self._tail = np.empty(0)  # the values after the last complete level-0 block
-
-    def extend(self, new: np.ndarray) -> None:
-        if len(new) == 0:
-            return
-        values = np.concatenate([self._tail, new]) if len(self._tail) else np.asarray(new, np.float64)
-        self.n += len(new)
-        full = len(values) // LOD_FACTOR * LOD_FACTOR
-        self._tail = values[full:].copy()
-        if not full:
-            return
-        blocks = values[:full].reshape(-1, LOD_FACTOR)
-        mins, maxs = blocks.min(axis=1), blocks.max(axis=1)
-        k = 0
-        while True:
-            if k == len(self.levels):
-                self.levels.append((_Growable(np.float64, 256), _Growable(np.float64, 256)))
-            lo, hi = self.levels[k]
-            lo.extend(mins)
-            hi.extend(maxs)
-            above = self.levels[k + 1][0].n if k + 1 < len(self.levels) else 0
-            start = above * LOD_FACTOR
-            full = (lo.n - start) // LOD_FACTOR * LOD_FACTOR
-            if full <= 0:
-                return
-            mins = lo.view()[start : start + full].reshape(-1, LOD_FACTOR).min(axis=1)
-            maxs = hi.view()[start : start + full].reshape(-1, LOD_FACTOR).max(axis=1)
-            k += 1
-
-    def buckets(
-        self, values: Callable[[int, int], np.ndarray], i0: int, i1: int, count: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(first index, min, max) of about `count` consecutive buckets covering [i0, i1).
-
-        `values(a, b)` returns the series' values a..b-1; it is asked only for ranges shorter than
-        one block of the level used (the ends of the range that no block covers whole)."""
-        m = i1 - i0
-        per = m / max(count, 1)  # values per bucket
-        level, size = -1, 1
-        while level + 1 < len(self.levels) and size * LOD_FACTOR <= per:
-            level += 1
-            size *= LOD_FACTOR
-        if level < 0:
-            lo_all = hi_all = values(i0, i1)
-            j0, j1 = i0, i1
-        else:
-            lo_g, hi_g = self.levels[level]
-            j0 = -(-i0 // size)
-            j1 = min(i1 // size, lo_g.n)
-            if j1 <= j0:  # too short for a whole block: the raw values
-                lo_all = hi_all = values(i0, i1)
-                j0, j1, size = i0, i1, 1
-            else:
-                lo_all, hi_all = lo_g.view()[j0:j1], hi_g.view()[j0:j1]
-        # Group the level's blocks into buckets of r blocks each (the last one may be short).
-        r = max(1, math.ceil((j1 - j0) / max(count, 1)))
-        edges = np.arange(0, j1 - j0, r)
-        starts = [(edges + j0) * size]
-        mins, maxs = [np.minimum.reduceat(lo_all, edges)], [np.maximum.reduceat(hi_all, edges)]
-        head_end, tail_start = j0 * size, j1 * size
-        if i0 < head_end:
-            head = values(i0, head_end)
-            starts.insert(0, np.array([i0]))
-            mins.insert(0, head.min(keepdims=True))
-            maxs.insert(0, head.max(keepdims=True))
-        if tail_start < i1:
-            tail = values(tail_start, i1)
-            starts.append(np.array([tail_start]))
-            mins.append(tail.min(keepdims=True))
-            maxs.append(tail.max(keepdims=True))
-        return np.concatenate(starts), np.concatenate(mins), np.concatenate(maxs)
-
-
-class _SeriesCache:
-    """One stat's incremental state: which points are finite, and the smoothed finite values.
-
-    Non-finite values (a stat missing from a log point, a NaN loss) are skipped, as TensorBoard
-    does: they neither break the line nor reset the average. While every value is finite (the
-    common case) no index is kept, and the plot gets History's own buffers. The min/max pyramids
-    of the raw and smoothed finite values are built only once a series is drawn decimated.
-    """
-
-    def __init__(self) -> None:
-        self.consumed = 0  # history points looked at
-        self.finite: _Growable | None = None  # indices of the finite points; None while all are
-        self.smoothed = _Growable(np.float64)
-        self.weight: float | None = None
-        self.state = 0.0  # the biased EMA after the last smoothed point
-        self.count = 0  # finite points smoothed so far
-        self.lod_raw = _Lod()
-        self.lod_smooth = _Lod()
-
-    @property
-    def n_finite(self) -> int:
-        return self.consumed if self.finite is None else self.finite.n
-
-    def update(self, raw: np.ndarray, weight: float) -> None:
-        n = len(raw)
-        if n < self.consumed:  # the panel drops caches on a rollback; be safe anyway
-            self.__init__()
-        if n > self.consumed:
-            ok = np.isfinite(raw[self.consumed : n])
-            if self.finite is None and not ok.all():
-                self.finite = _Growable(np.int64, 2 * n)
-                self.finite.extend(np.arange(self.consumed))
-            if self.finite is not None:
-                self.finite.extend(np.flatnonzero(ok) + self.consumed)
-            self.consumed = n
-        if weight <= 0.0:  # raw values are drawn; keep any smoothing for when it comes back
-            return
-        if weight != self.weight:
-            self.weight = weight
-            self.smoothed.n = 0
-            self.state, self.count = 0.0, 0
-            self.lod_smooth = _Lod()
-        if self.count < self.n_finite:
-            out, self.state, self.count = ema_debiased(
-                self.finite_values(raw, self.count, self.n_finite), weight, self.state, self.count
-            )
-            self.smoothed.extend(out)
-
-    def finite_values(self, raw: np.ndarray, a: int, b: int) -> np.ndarray:
-        """The finite values a..b-1 (indices among the finite points)."""
-        return raw[a:b] if self.finite is None else raw[self.finite.view()[a:b]]
-
-    def pyramid(self, raw: np.ndarray, smoothed: bool) -> _Lod:
-        """The min/max pyramid of the smoothed or raw finite values, brought up to date."""
-        if smoothed:
-            lod, values = self.lod_smooth, self.smoothed.view()
-            lod.extend(values[lod.n :])
-        else:
-            lod = self.lod_raw
-            lod.extend(self.finite_values(raw, lod.n, self.n_finite))
-        return lod
-
 
 
 @dataclass
@@ -332,7 +97,7 @@ class Overlay:
     name: str
     color: str
     history: History
-    caches: dict[str, _SeriesCache] = field(default_factory=dict)
+    caches: dict[str, SeriesCache] = field(default_factory=dict)
     seen: tuple = ()  # (revision, points, last step) when last drawn: tells appends from rewrites
 
 
@@ -374,7 +139,7 @@ class PlotsPanel(QWidget):
         self._history = history
         self._overlays: list[Overlay] = []
         self._cursor_step: int | None = None
-        self._caches: dict[str, _SeriesCache] = {}
+        self._caches: dict[str, SeriesCache] = {}
         self._tabs: list[_Tab] = []
         self._seen: tuple[int, float, float] = (0, 0.0, 0.0)  # (points, last step, last wall)
         self._seen_revision = history.revision
@@ -479,7 +244,7 @@ class PlotsPanel(QWidget):
         item.showGrid(x=True, y=True, alpha=0.15)
         for name in ("left", "bottom"):  # an opaque grid goes under the curves, not over them
             item.getAxis(name).setZValue(-1000)
-        # Curves arrive already reduced to ~2 points a pixel column (see _Lod), or are short. So
+        # Curves arrive already reduced to ~2 points a pixel column (see Lod), or are short. So
         # pyqtgraph's own downsampling and clipping are off: with them on, every range change
         # (each auto-range while following) re-runs setData on every curve and paints twice.
         item.setDownsampling(auto=False)  # the defaults for curves added later, too
@@ -735,7 +500,7 @@ class PlotsPanel(QWidget):
             raw = h.series(c.key)
             cache = self._caches.get(c.key)
             if cache is None:
-                cache = self._caches[c.key] = _SeriesCache()
+                cache = self._caches[c.key] = SeriesCache()
             cache.update(raw, weight)
             if cache.n_finite:
                 with_data.append(c)
@@ -760,7 +525,7 @@ class PlotsPanel(QWidget):
         tab.drawn = key
         return True
 
-    def _draw_points(self, c: _Curve, cache: _SeriesCache, x_all, raw, h: History) -> None:
+    def _draw_points(self, c: _Curve, cache: SeriesCache, x_all, raw, h: History) -> None:
         """A sparse metric: every finite point, with its band."""
         if cache.finite is None:
             x, y = x_all, raw
@@ -807,7 +572,7 @@ class PlotsPanel(QWidget):
             raw = h.series(key)
             cache = o.caches.get(key)
             if cache is None:
-                cache = o.caches[key] = _SeriesCache()
+                cache = o.caches[key] = SeriesCache()
             cache.update(raw, weight)
             if not cache.n_finite:
                 continue
@@ -866,7 +631,7 @@ class PlotsPanel(QWidget):
         item.layout.setRowFixedHeight(0, max(LEGEND_ROW_PX, math.ceil(legend.height())))
 
     @staticmethod
-    def _index_range(view: tuple, cache: _SeriesCache, x_all: np.ndarray) -> tuple[int, int]:
+    def _index_range(view: tuple, cache: SeriesCache, x_all: np.ndarray) -> tuple[int, int]:
         """The finite points to draw: all of them when following, else those in view plus one
         view width either side (so a pan shows lines before the next redraw) and one point more
         each way (so the lines reach the edges)."""
@@ -885,7 +650,7 @@ class PlotsPanel(QWidget):
     @staticmethod
     def _curve_data(
         view: tuple,
-        cache: _SeriesCache,
+        cache: SeriesCache,
         x_all: np.ndarray,
         raw: np.ndarray,
         i0: int,
