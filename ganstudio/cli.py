@@ -370,7 +370,7 @@ def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str]
     if signals.received is not None:  # a signal during the last moments of start-up
         control.stop()
     state = RunState(trainer.cfg)
-    printer = _Printer(state, trainer, driver, quiet=args.quiet) if main else None
+    printer = _Printer(state, trainer, driver, signals, quiet=args.quiet) if main else None
     code = EXIT_OK
     try:
         for ev in driver.events():
@@ -397,11 +397,12 @@ class _Printer:
     """The CLI's view of a run: prints from the run's state as it changes (the same state and
     changes the app draws)."""
 
-    def __init__(self, state, trainer, driver, quiet: bool):
+    def __init__(self, state, trainer, driver, signals: _Signals, quiet: bool):
         self.state = state
         self.trainer = trainer
         self.driver = driver
         self.folder = driver.folder
+        self.signals = signals
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
         self._last_print = 0.0
@@ -409,6 +410,8 @@ class _Printer:
         self._failures = 0
         self._saved = 0  # checkpoints saved so far: a failure after the last one was told already
         self._failing = False
+        self._status = ""  # the run's status before the change being shown
+        self._paused_itself = False  # a pause with a reason, which this command turns into a stop
 
     def _note(self, text: str) -> None:
         lead = "\n" if self.tty and not self.quiet else ""  # below the progress line, which \r rewrites
@@ -433,8 +436,11 @@ class _Printer:
             self._checkpoints()
         if "alerts" in change:
             self._new_alerts()
+        self._request(change.event)
+        self._status = s.status
         if "status" in change:
             if s.pause_reason:
+                self._paused_itself = True
                 self._note(f"error: {s.pause_reason}")
                 code = EXIT_FAILED
             elif s.status == FAILED:
@@ -473,6 +479,30 @@ class _Printer:
                 self._failing = True
                 self._note(f"warning: {s.checkpoint_failures[-1].message}")
 
+    def _request(self, ev) -> None:
+        """A request from the app, as the run applies it, so the progress line never just freezes.
+        In `ganstudio train` only the run folder's control file (the app, or a script in its place)
+        pauses, resumes, steps, edits or asks for a checkpoint; a stop comes from there unless a
+        signal, a pause for a reason or a full disk stopped it (each says so itself)."""
+        from ganstudio.core.events import CheckpointSaved, Finished, HyperparamsChanged, Paused, Resumed
+        from ganstudio.core.run import PAUSED
+
+        if self.quiet:
+            return
+        if isinstance(ev, Paused) and not ev.reason:
+            self._note(f"one step from the app, to step {ev.step:,}" if self._status == PAUSED
+                       else f"paused from the app at step {ev.step:,}")
+        elif isinstance(ev, Resumed):
+            self._note(f"resumed from the app at step {ev.step:,}")
+        elif isinstance(ev, HyperparamsChanged):
+            self._note(", ".join(_change_text(k, old, new) for k, (old, new) in ev.changes.items())
+                       + " (from the app)")
+        elif isinstance(ev, CheckpointSaved) and ev.manual:
+            self._note(f"checkpoint saved from the app: {ev.path}")
+        elif (isinstance(ev, Finished) and ev.reason != "completed" and self.signals.received is None
+              and self.driver.halted is None and not self._paused_itself):
+            self._note(f"stopped from the app at step {ev.step:,}")
+
     def _progress(self) -> None:
         ev = self.state.last_stats
         total = self.state.total_steps
@@ -489,6 +519,13 @@ class _Printer:
                 f"{rate:.0f} it/s | ETA {_fmt_eta(eta)} | epoch {ev.epoch:.1f}")
         print(("\r" + line + "\033[K") if self.tty else line, end="" if self.tty else "\n",
               file=sys.stderr, flush=True)
+
+
+def _change_text(key: str, old, new) -> str:
+    """'optim.lr_d 0.0015 → 0.0002'."""
+    if isinstance(old, float) and isinstance(new, float):
+        return f"{key} {old:g} → {new:g}"
+    return f"{key} {old} → {new}"
 
 
 def _sample(args: argparse.Namespace) -> int:

@@ -215,3 +215,73 @@ def test_a_restart_after_a_crash_rewinds_to_the_checkpoint(tmp_path):
 
     steps = read_run(folder).history.steps().tolist()
     assert steps == list(range(1, logged + 4))
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_terminal_says_each_request_from_the_app_as_the_run_applies_it(tmp_path, capsys, monkeypatch,
+                                                                           quiet):
+    """`ganstudio train` printed nothing when the app paused, stepped, edited, saved, resumed or
+    stopped it: the progress line just froze. Each applied request is now one line (--quiet: none)."""
+    import threading
+
+    from ganstudio.cli import EXIT_OK, main
+    from ganstudio.core import steer
+    from ganstudio.core.trainer import Trainer
+
+    folder = RunFolder(tmp_path / "run")
+    app = ControlFile(folder)
+    applied: list[str] = []
+    real_apply = steer.apply_request
+
+    def apply(control, req):
+        real_apply(control, req)
+        applied.append(req["op"])
+
+    real_step = Trainer.train_step
+
+    def train_step(self):
+        if self.step == 3 and not applied:  # the steering thread runs: the app asks now
+            app.request("set", values={"optim.lr_d": 0.0002})
+            app.request("pause")
+            wait_until(lambda: "pause" in applied, "the run to read the requests")
+        real_step(self)
+
+    def events(kind: str) -> list[dict]:
+        return [r for r in log_records(folder) if r["event"] == kind]
+
+    problems: list[BaseException] = []
+
+    def the_app() -> None:  # what a user does in the app, each once the run has answered the last
+        try:
+            wait_until(lambda: events("paused"), "the pause")
+            app.request("step", n=1)
+            wait_until(lambda: len(events("paused")) == 2, "the step")
+            app.request("save")
+            wait_until(lambda: events("checkpoint"), "the save")
+            app.request("resume")
+            wait_until(lambda: events("resumed"), "the resume")
+            app.request("stop", save=False)
+        except BaseException as e:  # said by the test, after the run
+            problems.append(e)
+            app.request("stop", save=False)
+
+    monkeypatch.setattr(steer, "apply_request", apply)
+    monkeypatch.setattr(Trainer, "train_step", train_step)
+    helper = threading.Thread(target=the_app)
+    helper.start()
+    try:
+        code = main(["train", "--run-dir", str(folder.path), *TRAIN[:-1], "--set", "optim.lr_d=0.0015",
+                     *(["--quiet"] if quiet else [])])
+    finally:
+        helper.join(WAIT_S)
+    assert not problems, problems
+    err = capsys.readouterr().err
+    assert code == EXIT_OK, err
+    (saved,) = events("checkpoint")
+    stopped = events("finished")[-1]["step"]
+    lines = ["paused from the app at step 4", "optim.lr_d 0.0015 → 0.0002 (from the app)",
+             "one step from the app, to step 5",
+             f"checkpoint saved from the app: {folder.path / saved['path']}",
+             "resumed from the app at step 5", f"stopped from the app at step {stopped:,}"]
+    said = [line for line in err.splitlines() if "from the app" in line]
+    assert said == ([] if quiet else lines), err
