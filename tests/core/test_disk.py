@@ -287,3 +287,36 @@ def test_a_killed_saves_temporary_files_go_when_a_run_starts_in_its_folder(tmp_p
         writer.kill()
         writer.communicate()
     assert ended.returncode == 0
+
+
+def test_a_config_that_cannot_be_saved_is_told_once_too(tmp_path, monkeypatch):
+    """The siblings of samples and checkpoints: config.toml, rewritten by each live edit, is told once
+    while it cannot be written, and the count when it can be again."""
+    from ganstudio.core.events import Alert, HyperparamsChanged
+    from ganstudio.core.runfolder import RunFolderError
+    from ganstudio.core.runlog import RunWriter
+    from tests.core.conftest import make_tiny_config
+
+    folder = RunFolder(tmp_path / "run")
+    writer = RunWriter(folder, make_tiny_config("digits"))
+    real = RunFolder.save_config
+    full = {"on": True}
+
+    def save_config(self, cfg):
+        if full["on"]:
+            raise RunFolderError(f"cannot write {self.config_path}: the disk is full")
+        return real(self, cfg)
+
+    monkeypatch.setattr(RunFolder, "save_config", save_config)
+    told = []
+    with writer:
+        for step, lr in ((2, 1e-3), (4, 2e-3), (6, 3e-3), (8, 4e-3)):
+            full["on"] = step < 8
+            told += writer.handle(HyperparamsChanged(step=step, changes={"optim.lr_g": (2e-4, lr)}))
+    assert all(isinstance(a, Alert) and a.kind == "disk" for a in told)
+    assert [a.step for a in told] == [2, 8], told
+    assert told[0].message == (f"cannot write {folder.config_path}: the disk is full; the change is in "
+                               "metrics.jsonl")
+    assert told[1].message == ("2 more config.toml writes failed after the first (steps 4 to 6); writing "
+                               "works again from step 8")
+    assert folder.load_config().optim.lr_g == 4e-3
