@@ -72,9 +72,6 @@ SPACE_RULE = ("Space pauses and resumes training wherever the focus is, also in 
               "value was committed (Return, or focus moved on), except while a value is being typed "
               "there: then it types a space. Shortcuts with Ctrl work everywhere.")
 CHECKPOINT_FILTER = "GAN Studio checkpoints (*.pt);;All files (*)"
-# Per-layer gradient norms: G's layers in blues, D's in oranges (light to dark, input to output).
-LAYER_COLORS_G = ("#93c5fd", "#60a5fa", "#3b82f6", "#2563eb", "#1d4ed8", "#1e40af", "#1e3a8a")
-LAYER_COLORS_D = ("#fdba74", "#fb923c", "#f97316", "#ea580c", "#c2410c", "#9a3412", "#7c2d12")
 RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "stopped": "Stopped",
               "failed": "Failed", "stale": "Stale", "new": "Waiting"}
 CONFIG_FILTER = "TOML config (*.toml);;All files (*)"
@@ -125,25 +122,6 @@ class MainWindow(QMainWindow):
         s = self.session
 
         self.plots = PlotsPanel(s.history)
-        # Quality metrics arrive every metrics.every steps with a bootstrap std: dots and bands.
-        self.plots.add_tab("Coverage", [("modes_covered", "modes covered"),
-                                               ("classes_covered", "classes covered")],
-                           y_label="count", bands=True)
-        self.plots.add_tab("Precision/recall", [("precision", "precision"), ("recall", "recall"),
-                                                  ("density", "density"), ("coverage", "coverage"),
-                                                  ("high_quality", "high-quality share")],
-                           y_label="score", bands=True)
-        self.plots.add_tab("FD", [("fd", "Fréchet distance (classifier features)")],
-                           y_label="FD", bands=True)
-        # D on training reals, reals it never trained on (data.holdout) and fakes: when the first
-        # two part, D is memorising (the d_overfit alert); r_t is StyleGAN2-ADA's heuristic.
-        self.plots.add_tab("Overfitting", [("holdout_acc_train", "D accuracy: training reals"),
-                                           ("holdout_acc_heldout", "held-out reals"),
-                                           ("holdout_acc_fake", "fakes"), ("d_overfit_rt", "r_t")],
-                           y_label="accuracy / r_t")
-        self.plots.add_tab("Layer gradients", [], y_label="gradient norm", smooth=False,
-                           prefixes={"grad_G.": ("G layers", LAYER_COLORS_G),
-                                     "grad_D.": ("D layers", LAYER_COLORS_D)})
         # Alerts get a banner above the plots: a status-bar line is overwritten by the next
         # "Checkpoint saved", and the Alerts tab is usually behind the hyperparameters.
         self.alert_banner = AlertBanner(s.model)

@@ -66,11 +66,10 @@ def test_tabs_and_object_names(panel):
     assert panel.objectName() == "plots_panel"
     assert all(w is not None for w in controls(panel))
     tabs = panel.findChild(QTabWidget)
+    # One tab per declaration in core.metrics.tabs, in its order: the stats, then the metrics.
     assert [tabs.tabText(i) for i in range(tabs.count())] == [
-        "Losses",
-        "D outputs",
-        "Gradients",
-        "Learning rates",
+        "Losses", "D outputs", "Gradients", "Learning rates", "Coverage", "Precision/recall", "FD",
+        "Overfitting", "Layer gradients",
     ]
     legend = panel.plot_widget("Losses").getPlotItem().legend
     assert [label.text for _, label in legend.items] == ["D loss", "G loss"]

@@ -13,11 +13,25 @@ What each dataset gets (every value also as `<key>_std`, a bootstrap std, plus `
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
-from ganstudio.core.metrics.evaluator import Evaluator
-from ganstudio.core.metrics.registry import METRICS, REGISTRY, Metric, applicable
+if TYPE_CHECKING:
+    from ganstudio.core.metrics.evaluator import Evaluator
+    from ganstudio.core.metrics.registry import METRICS, REGISTRY, Metric, applicable
 
 __all__ = ["METRICS", "REGISTRY", "Evaluator", "Metric", "applicable", "summary"]
+_LAZY = {"Evaluator": "evaluator", "METRICS": "registry", "REGISTRY": "registry", "Metric": "registry",
+         "applicable": "registry"}
+
+
+def __getattr__(name: str) -> Any:
+    """The torch-backed parts are imported when first used: the plot tabs (tabs.py) and summary()
+    are read by the window at start-up, which does not import torch until training starts."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def summary(values: dict[str, float], *, modes: int | None = None, classes: int | None = None) -> str:

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.curves import SeriesCache
 from ganstudio.core.history import History
+from ganstudio.core.metrics.tabs import TABS
 from ganstudio.qt.panels.plot_items import CompareLayer, LayerCurve, MarkerLayer, SeriesItem, TimedPlotWidget
 
 REDRAW_INTERVAL_MS = 25  # the display tick: how soon a change the user made is drawn
@@ -53,14 +54,11 @@ BAND_EDGE_ALPHA = 110
 LEGEND_ROW_PX = 22  # the legend's row above each plot (taller if its text needs it)
 LEGEND_ENTRY_PX = 44  # a legend entry's line sample and spacing, besides its text
 
-# (title, [(key, legend label)], y label, smoothed): a learning rate is set, not measured, so a
-# smoothed curve would only blur the moment it changed.
-DEFAULT_TABS = (
-    ("Losses", [("loss_d", "D loss"), ("loss_g", "G loss")], "loss", True),
-    ("D outputs", [("d_real", "D(x)"), ("d_fake", "D(G(z))")], "D output", True),
-    ("Gradients", [("grad_d", "‖∇D‖"), ("grad_g", "‖∇G‖")], "gradient norm", True),
-    ("Learning rates", [("lr_d", "lr D"), ("lr_g", "lr G")], "learning rate", False),
-)
+# Colour ramps for a tab's groups of series (core.metrics.tabs), light to dark, input to output.
+RAMPS = {
+    "blues": ("#93c5fd", "#60a5fa", "#3b82f6", "#2563eb", "#1d4ed8", "#1e40af", "#1e3a8a"),
+    "oranges": ("#fdba74", "#fb923c", "#f97316", "#ea580c", "#c2410c", "#9a3412", "#7c2d12"),
+}
 X_AXES = (("Step", "step"), ("Wall time (s)", "wall time (s)"))
 # Compared runs (set_overlays): each in its colour, a tab's later series in paler tints of it (opaque
 # and solid: Qt strokes dashed or translucent lines several times slower, and ten runs are many
@@ -181,8 +179,9 @@ class PlotsPanel(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self._tab_widget, 1)
 
-        for title, series, y_label, smooth in DEFAULT_TABS:
-            self.add_tab(title, series, y_label, smooth)
+        for tab in TABS:
+            self.add_tab(tab.title, list(tab.series), tab.y_label, tab.smooth, tab.bands,
+                         {prefix: (name, RAMPS[ramp]) for prefix, name, ramp in tab.groups})
         self._update_smoothing_label()
 
         self._smoothing.valueChanged.connect(self._on_smoothing_value_changed)

@@ -1,0 +1,46 @@
+"""The plot tabs, declared beside the metrics they draw: which History keys each tab plots, with
+their legend labels. Plain data, without torch or Qt: the plots panel builds one tab per entry,
+and a new stat or metric gets its curve by being named here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PlotTab:
+    """`series`: (History key, legend label) pairs. `smooth`: follows the smoothing slider (a learning
+    rate is set, not measured: a smoothed curve would only blur the moment it changed). `bands`: sparse,
+    uncertain values (quality metrics): a dot at each point and a band of +/- "<key>_std".
+    `groups`: (key prefix, group name, colour ramp) for series found as they appear, such as one per
+    layer; the ramp's name is the plots panel's ("blues", "oranges")."""
+
+    title: str
+    series: tuple[tuple[str, str], ...]
+    y_label: str
+    smooth: bool = True
+    bands: bool = False
+    groups: tuple[tuple[str, str, str], ...] = ()
+
+
+TABS = (
+    PlotTab("Losses", (("loss_d", "D loss"), ("loss_g", "G loss")), "loss"),
+    PlotTab("D outputs", (("d_real", "D(x)"), ("d_fake", "D(G(z))")), "D output"),
+    PlotTab("Gradients", (("grad_d", "‖∇D‖"), ("grad_g", "‖∇G‖")), "gradient norm"),
+    PlotTab("Learning rates", (("lr_d", "lr D"), ("lr_g", "lr G")), "learning rate", smooth=False),
+    # Quality metrics arrive every metrics.every steps with a bootstrap std: dots and bands.
+    PlotTab("Coverage", (("modes_covered", "modes covered"), ("classes_covered", "classes covered")),
+            "count", bands=True),
+    PlotTab("Precision/recall", (("precision", "precision"), ("recall", "recall"), ("density", "density"),
+                                 ("coverage", "coverage"), ("high_quality", "high-quality share")),
+            "score", bands=True),
+    PlotTab("FD", (("fd", "Fréchet distance (classifier features)"),), "FD", bands=True),
+    # D on training reals, reals it never trained on (data.holdout) and fakes: when the first two
+    # part, D is memorising (the d_overfit alert); r_t is StyleGAN2-ADA's heuristic.
+    PlotTab("Overfitting", (("holdout_acc_train", "D accuracy: training reals"),
+                            ("holdout_acc_heldout", "held-out reals"), ("holdout_acc_fake", "fakes"),
+                            ("d_overfit_rt", "r_t")), "accuracy / r_t"),
+    PlotTab("Layer gradients", (), "gradient norm", smooth=False,
+            groups=(("grad_G.", "G layers", "blues"), ("grad_D.", "D layers", "oranges"))),
+)
