@@ -174,7 +174,12 @@ def _write_failed(path: Path, e: Exception) -> str:
         reason = e.strerror or str(e)
     else:
         reason = f"writing failed ({_first_line(e)})"
-    before = "The previous checkpoint is unchanged" if path.is_file() else "Nothing was written"
+    if path.is_file():
+        before = "The previous checkpoint is unchanged"
+    elif any(p.suffix == ".pt" for p in _listing(path.parent)):
+        before = f"The checkpoints already in {path.parent} are unchanged"
+    else:
+        before = "Nothing was written"
     free = free_space(path.parent)
     where = f" ({free} there)" if free else ""
     if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
@@ -182,6 +187,13 @@ def _write_failed(path: Path, e: Exception) -> str:
     else:
         advice = f"free some disk space{where} or choose another folder"
     return f"cannot write checkpoint {path}: {reason}. {before}; {advice}, then save again."
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
 
 
 def remove_stale_temps(folder: str | Path, now: float | None = None) -> list[Path]:

@@ -79,19 +79,23 @@ def describe_os_error(e: BaseException) -> str:
 
 def free_space(path: str | Path) -> str:
     """"1.2 MB free" on the file system of `path` (or of its nearest existing parent), or "" when
-    that cannot be told. Units of 1000: as the disk tools of most desktops count."""
+    that cannot be told."""
     p = Path(path)
     while not p.exists() and p != p.parent:
         p = p.parent
     try:
-        free = float(shutil.disk_usage(p).free)
+        return f"{size_text(shutil.disk_usage(p).free)} free"
     except OSError:
         return ""
+
+
+def size_text(n: float) -> str:
+    """'812 bytes', '3.3 MB': in units of 1000, as the disk tools of most desktops count."""
     for unit in ("bytes", "KB", "MB", "GB"):
-        if free < 1000:
-            return f"{free:.0f} bytes free" if unit == "bytes" else f"{free:.1f} {unit} free"
-        free /= 1000
-    return f"{free:,.1f} TB free"
+        if n < 1000:
+            return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} TB"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganstudio.core.events import Alert
-from ganstudio.core.runfolder import free_space
+from ganstudio.core.runfolder import free_space, size_text
 
 #: Checkpoint intervals in a row whose checkpoint could not be written before the run halts.
 HALT_AFTER = 3
@@ -87,8 +87,14 @@ def halt_message(checkpoints_dir: Path, steps: list[int], pause: bool, latest: P
     said = (f"no checkpoint could be written for {len(steps)} checkpoint intervals in a row (steps {at}) "
             f"in {checkpoints_dir}{f' ({free} there)' if free else ''}. Everything trained from here on "
             "would be lost, so ")
-    kept = f"The last checkpoint written, {latest}, is kept" if latest is not None else (
-        "No checkpoint of this run was written")
+    if latest is not None:
+        try:
+            size = f" (a checkpoint of this run takes {size_text(latest.stat().st_size)})"
+        except OSError:
+            size = ""
+        kept = f"The last checkpoint written, {latest}, is kept{size}"
+    else:
+        kept = "No checkpoint of this run was written"
     if pause:
         return (f"{said}training is paused. Free some space on that disk, then press Resume (the next "
                 f"checkpoint is written at the next interval). {kept}.")

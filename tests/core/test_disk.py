@@ -172,12 +172,14 @@ def test_a_full_disk_is_told_once_per_kind_and_stops_after_three_intervals(tmp_p
     assert code == EXIT_FAILED, err
     assert "Traceback" not in err
     assert err.count("warning: cannot write checkpoint") == 1, err
+    assert f"The checkpoints already in {folder.checkpoints_dir} are unchanged" in err, err
     assert err.count("the samples of step") == 1 and "counted, not each told" in err, err
     halt = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(halt) == 1, err
     words = ["no checkpoint could be written for 3 checkpoint intervals in a row (steps 8, 12, 16)",
              f"in {folder.checkpoints_dir} (", " free there)", "training stopped",
-             f"The last checkpoint written, {folder.checkpoints.latest}, is kept",
+             f"The last checkpoint written, {folder.checkpoints.latest}, is kept (a checkpoint of this run "
+             "takes ",
              f"ganstudio train --run-dir {folder.path} --resume auto",
              f"ganstudio train --resume {folder.checkpoints.latest} --out DIR"]
     for w in words:
