@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ MIN_FRAMES, MAX_FRAMES = 8, 64
 CHUNK = 1024  # latents per generator forward: bounds the memory of a big request
 NEAREST_CHUNK = 4096  # real samples per distance block
 TRUNCATED = "G_ψ"  # the comparison's name for G on truncated latents
+LEVEL = 2 / 255  # one of a sample image's 255 grey levels, in the generator's [-1, 1] units
 
 #: A pick: ("sample", i), the i-th vector of the run's fixed noise (the samples grid's cell i), or
 #: ("seed", s), the latent drawn from a generator seeded with s.
@@ -209,8 +210,25 @@ def difference_map(a: torch.Tensor, b: torch.Tensor, scale: float | None = None)
     d = (a.float() - b.float()).abs().mean(dim=1, keepdim=True)
     peak = float(d.max()) if d.numel() else 0.0
     scale = scale if scale is not None else peak
-    shown = d / scale if scale > 0 else torch.zeros_like(d)
+    shown = d / scale if 0 < scale < math.inf else torch.zeros_like(d)  # NaN or inf: no map
     return shown.clamp(0, 1).mul(2).sub(1), scale
+
+
+def difference_legend(other: str, scale: float, psi: float | None = None) -> str:
+    """What a `difference_map` of G against `other` (EMA or TRUNCATED) with white at `scale`
+    shows, in the samples' grey levels: its black and white, that its white is too small to see in
+    the samples, or that there is nothing to map (all zero, or the outputs are not numbers)."""
+    name = "its EMA" if other == "EMA" else other
+    if not math.isfinite(scale):
+        return f"no map: G or {name} outputs NaN or infinity (the run diverged)"
+    if scale <= 0:
+        if other == TRUNCATED and psi == 1:
+            return "ψ = 1 truncates nothing: no difference"
+        return f"G and {name} agree here: no difference"
+    levels = scale / LEVEL
+    if levels < 1:
+        return f"black 0, white {levels:.2g} of 255 levels: too small to see in the samples"
+    return f"black 0, white {levels:.3g} of 255 levels"
 
 
 def save_png(image: np.ndarray, path: str | Path) -> None:
@@ -264,12 +282,14 @@ class Strip:
 @dataclass(frozen=True, eq=False)
 class Comparison:
     """The same latents through G, its EMA and G on truncated latents. Image data: `columns` maps a
-    title to a one-column image (a row per latent), difference maps included, and `scales` each
-    difference map's white value. 2D data: `points` maps a title to (n, 2) points."""
+    title to a one-column image (a row per latent), difference maps included, `scales` each
+    difference map's white value and `legends` what each map shows (`difference_legend`). 2D
+    data: `points` maps a title to (n, 2) points."""
 
     columns: dict[str, np.ndarray]
     scales: dict[str, float]
     points: dict[str, np.ndarray]
+    legends: dict[str, str] = field(default_factory=dict)
 
 
 class Explorer:
@@ -393,13 +413,14 @@ class Explorer:
         from ganstudio.core.trainer import to_grid
 
         columns = {k: to_grid(v, nrow=1) for k, v in outputs.items()}
-        scales = {}
+        scales, legends = {}, {}
         for other in [k for k in outputs if k != "G"]:
             diff, scale = difference_map(outputs["G"], outputs[other])
             title = f"|G − {other}|"
             columns[title] = to_grid(diff, nrow=1)
             scales[title] = scale
-        return Comparison(columns, scales, {})
+            legends[title] = difference_legend(other, scale, psi)
+        return Comparison(columns, scales, {}, legends)
 
     def manifold(self, resolution: int = 21, span: float = 3.0, base: torch.Tensor | None = None,
                  dims: tuple[int, int] = (0, 1)) -> np.ndarray:

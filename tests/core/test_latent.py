@@ -173,10 +173,50 @@ def test_g_beside_its_ema_and_truncated_with_difference_maps(trained):
     assert not np.array_equal(cmp.columns["G"], cmp.columns["EMA"])
     assert np.array_equal(cmp.columns["EMA"][1 : 1 + side, 1 : 1 + side], cell(ex.grid(), 0, side))
     assert cmp.scales["|G − EMA|"] > 0
+    assert cmp.legends["|G − EMA|"].startswith("black 0, white ")
     # psi = 1 truncates nothing: the map is black and says so.
     same = ex.compare(z, psi=1.0)
     assert same.scales[f"|G − {latent.TRUNCATED}|"] == 0
     assert same.columns[f"|G − {latent.TRUNCATED}|"][1:-1, 1:-1].max() == 0
+    assert same.legends[f"|G − {latent.TRUNCATED}|"] == "ψ = 1 truncates nothing: no difference"
+    assert "white" not in same.legends[f"|G − {latent.TRUNCATED}|"]
+
+
+def map_and_legend(difference: float, other: str = "EMA") -> tuple[np.ndarray, str]:
+    """The grey map (uint8, as drawn) and legend of G against an `other` that differs from it by
+    `difference` at one pixel of one sample, and not at all elsewhere."""
+    from ganstudio.core.trainer import to_grid
+
+    g = torch.zeros(2, 1, 4, 4)
+    o = g.clone()
+    o[1, 0, 2, 3] = difference
+    diff, scale = latent.difference_map(g, o)
+    return to_grid(diff, nrow=1)[:, :, 0], latent.difference_legend(other, scale)
+
+
+@pytest.mark.parametrize(("difference", "white", "legend"), [
+    (0.0, None, "G and its EMA agree here: no difference"),
+    (1e-4, 255, "black 0, white 0.013 of 255 levels: too small to see in the samples"),
+    (0.5, 255, "black 0, white 63.8 of 255 levels"),
+    (2.0, 255, "black 0, white 255 of 255 levels"),
+])
+def test_a_difference_maps_legend_says_what_its_black_and_white_are(difference, white, legend):
+    image, text = map_and_legend(difference)
+    assert text == legend
+    # The map is what the legend says: black where they agree, white at the largest difference.
+    inner = image[1:-1, 1:-1]
+    assert np.count_nonzero(inner) == (0 if white is None else 1)
+    if white is not None:
+        assert inner.max() == white
+
+
+def test_a_difference_that_is_not_a_number_is_named_not_mapped():
+    image, text = map_and_legend(math.nan)
+    assert text == "no map: G or its EMA outputs NaN or infinity (the run diverged)"
+    assert image.max() == 0
+    _, text = map_and_legend(math.inf, latent.TRUNCATED)
+    assert text.startswith("no map: G or G_ψ outputs NaN or infinity")
+    assert latent.difference_legend(latent.TRUNCATED, 0.0, psi=0.7) == "G and G_ψ agree here: no difference"
 
 
 def test_without_ema_there_is_no_ema_column():
