@@ -4,7 +4,8 @@
 "nearest"): a new request of a kind replaces the one still waiting, so a slider dragged fast never
 queues a backlog. `_Jobs` does the work with ganstudio.core.latent on a CPU copy of the generator;
 only plain data (numpy arrays, small dicts, the core's result dataclasses) comes back, as a
-`Reply`. Like the training thread, it is stopped, never killed (`close`).
+`Reply`. Like the training thread, it is stopped, never killed (`close`). Another run makes it
+`forget` the generator it holds; the real images it indexed are kept only for the same data.
 """
 
 from __future__ import annotations
@@ -42,18 +43,25 @@ class _Jobs:
         self.explorer = None
         self.dataset = None
         self.index = None
+        self._data_key = None  # what `dataset` was loaded from: (config.data, train.seed)
         self._should_stop = should_stop
+
+    def forget(self) -> None:
+        """Another run: its generator is not this one's."""
+        self.explorer = None
 
     def source(self, a: dict) -> dict:
         from ganstudio.core import latent
 
         weights = a.get("weights") or latent.weights_from_checkpoint(a["checkpoint"])
-        old = self.explorer
         self.explorer = latent.Explorer(weights)
+        cfg = weights.config
+        key = (cfg.data, cfg.train.seed)  # the seed splits off the holdout: other training images
         if a.get("dataset") is not None and a["dataset"] is not self.dataset:
             self.dataset, self.index = a["dataset"], None
-        elif old is not None and old.config.data != weights.config.data:
+        elif key != self._data_key:
             self.dataset, self.index = None, None
+        self._data_key = key
         ex = self.explorer
         return {"step": ex.step, "source": weights.source, "is_2d": ex.is_2d, "has_ema": ex.has_ema,
                 "latent_dim": ex.latent_dim, "n": int(ex.fixed_noise.shape[0]), "arch": ex.config.model.arch}
@@ -122,6 +130,7 @@ class ExplorerThread(QThread):
         self._cond = threading.Condition()
         self._pending: dict[str, tuple[int, dict]] = {}
         self._busy = False
+        self._forget = False
         self._closed = False
         worker_module.THREADS.add(self)  # the tests' guard sees it like a training thread
 
@@ -129,10 +138,19 @@ class ExplorerThread(QThread):
         with self._cond:
             if self._closed:
                 return
+            # A request for a newer source makes those still waiting for an older one pointless.
+            self._pending = {k: v for k, v in self._pending.items() if v[0] >= generation}
             self._pending[kind] = (generation, args)
             self._cond.notify_all()
         if not self.isRunning():
             self.start()
+
+    def forget(self) -> None:
+        """Another run: drop what waits, and the generator, before the next request."""
+        with self._cond:
+            self._pending.clear()
+            self._forget = True
+            self._cond.notify_all()
 
     def close(self) -> None:
         """Drop what waits, let the running computation end, and wait for the thread."""
@@ -146,7 +164,7 @@ class ExplorerThread(QThread):
     def idle(self) -> bool:
         """Nothing waits and nothing runs; every reply has been sent (queued to the GUI thread)."""
         with self._cond:
-            return not self._pending and not self._busy
+            return not self._pending and not self._busy and not (self._forget and self.isRunning())
 
     def _stopping(self) -> bool:
         return self._closed
@@ -158,13 +176,19 @@ class ExplorerThread(QThread):
         jobs = _Jobs(self._stopping)
         while True:
             with self._cond:
-                while not self._pending and not self._closed:
+                while not self._pending and not self._closed and not self._forget:
                     self._cond.wait()
                 if self._closed:
                     return
-                kind = next(k for k in ORDER if k in self._pending)
-                generation, args = self._pending.pop(kind)
-                self._busy = True
+                forget, self._forget = self._forget, False
+                kind = next((k for k in ORDER if k in self._pending), None)
+                if kind is not None:
+                    generation, args = self._pending.pop(kind)
+                self._busy = kind is not None
+            if forget:
+                jobs.forget()
+            if kind is None:
+                continue
             t0 = time.perf_counter()
             reply = None
             try:

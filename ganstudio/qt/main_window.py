@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
         self.alert_banner.show_requested.connect(self._on_alert_banner_show_requested)
         self.samples.saved.connect(self._on_samples_saved)
         self.samples.sample_picked.connect(self.latent.pick)
+        self.latent.marks_changed.connect(self.samples.set_marks)
         self.latent.saved.connect(self._on_samples_saved)
         self._docks["latent"].visibilityChanged.connect(self.latent.set_active)
 
@@ -386,6 +387,7 @@ class MainWindow(QMainWindow):
         view = mb.addMenu("&View")
         for dock in self._docks.values():
             view.addAction(dock.toggleViewAction())
+            dock.toggleViewAction().triggered.connect(self._on_view_dock_triggered)
         view.addSeparator()
         view.addAction(self.action_reset_layout)
         help_ = mb.addMenu("&Help")
@@ -542,6 +544,14 @@ class MainWindow(QMainWindow):
         self._fit_docks()
 
     # ----- action handlers ---------------------------------------------------------------------
+
+    @Slot(bool)
+    def _on_view_dock_triggered(self, checked: bool) -> None:
+        """View › a dock, ticked: it opens in front of its tab group; Qt adds it behind the tab
+        that was showing, so nothing seemed to happen."""
+        dock = self.sender().parent() if self.sender() is not None else None
+        if checked and isinstance(dock, QDockWidget):
+            dock.raise_()
 
     @Slot()
     def _on_start_triggered(self) -> None:

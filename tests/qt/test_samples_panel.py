@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core.events import Samples
+from ganstudio.qt.panels.grid_view import GRID_NROW, PICK_COLORS, GridView
 from ganstudio.qt.panels.samples import SamplesPanel
 
 
@@ -218,7 +219,7 @@ def test_points_scatter_over_reference(panel, tmp_path):
     plot = panel.findChild(pg.PlotWidget, "samples_scatter")
     assert panel.findChild(QStackedWidget).currentWidget() is plot
     scatters = [i for i in plot.getPlotItem().items if isinstance(i, pg.ScatterPlotItem)]
-    assert sorted(len(s.data) for s in scatters) == [128, 500]
+    assert sorted(len(s.data) for s in scatters) == [0, 128, 500]  # no picks ringed
     assert plot.getPlotItem().getViewBox().state["aspectLocked"] == 1.0
     (x0, x1), (y0, y1) = plot.getPlotItem().getViewBox().viewRange()
     assert x0 <= reference[:, 0].min() and x1 >= reference[:, 0].max()
@@ -300,3 +301,70 @@ def test_timeline_does_not_keep_the_senders_larger_buffers_alive(qtbot):
     owned = grid(50)
     panel.add_samples(Samples(step=50, grid=owned))
     assert panel.current_array() is owned  # an array that owns its memory is not copied
+
+
+# ----- the latent explorer's picks, outlined ----------------------------------------------------
+
+
+def digits_grid(step: int, side: int = 8, rows: int = 8) -> np.ndarray:
+    """A grey 8-column grid of `rows` rows laid out as the trainer's (1 px black padding)."""
+    g = np.zeros((1 + rows * (side + 1), 1 + GRID_NROW * (side + 1), 1), dtype=np.uint8)
+    for r in range(rows):
+        for c in range(GRID_NROW):
+            y, x = 1 + r * (side + 1), 1 + c * (side + 1)
+            g[y : y + side, x : x + side] = 100 + step % 50
+    return g
+
+
+def outline_colour(panel: SamplesPanel, index: int, side: int = 8):
+    """The colour drawn on the middle of the top edge of sample `index` in a grab of the panel."""
+    view = panel.findChild(GridView, "samples_grid")
+    image = panel.grab().toImage()
+    target = view._target()
+    k = target.width() / view.array.shape[1]
+    row, col = divmod(index, GRID_NROW)
+    x = target.x() + (1 + col * (side + 1) + side / 2) * k
+    y = target.y() + (1 + row * (side + 1)) * k
+    origin = view.mapTo(panel, view.rect().topLeft())
+    return image.pixelColor(int(origin.x() + x), int(origin.y() + y))
+
+
+def close_to(colour, expected) -> bool:
+    return all(abs(a - b) <= 40 for a, b in zip(colour.getRgb()[:3], expected.getRgb()[:3], strict=True))
+
+
+def test_picks_are_outlined_on_every_frame_until_cleared(panel, tmp_path):
+    for step in (5, 10):
+        panel.add_samples(Samples(step=step, grid=digits_grid(step)))
+    panel.set_marks([(3, "A"), (40, "B")])
+    assert panel.marks == [(3, "A"), (40, "B")]
+    panel.grab().save(str(tmp_path / "marked.png"))
+    assert close_to(outline_colour(panel, 3), PICK_COLORS["A"])
+    assert close_to(outline_colour(panel, 40), PICK_COLORS["B"])
+    assert not close_to(outline_colour(panel, 4), PICK_COLORS["A"])
+    # The same latents at every step: scrubbed back, the same cells are outlined.
+    panel.findChild(QSlider, "samples_timeline").setValue(0)
+    assert panel.current_step == 5 and close_to(outline_colour(panel, 40), PICK_COLORS["B"])
+    # A pick beyond a smaller grid's samples outlines nothing there, and fails nothing.
+    panel.add_samples(Samples(step=15, grid=digits_grid(15, rows=2)))
+    panel.findChild(QCheckBox, "samples_follow").setChecked(True)
+    panel.grab()
+    panel.set_marks([])
+    assert panel.marks == [] and not close_to(outline_colour(panel, 3), PICK_COLORS["A"])
+    # Another run (the model's reset clears the panel): no marks of the last one.
+    panel.set_marks([(3, "A")])
+    panel.clear()
+    assert panel.marks == [] and panel.findChild(GridView, "samples_grid").marks == []
+
+
+def test_picks_are_ringed_in_a_2d_scatter(panel):
+    points = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    panel.add_samples(Samples(step=10, points=points))
+    panel.set_marks([(7, "A"), (9, "B")])
+    rings = panel._marks_item
+    assert np.allclose(np.c_[rings.data["x"], rings.data["y"]], points[[7, 9]])
+    assert [p.color().name() for p in rings.data["pen"]] == [PICK_COLORS[k].name() for k in "AB"]
+    panel.add_samples(Samples(step=20, points=points + 1))  # followed: the rings move with the points
+    assert np.allclose(np.c_[rings.data["x"], rings.data["y"]], points[[7, 9]] + 1)
+    panel.set_marks([(500, "A")])  # not one of these points: nothing ringed
+    assert len(rings.data) == 0

@@ -8,7 +8,9 @@ dragged fast replaces the request still waiting instead of queueing a backlog, a
 only draws the arrays that come back. Only what the visible tab shows is computed.
 
 Clicking a sample (here or in the Samples grid) picks it: two picks give an interpolation strip
-between them, exportable as PNG and animated GIF.
+between them, exportable as PNG and animated GIF; the Samples grid outlines the picks too
+(`marks_changed`). Another run (the model's `reset`) starts the explorer over: nothing of the last
+run's generator, picks, plane or results is kept (`_start_over`).
 """
 
 from __future__ import annotations
@@ -19,19 +21,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QFileDialog,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QMessageBox,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QSpinBox,
-    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -39,13 +36,12 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.events import CheckpointSaved, Samples
 from ganstudio.qt.latent_thread import ORDER, ExplorerThread, Reply
-from ganstudio.qt.panels.latent_views import ImageView, Plane, mesh_polyline
-from ganstudio.qt.panels.samples import grid_index
+from ganstudio.qt.panels.latent_views import CompareTab, ExploreTab, NearestTab, compact
 
 PSI_TICKS = 100  # truncation slider ticks per unit of psi
 WALK_RANGE, WALK_TICKS = 3.0, 100  # walk sliders: -3..3 (prior standard deviations), 0.01 steps
 AXES = 4  # walk sliders along the first latent dimensions
-DEFAULT_FRAMES, DEFAULT_K = 12, 8
+ALL_VIEWS = {"grid", "strip", "compare", "nearest"}
 NO_SOURCE = "No generator yet: start training, open a checkpoint, or open a run."
 
 
@@ -55,6 +51,7 @@ NO_SOURCE = "No generator yet: start training, open a checkpoint, or open a run.
 class LatentPanel(QWidget):
     redrawn = Signal(str)  # a view drew a result: "source", "grid", "strip", "compare", "nearest"
     saved = Signal(str)  # the path of an exported strip
+    marks_changed = Signal(list)  # [(sample index, "A" | "B")]: the picks that are grid samples
 
     def __init__(self, session, parent: QWidget | None = None):
         """`session`: the window's Session, whose run model it follows and whose run (its trainer,
@@ -98,6 +95,8 @@ class LatentPanel(QWidget):
         walk = QGroupBox("Walk", objectName="latent_walk")
         walk_layout = QGridLayout(walk)
         walk_layout.setContentsMargins(6, 4, 6, 4)
+        walk_layout.setHorizontalSpacing(4)
+        walk_layout.setVerticalSpacing(2)
         self._walk: dict[str, QSlider] = {}
         self._walk_labels: dict[str, QLabel] = {}
         names = [(f"z{i}", f"z[{i}]", f"Along latent dimension {i}") for i in range(AXES)]
@@ -117,30 +116,38 @@ class LatentPanel(QWidget):
             self._walk_labels[key + "_name"] = label
         walk_layout.setColumnStretch(1, 1)
         walk_layout.setColumnStretch(4, 1)
-        self._new_direction = QPushButton("New", objectName="latent_new_direction")
+        self._new_direction = compact(QPushButton("New", objectName="latent_new_direction"))
         self._new_direction.setToolTip("Draw another random direction")
-        self._walk_reset = QPushButton("Reset", objectName="latent_walk_reset")
+        self._walk_reset = compact(QPushButton("Reset", objectName="latent_walk_reset"))
         self._walk_reset.setToolTip("Every walk slider back to 0")
         walk_layout.addWidget(self._walk_reset, 0, 6)
         walk_layout.addWidget(self._new_direction, AXES // 2, 6)
 
-        self._picks_label = QLabel(objectName="latent_picks")
+        # Two rows, each narrower than the Samples panel: a wider explorer took the width of its
+        # dock area from the hyperparameters when it was opened (Qt honours a dock's minimum).
+        self._picks_label = QLabel(objectName="latent_picks", wordWrap=True)
         self._seed_a = QSpinBox(objectName="latent_seed_a", maximum=2**31 - 1)
         self._seed_b = QSpinBox(objectName="latent_seed_b", maximum=2**31 - 1, value=1)
         for box in (self._seed_a, self._seed_b):
             box.setMaximumWidth(110)
-        self._use_seeds = QPushButton("Use seeds", objectName="latent_use_seeds")
+            box.setMinimumWidth(box.fontMetrics().horizontalAdvance("000000") + 22)
+        self._use_seeds = compact(QPushButton("Use seeds", objectName="latent_use_seeds"))
         self._use_seeds.setToolTip("Pick the latents these two seeds draw instead of grid samples")
-        self._clear_picks = QPushButton("Clear", objectName="latent_clear_picks")
-        picks = QHBoxLayout()
-        picks.addWidget(self._picks_label, 1)
-        for w in (QLabel("seeds"), self._seed_a, self._seed_b, self._use_seeds, self._clear_picks):
-            picks.addWidget(w)
+        self._clear_picks = compact(QPushButton("Clear", objectName="latent_clear_picks"))
+        picks = QGridLayout()
+        picks.addWidget(self._picks_label, 0, 0, 1, 3)
+        picks.addWidget(self._clear_picks, 0, 3)
+        for i, w in enumerate((QLabel("Seeds"), self._seed_a, self._seed_b, self._use_seeds)):
+            picks.addWidget(w, 1, i)
+        picks.setColumnStretch(4, 1)
 
         self._tabs = QTabWidget(objectName="latent_tabs")
-        self._tabs.addTab(self._build_explore(), "Explore")
-        self._tabs.addTab(self._build_compare(), "G vs EMA")
-        self._tabs.addTab(self._build_nearest(), "Nearest real")
+        self._compare = CompareTab()
+        self._nearest = NearestTab()
+        self._explore = ExploreTab()
+        self._tabs.addTab(self._explore, "Explore")
+        self._tabs.addTab(self._compare, "G vs EMA")
+        self._tabs.addTab(self._nearest, "Nearest real")
         self._status = QLabel(objectName="latent_status", wordWrap=True)
 
         layout = QVBoxLayout(self)
@@ -160,13 +167,14 @@ class LatentPanel(QWidget):
         self._use_seeds.clicked.connect(self._on_use_seeds_clicked)
         self._clear_picks.clicked.connect(self._on_clear_picks_clicked)
         self._tabs.currentChanged.connect(self._on_tabs_current_changed)
-        self._grid_view.clicked.connect(self._on_grid_view_clicked)
-        self._mode.currentIndexChanged.connect(lambda _i: self._update({"strip"}))
-        self._frames.valueChanged.connect(lambda _v: self._update({"strip"}))
-        self._k.valueChanged.connect(lambda _v: self._update({"nearest"}))
-        self._mesh.toggled.connect(lambda _on: self._update({"grid"}))
-        self._export_png.clicked.connect(self._on_export_png_clicked)
-        self._export_gif.clicked.connect(self._on_export_gif_clicked)
+        explore = self._explore
+        explore.picked.connect(self.pick)
+        explore.mode.currentIndexChanged.connect(lambda _i: self._update({"strip"}))
+        explore.frames.valueChanged.connect(lambda _v: self._update({"strip"}))
+        explore.mesh.toggled.connect(lambda _on: self._update({"grid"}))
+        explore.export_png.clicked.connect(self._on_export_png_clicked)
+        explore.export_gif.clicked.connect(self._on_export_gif_clicked)
+        self._nearest.k.valueChanged.connect(lambda _v: self._update({"nearest"}))
         self._sync_controls()
 
     @staticmethod
@@ -175,80 +183,6 @@ class LatentPanel(QWidget):
         s.setRange(low, high)
         s.setValue(value)
         return s
-
-    def _build_explore(self) -> QWidget:
-        self._grid_view = ImageView("latent_grid", 120)
-        self._grid_view.setToolTip("Click a sample to pick it (A, then B)")
-        self._plane: Plane | None = None
-        self._plane_points: np.ndarray | None = None
-        self._grid_stack = QStackedWidget()
-        self._grid_stack.addWidget(self._grid_view)
-        self._mesh = QCheckBox("Latent mesh", objectName="latent_mesh", checked=True)
-        self._mesh.setToolTip("The image of a regular grid over z[0], z[1] in [-3, 3] (GAN Lab's "
-                              "manifold view)")
-        self._mode = QComboBox(objectName="latent_mode")
-        self._mode.addItem("spherical", "slerp")
-        self._mode.addItem("linear", "linear")
-        self._frames = QSpinBox(objectName="latent_frames", minimum=8, maximum=64, value=DEFAULT_FRAMES)
-        self._frames.setSuffix(" frames")
-        self._export_png = QPushButton("PNG…", objectName="latent_export_png")
-        self._export_gif = QPushButton("GIF…", objectName="latent_export_gif")
-        self._strip_view = ImageView("latent_strip", 40)
-        self._strip_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Interpolate A → B"))
-        row.addWidget(self._mode)
-        row.addWidget(self._frames)
-        row.addStretch(1)
-        row.addWidget(self._mesh)
-        row.addWidget(self._export_png)
-        row.addWidget(self._export_gif)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self._grid_stack, 4)
-        layout.addLayout(row)
-        layout.addWidget(self._strip_view, 1)
-        return page
-
-    def _build_compare(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(2, 2, 2, 2)
-        self._compare_note = QLabel(objectName="latent_compare_note", wordWrap=True)
-        self._compare_columns = QHBoxLayout()
-        self._compare_views: dict[str, tuple[QLabel, ImageView]] = {}
-        self._compare_box = QWidget(objectName="latent_compare")
-        self._compare_box.setLayout(self._compare_columns)
-        self._compare_stack = QStackedWidget()
-        self._compare_stack.addWidget(self._compare_box)
-        self._compare_plane: Plane | None = None
-        layout.addWidget(self._compare_note)
-        layout.addWidget(self._compare_stack, 1)
-        return page
-
-    def _build_nearest(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(2, 2, 2, 2)
-        self._k = QSpinBox(objectName="latent_k", minimum=1, maximum=32, value=DEFAULT_K)
-        self._k.setPrefix("k = ")
-        top = QHBoxLayout()
-        self._nearest_note = QLabel(objectName="latent_nearest_note", wordWrap=True)
-        top.addWidget(self._nearest_note, 1)
-        top.addWidget(self._k)
-        self._query_view = ImageView("latent_query", 48)
-        self._query_view.setMaximumWidth(96)
-        layout.addLayout(top)
-        layout.addWidget(self._query_view)
-        self._nearest_views: dict[str, tuple[QLabel, ImageView]] = {}
-        for key, title in (("features", "in the metrics' feature space"), ("pixels", "in pixels")):
-            label = QLabel(title, objectName=f"latent_nearest_{key}_label", wordWrap=True)
-            view = ImageView(f"latent_nearest_{key}", 40)
-            layout.addWidget(label)
-            layout.addWidget(view, 1)
-            self._nearest_views[key] = (label, view)
-        return page
 
     # ----- public API -----
 
@@ -266,7 +200,7 @@ class LatentPanel(QWidget):
         return list(self._strip.frames or []) if self._strip is not None else []
 
     def grid_array(self) -> np.ndarray | None:
-        return self._grid_view.array
+        return self._explore.grid_view.array
 
     @property
     def grid_step(self) -> int | None:
@@ -376,11 +310,7 @@ class LatentPanel(QWidget):
         self._info = None
         self._generation += 1
         self._source_label.setText(text)
-        self._grid_step = None
-        self._grid_view.set_image(None)
-        self._strip_view.set_image(None)
-        self._strip = None
-        self._sync_controls()
+        self._clear_views()
 
     # ----- requests -----
 
@@ -433,15 +363,15 @@ class LatentPanel(QWidget):
             self._dirty.discard(kind)
             args = self._common()
             if kind == "grid":
-                args["mesh"] = self._mesh.isChecked()
+                args["mesh"] = self._explore.mesh.isChecked()
             elif kind == "strip":
                 if not two:
                     continue
-                args.update(frames=self._frames.value(), mode=self._mode.currentData())
+                args.update(frames=self._explore.frames.value(), mode=self._explore.mode.currentData())
             elif kind == "nearest":
                 if not self._picks or self._info["is_2d"]:
                     continue
-                args["k"] = self._k.value()
+                args["k"] = self._nearest.k.value()
             self._submit(kind, args)
 
     # ----- replies -----
@@ -462,110 +392,73 @@ class LatentPanel(QWidget):
         self.redrawn.emit(reply.kind)
 
     def _show_source(self, info: dict) -> None:
+        if self._info is not None and self._info["is_2d"] != info["is_2d"]:
+            self._clear_views()  # 2D and image results never share a view
         self._info = info
         ema = " · drawn with its EMA" if info["has_ema"] else ""
         self._source_label.setText(f"{info['source']} · step {info['step']}{ema}")
-        self._dirty |= {"grid", "strip", "compare", "nearest"}
+        self._dirty |= ALL_VIEWS
         self._sync_controls()
         self._submit_visible()
 
     def _show_grid(self, out: dict) -> None:
         self._grid_step = self._info["step"]
-        if self._info["is_2d"]:
-            plane = self._ensure_plane()
-            self._plane_points = out["grid"]
-            plane.scatter("points", out["grid"], (37, 99, 235, 200), 4)
-            plane.lines("mesh", mesh_polyline(out["mesh"]) if out["mesh"] is not None else None,
-                        (120, 120, 120, 160))
-            self._show_picks_on_plane()
-        else:
-            self._grid_view.set_image(out["grid"])
+        self._explore.show_grid(out, self._info["is_2d"])
 
     def _show_strip(self, strip) -> None:
         self._strip = strip
-        if strip.points is not None:
-            self._ensure_plane().lines("path", strip.points, (234, 88, 12, 230), 2.0, z=10, symbol="o")
-        else:
-            self._strip_view.set_image(strip.image)
+        self._explore.show_strip(strip)
         self._sync_controls()
 
     def _show_compare(self, cmp) -> None:
-        if cmp.points:
-            plane = self._ensure_compare_plane()
-            colors = {"G": (37, 99, 235, 170), "EMA": (234, 88, 12, 170)}
-            for key in list(plane.layers):
-                if key not in cmp.points:
-                    plane.scatter(key, None, (0, 0, 0, 0))
-            # G on top: the others show where they differ from it.
-            for z, (key, points) in enumerate(reversed(cmp.points.items())):
-                plane.scatter(key, points, colors.get(key, (22, 163, 74, 170)), 4, z=z)
-            return
-        for key in [k for k in self._compare_views if k not in cmp.columns]:
-            label, view = self._compare_views.pop(key)
-            label.deleteLater()
-            view.deleteLater()
-        for i, (title, image) in enumerate(cmp.columns.items()):
-            if title not in self._compare_views:
-                label = QLabel(objectName=f"latent_compare_title_{i}", alignment=Qt.AlignmentFlag.AlignCenter)
-                view = ImageView(f"latent_compare_{i}", 64)
-                box = QVBoxLayout()
-                box.addWidget(label)
-                box.addWidget(view, 1)
-                self._compare_columns.addLayout(box)
-                self._compare_views[title] = (label, view)
-            label, view = self._compare_views[title]
-            scale = cmp.scales.get(title)
-            label.setText(title if scale is None else f"{title}\nwhite = {scale:.3g}")
-            view.set_image(image)
+        self._compare.show_comparison(cmp)
 
     def _show_nearest(self, out: dict) -> None:
-        self._query_view.set_image(out["query"])
-        for (key, (label, view)), (space, (row, distances)) in zip(self._nearest_views.items(),
-                                                                    out["rows"].items(), strict=True):
-            shown = ", ".join(f"{d:.2f}" for d in distances)
-            where = "pixels" if key == "pixels" else f"the metrics' feature space ({space})"
-            label.setText(f"The {len(distances)} nearest training images in {where}; distances {shown}")
-            view.set_image(row)
-
-    # ----- 2D views -----
-
-    def _ensure_plane(self) -> Plane:
-        if self._plane is None:
-            self._plane = Plane("latent_plane", self.palette())
-            self._plane.set_real(self._reference)
-            self._grid_stack.addWidget(self._plane.widget)
-            points = self._plane.scatter("points", None, (37, 99, 235, 200), 4)
-            points.sigClicked.connect(self._on_plane_points_clicked)
-        self._grid_stack.setCurrentWidget(self._plane.widget)
-        return self._plane
-
-    def _ensure_compare_plane(self) -> Plane:
-        if self._compare_plane is None:
-            self._compare_plane = Plane("latent_compare_plane", self.palette(), legend=True)
-            self._compare_plane.set_real(self._reference)
-            self._compare_stack.addWidget(self._compare_plane.widget)
-        self._compare_stack.setCurrentWidget(self._compare_plane.widget)
-        return self._compare_plane
-
-    def _show_picks_on_plane(self) -> None:
-        points = self._plane_points
-        if self._plane is None or points is None:
-            return
-        chosen = [points[i] for kind, i in self._picks if kind == "sample" and 0 <= i < len(points)]
-        self._plane.scatter("picks", np.array(chosen) if chosen else None, (234, 88, 12, 255), 11, z=20)
+        self._nearest.show_nearest(out)
 
     # ----- state -----
+
+    def _start_over(self) -> None:
+        """Another run: forget everything of the last one. Its generator (here and on the thread),
+        its picks (they index another fixed noise), its walk (another latent space), its real data
+        and every result drawn from it, in both modes (image grid or 2D plane)."""
+        self._generation += 1  # replies still on their way are from the old generator
+        if self._thread is not None:
+            self._thread.forget()
+        self._source_key = None
+        self._info = None
+        self._on_session_reference_points(None)  # the new run's real data comes after its reset
+        self._random_seed = 0
+        for s in self._walk.values():
+            with QSignalBlocker(s):
+                s.setValue(0)
+        self._picks = []
+        self._explore.set_picks([])
+        self._clear_views()
+        self._status.setText("")
+        self.marks_changed.emit([])
+
+    def _clear_views(self) -> None:
+        """Every view empty, the image views in front: nothing drawn from a generator is left."""
+        self._grid_step = None
+        self._explore.reset()
+        self._strip = None
+        self._compare.reset()
+        self._nearest.reset()
+        self._dirty |= ALL_VIEWS
+        self._sync_controls()
+
+    def _marks(self) -> list[tuple[int, str]]:
+        return [(v, label) for label, (kind, v) in zip("AB", self._picks, strict=False) if kind == "sample"]
 
     def _set_picks(self, picks: list[tuple[str, int]]) -> None:
         self._picks = picks[:2]
         self._strip = None
-        self._strip_view.set_image(None)
-        if self._plane is not None:
-            self._plane.clear("path")
-            self._show_picks_on_plane()
+        self._explore.set_picks(self._picks)
         between = self._walk["between"].value() != 0
         self._update({"strip", "compare", "nearest"} | ({"grid"} if between else set()))
         self._sync_controls()
+        self.marks_changed.emit(self._marks())
 
     def _sync_controls(self) -> None:
         info = self._info
@@ -574,8 +467,6 @@ class LatentPanel(QWidget):
             names[label] = f"sample {value}" if kind == "sample" else f"seed {value}"
         self._picks_label.setText(f"A: {names['A'] or '—'} · B: {names['B'] or '—'}"
                                   + ("" if self._picks else "  (click samples to pick)"))
-        self._grid_view.set_marks([(v, label) for label, (kind, v) in zip("AB", self._picks, strict=False)
-                                   if kind == "sample"])
         self._psi_label.setText(f"{self._psi_value():.2f}")
         for key, s in self._walk.items():
             self._walk_labels[key].setText(f"{s.value() / WALK_TICKS:+.2f}")
@@ -586,26 +477,26 @@ class LatentPanel(QWidget):
         self._walk["between"].setEnabled(len(self._picks) >= 2)
         is_2d = bool(info and info["is_2d"])
         has_strip = self._strip is not None and self._strip.frames is not None
-        for b in (self._export_png, self._export_gif):
+        for b in (self._explore.export_png, self._explore.export_gif):
             b.setEnabled(has_strip)
-            b.setToolTip("Export the strip" if not is_2d else "Export is for image data")
-        self._mesh.setVisible(is_2d)
-        self._strip_view.setVisible(not is_2d)
+        self._explore.set_2d(is_2d)
         if info is None:
-            self._compare_note.setText("")
+            self._compare.note.setText("")
         elif is_2d:
-            self._compare_note.setText("The fixed noise's points through G" + (", its EMA" if info["has_ema"]
+            self._compare.note.setText("The fixed noise's points through G" + (", its EMA" if info["has_ema"]
                                        else " (train.ema is off: no EMA)") + " and G on truncated latents.")
         elif info["has_ema"]:
-            self._compare_note.setText("The same latents (the picks, else the first 8 samples) through G, "
+            self._compare.note.setText("The same latents (the picks, else the first 8 samples) through G, "
                                        "its EMA and G on truncated latents; difference maps per pixel.")
         else:
-            self._compare_note.setText("train.ema is off: there is no EMA generator to compare. G and G "
+            self._compare.note.setText("train.ema is off: there is no EMA generator to compare. G and G "
                                        "on truncated latents, and their difference per pixel.")
-        self._nearest_note.setText(
+        self._nearest.note.setText(
             "For image data." if is_2d else
             "Pick a sample: its nearest training images show whether G memorises them."
             if not self._picks else "The nearest training images of pick A, as drawn in the grid.")
+        if is_2d and self._tabs.currentIndex() == 2:
+            self._tabs.setCurrentIndex(0)  # a disabled tab left in front would stay blank
         self._tabs.setTabEnabled(2, not is_2d)
 
     # ----- handlers -----
@@ -623,9 +514,7 @@ class LatentPanel(QWidget):
 
     @Slot()
     def _on_model_reset(self) -> None:
-        # Another run: another fixed noise, so the picks mean nothing now.
-        self._picks = []
-        self._source_key = None
+        self._start_over()
         self._set_no_source(NO_SOURCE)
         self._sync_sharing()
         self._refresh_source()
@@ -641,9 +530,8 @@ class LatentPanel(QWidget):
     @Slot(object)
     def _on_session_reference_points(self, points) -> None:
         self._reference = None if points is None else np.asarray(points)
-        for plane in (self._plane, self._compare_plane):
-            if plane is not None:
-                plane.set_real(self._reference)
+        self._explore.set_reference(self._reference)
+        self._compare.set_reference(self._reference)
 
     def _on_psi_value_changed(self, _value: int) -> None:
         self._sync_controls()
@@ -675,16 +563,6 @@ class LatentPanel(QWidget):
 
     def _on_tabs_current_changed(self, _index: int) -> None:
         self._submit_visible()
-
-    def _on_grid_view_clicked(self, x: float, y: float) -> None:
-        array = self._grid_view.array
-        index = grid_index(array.shape, x, y) if array is not None else None
-        if index is not None:
-            self.pick(index)
-
-    def _on_plane_points_clicked(self, _item, points, _event=None) -> None:
-        if len(points):
-            self.pick(int(points[0].index()))
 
     def _export_path(self, title: str, name: str, filter_: str, suffix: str) -> str | None:
         path, _ = QFileDialog.getSaveFileName(self, title, os.path.join(self._last_dir, name), filter_)
@@ -718,3 +596,4 @@ class LatentPanel(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.shutdown()
         super().closeEvent(event)
+

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PIL import Image
-from PySide6.QtCore import QEvent, QRectF, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPalette
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, Signal, Slot
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QStackedWidget,
     QVBoxLayout,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core.events import Samples
+from ganstudio.qt.panels.grid_view import PICK_COLORS, GridView, grid_index
 from ganstudio.qt.panels.plot_items import offer_working_exports
 
 GIF_MIN_WIDTH = 256  # small grids are upscaled (nearest) to at least this width
@@ -40,7 +40,7 @@ GIF_FRAME_MS = 100
 GIF_MARGIN = 16  # px above each frame for its "step N" label
 POINTS_IMAGE_SIZE = 256  # 2D samples are rasterised at this size for PNG / GIF
 POINT_RANGE_MARGIN = 0.3  # fraction of the data's extent added around the scatter (samples stray)
-GRID_NROW, GRID_PADDING = 8, 1  # the layout of the trainer's grids (core.trainer.to_grid)
+MARK_SIZE = 13  # px: the ring around a picked point of a 2D scatter
 
 
 @dataclass(frozen=True)
@@ -104,24 +104,6 @@ def _render_points(
     return image
 
 
-def grid_index(shape: tuple[int, ...], x: float, y: float, nrow: int = GRID_NROW,
-               padding: int = GRID_PADDING) -> int | None:
-    """The index of the sample under pixel (x, y) of a grid of square samples laid out as
-    core.trainer.to_grid lays them out (`nrow` per row, `padding` px around each), or None on the
-    padding or outside. The fixed-noise grid's sample i is G(fixed_noise[i])."""
-    height, width = shape[:2]
-    side = (width - padding) // nrow - padding
-    if side < 1 or x < 0 or y < 0:
-        return None
-    cell = side + padding
-    col, dx = divmod(int(x) - padding, cell)
-    row, dy = divmod(int(y) - padding, cell)
-    rows = (height - padding) // cell
-    if not (0 <= col < nrow and 0 <= row < rows and dx < side and dy < side):
-        return None
-    return row * nrow + col
-
-
 def _to_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
@@ -141,76 +123,6 @@ def _readable(path: str, err: OSError) -> OSError:
     return OSError(f"Could not write '{path}': {reason}. Choose another folder or file name.")
 
 
-class GridView(QWidget):
-    """Paints one uint8 image as large as fits, keeping aspect, with nearest-neighbour scaling so
-    8x8 digits stay crisp. A click says which image pixel it hit (`clicked(x, y)`). Subclasses draw
-    over the image in `_paint_over` (the latent explorer outlines picked cells)."""
-
-    clicked = Signal(float, float)
-
-    def __init__(self, parent: QWidget | None = None, name: str = "", min_size: tuple[int, int] = (64, 64)):
-        super().__init__(parent)
-        if name:
-            self.setObjectName(name)
-        self.setMinimumSize(*min_size)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._array: np.ndarray | None = None  # keeps the QImage's buffer alive
-        self._image: QImage | None = None
-
-    @property
-    def array(self) -> np.ndarray | None:
-        return self._array
-
-    def set_image(self, array: np.ndarray | None) -> None:
-        if array is None:
-            self._array = self._image = None
-        else:
-            if array.ndim == 3 and array.shape[2] == 1:
-                array = array[:, :, 0]
-            array = np.ascontiguousarray(array)
-            h, w = array.shape[:2]
-            channels = 1 if array.ndim == 2 else array.shape[2]
-            fmt = {
-                1: QImage.Format.Format_Grayscale8,
-                3: QImage.Format.Format_RGB888,
-                4: QImage.Format.Format_RGBA8888,
-            }.get(channels)
-            if fmt is None:
-                raise ValueError(f"a sample grid needs 1, 3 or 4 channels, not {channels}")
-            self._array = array
-            self._image = QImage(array.data, w, h, array.strides[0], fmt)
-        self.update()
-
-    def _target(self) -> QRectF:
-        """Where the image is drawn: as large as fits, centred, keeping its aspect."""
-        iw, ih = self._image.width(), self._image.height()
-        scale = min(self.width() / iw, self.height() / ih)
-        w, h = iw * scale, ih * scale
-        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
-
-    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
-        if self._image is not None:
-            target = self._target()
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(target, self._image)
-            self._paint_over(painter, target)
-        painter.end()
-
-    def _paint_over(self, painter: QPainter, target: QRectF) -> None:
-        """Drawn over the image, in `target` (the widget rectangle it fills)."""
-
-    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if self._image is None or event.button() != Qt.MouseButton.LeftButton:
-            super().mousePressEvent(event)
-            return
-        target, pos = self._target(), event.position()
-        if target.contains(pos):
-            self.clicked.emit((pos.x() - target.x()) * self._image.width() / target.width(),
-                              (pos.y() - target.y()) * self._image.height() / target.height())
-
-
 class SamplesPanel(QWidget):
     saved = Signal(str)  # the path of a grid PNG or GIF written from the buttons
     sample_picked = Signal(int)  # a sample clicked: its index in the run's fixed-noise batch
@@ -227,8 +139,10 @@ class SamplesPanel(QWidget):
         self._reference: np.ndarray | None = None
         self._bounds: tuple[float, float, float, float] | None = None
         self._last_dir = os.path.expanduser("~")
+        self._marks: list[tuple[int, str]] = []  # the latent explorer's picks, outlined here too
 
-        self._grid_view = GridView()
+        self._grid_view = GridView(name="samples_grid")
+        self._grid_view.setToolTip("Click a sample to pick it for the Latent Explorer (A, then B)")
         self._scatter = offer_working_exports(pg.PlotWidget())
         self._scatter.setObjectName("samples_scatter")
         self._scatter.setAspectLocked(True)
@@ -245,8 +159,11 @@ class SamplesPanel(QWidget):
         self._points_item = pg.ScatterPlotItem(
             size=4, pen=None, brush=pg.mkBrush(37, 99, 235, 200), antialias=False
         )
+        self._marks_item = pg.ScatterPlotItem(size=MARK_SIZE, antialias=True)
+        self._marks_item.setZValue(10)
         self._scatter.addItem(self._reference_item)
         self._scatter.addItem(self._points_item)
+        self._scatter.addItem(self._marks_item)
         self._points_item.sigClicked.connect(self._on_points_item_clicked)
         self._placeholder = QLabel("No samples yet")
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -298,6 +215,19 @@ class SamplesPanel(QWidget):
     @property
     def current_step(self) -> int | None:
         return self._frames[self._index].step if self._frames else None
+
+    @property
+    def marks(self) -> list[tuple[int, str]]:
+        """The outlined samples: (index in the fixed-noise batch, "A" or "B")."""
+        return list(self._marks)
+
+    @Slot(list)
+    def set_marks(self, marks: list[tuple[int, str]]) -> None:
+        """Outline these samples in the grid (ringed in a 2D scatter), on every frame of the
+        timeline: they are the same fixed-noise latents at every step."""
+        self._marks = [(int(i), str(label)) for i, label in marks]
+        self._grid_view.set_marks(self._marks)
+        self._show_marked_points()
 
     def current_array(self) -> np.ndarray | None:
         """The displayed grid (HxWxC uint8) or points ((n, 2) float), as stored."""
@@ -354,6 +284,7 @@ class SamplesPanel(QWidget):
             self._bounds = None
         self._grid_view.set_image(None)
         self._points_item.clear()
+        self.set_marks([])  # another run's noise: the picks were of the old one
         self._stack.setCurrentWidget(self._placeholder)
         self._sync_controls()
 
@@ -442,6 +373,17 @@ class SamplesPanel(QWidget):
                 self._apply_bounds()
             self._points_item.setData(pos=frame.points)
             self._stack.setCurrentWidget(self._scatter)
+        self._show_marked_points()
+
+    def _show_marked_points(self) -> None:
+        points = self.current_array() if self._frames else None
+        spots = []
+        if points is not None and points.dtype != np.uint8:
+            for index, label in self._marks:
+                if 0 <= index < len(points):
+                    pen = pg.mkPen(PICK_COLORS.get(label, PICK_COLORS["A"]), width=2.5)
+                    spots.append({"pos": points[index], "pen": pen, "brush": pg.mkBrush(0, 0, 0, 0)})
+        self._marks_item.setData(spots=spots)
 
     def _apply_bounds(self) -> None:
         view = self._scatter.getPlotItem().getViewBox()
