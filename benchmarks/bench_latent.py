@@ -34,7 +34,7 @@ def moves(panel, psi, n: int, rng: random.Random) -> list[float]:
 
     def on_redrawn(kind: str) -> None:
         if kind == "grid":
-            panel._grid_view.repaint()
+            panel._explore.grid_view.repaint()
             done.append(time.perf_counter())
 
     panel.redrawn.connect(on_redrawn)
