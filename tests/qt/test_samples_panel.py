@@ -220,6 +220,10 @@ def test_points_scatter_over_reference(panel, tmp_path):
     assert panel.findChild(QStackedWidget).currentWidget() is plot
     scatters = [i for i in plot.getPlotItem().items if isinstance(i, pg.ScatterPlotItem)]
     assert sorted(len(s.data) for s in scatters) == [0, 128, 500]  # no picks ringed
+    # The real data above the generated cloud: a covered mode still shows.
+    real = next(s for s in scatters if len(s.data) == 500)
+    fake = next(s for s in scatters if len(s.data) == 128)
+    assert real.zValue() > fake.zValue()
     assert plot.getPlotItem().getViewBox().state["aspectLocked"] == 1.0
     (x0, x1), (y0, y1) = plot.getPlotItem().getViewBox().viewRange()
     assert x0 <= reference[:, 0].min() and x1 >= reference[:, 0].max()
@@ -227,12 +231,15 @@ def test_points_scatter_over_reference(panel, tmp_path):
     panel.add_samples(Samples(step=20, points=points + 1))
     assert plot.getPlotItem().getViewBox().viewRange()[0] == [x0, x1]  # the range stays fixed
     path = tmp_path / "points.png"
+    panel.set_reference_points(np.zeros((1, 2), np.float32))
+    panel.add_samples(Samples(step=30, points=np.zeros((1, 2), np.float32)))  # on the same spot
     panel.save_grid(str(path))
     with Image.open(path) as image:
         assert image.size == (256, 256)
+        assert image.getpixel((128, 128))[:3] == (60, 60, 60)  # the real point, drawn last
     panel.export_gif(str(tmp_path / "points.gif"))
     with Image.open(tmp_path / "points.gif") as gif:
-        assert gif.n_frames == 2
+        assert gif.n_frames == 3
 
 
 def test_reference_points_are_drawn_once_not_per_frame(panel, qtbot, monkeypatch):

@@ -41,6 +41,9 @@ GIF_MARGIN = 16  # px above each frame for its "step N" label
 POINTS_IMAGE_SIZE = 256  # 2D samples are rasterised at this size for PNG / GIF
 POINT_RANGE_MARGIN = 0.3  # fraction of the data's extent added around the scatter (samples stray)
 MARK_SIZE = 13  # px: the ring around a picked point of a 2D scatter
+FAKE_RGBA = (37, 99, 235, 150)  # generated points: blue, see-through where they pile up
+REAL_ALPHA = 110  # the real points, in the palette's text colour
+Z_FAKE, Z_REAL, Z_MARKS = 0, 5, 10
 
 
 @dataclass(frozen=True)
@@ -84,12 +87,13 @@ def _bounds(points: np.ndarray) -> tuple[float, float, float, float]:
 def _render_points(
     points: np.ndarray, reference: np.ndarray | None, bounds: tuple[float, float, float, float]
 ) -> np.ndarray:
-    """Rasterise a scatter (reference faint grey, samples blue) for PNG / GIF export. Points are
-    stamped as small squares with numpy, so a long timeline exports in a blink."""
+    """Rasterise a scatter (samples blue, the real points dark grey above them) for PNG / GIF
+    export. Points are stamped as small squares with numpy, so a long timeline exports in a blink."""
     size = POINTS_IMAGE_SIZE
     image = np.full((size, size, 3), 255, dtype=np.uint8)
     x0, y0, x1, y1 = bounds
-    for data, radius, colour in ((reference, 1, (200, 200, 200)), (points, 2, (37, 99, 235))):
+    # The real points last, above the samples, as on screen.
+    for data, radius, colour in ((points, 2, FAKE_RGBA[:3]), (reference, 1, (60, 60, 60))):
         if data is None:
             continue
         p = np.asarray(data, dtype=np.float64)
@@ -148,19 +152,22 @@ class SamplesPanel(QWidget):
         self._scatter.setAspectLocked(True)
         self._scatter.hideButtons()
         self._scatter.setMenuEnabled(False)
-        self._reference_item = pg.ScatterPlotItem(
-            size=3, pen=None, brush=pg.mkBrush(150, 150, 150, 90), antialias=False
-        )
+        # The real data above the generated points (as in the 2D lab): a mode the generator
+        # covers still shows. Small points in the palette's text colour (_apply_palette) over a
+        # see-through generated cloud.
+        self._reference_item = pg.ScatterPlotItem(size=2, pen=None, antialias=False)
+        self._reference_item.setZValue(Z_REAL)
         # Every real point is drawn (a subset would thin the modes' tails), but once: Qt keeps the
         # rendering as a pixmap of the visible part and redraws it only when the reference or the
         # view changes, not for new samples. Painting 50,000 translucent points every frame took
         # 14 ms of a 15 ms scatter paint.
         self._reference_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._points_item = pg.ScatterPlotItem(
-            size=4, pen=None, brush=pg.mkBrush(37, 99, 235, 200), antialias=False
+            size=4, pen=None, brush=pg.mkBrush(*FAKE_RGBA), antialias=False
         )
+        self._points_item.setZValue(Z_FAKE)
         self._marks_item = pg.ScatterPlotItem(size=MARK_SIZE, antialias=True)
-        self._marks_item.setZValue(10)
+        self._marks_item.setZValue(Z_MARKS)
         self._scatter.addItem(self._reference_item)
         self._scatter.addItem(self._points_item)
         self._scatter.addItem(self._marks_item)
@@ -397,6 +404,8 @@ class SamplesPanel(QWidget):
     def _apply_palette(self) -> None:
         palette = self.palette()
         self._scatter.setBackground(palette.color(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        self._reference_item.setBrush(pg.mkBrush(text.red(), text.green(), text.blue(), REAL_ALPHA))
         for name in ("left", "bottom"):
             axis = self._scatter.getPlotItem().getAxis(name)
             axis.setPen(palette.color(QPalette.ColorRole.Mid))
