@@ -116,7 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     return app_main(argv)
 
 
+# The train command's shorthands: a message that names one of these keys names the flag too, as the
+# window names its field ("runs folder (log.out)" -> "runs folder (--out, log.out)").
+SHORTHANDS = {"log.out": "--out", "train.steps": "--steps"}
+
+
 def _error(msg: str) -> None:
+    for key, flag in SHORTHANDS.items():
+        msg = msg.replace(f"({key})", f"({flag}, {key})")
     print(f"ganstudio: error: {msg}", file=sys.stderr)
 
 
