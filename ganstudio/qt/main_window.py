@@ -248,7 +248,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
-        self._fit_on_show = state is None  # a layout the user made is theirs: left as it is
+        # A layout the user made is theirs: only a squeezed left dock area is repaired (showEvent).
+        self._fit_on_show: bool | None = state is None
         self._preset_name = _matching_preset(s.config)
         self._update_preset_label()
         self._update_actions()
@@ -492,10 +493,21 @@ class MainWindow(QMainWindow):
         frame = self.style().pixelMetric(QStyle.PixelMetric.PM_DockWidgetFrameWidth)
         needed = probe.sizeHint().width() + 2 * frame + 8  # the tab bar's own margins
         probe.deleteLater()
-        left, right = self._docks["hyperparams"], self._docks["samples"]
+        left, right = self._docks["hyperparams"], self._shown_dock(Qt.DockWidgetArea.RightDockWidgetArea)
         extra = needed - left.width()
-        if extra > 0:  # taken from the samples: the plots are at their narrowest already
+        if extra <= 0:
+            return
+        if right.width() - extra >= right.minimumSizeHint().width():
+            # From the samples: at first the plots are at their narrowest already.
             self.resizeDocks([left, right], [needed, right.width() - extra], Qt.Orientation.Horizontal)
+        else:  # the samples at their narrowest (a restored layout): from the plots
+            self.resizeDocks([left], [needed], Qt.Orientation.Horizontal)
+
+    def _shown_dock(self, area: Qt.DockWidgetArea) -> QDockWidget:
+        """The dock in front in `area` (the others of its tab group keep stale sizes)."""
+        shown = [d for d in self._docks.values() if self.dockWidgetArea(d) == area and d.isVisible()
+                 and not d.isFloating() and not d.visibleRegion().isEmpty()]
+        return shown[0] if shown else self._docks["samples"]
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -1232,11 +1244,13 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
-        if self._fit_on_show:
-            # Dock widths exist only once the layout has run, and before the first paint.
-            self._fit_on_show = False
+        if self._fit_on_show is not None:
+            # Dock widths exist only once the layout has run, and before the first paint. A saved
+            # layout is kept, except a left dock area too narrow for its tab titles (a layout
+            # saved while the latent explorer took its room): widened once.
+            fit_all, self._fit_on_show = self._fit_on_show, None
             self.layout().activate()
-            self._fit_docks()
+            self._fit_docks() if fit_all else self._fit_left_docks()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
         super().paintEvent(event)

@@ -291,6 +291,25 @@ def test_reset_layout_brings_back_the_default_docks(qtbot, window):
     assert action(window, "action_reset_layout") in window.menuBar().actions()[2].menu().actions()
 
 
+def test_a_saved_layout_with_a_squeezed_left_dock_is_repaired_at_start(qtbot, make_window, settings):
+    """Layouts saved while the latent explorer needed 650 px kept the left dock at ~150 px, its
+    tab titles elided, on every start until Reset Layout."""
+    window = make_window()
+    docks = window._docks
+    window.latent.setMinimumWidth(650)  # as the explorer was then
+    docks["latent"].show()
+    docks["latent"].raise_()
+    qtbot.waitUntil(lambda: docks["hyperparams"].width() < 200, timeout=WAIT_MS)
+    assert squeezed_tabs(tab_bar_of(window, "Alerts"))
+    window.save_settings()
+    # The offscreen screen is 800 px wide: a restored geometry would shrink the window until
+    # nothing has room to give. The default size (the first window's) is what a desktop restores.
+    settings.remove("window/geometry")
+    again = make_window(config=False)
+    qtbot.waitUntil(lambda: squeezed_tabs(tab_bar_of(again, "Alerts")) == [], timeout=WAIT_MS)
+    assert again._docks["hyperparams"].width() >= 150
+
+
 # ----- 7: the status says what is true now -------------------------------------------------------
 
 
