@@ -102,5 +102,5 @@ def halt_message(checkpoints_dir: Path, steps: list[int], pause: bool, latest: P
         then = (f"then continue where it stopped: ganstudio train --run-dir {run_dir} --resume auto; or "
                 f"continue on another disk: ganstudio train --resume {latest} --out DIR")
     else:
-        then = "then start it again, or choose a folder on another disk with --out (log.out)"
+        then = "then start it again, or choose a folder on another disk with --out DIR"
     return f"{said}training stopped. {kept}. Free some space on that disk, {then}."
