@@ -4,6 +4,7 @@ and the step it shows, as the step, the names and the palette change."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,29 @@ def test_the_2d_view_draws_the_real_data_over_the_clouds_and_names_each_with_its
     overlays.set_runs([])
     current.start_over(tiny_config(Path("runs")))  # images only now: no real points
     assert len(real.data) == 0
+
+
+def test_an_uncompared_runs_tile_leaves_the_page_at_once(qtbot, tmp_path, trained_run):
+    """Unticked runs' tiles stayed drawn, over the tiles laid out after them, until the event loop
+    got round to deleting them (seen as overlapping captions after comparing across datasets)."""
+    from ganstudio.qt.panels.compare import _Tile
+
+    current = RunModel()
+    current.start_over(tiny_config(tmp_path))
+    overlays = Overlays()
+    panel = ComparePanel(current, overlays)
+    qtbot.addWidget(panel)
+    panel.show()
+    other = tmp_path / "other"
+    shutil.copytree(trained_run, other)
+    overlays.set_runs([(trained_run, "A"), (other, "B")])
+    qtbot.waitUntil(lambda: [s for _, s in panel.shown()] == [None, 20, 20], timeout=WAIT_MS)
+
+    def drawn() -> list[str]:
+        return sorted(t.caption.text().split("</b>")[-1].strip() for t in panel.findChildren(_Tile)
+                      if t.isVisible())
+
+    assert drawn() == ["A · step 20", "B · step 20", "current run · no samples yet"]
+    overlays.set_runs([(other, "B")])  # no event loop in between
+    assert drawn() == ["B · step 20", "current run · no samples yet"]
+    overlays.shutdown()

@@ -304,6 +304,10 @@ class ComparePanel(QWidget):
         for store in (self._tiles, self._scatters):
             item = store.pop(id(run), None)
             if isinstance(item, QWidget):
+                # Gone from the page at once: deleted later, it would stay drawn where it was
+                # until the event loop next deletes objects, over the tiles laid out meanwhile.
+                item.hide()
+                item.setParent(None)
                 item.deleteLater()
             elif item is not None:
                 self._points.removeItem(item)
