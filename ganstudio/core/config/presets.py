@@ -22,7 +22,7 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     # the EMA of G's weights (what the metrics and the 2D lab show) averages the jitter out, and
     # Adam at 1e-3 with a light penalty (1; the WGAN-GP authors' toy code uses 0.1) finds the modes
     # quickly. One thread on an AVX512 Xeon, MKL's default, AVX2 and SSE4.2 code paths, seeds 0-2
-    # (and 3-5 on the default path): all 8 modes by step 500 on every run, 47-64% of the points
+    # (and 3-5 on the default path): all 8 modes by step 500 on every run, 47-67% of the points
     # within 3 std of a mode at step 1,000. The former recipe (Gulrajani et al.'s: Adam 1e-4,
     # penalty 10, latent 2, width 256, no EMA) was chaotic: it covered all 8 modes by step 1,000 on
     # some machines and 0-2 on that Xeon, where the floating-point details of its BLAS path differ.
