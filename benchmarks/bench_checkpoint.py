@@ -26,7 +26,7 @@ GOAL_PCT = 10.0  # the digest may add at most this much to a save's or a load's 
 
 @contextlib.contextmanager
 def _without_digest() -> Iterator[None]:
-    from ganstudio.core import checkpoints
+    from ganstudio.core.checkpoint import io as checkpoints
 
     seal, verify = checkpoints.seal, checkpoints._verify
     checkpoints.seal = lambda obj: obj
@@ -44,8 +44,9 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def _measure(name: str, cfg, folder: Path, rounds: int) -> dict[str, list[float]]:
-    from ganstudio.core import checkpoint_digest, checkpoints
-    from ganstudio.core.trainer import Trainer
+    from ganstudio.core.checkpoint import digest as checkpoint_digest
+    from ganstudio.core.checkpoint import io as checkpoints
+    from ganstudio.core.train.trainer import Trainer
 
     trainer = Trainer(cfg)
     for _ in range(2):

@@ -69,7 +69,7 @@ def make_runs(tmp: str, count: int) -> Path:
     """`count` run folders (copies of one real run, logs padded to LOG_LINES) in a new folder."""
     from common import config
 
-    from ganstudio.core.driver import RunDriver
+    from ganstudio.core.run.driver import RunDriver
 
     root = Path(tmp) / "bench-compare-runs"
     shutil.rmtree(root, ignore_errors=True)
@@ -97,7 +97,7 @@ def make_runs(tmp: str, count: int) -> Path:
 def listing(opts: Options) -> Row:
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from ganstudio.core.runs import RunScanner
+    from ganstudio.core.run.listing import RunScanner
     from ganstudio.qt.panels.runs import RunsPanel
 
     count = 40 if opts.quick else FOLDERS

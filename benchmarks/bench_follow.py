@@ -45,7 +45,7 @@ for i in range(1, n + 1):
 
 def _folder(tmp: str, name: str):
     from ganstudio.core.config import save
-    from ganstudio.core.runfolder import RunFolder
+    from ganstudio.core.run.folder import RunFolder
 
     folder = RunFolder(Path(tmp) / name)
     folder.path.mkdir(parents=True, exist_ok=True)

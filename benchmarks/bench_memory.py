@@ -36,7 +36,7 @@ LONG_STEPS = 100_000  # --long; a multiple of 10,000 (a script may lower it for 
 
 def trimmed_rss_mb() -> float:
     """RSS after glibc's malloc_trim(0); plain RSS where that is not available."""
-    from ganstudio.core.allocator import release_free_memory
+    from ganstudio.core.train.allocator import release_free_memory
 
     release_free_memory()
     return rss_mb()
@@ -62,7 +62,7 @@ def run(opts: Options) -> list[Row]:
     app, window = open_window(cfg, opts.tmp)
     s = window.session
     metrics_seen: list[int] = []  # steps whose quality metrics have arrived
-    from ganstudio.core.events import Metrics
+    from ganstudio.core.run.events import Metrics
 
     s.model.changed.connect(lambda changes: metrics_seen.extend(ev.step for ev in changes.of_type(Metrics)))
     window.start()

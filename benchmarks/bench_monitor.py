@@ -35,16 +35,16 @@ class HeadlessThread:
     """Trainer.run consumed on a worker thread; paused between rounds through its Control."""
 
     def __init__(self, cfg, run_dir: Path | None = None):
-        from ganstudio.core.control import Control
-        from ganstudio.core.trainer import Trainer
+        from ganstudio.core.run.control import Control
+        from ganstudio.core.train.trainer import Trainer
 
         self.control = Control(paused=True)
         self.runlog = None
         checkpoints = None
         folder = None
         if run_dir is not None:
-            from ganstudio.core.runfolder import RunFolder
-            from ganstudio.core.runlog import RunWriter
+            from ganstudio.core.run.folder import RunFolder
+            from ganstudio.core.run.log import RunWriter
 
             folder = RunFolder(run_dir)
             checkpoints = folder.checkpoints_dir
@@ -58,7 +58,7 @@ class HeadlessThread:
         self.thread.start()
 
     def _loop(self) -> None:
-        from ganstudio.core.events import Failed, Paused
+        from ganstudio.core.run.events import Failed, Paused
 
         for ev in self.trainer.run(self.control):
             if self.runlog is not None:

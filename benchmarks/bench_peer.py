@@ -86,8 +86,8 @@ class StudioLoop:
     at the next step boundary (events only come once per log interval)."""
 
     def __init__(self, cfg, device: str | None = None):
-        from ganstudio.core.control import Control
-        from ganstudio.core.trainer import Trainer
+        from ganstudio.core.run.control import Control
+        from ganstudio.core.train.trainer import Trainer
 
         self.trainer = Trainer(cfg, device=device)
         self.control = Control(paused=True)
@@ -96,7 +96,7 @@ class StudioLoop:
     def round(self, seconds: float) -> float:
         import threading
 
-        from ganstudio.core.events import Failed, Finished, Paused
+        from ganstudio.core.run.events import Failed, Finished, Paused
 
         timer = threading.Timer(seconds, self.control.pause)
         start, t0 = self.trainer.step, time.perf_counter()

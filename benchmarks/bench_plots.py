@@ -26,7 +26,7 @@ GOAL_MS = 8.0
 def synthetic_history(n: int, seed: int = 0):
     import numpy as np
 
-    from ganstudio.core.history import History
+    from ganstudio.core.run.history import History
 
     rng = np.random.default_rng(seed)
     steps = np.arange(1, n + 1) * 10
@@ -56,7 +56,7 @@ def synthetic_history(n: int, seed: int = 0):
 def append_points(history, k: int) -> None:
     import random
 
-    from ganstudio.core.events import Stats
+    from ganstudio.core.run.events import Stats
 
     n = len(history)
     last = int(history.steps()[-1]) if n else 0
@@ -76,7 +76,7 @@ def plots_panel():
     from PySide6.QtCore import QTimer
 
     from ganstudio.core.curves import SMOOTHING_MODULE
-    from ganstudio.core.history import History
+    from ganstudio.core.run.history import History
     from ganstudio.qt.panels.plots import PlotsPanel
 
     app = qt_app()

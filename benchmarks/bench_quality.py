@@ -66,7 +66,7 @@ class Classes:
 def one_run(seed: int, opts: Options, max_steps: int, classes: Classes | None, cache: str):
     import torch
 
-    from ganstudio.core.trainer import Trainer
+    from ganstudio.core.train.trainer import Trainer
 
     cfg = config("digits", **{"train.seed": seed, "train.device": "cpu", "train.threads": opts.threads,
                               "train.steps": max_steps})

@@ -21,7 +21,7 @@ ROWS_MARK = "@@benchmark-rows@@ "  # a child prints its rows as one JSON line af
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ganstudio.core.threads import usable_cores  # noqa: E402 (after the path; re-exported for the rows)
+from ganstudio.core.train.threads import usable_cores  # noqa: E402 (after the path; re-exported for the rows)
 
 
 @dataclass
@@ -145,8 +145,7 @@ def machine(threads: int, default_threads: int, chosen_by: str) -> list[tuple[st
 
 def config(preset: str = "digits", **values):
     """A preset with `{"section.key": value}` overrides, validated (keys use dots: pass a dict)."""
-    from ganstudio.core import presets
-    from ganstudio.core.config import validate, with_values
+    from ganstudio.core.config import presets, validate, with_values
 
     return validate(with_values(presets.get(preset), values))
 

@@ -100,8 +100,8 @@ def main() -> int:
     if not torch.cuda.is_available() and not os.environ.get("GPU_CHECK_DRY"):  # DRY: try the script on a CPU
         print("no CUDA GPU: nothing to check")
         return 0
-    from ganstudio.core import checkpoints
-    from ganstudio.core.runlog import read_metrics
+    from ganstudio.core.checkpoint import io as checkpoints
+    from ganstudio.core.run.log import read_metrics
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU (dry run)"
     record(

@@ -48,8 +48,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--long", action="store_true", help="also run the 100k-step memory session")
     p.add_argument("--markdown", metavar="FILE", help="write the machine and the table as markdown")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads for every trainer; 0 = what core.threads.choose_threads picks for "
-                        "the default digits run (--quick: 1, without measuring)")
+                   help="torch CPU threads for every trainer; 0 = what "
+                        "core.train.threads.choose_threads picks for the default digits run (--quick: 1, "
+                        "without measuring)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--goal-threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -67,8 +68,8 @@ def choose_threads() -> tuple[int, int]:
     import torch
     from common import config
 
-    from ganstudio.core.threads import choose_threads as pick
-    from ganstudio.core.trainer import Trainer
+    from ganstudio.core.train.threads import choose_threads as pick
+    from ganstudio.core.train.trainer import Trainer
 
     default = torch.get_num_threads()
     trainer = Trainer(config("digits", **{"train.device": "cpu"}))
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen_by = "--threads" if args.threads > 0 else "--quick: 1 unless --threads"
     else:
         threads, default = choose_threads()
-        chosen_by = "core.threads.choose_threads on the default digits run"
+        chosen_by = "core.train.threads.choose_threads on the default digits run"
     info = machine(threads, default, chosen_by)
     if threads > 1 and threads >= usable_cores():
         info.append(("warning", f"{threads} torch threads on {usable_cores()} cores: whenever another thread "

@@ -128,7 +128,7 @@ def _error(msg: str) -> None:
 
 
 def _base_config(config_file: str | None, preset: str | None) -> Config:
-    from ganstudio.core import presets
+    from ganstudio.core.config import presets
 
     if config_file and preset:
         raise ConfigError(["use either --config or --preset, not both"])
@@ -143,7 +143,7 @@ def _base_config(config_file: str | None, preset: str | None) -> Config:
 
 
 def _presets() -> int:
-    from ganstudio.core import presets
+    from ganstudio.core.config import presets
 
     width = max(map(len, presets.NAMES))
     for name in presets.NAMES:
@@ -152,7 +152,7 @@ def _presets() -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from ganstudio.core.runs import RunScanner, table
+    from ganstudio.core.run.listing import RunScanner, table
 
     dirs = args.dirs or [Config().log.out]
     missing = [d for d in dirs if not Path(d).expanduser().is_dir()]
@@ -169,7 +169,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ganstudio.core.runfolder import RunFolder, RunFolderError
+    from ganstudio.core.run.folder import RunFolder, RunFolderError
 
     if not (args.csv or args.tensorboard):
         _error("say what to write: --csv FILE and/or --tensorboard DIR")
@@ -177,13 +177,13 @@ def _export(args: argparse.Namespace) -> int:
     folder = RunFolder(Path(args.run).expanduser())
     try:
         if args.csv:
-            from ganstudio.core.export import export_csv
+            from ganstudio.core.run.export import export_csv
 
             rows = export_csv(folder, args.csv)
             print(f"{args.csv}: {rows} rows")
         if args.tensorboard:
-            from ganstudio.core.export import export_tensorboard
-            from ganstudio.core.tensorboard import TensorBoardMissing
+            from ganstudio.core.run.export import export_tensorboard
+            from ganstudio.core.run.tensorboard import TensorBoardMissing
 
             try:
                 logdir, counts = export_tensorboard(folder, args.tensorboard)
@@ -276,7 +276,7 @@ def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
         return EXIT_BAD_INPUT
 
     # torch is imported here, not at module level, so `ganstudio --help` and the app start fast.
-    from ganstudio.core import distributed
+    from ganstudio.core.train import distributed
 
     job = None
     if distributed.env_world_size() > 1:  # under torchrun: join the job first
@@ -298,14 +298,15 @@ def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
 def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str], job) -> int:
     """`train` in one process, or in one process of a torchrun job (`job`): rank 0 makes and
     writes the run folder and prints; every rank trains its share."""
-    from ganstudio.core import checkpoints
-    from ganstudio.core.checkpoints import CheckpointError
-    from ganstudio.core.control import Control
+    from ganstudio.core.checkpoint import io as checkpoints
+    from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.data import DataError
-    from ganstudio.core.driver import AUTO, JobFailed, RunDriver
-    from ganstudio.core.oom import OutOfMemory
-    from ganstudio.core.run import RunState
-    from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_error
+    from ganstudio.core.disk import describe_os_error
+    from ganstudio.core.run.control import Control
+    from ganstudio.core.run.driver import AUTO, JobFailed, RunDriver
+    from ganstudio.core.run.folder import RunFolder, RunFolderError
+    from ganstudio.core.run.state import RunState
+    from ganstudio.core.train.oom import OutOfMemory
 
     main = job is None or job.main
     say = _error if main else (lambda msg: None)  # one process speaks for the job
@@ -426,7 +427,7 @@ class _Printer:
 
     def show(self, change, code: int) -> int:
         from ganstudio.core.metrics import summary
-        from ganstudio.core.run import FAILED, FINISHED, RUNNING, STOPPED
+        from ganstudio.core.run.state import FAILED, FINISHED, RUNNING, STOPPED
 
         s = self.state
         if "info" in change and s.status == RUNNING:
@@ -491,8 +492,8 @@ class _Printer:
         In `ganstudio train` only the run folder's control file (the app, or a script in its place)
         pauses, resumes, steps, edits or asks for a checkpoint; a stop comes from there unless a
         signal, a pause for a reason or a full disk stopped it (each says so itself)."""
-        from ganstudio.core.events import CheckpointSaved, Finished, HyperparamsChanged, Paused, Resumed
-        from ganstudio.core.run import PAUSED
+        from ganstudio.core.run.events import CheckpointSaved, Finished, HyperparamsChanged, Paused, Resumed
+        from ganstudio.core.run.state import PAUSED
 
         if self.quiet:
             return
@@ -539,11 +540,11 @@ def _sample(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from ganstudio.core import checkpoints, models
-    from ganstudio.core.checkpoints import CheckpointError
+    from ganstudio.core import models
+    from ganstudio.core.checkpoint import io as checkpoints
+    from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.config import is_2d, resolved_image_shape
-    from ganstudio.core.runfolder import save_grid_png
-    from ganstudio.core.trainer import to_grid
+    from ganstudio.core.image import save_grid_png, to_grid
 
     if args.n < 1:
         _error(f"--n {args.n}: ask for at least 1 sample")

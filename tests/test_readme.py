@@ -1,5 +1,5 @@
-"""The README documents every config key exactly as config.py defines it, and its commands are
-the ones CI runs."""
+"""The README documents every config key exactly as the key table (core/config/keys.py) defines it,
+and its commands are the ones CI runs."""
 
 from pathlib import Path
 

@@ -2,8 +2,7 @@
 
 from pathlib import Path
 
-from ganstudio.core import presets
-from ganstudio.core.config import load, to_toml
+from ganstudio.core.config import load, presets, to_toml
 
 CONFIGS = Path(__file__).resolve().parent.parent / "resources" / "configs"
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganstudio.core import checkpoints
+from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import Config, is_2d, resolved_image_shape
 from ganstudio.core.data import Dataset
 from ganstudio.core.metrics.background import cpu_generator
@@ -198,7 +198,7 @@ def to_image(sample: torch.Tensor) -> np.ndarray:
 
 def to_strip(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) -> one row, as the sample grids are laid out (1 px dark padding)."""
-    from ganstudio.core.trainer import to_grid
+    from ganstudio.core.image import to_grid
 
     return to_grid(images, nrow=len(images))
 
@@ -390,7 +390,7 @@ class Explorer:
         out = self.generate(self.transform(self.fixed_noise, psi, offset))
         if self.is_2d:
             return out.numpy().astype(np.float32)
-        from ganstudio.core.trainer import to_grid
+        from ganstudio.core.image import to_grid
 
         return to_grid(out)
 
@@ -410,7 +410,7 @@ class Explorer:
         outputs[TRUNCATED] = self.generate(truncate(z, psi), self.G)
         if self.is_2d:
             return Comparison({}, {}, {k: v.numpy().astype(np.float32) for k, v in outputs.items()})
-        from ganstudio.core.trainer import to_grid
+        from ganstudio.core.image import to_grid
 
         columns = {k: to_grid(v, nrow=1) for k, v in outputs.items()}
         scales, legends = {}, {}

@@ -1,6 +1,6 @@
 """File › Export: a run's curves as CSV or TensorBoard event files, written on a worker thread.
 
-The writing is the core's (ganstudio.core.export, the same as `ganstudio export`); this object only
+The writing is the core's (ganstudio.core.run.export, the same as `ganstudio export`); this object only
 runs it off the GUI thread and brings the outcome back as signals. Its slots run on the GUI thread
 because it lives there: the worker's signals reach them queued. (A lambda connected to a worker's
 signal would run on the worker thread and touch widgets from there.)
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ganstudio.core.events import Failed
-from ganstudio.core.runfolder import RunFolder
+from ganstudio.core.run.events import Failed
+from ganstudio.core.run.folder import RunFolder
 from ganstudio.qt.worker import Worker, start_worker
 
 KINDS = ("csv", "tensorboard")
@@ -21,7 +21,7 @@ KINDS = ("csv", "tensorboard")
 
 def _write(kind: str, folder: RunFolder, target: str | Path) -> str:
     """Runs on the worker thread: write, and say what was written."""
-    from ganstudio.core import export
+    from ganstudio.core.run import export
 
     if kind == "csv":
         return f"Exported {export.export_csv(folder, target)} rows to {target}"
@@ -30,8 +30,8 @@ def _write(kind: str, folder: RunFolder, target: str | Path) -> str:
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    from ganstudio.core.runfolder import RunFolderError
-    from ganstudio.core.tensorboard import TensorBoardMissing
+    from ganstudio.core.run.folder import RunFolderError
+    from ganstudio.core.run.tensorboard import TensorBoardMissing
 
     return (RunFolderError, TensorBoardMissing, OSError)
 

@@ -98,7 +98,7 @@ class _Jobs:
 
     def nearest(self, a: dict) -> dict:
         from ganstudio.core import latent
-        from ganstudio.core.trainer import to_grid
+        from ganstudio.core.image import to_grid
 
         ex = self.explorer
         if self.index is None:

@@ -42,10 +42,9 @@ from PySide6.QtWidgets import (
 
 from ganstudio import __version__
 from ganstudio.core import config as cfgmod
-from ganstudio.core import presets
-from ganstudio.core.config import Config, ConfigError
+from ganstudio.core.config import Config, ConfigError, presets
 from ganstudio.core.curves import preload_smoothing
-from ganstudio.core.run import FAILED, FINISHED, STALE
+from ganstudio.core.run.state import FAILED, FINISHED, STALE
 from ganstudio.qt import action_rules
 from ganstudio.qt.exporter import Exporter
 from ganstudio.qt.fork import ForkDialog, ForkLauncher
@@ -615,7 +614,7 @@ class MainWindow(QMainWindow):
         """Train the current configuration as a torchrun job of `processes` on this machine, in a
         new run folder, and follow it here like any run (Pause, Step, Stop and live edits reach every
         process through the folder)."""
-        from ganstudio.core.runfolder import RunFolder, RunFolderError
+        from ganstudio.core.run.folder import RunFolder, RunFolderError
 
         self.hyperparams.commit()
         cfg = self.session.config
@@ -1084,7 +1083,7 @@ class MainWindow(QMainWindow):
         parent, listed under it in the Runs dock and drawn on the plots. The dialog starts from the
         checkpoint's own config (what the fork continues), not the run's now: a learning rate
         changed after the checkpoint was saved is not the fork's."""
-        from ganstudio.core import checkpoints
+        from ganstudio.core.checkpoint import io as checkpoints
 
         try:
             ckpt = checkpoints.load(checkpoint)
@@ -1118,7 +1117,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_model_changed_what_if(self, changes) -> None:
-        from ganstudio.core.events import CheckpointSaved
+        from ganstudio.core.run.events import CheckpointSaved
 
         saved = [e for e in changes.of_type(CheckpointSaved) if e.manual]
         if self._what_if is None or not saved:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ganstudio.core.runfolder import RunFolder
+from ganstudio.core.run.folder import RunFolder
 from ganstudio.qt.run_model import RunModel
 from ganstudio.qt.worker import Worker, poll_stream, start_worker
 
@@ -43,7 +43,7 @@ class OverlayRun(QObject):
         return self.folder.path
 
     def start(self) -> None:
-        from ganstudio.core.runlog import Follower
+        from ganstudio.core.run.follow import Follower
 
         folder, stop = self.folder, self._stop
         worker = Worker(lambda: Follower(folder), lambda follower: poll_stream(follower.poll, stop, POLL_S))

@@ -15,13 +15,13 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ganstudio.core.config import Config
-from ganstudio.core.history import History
-from ganstudio.core.run import RunState
+from ganstudio.core.run.history import History
+from ganstudio.core.run.state import RunState
 
 
 @dataclass(frozen=True)
 class RunChanges:
-    """One batch: the aspects it changed (see ganstudio.core.run.Change) and its events, in order."""
+    """One batch: the aspects it changed (see ganstudio.core.run.state.Change) and its events, in order."""
 
     aspects: frozenset[str]
     events: list[Any]

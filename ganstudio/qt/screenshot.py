@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtCore import QSettings, QTimer
 
-    from ganstudio.core import presets
-    from ganstudio.core.config import apply_overrides
+    from ganstudio.core.config import apply_overrides, presets
     from ganstudio.qt.app import build_window, make_app
 
     app = make_app([])

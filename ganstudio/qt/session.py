@@ -25,14 +25,14 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ganstudio.core import config as cfgmod
 from ganstudio.core.config import Config, ConfigError
-from ganstudio.core.control import Control
-from ganstudio.core.events import Alert, Failed, Finished, RunStarted, Samples
 from ganstudio.core.extent import preview_points
-from ganstudio.core.run import FAILED, FINISHED, NEW, STALE
-from ganstudio.core.run import PAUSED as RUN_PAUSED
-from ganstudio.core.run import RUNNING as RUN_RUNNING
-from ganstudio.core.run import STOPPED as RUN_STOPPED
-from ganstudio.core.runfolder import RunFolder, RunFolderError
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import Alert, Failed, Finished, RunStarted, Samples
+from ganstudio.core.run.folder import RunFolder, RunFolderError
+from ganstudio.core.run.state import FAILED, FINISHED, NEW, STALE
+from ganstudio.core.run.state import PAUSED as RUN_PAUSED
+from ganstudio.core.run.state import RUNNING as RUN_RUNNING
+from ganstudio.core.run.state import STOPPED as RUN_STOPPED
 from ganstudio.qt.run_model import RunChanges, RunModel
 from ganstudio.qt.worker import Worker, poll_stream, start_worker
 
@@ -56,9 +56,9 @@ class Session(QObject):
         self.model = RunModel(self)
         self._config = config or Config()  # the config a new run starts from (the model's once one exists)
         self.state = IDLE
-        self.trainer: Any = None  # ganstudio.core.trainer.Trainer, imported lazily (torch is slow)
+        self.trainer: Any = None  # ganstudio.core.train.trainer.Trainer, imported lazily (torch is slow)
         self.control: Control | None = None
-        self.driver: Any = None  # ganstudio.core.driver.RunDriver of the app's own run
+        self.driver: Any = None  # ganstudio.core.run.driver.RunDriver of the app's own run
         self.folder: RunFolder | None = None  # the current run's folder (the app's, or followed)
         self.checkpoint_path: Path | None = None  # the file the current model was opened from
         self.followed: RunFolder | None = None  # set while following a run another process trains
@@ -84,7 +84,7 @@ class Session(QObject):
 
     @property
     def run(self):
-        """The run's state (ganstudio.core.run.RunState)."""
+        """The run's state (ganstudio.core.run.state.RunState)."""
         return self.model.state
 
     @property
@@ -220,7 +220,7 @@ class Session(QObject):
                     f"Training reached train.steps = {self._config.train.steps}; raise it to train longer."
                 )
             return
-        from ganstudio.core.driver import RunDriver
+        from ganstudio.core.run.driver import RunDriver
 
         cfg = self._config
         self.control = Control(paused=paused)
@@ -337,7 +337,7 @@ class Session(QObject):
         if self.trainer is None or self.busy:
             self.message.emit("Nothing to save yet: start training or open a checkpoint first.")
             return
-        from ganstudio.core.checkpoints import CheckpointError
+        from ganstudio.core.checkpoint.io import CheckpointError
 
         try:
             ev = self.trainer.save_checkpoint(path)
@@ -389,7 +389,7 @@ class Session(QObject):
 
         def build():
             # Worker thread: rebuilding data and models and reading the sample PNGs take time.
-            from ganstudio.core.trainer import Trainer
+            from ganstudio.core.train.trainer import Trainer
 
             trainer = Trainer.from_checkpoint(path, checkpoint_dir=None)
             timeline: list[Samples] = []
@@ -443,7 +443,7 @@ class Session(QObject):
         if problem is not None:
             self.error.emit(f"Cannot open {folder.path} as a run: {problem}", "")
             return False
-        from ganstudio.core.steer import ControlFile
+        from ganstudio.core.run.steer import ControlFile
 
         self._stop_following()
         self._close_driver()
@@ -462,7 +462,7 @@ class Session(QObject):
         stop = threading.Event()
 
         def build():
-            from ganstudio.core.runlog import Follower
+            from ganstudio.core.run.follow import Follower
 
             reference = None
             if cfgmod.is_2d(cfg):
@@ -501,7 +501,7 @@ class Session(QObject):
     # ----- following ---------------------------------------------------------------------------
 
     def _request(self, op: str, **args: Any) -> bool:
-        from ganstudio.core.steer import ControlFile
+        from ganstudio.core.run.steer import ControlFile
 
         if self.watch_only:
             self.error.emit(f"This run can only be watched: {self.watch_only}.", "")
@@ -678,9 +678,9 @@ class Session(QObject):
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input, not a bug: shown without a traceback. Imported on the worker
     thread, after the build has imported torch."""
-    from ganstudio.core.checkpoints import CheckpointError
+    from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.data import DataError
-    from ganstudio.core.oom import OutOfMemory
+    from ganstudio.core.train.oom import OutOfMemory
 
     return (ConfigError, DataError, CheckpointError, RunFolderError, OutOfMemory, OSError)
 

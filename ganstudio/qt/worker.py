@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from ganstudio.core.events import Failed, Stats
+from ganstudio.core.run.events import Failed, Stats
 
 BATCH_S = 0.05
 

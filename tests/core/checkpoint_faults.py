@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
-from ganstudio.core import checkpoints
-from ganstudio.core.checkpoints import CheckpointError
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.checkpoint.io import CheckpointError
+from ganstudio.core.train.trainer import Trainer
 from tests.core.conftest import assert_same, make_tiny_config, new_trainer, snapshot
 
 N_DATA = 1797  # samples in the digits dataset: the sampler's permutation length

@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from ganstudio.core.config import Config, DataConfig, validate, with_values
-from ganstudio.core.control import Control
 from ganstudio.core.data import Dataset, load_dataset
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import read_metrics
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.log import read_metrics
+from ganstudio.core.train.trainer import Trainer
 
 # The keys every tiny config sets, whatever its dataset.
 TINY_BASE: dict[str, Any] = {

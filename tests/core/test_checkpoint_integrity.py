@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganstudio.core import checkpoints
-from ganstudio.core.checkpoints import CheckpointError
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.checkpoint.io import CheckpointError
+from ganstudio.core.train.trainer import Trainer
 from tests.core.checkpoint_faults import trained_trainer
 from tests.core.conftest import assert_same
 
@@ -64,7 +64,7 @@ def test_every_checkpoint_carries_the_digest_of_its_content(good_file):
 
 def test_a_digest_of_the_first_method_still_verifies(good_file, tmp_path):
     """Files sealed with CRC-32 (the first method) keep loading, and keep being checked."""
-    from ganstudio.core import checkpoint_digest
+    from ganstudio.core.checkpoint import digest as checkpoint_digest
 
     raw = torch.load(good_file, map_location="cpu", weights_only=True)
     body = {k: v for k, v in raw.items() if k != "digest"}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ganstudio.core import checkpoints, presets
-from ganstudio.core.config import validate, with_values
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.config import presets, validate, with_values
 from tests.core.checkpoint_faults import CASES
 from tests.core.conftest import new_trainer
 

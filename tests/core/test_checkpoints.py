@@ -1,4 +1,4 @@
-"""ganstudio.core.checkpoints: the file format, atomic saves, rotation, refusals, and exact resume."""
+"""ganstudio.core.checkpoint.io: the file format, atomic saves, rotation, refusals, and exact resume."""
 
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ import pytest
 import torch
 from PIL import Image
 
-from ganstudio.core import checkpoints
-from ganstudio.core.checkpoints import CheckpointError
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.checkpoint.io import CheckpointError
+from ganstudio.core.checkpoint.store import CheckpointStore, list_checkpoints
 from ganstudio.core.config import to_dict, with_values
-from ganstudio.core.events import CheckpointFailed, CheckpointSaved, Finished, Stats
-from ganstudio.core.runlog import read_metrics
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.run.events import CheckpointFailed, CheckpointSaved, Finished, Stats
+from ganstudio.core.run.log import read_metrics
+from ganstudio.core.train.trainer import Trainer
 from tests.core.conftest import assert_same, dataset_for, of_type, run_all, snapshot
 
 
@@ -213,7 +214,7 @@ def test_torch_reporting_a_full_disk_as_runtime_error(trained, good_file, monkey
 # A save that is killed while it writes: the child writes one chunk, says so, and waits to be killed.
 KILLED_SAVE = """
 import os, sys, torch
-from ganstudio.core import checkpoints
+from ganstudio.core.checkpoint import io as checkpoints
 
 real_fdopen = os.fdopen
 
@@ -298,7 +299,7 @@ def test_rotation_keeps_the_newest(tiny_config, make_trainer, tmp_path):
     saved = of_type(run_all(t), CheckpointSaved)
     assert [e.step for e in saved] == [1, 2, 3, 4, 5]
     assert files_in(tmp_path) == ["latest.pt", "step-000000004.pt", "step-000000005.pt"]
-    assert [s for s, _ in checkpoints.list_checkpoints(tmp_path)] == [4, 5]
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [4, 5]
     latest = checkpoints.load(tmp_path / "latest.pt")
     newest = checkpoints.load(tmp_path / "step-000000005.pt")
     assert latest["step"] == 5
@@ -311,9 +312,12 @@ def test_rotation_without_hard_links(trained, tmp_path, monkeypatch):
         raise OSError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(os, "link", no_links)
+    store = CheckpointStore(tmp_path)
+    store.save(trained.state_dict() | {"step": 2}, 2, keep=1, manual=True)
     for step in (3, 4, 5):
-        checkpoints.save_rotating(trained.state_dict() | {"step": step}, tmp_path, step, keep=1)
-    assert files_in(tmp_path) == ["latest.pt", "step-000000005.pt"]
+        store.save(trained.state_dict() | {"step": step}, step, keep=1)
+    # Rotation keeps the newest step file and never touches a checkpoint someone asked for.
+    assert files_in(tmp_path) == ["latest.pt", "manual-000000002.pt", "step-000000005.pt"]
     assert checkpoints.load(tmp_path / "latest.pt")["step"] == 5
 
 

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from ganstudio.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
-from ganstudio.core import checkpoints, presets
-from ganstudio.core.config import Config, from_toml, load, to_toml, with_values
-from ganstudio.core.runlog import read_metrics
-from ganstudio.core.trainer import to_grid
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.config import Config, from_toml, load, presets, to_toml, with_values
+from ganstudio.core.image import to_grid
+from ganstudio.core.run.log import read_metrics
 
 # Every in-process `train` call runs tiny and on one CPU thread.
 TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from ganstudio.core import presets
 from ganstudio.core.config import (
     KEYS,
     LIVE_KEYS,
@@ -22,6 +21,7 @@ from ganstudio.core.config import (
     live_changes,
     load,
     parse_value,
+    presets,
     resolved_image_shape,
     save,
     to_dict,
@@ -434,7 +434,7 @@ def test_log_name_names_one_folder_that_fits():
     assert validate(with_values(Config(), {"log.name": longest}))
     (msg,) = problems_of({"log.name": longest + "x"})
     assert f"is {RUN_NAME_MAX_BYTES + 1} bytes long" in msg and f"at most {RUN_NAME_MAX_BYTES} bytes" in msg
-    # 16 bytes of time stamp and up to 4 of "-999" (runlog.create_run_dir) still fit in 255.
+    # 16 bytes of time stamp and up to 4 of "-999" (RunFolder.create) still fit in 255.
     assert len(f"20261129-153000-{longest}-999".encode()) == 255
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ganstudio.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
-from ganstudio.core import checkpoints
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import read_metrics
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.log import read_metrics
 
 TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
         "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
@@ -30,7 +30,7 @@ def _temp_files(folder: RunFolder) -> list[str]:
 
 
 def test_the_log_filling_the_disk_stops_cleanly_with_a_final_checkpoint(tmp_path, capsys, monkeypatch):
-    from ganstudio.core import runlog
+    from ganstudio.core.run import log as runlog
 
     real = os.write
     lines = [0]
@@ -223,9 +223,9 @@ def test_writes_that_work_again_tell_how_many_failed_and_the_run_goes_on(tmp_pat
 def test_a_paused_run_halts_again_only_after_as_many_more_intervals(tmp_path, monkeypatch):
     """The app: the run pauses with the message; resumed with the disk still full, it trains on for
     another 3 intervals before it pauses again, rather than at every interval."""
-    from ganstudio.core.control import Control
-    from ganstudio.core.driver import RunDriver
-    from ganstudio.core.events import Alert, CheckpointFailed
+    from ganstudio.core.run.control import Control
+    from ganstudio.core.run.driver import RunDriver
+    from ganstudio.core.run.events import Alert, CheckpointFailed
     from tests.core.conftest import make_tiny_config
 
     _full_after(monkeypatch, first=2)
@@ -261,7 +261,7 @@ def test_a_killed_saves_temporary_files_go_when_a_run_starts_in_its_folder(tmp_p
     import subprocess
     import sys
 
-    from ganstudio.core.driver import RunDriver
+    from ganstudio.core.run.driver import RunDriver
 
     run_dir = tmp_path / "run"
     assert main(["train", "--steps", "4", "--run-dir", str(run_dir), "--set", "log.checkpoint_every=2",
@@ -294,9 +294,9 @@ def test_a_killed_saves_temporary_files_go_when_a_run_starts_in_its_folder(tmp_p
 def test_a_config_that_cannot_be_saved_is_told_once_too(tmp_path, monkeypatch):
     """The siblings of samples and checkpoints: config.toml, rewritten by each live edit, is told once
     while it cannot be written, and the count when it can be again."""
-    from ganstudio.core.events import Alert, HyperparamsChanged
-    from ganstudio.core.runfolder import RunFolderError
-    from ganstudio.core.runlog import RunWriter
+    from ganstudio.core.run.events import Alert, HyperparamsChanged
+    from ganstudio.core.run.folder import RunFolderError
+    from ganstudio.core.run.log import RunWriter
     from tests.core.conftest import make_tiny_config
 
     folder = RunFolder(tmp_path / "run")

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganstudio.core import checkpoints, models
+from ganstudio.core import models
+from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import is_2d, resolved_image_shape
 from ganstudio.core.data import load_dataset
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import read_metrics, read_run
-from ganstudio.core.steer import ControlFile
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.log import read_metrics, read_run
+from ganstudio.core.run.steer import ControlFile
 from tests.core.conftest import last_stats_step, log_records, wait_until
 
 WAIT_S = 120.0
@@ -233,7 +234,7 @@ def test_the_control_file_pauses_and_steps_every_rank_together(tmp_path):
 NAN_ON_RANK_1 = """
 import math, os, sys
 from ganstudio.cli import main
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.train.trainer import Trainer
 
 if os.environ.get("RANK") == "1":
     real = Trainer.train_step
@@ -325,7 +326,7 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(tmp_path):
 def test_more_processes_than_gpus_on_a_machine_is_refused_with_what_to_do(monkeypatch):
     """torchrun --nproc_per_node=2 on a one-GPU machine: the second process says how many GPUs
     there are and what to start instead, before any process group forms."""
-    from ganstudio.core import distributed
+    from ganstudio.core.train import distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from ganstudio.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import read_metrics, read_run
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.log import read_metrics, read_run
 
 pytest.importorskip("tensorboard", reason="the test extra installs tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ganstudio.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from ganstudio.core import checkpoints
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import read_metrics, read_run
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.log import read_metrics, read_run
 
 TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
         "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",

@@ -1,4 +1,4 @@
-"""ganstudio.core.health: each alert kind on synthetic streams (once per episode, re-armed after
+"""ganstudio.core.train.health: each alert kind on synthetic streams (once per episode, re-armed after
 recovery), thresholds from the config, and the alerts of real runs: none on a healthy default run,
 one on a broken one."""
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from ganstudio.core.config import Config, validate, with_values
-from ganstudio.core.control import Control
-from ganstudio.core.events import Alert, Metrics, Paused, Stats
-from ganstudio.core.health import GRAD_WINDOW, MIN_HISTORY, RECOVER, HealthMonitor
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import Alert, Metrics, Paused, Stats
+from ganstudio.core.train.health import GRAD_WINDOW, MIN_HISTORY, RECOVER, HealthMonitor
+from ganstudio.core.train.trainer import Trainer
 from tests.core.conftest import dataset_for, of_type
 
 HEALTHY = {"loss_d": 1.3, "loss_g": 0.7, "d_real": 0.5, "d_fake": 0.5, "grad_d": 0.5, "grad_g": 0.3}

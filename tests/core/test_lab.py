@@ -11,9 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from ganstudio.core import extent, lab, losses
+from ganstudio.core import extent
 from ganstudio.core.config import DATASETS_2D
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.train import lab, losses
+from ganstudio.core.train.trainer import Trainer
 
 EXTENT = (-3.0, 3.0, -2.0, 4.0)
 

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from ganstudio.core import latent
-from ganstudio.core.checkpoints import CheckpointError
-from ganstudio.core.events import Samples
+from ganstudio.core.checkpoint.io import CheckpointError
+from ganstudio.core.run.events import Samples
 from tests.core.conftest import make_tiny_config, new_trainer, run_all
 
 EMA = {"train.ema": 0.9}
@@ -185,7 +185,7 @@ def test_g_beside_its_ema_and_truncated_with_difference_maps(trained):
 def map_and_legend(difference: float, other: str = "EMA") -> tuple[np.ndarray, str]:
     """The grey map (uint8, as drawn) and legend of G against an `other` that differs from it by
     `difference` at one pixel of one sample, and not at all elsewhere."""
-    from ganstudio.core.trainer import to_grid
+    from ganstudio.core.image import to_grid
 
     g = torch.zeros(2, 1, 4, 4)
     o = g.clone()

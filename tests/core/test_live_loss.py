@@ -2,9 +2,9 @@
 
 import dataclasses
 
-from ganstudio.core.control import Control
-from ganstudio.core.events import HyperparamsChanged, Stats
-from ganstudio.core.losses import WGANGP, NonSaturating
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import HyperparamsChanged, Stats
+from ganstudio.core.train.losses import WGANGP, NonSaturating
 
 
 def test_loss_kind_switches_live(make_trainer, tiny_config):

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudio.core import checkpoints, models, presets
-from ganstudio.core.config import DataConfig, validate, with_values
+from ganstudio.core import models
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.config import DataConfig, presets, validate, with_values
 from ganstudio.core.data import Dataset
-from ganstudio.core.events import Alert, CheckpointSaved, Finished, Metrics, Stats
-from ganstudio.core.history import History
 from ganstudio.core.metrics import Evaluator, summary
 from ganstudio.core.metrics import classifier as clf
 from ganstudio.core.metrics.background import BackgroundEvaluator, cpu_generator
@@ -31,9 +30,11 @@ from ganstudio.core.metrics.distances import (
     mean_pairwise_distance,
 )
 from ganstudio.core.metrics.registry import class_coverage
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import RunWriter, read_metrics
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.run.events import Alert, CheckpointSaved, Finished, Metrics, Stats
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.history import History
+from ganstudio.core.run.log import RunWriter, read_metrics
+from ganstudio.core.train.trainer import Trainer
 from tests.core.conftest import dataset_for, make_tiny_config, of_type, run_all
 
 
@@ -444,7 +445,7 @@ def test_exact_resume_holds_with_metrics_on(tmp_path, ring8):
 
 
 def test_stopping_abandons_pending_metrics(ring8):
-    from ganstudio.core.control import Control
+    from ganstudio.core.run.control import Control
 
     cfg = _ring_cfg(**{"metrics.every": 2, "metrics.samples": 2000}, **{"train.steps": 1000})
     t = Trainer(cfg, dataset=ring8)

@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudio.core import config, losses, models
+from ganstudio.core import config, models
 from ganstudio.core.config import Config, resolved_image_shape, validate, with_values
-from ganstudio.core.events import Stats
 from ganstudio.core.models import dcgan, mlp
+from ganstudio.core.run.events import Stats
+from ganstudio.core.train import losses
 from tests.core.conftest import of_type, run_all
 
 # --- shapes ----------------------------------------------------------------------------------------

@@ -11,11 +11,13 @@ import pytest
 import torch
 
 from ganstudio.cli import EXIT_BAD_INPUT, EXIT_FAILED, main
-from ganstudio.core import checkpoints, models, oom
+from ganstudio.core import models
+from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import Config, with_values
-from ganstudio.core.events import Failed
-from ganstudio.core.runlog import read_metrics
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.run.events import Failed
+from ganstudio.core.run.log import read_metrics
+from ganstudio.core.train import oom
+from ganstudio.core.train.trainer import Trainer
 
 TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
         "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
@@ -121,8 +123,8 @@ def test_a_checkpoint_that_does_not_fit_in_memory_is_not_called_mismatched(tmp_p
 
 def test_quality_metrics_out_of_memory_is_an_alert_that_says_what_to_lower_and_training_goes_on(
         tmp_path, monkeypatch):
-    from ganstudio.core.events import Alert, Finished
     from ganstudio.core.metrics.evaluator import Evaluator
+    from ganstudio.core.run.events import Alert, Finished
 
     monkeypatch.setattr(Evaluator, "evaluate", allocate_too_much)
     cfg = with_values(tiny_cfg(tmp_path), {"train.steps": 6, "metrics.every": 2, "metrics.samples": 100})

@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from ganstudio.core import checkpoints
+from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import ConfigError
 from ganstudio.core.data import Dataset
-from ganstudio.core.events import Alert, Stats
-from ganstudio.core.trainer import HOLDOUT_MAX_IMAGES, OVERFIT_KEYS, Trainer, holdout_split
+from ganstudio.core.run.events import Alert, Stats
+from ganstudio.core.train.trainer import HOLDOUT_MAX_IMAGES, OVERFIT_KEYS, Trainer, holdout_split
 from tests.core.conftest import dataset_for, make_tiny_config, new_trainer, of_type, run_all
 
 

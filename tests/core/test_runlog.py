@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganstudio.core import checkpoints
+from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import load, with_values
-from ganstudio.core.events import (
+from ganstudio.core.image import scatter_png
+from ganstudio.core.run.events import (
     Alert,
     CheckpointFailed,
     Failed,
@@ -31,9 +32,10 @@ from ganstudio.core.events import (
     Stats,
     StatsBlock,
 )
-from ganstudio.core.run import FINISHED, RunState
-from ganstudio.core.runfolder import CONFIG, METRICS, RunFolder, scatter_png
-from ganstudio.core.runlog import Follower, LogReader, RunWriter, read_metrics, read_run
+from ganstudio.core.run.folder import CONFIG, METRICS, RunFolder
+from ganstudio.core.run.follow import Follower
+from ganstudio.core.run.log import LogReader, RunWriter, read_metrics, read_run
+from ganstudio.core.run.state import FINISHED, RunState
 from tests.core.conftest import of_type
 
 
@@ -104,7 +106,7 @@ def test_a_folder_read_back_is_the_trainers_state(tiny_config, make_trainer, tmp
     folder = RunFolder.create(cfg, out=tmp_path)
     t = make_trainer(cfg, checkpoint_dir=folder.checkpoints_dir)
     log = RunWriter(folder, cfg)
-    from ganstudio.core.control import Control
+    from ganstudio.core.run.control import Control
 
     control = Control()
     control.update_values({"optim.lr_g": 1e-3})
@@ -298,7 +300,7 @@ def test_reading_in_chunks_gives_the_same_run_as_one_pass(tmp_path, monkeypatch)
     """The reader parses a long log a chunk of lines at a time: runs of stats lines that cross a
     chunk's end, other events between them, a torn line and the sample timeline's thinning (over
     the whole log, the last grid kept) come out the same as when everything is one chunk."""
-    from ganstudio.core import runlog
+    from ganstudio.core.run import log as runlog
 
     folder = RunFolder(tmp_path)
     _mixed_log(folder)
@@ -345,7 +347,7 @@ def test_a_long_first_read_parses_half_in_a_helper_process_and_gets_the_same_run
     """A long log's first read hands its second half to a helper process (two cores): the run, the
     damaged-line count and the timeline's thinning are those of one process reading it all; the
     line still being written stays for the next read."""
-    from ganstudio.core import runlog
+    from ganstudio.core.run import log as runlog
 
     folder = RunFolder(tmp_path)
     _mixed_log(folder)
@@ -373,7 +375,7 @@ def test_a_long_first_read_parses_half_in_a_helper_process_and_gets_the_same_run
 @pytest.mark.parametrize("helper", ["import sys; sys.exit(3)", "import time; time.sleep(60)",
                                     "import sys; sys.stdout.write('not a pickle')"])
 def test_a_helper_that_fails_or_hangs_is_ended_and_its_half_read_here(tmp_path, monkeypatch, helper):
-    from ganstudio.core import runlog
+    from ganstudio.core.run import log as runlog
 
     folder = RunFolder(tmp_path)
     _mixed_log(folder)
@@ -432,7 +434,7 @@ def test_follower_says_stale_when_the_heartbeat_stops(tmp_path, monkeypatch):
     folder.heartbeat_path.write_text(json.dumps({"time": time.time(), "seq": 1, "step": 0,
                                                  "status": "running", "host": "gpu1", "pid": 7}))
     clock = [1000.0]
-    monkeypatch.setattr("ganstudio.core.runlog.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("ganstudio.core.run.follow.time.monotonic", lambda: clock[0])
     f = Follower(folder, stale_s=30)
     state = RunState()
     for ev in f.poll():
@@ -493,7 +495,7 @@ def test_a_long_read_hands_the_parses_memory_back_and_a_short_one_does_not(tmp_p
     """A million-line log peaks at a dict per line; after a read that long the reader returns the
     freed pages to the system (glibc kept ~600 MB of them), and not after the small reads of a
     followed run."""
-    from ganstudio.core import runlog
+    from ganstudio.core.run import log as runlog
 
     trims = []
     monkeypatch.setattr(runlog, "release_free_memory", lambda: trims.append(1))
@@ -515,7 +517,7 @@ def test_a_long_read_hands_the_parses_memory_back_and_a_short_one_does_not(tmp_p
 
 
 def test_writer_keeps_lines_it_could_not_write(tiny_config, tmp_path, monkeypatch):
-    from ganstudio.core import runlog
+    from ganstudio.core.run import log as runlog
 
     folder = RunFolder(tmp_path)
     log = RunWriter(folder, tiny_config("digits"))

@@ -1,4 +1,4 @@
-"""Listing a folder of run folders (ganstudio.core.runs and `ganstudio runs`): columns, status from the
+"""Listing a folder of run folders (ganstudio.core.run.listing and `ganstudio runs`): columns, status from the
 log's end and the heartbeat, forks as a tree, damaged and foreign folders with their reason, a run
 folder caught while its process writes it, rename, note and the trash (never for a running run)."""
 
@@ -10,15 +10,16 @@ import shutil
 import threading
 import time
 
+import orjson
 import pytest
 
 from ganstudio.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from ganstudio.core import runs
 from ganstudio.core.config import Config, with_values
-from ganstudio.core.events import Finished, RunStarted
-from ganstudio.core.run import FINISHED, STOPPED, RunState
-from ganstudio.core.runfolder import TRASH, RunFolder
-from ganstudio.core.runlog import STALE_S, read_run
+from ganstudio.core.run import listing as runs
+from ganstudio.core.run.events import Finished, RunStarted
+from ganstudio.core.run.folder import TRASH, RunFolder
+from ganstudio.core.run.log import read_run
+from ganstudio.core.run.state import FINISHED, STALE_S, STOPPED, RunState
 
 TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
         "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
@@ -107,8 +108,8 @@ def test_a_run_is_listed_without_parsing_its_whole_log(copy, monkeypatch):
         for step in range(14, 100_000, 2):
             f.write(f'{{"event": "stats", "step": {step}, "epoch": 0.0, "wall": 1.0, "loss_d": 1.0}}\n')
     calls = []
-    real = runs.orjson.loads
-    monkeypatch.setattr(runs.orjson, "loads", lambda b: calls.append(1) or real(b))
+    real = orjson.loads
+    monkeypatch.setattr(orjson, "loads", lambda b: calls.append(1) or real(b))
     assert runs.describe(folder.path).step == 99_998
     assert len(calls) < runs.TAIL_BYTES // 40  # the last lines only, not 50,000
 
@@ -289,7 +290,7 @@ def test_any_half_written_file_is_a_row_never_an_exception(copy, capsys, state):
 
 def test_run_json_replaced_between_two_reads_is_a_row(copy, monkeypatch):
     """run.json read well once and cut short the next time (another tool writing it in place)."""
-    from ganstudio.core.runfolder import RunFolderError
+    from ganstudio.core.run.folder import RunFolderError
 
     folder = RunFolder(next(p for p in copy.iterdir() if p.name.endswith("first")))
     real, reads = RunFolder.meta, []
@@ -385,8 +386,8 @@ def test_a_scan_while_runs_are_being_made_and_written_never_fails(tmp_path):
 def test_a_run_that_ended_before_its_steps_is_stopped_everywhere(tmp_path, capsys):
     """Stopped at step 4 of 12: the reducer (a follower, the window), the listing and the heartbeat
     all say stopped; only a run that reached train.steps is finished."""
-    from ganstudio.core.driver import RunDriver
-    from ganstudio.core.events import Stats
+    from ganstudio.core.run.driver import RunDriver
+    from ganstudio.core.run.events import Stats
     from tests.core.conftest import make_tiny_config
 
     for reason, status in (("completed", FINISHED), ("stopped", STOPPED)):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ganstudio.core import checkpoints
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import read_metrics
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.log import read_metrics
 from tests.core.conftest import wait_until
 
 WAIT_S = 60.0
@@ -93,7 +93,7 @@ def test_a_signal_during_start_up_exits_quietly(tmp_path, signum, code):
 SLOW_SAVE = """
 import sys, time
 from pathlib import Path
-from ganstudio.core import checkpoints
+from ganstudio.core.checkpoint import io as checkpoints
 real = checkpoints.save_atomic
 marker = Path(sys.argv[1])
 def slow(obj, path):

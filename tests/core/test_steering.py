@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ganstudio.core import checkpoints
-from ganstudio.core.control import Control
-from ganstudio.core.events import Alert
-from ganstudio.core.runfolder import RunFolder, RunFolderError
-from ganstudio.core.steer import ControlFile, Steering, apply_request, parse_request
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import Alert
+from ganstudio.core.run.folder import RunFolder, RunFolderError
+from ganstudio.core.run.steer import ControlFile, Steering, apply_request, parse_request
 from tests.core.conftest import last_stats_step, log_records, wait_until
 
 WAIT_S = 60.0
@@ -81,7 +81,7 @@ def test_steering_thread_reads_only_new_lines_and_alerts_on_bad_ones(tmp_path):
 def test_a_read_only_folder_is_watch_only(tmp_path):
     if os.geteuid() == 0:
         # root may write anywhere: pretend the folder is mounted read-only
-        import ganstudio.core.steer as steer
+        import ganstudio.core.run.steer as steer
 
         real = steer.os.access
         steer.os.access = lambda p, mode: False if mode == os.W_OK else real(p, mode)
@@ -177,7 +177,7 @@ def test_resume_auto_continues_in_the_same_folder(tmp_path):
     records = log_records(folder)
     started = [r["step"] for r in records if r["event"] == "started"]
     assert started == [0, 6]
-    from ganstudio.core.runlog import read_run
+    from ganstudio.core.run.log import read_run
 
     state = read_run(folder)
     assert state.history.steps().tolist() == list(range(1, 11))
@@ -211,7 +211,7 @@ def test_a_restart_after_a_crash_rewinds_to_the_checkpoint(tmp_path):
     assert logged > ckpt_step
     again = subprocess.run([*args, "--steps", str(logged + 3)], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
-    from ganstudio.core.runlog import read_run
+    from ganstudio.core.run.log import read_run
 
     steps = read_run(folder).history.steps().tolist()
     assert steps == list(range(1, logged + 4))
@@ -225,8 +225,8 @@ def test_the_terminal_says_each_request_from_the_app_as_the_run_applies_it(tmp_p
     import threading
 
     from ganstudio.cli import EXIT_OK, main
-    from ganstudio.core import steer
-    from ganstudio.core.trainer import Trainer
+    from ganstudio.core.run import steer
+    from ganstudio.core.train.trainer import Trainer
 
     folder = RunFolder(tmp_path / "run")
     app = ControlFile(folder)

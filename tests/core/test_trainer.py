@@ -1,4 +1,5 @@
-"""ganstudio.core.trainer: the event stream, control from another thread, live edits, EMA, NaN, errors."""
+"""ganstudio.core.train.trainer: the event stream, control from another thread, live edits, EMA, NaN,
+errors."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudio.core import checkpoints, threads
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.checkpoint.store import list_checkpoints
 from ganstudio.core.config import ConfigError, to_dict, with_values
-from ganstudio.core.control import Control
-from ganstudio.core.events import (
+from ganstudio.core.image import to_grid
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import (
     STAT_KEYS,
     Alert,
     CheckpointFailed,
@@ -28,7 +31,8 @@ from ganstudio.core.events import (
     Samples,
     Stats,
 )
-from ganstudio.core.trainer import OVERFIT_KEYS, Trainer, to_grid
+from ganstudio.core.train import threads
+from ganstudio.core.train.trainer import OVERFIT_KEYS, Trainer
 from tests.core.conftest import assert_same, of_type, run_all, snapshot
 
 TIMEOUT = 60  # seconds a threaded test waits for one event before it fails (never reached when green)
@@ -395,7 +399,7 @@ def test_without_ema_samples_come_from_g(tiny_config, make_trainer):
 
 
 def _step_files(folder) -> list[int]:
-    return [step for step, _ in checkpoints.list_checkpoints(folder)]
+    return [step for step, _ in list_checkpoints(folder)]
 
 
 def test_nan_from_a_huge_learning_rate_pauses_without_saving(tiny_config, make_trainer, tmp_path):

@@ -230,7 +230,7 @@ def window(make_window):
 def trained_run(tmp_path_factory, warm) -> Path:
     """A finished 20-step run folder written by the core alone (no Qt): checkpoints at steps 10
     and 20 plus latest.pt, sample grids every 5 steps. Tests only read it."""
-    from ganstudio.core.driver import RunDriver
+    from ganstudio.core.run.driver import RunDriver
 
     cfg = tiny_config(tmp_path_factory.mktemp("shared") / "runs")
     driver = RunDriver(cfg, steer=False)

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QCheckBox
 
-from ganstudio.core.events import Stats
-from ganstudio.core.history import History
+from ganstudio.core.run.events import Stats
+from ganstudio.core.run.history import History
 from ganstudio.qt.panels.plot_items import CompareLayer
 from ganstudio.qt.panels.plots import SERIES_COLORS, Overlay, PlotsPanel
 

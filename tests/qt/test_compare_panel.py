@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtGui import QColor, QPalette
 
 from ganstudio.cli import EXIT_OK, main
-from ganstudio.core.events import Samples
 from ganstudio.core.extent import toy_modes
+from ganstudio.core.run.events import Samples
 from ganstudio.qt.overlays import Overlays
 from ganstudio.qt.panels.compare import ComparePanel
 from ganstudio.qt.run_model import RunModel

@@ -9,7 +9,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from ganstudio.core.tensorboard import INSTALL
+from ganstudio.core.run.tensorboard import INSTALL
 from tests.qt.conftest import WAIT_MS
 
 
@@ -72,7 +72,7 @@ def test_tensorboard_missing_is_a_dialog_of_the_window_and_leaves_no_folder(
 
 def test_a_failed_csv_export_keeps_the_old_file_and_makes_no_folder(
         qtbot, make_window, trained_run, tmp_path, monkeypatch):
-    import ganstudio.core.export as export
+    import ganstudio.core.run.export as export
 
     window = _opened(qtbot, make_window, trained_run)
     old = tmp_path / "curves.csv"

@@ -15,11 +15,11 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
 
-from ganstudio.core import checkpoints
-from ganstudio.core.events import Alert, Marker, Paused, Stats
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import read_metrics
-from ganstudio.core.steer import ControlFile
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.run.events import Alert, Marker, Paused, Stats
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.log import read_metrics
+from ganstudio.core.run.steer import ControlFile
 from tests.qt.conftest import WAIT_MS
 
 TRAIN = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
@@ -156,7 +156,7 @@ def test_a_read_only_run_is_watched_with_the_controls_off(qtbot, make_window, he
     proc, folder = headless()
     window = make_window()
     _wait_folder(qtbot, folder)
-    import ganstudio.core.steer as steer
+    import ganstudio.core.run.steer as steer
 
     real = steer.os.access
     monkeypatch.setattr(steer.os, "access", lambda p, mode: False if mode == os.W_OK else real(p, mode))
@@ -198,7 +198,7 @@ def test_torn_lines_a_rewritten_log_and_a_deleted_folder_are_survived(qtbot, mak
 
 
 def test_alerts_and_nan_markers_survive_a_checkpoint_and_a_reopen(qtbot, make_window, tmp_path):
-    from ganstudio.core.driver import RunDriver
+    from ganstudio.core.run.driver import RunDriver
     from tests.qt.conftest import tiny_config
 
     cfg = tiny_config(tmp_path / "runs", train__steps=8)

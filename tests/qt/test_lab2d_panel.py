@@ -11,10 +11,10 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton
 
 from ganstudio.core.config import Config, save, validate, with_values
-from ganstudio.core.events import Samples
 from ganstudio.core.extent import preview_points
-from ganstudio.core.lab import FIELD_RESOLUTION
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.run.events import Samples
+from ganstudio.core.train.lab import FIELD_RESOLUTION
+from ganstudio.core.train.trainer import Trainer
 from ganstudio.qt.panels.lab2d import (
     ARROWS_SHOWN,
     REAL_POINTS_SHOWN,

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
-from ganstudio.core.events import CheckpointSaved
-from ganstudio.core.runfolder import RunFolder
+from ganstudio.core.run.events import CheckpointSaved
+from ganstudio.core.run.folder import RunFolder
 from ganstudio.qt.latent_thread import ExplorerThread, Reply
 from ganstudio.qt.panels.grid_view import PICK_COLORS, GridView, grid_index
 from ganstudio.qt.panels.latent import LatentPanel

@@ -14,11 +14,11 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget, QMessageBox, QProgressBar, QWidget
 
-from ganstudio.core import checkpoints
 from ganstudio.core import config as cfgmod
-from ganstudio.core.events import CheckpointSaved, Stats
-from ganstudio.core.history import History
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.run.events import CheckpointSaved, Stats
+from ganstudio.core.run.history import History
+from ganstudio.core.train.trainer import Trainer
 from ganstudio.qt import worker as worker_module
 from ganstudio.qt.app import main
 from tests.qt.conftest import LONG_RUN, WAIT_MS, collect, has_events, stop_and_wait

@@ -11,8 +11,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QSlider, QTabWidget
 
-from ganstudio.core.events import CheckpointSaved, HyperparamsChanged, Stats
-from ganstudio.core.history import History, Marker
+from ganstudio.core.run.events import CheckpointSaved, HyperparamsChanged, Stats
+from ganstudio.core.run.history import History, Marker
 from ganstudio.qt.panels.plots import PlotsPanel
 from tests.core.test_curves import reference_ema
 

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QLineEdit, QListWidget, QMess
 
 from ganstudio.cli import EXIT_OK, main
 from ganstudio.core.config import Config
-from ganstudio.core.runfolder import TRASH, RunFolder
-from ganstudio.core.runlog import read_metrics
-from ganstudio.core.runs import RunInfo, fmt_duration
+from ganstudio.core.run.folder import TRASH, RunFolder
+from ganstudio.core.run.listing import RunInfo, fmt_duration
+from ganstudio.core.run.log import read_metrics
 from ganstudio.qt.panels.runs import HEADERS, RunsPanel
 from tests.qt.conftest import WAIT_MS, tiny_config
 

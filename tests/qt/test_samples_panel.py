@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
 )
 
-from ganstudio.core.events import Samples
+from ganstudio.core.run.events import Samples
 from ganstudio.qt.panels.grid_view import GRID_NROW, PICK_COLORS, GridView
 from ganstudio.qt.panels.samples import SamplesPanel
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QAction
 
-from ganstudio.core.events import Alert, Metrics, Stats
+from ganstudio.core.run.events import Alert, Metrics, Stats
 from tests.qt.conftest import WAIT_MS, collect
 
 

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core import presets
-from ganstudio.core.events import Alert, Stats
-from ganstudio.core.history import Marker
+from ganstudio.core.config import presets
+from ganstudio.core.run.events import Alert, Stats
+from ganstudio.core.run.history import Marker
 from ganstudio.qt.panels.plot_items import TICK_PX
 from tests.qt.conftest import LONG_RUN, WAIT_MS, stop_and_wait
 from tests.qt.test_main_window import action, field, start_and_wait, type_value

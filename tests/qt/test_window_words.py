@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from ganstudio.core import presets
-from ganstudio.core.events import Alert
+from ganstudio.core.config import presets
+from ganstudio.core.run.events import Alert
 from tests.qt.conftest import LONG_RUN, WAIT_MS, stop_and_wait
 from tests.qt.test_main_window import action, type_value
 

@@ -6,9 +6,9 @@ import pytest
 from PySide6.QtCore import QObject
 
 from ganstudio.core.config import ConfigError
-from ganstudio.core.control import Control
-from ganstudio.core.events import Failed, Finished, RunStarted, Stats
-from ganstudio.core.trainer import Trainer
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import Failed, Finished, RunStarted, Stats
+from ganstudio.core.train.trainer import Trainer
 from ganstudio.qt.session import RUNNING, STOPPED, Session
 from ganstudio.qt.worker import THREADS, Worker, start_worker
 from tests.qt.conftest import LONG_RUN, WAIT_MS, tiny_config

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganstudio.core.checkpoints import CheckpointError
+from ganstudio.core.checkpoint.io import CheckpointError
 
 if TYPE_CHECKING:
-    from ganstudio.core.trainer import Trainer, _Sampler
+    from ganstudio.core.train.trainer import Trainer, _Sampler
 
 ADAM_STATE = ("step", "exp_avg", "exp_avg_sq")
 # Adam settings GAN Studio never changes: a checkpoint must have the fresh optimizer's values.

@@ -1,5 +1,5 @@
 """The content digest of a checkpoint: what it is computed over and how, kept in one place because
-every checkpoint since format version 2 stores one (see checkpoints.seal and checkpoints.load).
+every checkpoint since format version 2 stores one (see io.seal and io.load).
 
 A digest is "<method>:<hex>": SHA-256 of the checkpoint pickled canonically (below), with each
 tensor in it replaced by its dtype, shape and a check of its bytes, which the method names. A

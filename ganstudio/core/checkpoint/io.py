@@ -32,9 +32,11 @@ from typing import Any
 
 import torch
 
-from ganstudio.core import checkpoint_digest, filekind
+from ganstudio.core.checkpoint import digest as checkpoint_digest
+from ganstudio.core.checkpoint import filekind
+from ganstudio.core.checkpoint.names import LATEST, step_in_name
 from ganstudio.core.config import Config, ConfigError, from_dict
-from ganstudio.core.runfolder import LATEST, free_space, list_checkpoints, step_in_name, step_path
+from ganstudio.core.disk import free_space
 
 FORMAT = "ganstudio-checkpoint"
 VERSION = 2  # 2: a content digest under "digest"
@@ -81,7 +83,7 @@ class _Damaged(CheckpointError):
 
 
 def content_digest(obj: dict[str, Any], method: str = checkpoint_digest.METHOD) -> str:
-    """The digest of checkpoint `obj`'s content (see checkpoint_digest), without the keys load() adds."""
+    """The digest of checkpoint `obj`'s content (see digest.py), without the keys load() adds."""
     return checkpoint_digest.digest({k: v for k, v in obj.items() if k not in _LOAD_ONLY_KEYS}, method)
 
 
@@ -469,28 +471,3 @@ def check(obj: Any, path: str | Path = "checkpoint") -> dict[str, Any]:
 
 def config_of(ckpt: dict[str, Any]) -> Config:
     return ckpt["config_obj"]
-
-
-def save_rotating(obj: dict[str, Any], folder: str | Path, step: int, keep: int) -> Path:
-    """Save as step-N.pt, point latest.pt at it, then delete all but the `keep` newest step files.
-
-    Old files go only after the new one and latest.pt are complete, so there is always a loadable
-    checkpoint on disk.
-    """
-    folder = Path(folder)
-    path = save_atomic(obj, step_path(folder, step))
-    latest = folder / LATEST
-    tmp = folder / f".{LATEST}.link.tmp"
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        os.link(path, tmp)  # a second name for the same bytes: no second write
-        os.replace(tmp, latest)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        save_atomic(obj, latest)
-    for _, old in list_checkpoints(folder)[:-keep]:
-        with contextlib.suppress(OSError):
-            old.unlink()
-    return path

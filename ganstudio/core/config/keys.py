@@ -1,8 +1,8 @@
-"""The run configuration: nested frozen dataclasses, one validator, TOML in and out.
+"""The config keys: nested frozen dataclasses whose fields describe themselves, and the key table.
 
 Every key carries its own description in field metadata (`help`, `choices`, `min`/`max`, `live`):
 the validator, the CLI's `--set`, the GUI's hyperparameter panel and the README's key table all
-read it from here, so there is one definition of what a key means and what it allows.
+read it from here (`KEYS`), so there is one definition of what a key means and what it allows.
 """
 
 from __future__ import annotations
@@ -10,12 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
 import reprlib
-import tomllib
 from dataclasses import dataclass, field, fields
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import tomli_w
@@ -36,7 +32,7 @@ NATIVE_SHAPE = {
 }
 # TOML stores whole numbers in 64 bits: a config holding a larger one could not be read back.
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
-# A run folder is <out>/<YYYYmmdd-HHMMSS>-<log.name>[-N] (runlog.create_run_dir), and filesystems allow
+# A run folder is <out>/<YYYYmmdd-HHMMSS>-<log.name>[-N] (RunFolder.create), and filesystems allow
 # 255 bytes per name: 16 go to the time stamp and up to 4 to the "-N" that keeps names unique.
 RUN_NAME_MAX_BYTES = 255 - len("20260101-000000-") - len("-999")
 
@@ -316,7 +312,7 @@ def _type_of(f: dataclasses.Field) -> type:
     return {"str": str, "int": int, "float": float, "bool": bool}[f.type]
 
 
-def keys() -> list[KeyInfo]:
+def _all_keys() -> list[KeyInfo]:
     """Every config key in definition order."""
     out = []
     for section, cls in SECTIONS.items():
@@ -338,11 +334,10 @@ def keys() -> list[KeyInfo]:
     return out
 
 
-KEYS: dict[str, KeyInfo] = {k.key: k for k in keys()}
-LIVE_KEYS = frozenset(k.key for k in KEYS.values() if k.live)
+KEYS: dict[str, KeyInfo] = {k.key: k for k in _all_keys()}
 
 
-def _allowed(info: KeyInfo) -> str:
+def allowed(info: KeyInfo) -> str:
     if info.choices is not None:
         return "one of " + ", ".join(repr(c) for c in info.choices)
     def num(v: float) -> str:  # ints exactly (2**63 - 1 must not print as 9.22337e+18)
@@ -372,7 +367,7 @@ class _ShortRepr(reprlib.Repr):
         return super().repr_int(x, level)
 
 
-_show = _ShortRepr().repr
+show = _ShortRepr().repr
 
 
 def unknown_key(key: Any) -> str:
@@ -385,79 +380,7 @@ def unknown_key(key: Any) -> str:
         close = difflib.get_close_matches(key.lower(), list(KEYS), n=1, cutoff=0.75)
         guess = same_name[0] if len(same_name) == 1 else close[0] if close else None
     hint = f" (did you mean '{guess}'?)" if guess else ""
-    return f"unknown key {_show(key)}{hint}; known keys: {', '.join(KEYS)}"
-
-
-def _text_problem(key: str, value: str) -> str | None:
-    """What stops a text value from being saved (TOML is UTF-8) or used in a path, or None."""
-    if "\0" in value:
-        return f"{key} = {_show(value)} contains a NUL character (\\x00), which no path can hold; remove it"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return (
-            f"{key} = {_show(value)} contains a lone surrogate character, which cannot be saved as "
-            "UTF-8; remove it"
-        )
-    if key == "log.name":
-        if "/" in value or "\\" in value:
-            return (
-                f"{key} = {_show(value)} contains a path separator; it names one run folder inside "
-                "log.out: use a name without / or \\ (put the parent folder in log.out)"
-            )
-        if value.strip() in (".", ".."):
-            return f"{key} = {_show(value)} is not a folder name; use a name such as 'baseline'"
-        size = len(value.encode("utf-8"))
-        if size > RUN_NAME_MAX_BYTES:
-            return (
-                f"{key} = {_show(value)} is {size} bytes long; with the run folder's time stamp it "
-                f"must fit in a 255-byte file name, so it may have at most {RUN_NAME_MAX_BYTES} bytes"
-            )
-    return None
-
-
-def check_value(key: str, value: Any) -> str | None:
-    """The problem with one key's value, or None. Used per field by the GUI and by `validate`."""
-    info = KEYS.get(key) if isinstance(key, str) else None
-    if info is None:
-        return unknown_key(key)
-    t = info.type
-    shown = _show(value)
-    ok_type = (
-        isinstance(value, bool)
-        if t is bool
-        else isinstance(value, t) and not isinstance(value, bool)
-        if t in (int, str)
-        else isinstance(value, (int, float)) and not isinstance(value, bool)
-    )
-    if not ok_type:
-        kind = type(value).__name__
-        kind = {"dict": "table", "datetime": "date-time"}.get(kind, kind)  # as TOML names them
-        article = "an" if kind[0] in "aeiou" else "a"
-        return f"{key} = {shown} is {article} {kind}; it must be {_allowed(info)}"
-    if t is float:
-        try:  # an int from TOML or a checkpoint may be too large for any float
-            finite = math.isfinite(value)
-        except OverflowError:
-            return f"{key} = {shown} is too large to be a number; it must be {_allowed(info)}"
-        if not finite:
-            return f"{key} = {shown} is not a finite number; it must be {_allowed(info)}"
-    if t is str:
-        problem = _text_problem(key, value)
-        if problem:
-            return problem
-    if info.choices is not None and value not in info.choices:
-        return f"{key} = {shown} is not allowed; it must be {_allowed(info)}"
-    if info.min is not None and (value <= info.min if info.min_exclusive else value < info.min):
-        return f"{key} = {shown} is too small; it must be {_allowed(info)}"
-    if info.max is not None and value > info.max:
-        return f"{key} = {shown} is too large; it must be {_allowed(info)}"
-    if t is int and not INT_MIN <= value <= INT_MAX:
-        return (
-            f"{key} = {shown} is too large; it must be {_allowed(info)}, and a config file holds whole "
-            f"numbers up to {INT_MAX}"
-        )
-    return None
+    return f"unknown key {show(key)}{hint}; known keys: {', '.join(KEYS)}"
 
 
 def resolved_image_shape(data: DataConfig) -> tuple[int, int, int]:
@@ -474,290 +397,9 @@ def is_2d(cfg: Config) -> bool:
     return cfg.data.dataset in DATASETS_2D
 
 
-def _cross_checks(cfg: Config) -> list[str]:
-    problems = []
-    dev = cfg.train.device
-    # ASCII digits only (str.isdigit takes '٣' and '²') and no leading zeros: torch refuses those,
-    # and reads an index above 127 as a negative one.
-    index = re.fullmatch(r"cuda:(0|[1-9][0-9]{0,2})", dev)
-    if not (dev in ("auto", "cpu", "cuda", "mps") or (index and int(index[1]) <= 127)):
-        problems.append(
-            f"train.device = {_show(dev)} is not a device; use auto, cpu, cuda, cuda:N (N = 0..127) or mps"
-        )
-    if cfg.data.dataset != "folder" and cfg.data.dataset not in DATASETS_2D and 0 < cfg.data.image_size < 4:
-        problems.append(f"data.image_size = {cfg.data.image_size} is too small; use 0 (native) or >= 4")
-    if cfg.model.arch == "dcgan":
-        if is_2d(cfg):
-            problems.append(
-                f"model.arch = 'dcgan' needs images, but data.dataset = {cfg.data.dataset!r} is 2D "
-                "points; use model.arch = 'mlp'"
-            )
-        else:
-            _, size, _ = resolved_image_shape(cfg.data)
-            if size not in DCGAN_SIZES:
-                problems.append(
-                    f"model.arch = 'dcgan' needs data.image_size in {', '.join(map(str, DCGAN_SIZES))}; "
-                    f"{cfg.data.dataset} would be {size}x{size}: set data.image_size to one of them"
-                )
-    if cfg.data.dataset == "folder" and not cfg.data.root.strip():
-        problems.append("data.root is empty; for data.dataset = 'folder' it must be your image folder")
-    return problems
-
-
-def validate(cfg: Config) -> Config:
-    """Return cfg if it is valid, else raise ConfigError listing every problem."""
-    problems = []
-    for info in KEYS.values():
-        section, name = info.key.split(".")
-        problem = check_value(info.key, getattr(getattr(cfg, section), name))
-        if problem:
-            problems.append(problem)
-    if not problems:
-        problems = _cross_checks(cfg)
-    if problems:
-        raise ConfigError(problems)
-    return cfg
-
-
 def get(cfg: Config, key: str) -> Any:
     section, name = key.split(".")
     return getattr(getattr(cfg, section), name)
-
-
-def with_values(cfg: Config, values: dict[str, Any]) -> Config:
-    """A copy of cfg with {'section.key': value} applied (unvalidated: call validate)."""
-    sections: dict[str, dict[str, Any]] = {}
-    unknown = [k for k in values if k not in KEYS]
-    if unknown:
-        raise ConfigError([unknown_key(k) for k in unknown])
-    for key, value in values.items():
-        section, name = key.split(".")
-        sections.setdefault(section, {})[name] = value
-    return dataclasses.replace(
-        cfg, **{s: dataclasses.replace(getattr(cfg, s), **kv) for s, kv in sections.items()}
-    )
-
-
-def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
-    return dataclasses.asdict(cfg)
-
-
-def from_dict(d: Any, *, source: str = "config") -> Config:
-    """Build and validate a Config from nested plain values; unknown sections/keys are errors."""
-    if not isinstance(d, dict):
-        raise ConfigError([f"{source}: expected a table of sections, got {type(d).__name__}"])
-    values: dict[str, Any] = {}
-    problems = []
-    for section, table in d.items():
-        if section not in SECTIONS:
-            shown = section if isinstance(section, str) and len(section) <= 80 else _show(section)
-            problems.append(f"{source}: unknown section [{shown}]; known: {', '.join(SECTIONS)}")
-            continue
-        if not isinstance(table, dict):
-            problems.append(f"{source}: [{section}] must be a table of keys")
-            continue
-        for name, value in table.items():
-            key = f"{section}.{name}"
-            if key not in KEYS:
-                problems.append(f"{source}: {unknown_key(key)}")
-            else:
-                values[key] = _as_float(value) if KEYS[key].type is float else value
-    if problems:
-        raise ConfigError(problems)
-    cfg = with_values(Config(), values)
-    try:
-        return validate(cfg)
-    except ConfigError as e:
-        raise ConfigError([f"{source}: {p}" for p in e.problems]) from None
-
-
-def _as_float(value: Any) -> Any:
-    """A float key's value as a float where that is exact enough; anything else is left to the validator.
-
-    TOML has no int/float distinction for 1 vs 1.0 that users care about; an int too large for a
-    float stays an int, for check_value to name. -0.0 becomes 0.0, so no field ever shows "-0.0".
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            value = float(value)
-        except OverflowError:
-            return value
-    return value + 0.0 if isinstance(value, float) else value
-
-
-def parse_value(key: str, text: str) -> Any:
-    """Parse a command-line or text-field value for `key` into its type (no range checks).
-
-    Numbers are written in ASCII (int() and float() would also take '٣' or full-width digits), and
-    a value is refused rather than changed: '1e-400' is not 0, '2.5' is not a whole number.
-    """
-    info = KEYS.get(key) if isinstance(key, str) else None
-    if info is None:
-        raise ConfigError([unknown_key(key)])
-    t = info.type
-    s = text.strip()
-    if t is str:
-        return s
-
-    def refuse(why: str) -> ConfigError:
-        return ConfigError([f"{key} = {_show(text)} {why}; it must be {_allowed(info)}"])
-
-    if t is bool:
-        low = s.lower()
-        if low in ("true", "1", "yes", "on"):
-            return True
-        if low in ("false", "0", "no", "off"):
-            return False
-        raise refuse("is not valid")
-    if not s.isascii():
-        raise refuse("is not valid (write numbers with the digits 0-9)")
-    if t is int:
-        try:
-            return int(s)  # int() also takes "1_000", as TOML does
-        except ValueError:
-            pass
-        try:  # "1e4" steps is a whole number too; exact, so "1e-400" is not 0
-            exact = Decimal(s)
-        except InvalidOperation:
-            raise refuse("is not valid") from None
-        if not exact.is_finite():
-            raise refuse("is not a finite number")
-        if exact != exact.to_integral_value():
-            raise refuse("is not a whole number")
-        if not INT_MIN <= exact <= INT_MAX:  # before int(): int(Decimal("1e999999999")) never ends
-            raise refuse("is too large")
-        return int(exact)
-    try:
-        number = float(s)
-    except ValueError:
-        raise refuse("is not valid") from None
-    if not math.isfinite(number):
-        spelled = s.lower().lstrip("+-") in ("inf", "infinity", "nan")
-        raise refuse("is not a finite number" if spelled else "is too large to be a number")
-    if number == 0.0 and Decimal(s) != 0:
-        raise refuse("is too close to 0 to be told apart from it")
-    return number + 0.0  # -0.0 becomes 0.0
-
-
-def apply_overrides(cfg: Config, assignments: list[str]) -> Config:
-    """Apply CLI-style 'section.key=value' strings and validate."""
-    values = {}
-    problems = []
-    for a in assignments:
-        key, sep, text = a.partition("=")
-        key = key.strip()
-        if not sep:
-            problems.append(f"--set {a!r}: expected key=value, for example optim.lr_g=1e-4")
-            continue
-        try:
-            values[key] = parse_value(key, text)
-        except ConfigError as e:
-            problems.extend(e.problems)
-    if problems:
-        raise ConfigError(problems)
-    return validate(with_values(cfg, values))
-
-
-def to_toml(cfg: Config) -> str:
-    return tomli_w.dumps(to_dict(cfg))
-
-
-def from_toml(text: str, *, source: str = "config") -> Config:
-    try:
-        d = tomllib.loads(text)
-    except RecursionError:
-        raise ConfigError([f"{source} nests arrays or tables too deeply to be a config"]) from None
-    except ValueError as e:  # TOMLDecodeError, or an integer over 4,300 digits
-        raise ConfigError([f"{source} is not valid TOML: {e}"]) from None
-    return from_dict(d, source=source)
-
-
-def load(path: str | Path) -> Config:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"config file {p} does not exist"]) from None
-    except (OSError, ValueError) as e:  # ValueError: UnicodeDecodeError, or a NUL in the path
-        raise ConfigError([f"cannot read config file {_show(str(p))}: {e}"]) from None
-    return from_toml(text, source=str(p))
-
-
-def save(cfg: Config, path: str | Path) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(to_toml(cfg), encoding="utf-8")
-    tmp.replace(p)
-
-
-def live_changes(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
-    """{key: (old, new)} for every key that differs."""
-    return {k: (get(old, k), get(new, k)) for k in KEYS if get(old, k) != get(new, k)}
-
-
-#: Keys a run may change when it continues from a checkpoint (resumed or forked): the live ones, and
-#: those that touch neither the models' or the data's shapes nor the random streams.
-RESUMABLE_KEYS = LIVE_KEYS | frozenset(
-    {"log.out", "log.name", "train.device", "train.threads", "train.amp"}
-)
-#: A fork may also draw its noise from another seed from the fork on (its models and data are the
-#: parent's, so their shapes and the data order stay).
-FORK_KEYS = RESUMABLE_KEYS | frozenset({"train.seed"})
-LOCKED_WHY = {
-    "train": "cannot change while training runs; stop training to change it",
-    "resume": "is fixed by the checkpoint's models and data; it cannot change when a run continues",
-    "fork": "is fixed by the checkpoint's models and data (their shapes or the data order); a fork "
-            "can change the live keys, the loss and train.seed",
-}
-
-
-def live_update(
-    current: Config,
-    change: Config | dict[str, Any],
-    *,
-    allowed: frozenset[str] = LIVE_KEYS,
-    why: str = "train",
-) -> tuple[Config, dict[str, tuple[Any, Any]]]:
-    """`current` with `change` applied, for a run that exists: the one check of a live edit.
-
-    `change` is a whole Config or {"section.key": value} (JSON-style: 1 for a float key is 1.0).
-    Every value goes through the validator, and a key outside `allowed` whose value differs is
-    refused ("<key> cannot change while training runs; ..."). Returns the new config and
-    {key: (old, new)} for what changed; raises ConfigError listing every problem."""
-    if isinstance(change, Config):
-        new = change
-    else:
-        if not isinstance(change, dict):
-            kind = type(change).__name__
-            raise ConfigError([f"a live edit must be a table of keys and values, not {kind}"])
-        values = {}
-        for key, value in change.items():
-            info = KEYS.get(key) if isinstance(key, str) else None
-            if info is None:
-                raise ConfigError([unknown_key(key)])
-            if info.type is float:
-                value = _as_float(value)
-            values[key] = value
-        new = with_values(current, values)
-    new = validate(new)
-    changes = live_changes(current, new)
-    locked = sorted(k for k in changes if k not in allowed)
-    if locked:
-        raise ConfigError([f"{k} {LOCKED_WHY[why]}" for k in locked])
-    return new, changes
-
-
-def batch_split_problem(batch_size: int, processes: int) -> str | None:
-    """Why train.batch_size (the global batch) cannot be split over `processes`, with the nearest
-    sizes that can; None when it can."""
-    if processes <= 1 or batch_size % processes == 0:
-        return None
-    lower = batch_size - batch_size % processes
-    upper = lower + processes
-    near = f"{lower} or {upper}" if lower > 0 else f"{upper}"
-    return (f"train.batch_size = {batch_size} is the global batch and must divide by the {processes} "
-            f"processes (WORLD_SIZE); use {near}")
 
 
 def run_name(cfg: Config) -> str:
@@ -776,6 +418,6 @@ def markdown_key_table() -> str:
     for info in KEYS.values():
         default = tomli_w.dumps({"v": info.default}).strip()[4:]
         rows.append(
-            f"| `{info.key}` | `{default}` | {'yes' if info.live else ''} | {_allowed(info)} | {info.help} |"
+            f"| `{info.key}` | `{default}` | {'yes' if info.live else ''} | {allowed(info)} | {info.help} |"
         )
     return "\n".join(rows)

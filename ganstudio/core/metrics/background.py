@@ -27,11 +27,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ganstudio.core import models, oom
-from ganstudio.core.allocator import release_free_memory
+from ganstudio.core import models
 from ganstudio.core.config import Config
 from ganstudio.core.metrics.classifier import Cancelled
 from ganstudio.core.metrics.evaluator import Evaluator
+from ganstudio.core.train import oom
+from ganstudio.core.train.allocator import release_free_memory
 
 TORCH_THREADS = 1
 

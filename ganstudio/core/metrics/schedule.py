@@ -16,10 +16,10 @@ from torch import nn
 
 from ganstudio.core.config import Config
 from ganstudio.core.data import Dataset
-from ganstudio.core.events import Alert, Event, Metrics
-from ganstudio.core.health import HealthMonitor
 from ganstudio.core.metrics.background import BackgroundEvaluator, cpu_generator
 from ganstudio.core.metrics.evaluator import Evaluator
+from ganstudio.core.run.events import Alert, Event, Metrics
+from ganstudio.core.train.health import HealthMonitor
 
 DRAIN_S = 60.0  # how long a completed run waits for its last quality metrics
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ganstudio.core.config import KEYS, get
-from ganstudio.core.events import HyperparamsChanged
-from ganstudio.core.run import RunState
+from ganstudio.core.run.events import HyperparamsChanged
+from ganstudio.core.run.state import RunState
 
 
 def _show(v: Any) -> str:

@@ -1,7 +1,7 @@
 """Thread-safe requests to a running trainer: pause, resume, single step, stop, live edits, save.
 
 Every way of steering a run goes through one Control: the app's buttons (on the GUI thread), the
-CLI's signal handlers, and the control file of a run folder (ganstudio.core.steer, on its own
+CLI's signal handlers, and the control file of a run folder (ganstudio.core.run.steer, on its own
 thread). Plain `threading` only, so the GUI can hold one without importing torch.
 """
 

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from ganstudio.core.config import Config, run_name
-from ganstudio.core.control import Control
-from ganstudio.core.events import Alert, CheckpointFailed, CheckpointSaved, Event, Failed, Finished
-from ganstudio.core.run import PAUSED
-from ganstudio.core.runfolder import RunFolder, RunFolderError
-from ganstudio.core.runlog import LogWriteError, RunWriter
-from ganstudio.core.steer import Steering
-from ganstudio.core.write_failures import HALT_AFTER, WriteFailures, halt_message
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import Alert, CheckpointFailed, CheckpointSaved, Event, Failed, Finished
+from ganstudio.core.run.folder import RunFolder, RunFolderError
+from ganstudio.core.run.log import LogWriteError, RunWriter
+from ganstudio.core.run.state import PAUSED
+from ganstudio.core.run.steer import Steering
+from ganstudio.core.run.write_failures import HALT_AFTER, WriteFailures, halt_message
 
 AUTO = "auto"
 
@@ -66,7 +66,7 @@ class RunDriver:
         dist: Any = None,
     ):
         self.cfg = cfg
-        self.dist = dist  # a torchrun job (ganstudio.core.distributed.Dist): rank 0 writes
+        self.dist = dist  # a torchrun job (ganstudio.core.train.distributed.Dist): rank 0 writes
         self.resume = resume
         self.folder = folder
         self.control = control or Control()
@@ -84,7 +84,7 @@ class RunDriver:
         self._log_failing = False
         self._unsaved: list[int] = []  # the steps of the checkpoint intervals in a row not saved
         self._counted = 0  # the trainer's count of them, as last seen
-        self._tensorboard: Any = None  # ganstudio.core.tensorboard.TensorBoardLog while log.tensorboard
+        self._tensorboard: Any = None  # ganstudio.core.run.tensorboard.TensorBoardLog while log.tensorboard
         self._tensorboard_failed = False
 
     # ----- building ----------------------------------------------------------------------------
@@ -92,7 +92,7 @@ class RunDriver:
     def prepare(self):
         """Build (or resume) the trainer and open the run folder. Raises ConfigError,
         CheckpointError, DataError or RunFolderError, leaving no new folder behind."""
-        from ganstudio.core.trainer import Trainer
+        from ganstudio.core.train.trainer import Trainer
 
         if self.trainer is not None:
             return self._open_folder(self.trainer)
@@ -128,8 +128,8 @@ class RunDriver:
         checkpoint (a multi-machine job's other ranks need not see its disk: they get it from rank
         0); every rank builds its trainer; a failure anywhere ends every rank (JobFailed on those
         that did not fail themselves) rather than leaving them waiting in a collective."""
-        from ganstudio.core import checkpoints
-        from ganstudio.core.trainer import Trainer
+        from ganstudio.core.checkpoint import io as checkpoints
+        from ganstudio.core.train.trainer import Trainer
 
         d = self.dist
         error: BaseException | None = None
@@ -177,7 +177,7 @@ class RunDriver:
         """A fork's changed keys, as a hyperparameter change at the fork's step: its plots and log
         say where it leaves the parent and how."""
         from ganstudio.core.config import live_changes
-        from ganstudio.core.events import HyperparamsChanged
+        from ganstudio.core.run.events import HyperparamsChanged
 
         t = self.trainer
         if not t.main:
@@ -208,7 +208,7 @@ class RunDriver:
             self.folder.write_meta({"created": time.time(), "host": socket.gethostname(),
                                     "name": run_name(trainer.cfg), "parent": self._parent})
         if trainer.cfg.log.tensorboard:  # no package: said now, before training starts
-            from ganstudio.core.tensorboard import TensorBoardMissing, check_available
+            from ganstudio.core.run.tensorboard import TensorBoardMissing, check_available
 
             try:
                 check_available()
@@ -216,7 +216,7 @@ class RunDriver:
                 raise RunFolderError(str(e)) from None
         # Saves killed mid-write (a crash, kill -9) left their temporary files; a save of this run
         # would remove them too, but a run killed again before its first save never gets there.
-        from ganstudio.core import checkpoints
+        from ganstudio.core.checkpoint import io as checkpoints
 
         checkpoints.remove_stale_temps(self.folder.checkpoints_dir)
         if self.writer is None or self.writer.closed:
@@ -323,7 +323,7 @@ class RunDriver:
     def _write_tensorboard(self, ev: Event) -> list[Event]:
         """log.tensorboard: the event goes to <run>/tensorboard/ too; the files open and close as
         the (live) key is turned on and off. A failure is an Alert, once; training goes on."""
-        from ganstudio.core.tensorboard import TensorBoardLog
+        from ganstudio.core.run.tensorboard import TensorBoardLog
 
         on = self.trainer is not None and self.trainer.cfg.log.tensorboard
         if not on or self._tensorboard_failed:
@@ -363,7 +363,7 @@ class JobFailed(Exception):
 
 def parent_of(checkpoint: str | Path, kind: str) -> dict[str, Any]:
     """What a run continued from, for its run.json: the checkpoint, its run folder and step."""
-    from ganstudio.core import checkpoints
+    from ganstudio.core.checkpoint import io as checkpoints
 
     source = RunFolder.of_checkpoint(checkpoint)
     step = None
@@ -376,6 +376,6 @@ def parent_of(checkpoint: str | Path, kind: str) -> dict[str, Any]:
 
 
 def _config_of(checkpoint: Path) -> Config:
-    from ganstudio.core import checkpoints
+    from ganstudio.core.checkpoint import io as checkpoints
 
     return checkpoints.config_of(checkpoints.load(checkpoint))

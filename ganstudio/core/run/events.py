@@ -121,7 +121,7 @@ class Samples:
     """Generator output on the fixed noise batch: `grid` is an HxWxC uint8 image for image data,
     `points` an (n, 2) float32 array for 2D data.
 
-    2D data also gets the lab's view (ganstudio.core.lab): `field`, a (res, res) float32 array of
+    2D data also gets the lab's view (ganstudio.core.train.lab): `field`, a (res, res) float32 array of
     D's output (probability or raw score, as in the plots) over `extent` = (xmin, xmax, ymin, ymax),
     row 0 at ymin; and `arrows`, (n, 2) float32, the push -d(loss_g)/dx on each of the points.
     In metrics.jsonl a samples line names the file the writer saved them to.

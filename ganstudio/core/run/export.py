@@ -1,5 +1,5 @@
 """A run's curves out of GAN Studio: CSV for a spreadsheet or pandas, TensorBoard event files for
-TensorBoard. Both read the run folder with the same reader the app uses (ganstudio.core.runlog)."""
+TensorBoard. Both read the run folder with the same reader the app uses (ganstudio.core.run.log)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from ganstudio.core.events import STAT_KEYS
-from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_error
-from ganstudio.core.runlog import LogReader, read_run
+from ganstudio.core.disk import describe_os_error
+from ganstudio.core.run.events import STAT_KEYS
+from ganstudio.core.run.folder import RunFolder, RunFolderError
+from ganstudio.core.run.log import LogReader, read_run
 
 FIRST = ("step", "epoch", "wall")
 
@@ -86,7 +87,7 @@ def export_tensorboard(folder: RunFolder, target: str | Path) -> tuple[Path, dic
     """TensorBoard event files of the run in `target`/<run folder name>/ (so runs exported to one
     folder show side by side in `tensorboard --logdir target`). Returns that folder and how many
     scalars, images and texts were written."""
-    from ganstudio.core.tensorboard import TensorBoardLog, check_available
+    from ganstudio.core.run.tensorboard import TensorBoardLog, check_available
 
     check_run(folder)
     check_available()  # before any folder is made: a missing package leaves nothing behind

@@ -4,16 +4,16 @@
         run.json          {"format": "ganstudio-run", "version": 1, "created", "host", "name", "note",
                           "parent": {"run", "step", "checkpoint"} for a fork}
         config.toml       the run's config (rewritten when a live edit changes it)
-        metrics.jsonl     one event per line (ganstudio.core.events), appended and flushed per line
+        metrics.jsonl     one event per line (ganstudio.core.run.events), appended and flushed per line
         samples/          step-000000250.png sample grids; 2D toys: a scatter .png, the points as .npy
                           and D's field and G's push as .lab.npz
         checkpoints/      step-000001000.pt (the last log.keep_checkpoints of them), manual-….pt
                           (asked for by the user: never rotated away) and latest.pt (the newest)
-        control.jsonl     requests from a watching app, one JSON object per line (ganstudio.core.steer)
+        control.jsonl     requests from a watching app, one JSON object per line (ganstudio.core.run.steer)
         heartbeat.json    the training process's pulse, rewritten every few seconds
-        tensorboard/      TensorBoard event files, when log.tensorboard is on (ganstudio.core.tensorboard)
+        tensorboard/      TensorBoard event files, when log.tensorboard is on (ganstudio.core.run.tensorboard)
 
-    <log.out>/.trash/     run folders the user moved to the trash (ganstudio.core.runs), kept until
+    <log.out>/.trash/     run folders the user moved to the trash (ganstudio.core.run.listing), kept until
                           emptied by hand
 
 This module is the only one that knows these names. Version 1 is this layout; folders written
@@ -23,20 +23,21 @@ before run.json existed read as version 1 too. A reader refuses a folder of a ne
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
 import shutil
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ganstudio.core.checkpoint.store import CheckpointStore
 from ganstudio.core.config import Config, ConfigError, load, run_name, save
+from ganstudio.core.disk import describe_os_error
+from ganstudio.core.image import save_grid_png, scatter_png
 
 FORMAT = "ganstudio-run"
 VERSION = 1
@@ -47,133 +48,13 @@ CONTROL = "control.jsonl"
 HEARTBEAT = "heartbeat.json"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
-LATEST = "latest.pt"
 TENSORBOARD = "tensorboard"
 TRASH = ".trash"  # in the folder that holds the run folders
-_STEP_FILE = re.compile(r"^(step|manual)-(\d+)\.pt$")
 _SAMPLE_FILE = re.compile(r"^step-(\d+)\.png$")
 
 
 class RunFolderError(Exception):
     """A run folder that cannot be made, written or read; str(e) names the path and what to do."""
-
-
-def describe_os_error(e: BaseException) -> str:
-    """An OSError (or the ValueError open() raises for a NUL in a path) as a short reason."""
-    if isinstance(e, OSError):
-        if e.errno == errno.ENOSPC:
-            return "the disk is full"
-        if e.errno == errno.EDQUOT:
-            return "the disk quota is exceeded"
-        if e.errno in (errno.EACCES, errno.EPERM):
-            return "permission denied"
-        if e.errno == errno.EROFS:
-            return "the file system is read-only"
-        if e.errno == errno.ENAMETOOLONG:
-            return "a name in the path is too long for the file system"
-        if e.errno == errno.ENOTDIR:
-            return "a file is in the way where a folder should be"
-        return e.strerror or str(e)
-    return str(e)
-
-
-def free_space(path: str | Path) -> str:
-    """"1.2 MB free" on the file system of `path` (or of its nearest existing parent), or "" when
-    that cannot be told."""
-    p = Path(path)
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    try:
-        return f"{size_text(shutil.disk_usage(p).free)} free"
-    except OSError:
-        return ""
-
-
-def size_text(n: float) -> str:
-    """'812 bytes', '3.3 MB': in units of 1000, as the disk tools of most desktops count."""
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:,.1f} TB"
-
-
-@dataclass(frozen=True)
-class CheckpointFile:
-    step: int
-    path: Path
-    manual: bool
-
-
-class CheckpointStore:
-    """A folder of checkpoints: step-N.pt rotated to the newest `keep`, manual-N.pt kept, latest.pt."""
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-
-    @property
-    def latest(self) -> Path:
-        return self.folder / LATEST
-
-    def path_for(self, step: int, manual: bool = False) -> Path:
-        return self.folder / f"{'manual' if manual else 'step'}-{step:09d}.pt"
-
-    def files(self) -> list[CheckpointFile]:
-        """Step and manual checkpoints, oldest first (latest.pt is another name for the newest)."""
-        if not self.folder.is_dir():
-            return []
-        found = []
-        with contextlib.suppress(OSError):
-            for p in self.folder.iterdir():
-                m = _STEP_FILE.match(p.name)
-                if m:
-                    found.append(CheckpointFile(int(m.group(2)), p, m.group(1) == "manual"))
-        return sorted(found, key=lambda c: (c.step, c.manual))
-
-    def latest_existing(self) -> Path | None:
-        if self.latest.exists():
-            return self.latest
-        files = self.files()
-        return files[-1].path if files else None
-
-    def save(self, obj: dict[str, Any], step: int, keep: int, manual: bool = False) -> Path:
-        """Save as step-N.pt (or manual-N.pt), point latest.pt at it, then delete all but the `keep`
-        newest step files. Old files go only after the new one and latest.pt are complete, so there
-        is always a loadable checkpoint on disk; manual ones are never deleted."""
-        from ganstudio.core import checkpoints
-
-        path = checkpoints.save_atomic(obj, self.path_for(step, manual))
-        tmp = self.folder / f".{LATEST}.link.tmp"
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            os.link(path, tmp)  # a second name for the same bytes: no second write
-            os.replace(tmp, self.latest)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            checkpoints.save_atomic(obj, self.latest)
-        automatic = [c for c in self.files() if not c.manual]
-        for old in automatic[: max(0, len(automatic) - keep)]:
-            with contextlib.suppress(OSError):
-                old.path.unlink()
-        return path
-
-
-def step_in_name(name: str) -> int | None:
-    """The step a step or manual checkpoint's file name holds (None for any other name)."""
-    m = _STEP_FILE.match(name)
-    return int(m.group(2)) if m else None
-
-
-def step_path(folder: str | Path, step: int) -> Path:
-    """The automatic checkpoint of `step` in a checkpoints folder."""
-    return CheckpointStore(folder).path_for(step)
-
-
-def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
-    """(step, path) of the step and manual checkpoints in `folder`, oldest first."""
-    return [(c.step, c.path) for c in CheckpointStore(folder).files()]
 
 
 class RunFolder:
@@ -387,8 +268,10 @@ class RunFolder:
         """The PNG of the samples at `step` (for 2D data the scatter; its points are beside it)."""
         return self.samples_dir / f"step-{step:09d}.png"
 
-    def sample_timeline(self, up_to_step: int | None = None) -> list[tuple[int, Path]]:
-        """(step, png) of the folder's sample grids, by step."""
+    def sample_timeline(self, up_to_step: int | None = None,
+                        limit: int | None = None) -> list[tuple[int, Path]]:
+        """(step, png) of the folder's sample grids, by step; at most `limit` of them, evenly thinned
+        (`thin`), when a limit is given."""
         out = []
         if self.samples_dir.is_dir():
             with contextlib.suppress(OSError):
@@ -396,7 +279,8 @@ class RunFolder:
                     m = _SAMPLE_FILE.match(p.name)
                     if m and (up_to_step is None or int(m.group(1)) <= up_to_step):
                         out.append((int(m.group(1)), p))
-        return sorted(out)
+        out.sort()
+        return out if limit is None else [out[i] for i in thin(len(out), limit)]
 
     def write_samples(self, step: int, grid: np.ndarray | None, points: np.ndarray | None,
                       reference: np.ndarray | None = None, lab: dict[str, Any] | None = None) -> Path:
@@ -438,6 +322,14 @@ class RunFolder:
         return {"grid": arr[:, :, None] if arr.ndim == 2 else arr}
 
 
+def thin(n: int, limit: int) -> list[int]:
+    """The indices of at most `limit` of n items, evenly spread, the first and the last always in: a
+    long sample timeline, read when a folder is opened (the log's reader and `sample_timeline`)."""
+    if n <= limit:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, limit).round().astype(int).tolist()))
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -447,33 +339,3 @@ def _write_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise RunFolderError(f"cannot write {path}: {describe_os_error(e)}") from None
-
-
-def save_grid_png(grid: np.ndarray, path: str | Path) -> None:
-    from PIL import Image
-
-    img = grid[:, :, 0] if grid.shape[2] == 1 else grid
-    Image.fromarray(img).save(path)
-
-
-def scatter_png(points: np.ndarray, reference: np.ndarray | None = None, size: int = 400):
-    """A quick PNG of 2D samples (blue) over real data (grey), for the run folder and the CLI."""
-    from PIL import Image
-
-    both = points if reference is None else np.concatenate([points, reference])
-    finite = both[np.isfinite(both).all(axis=1)]
-    lim = float(np.abs(finite).max()) * 1.1 if finite.size else 1.0
-    lim = max(lim, 1e-3)
-    # Vectorised: 50,000 reference points drawn one by one cost ~0.2 s per sample event.
-    canvas = np.full((size, size, 3), 255, dtype=np.uint8)
-    for pts, colour in ((reference, (190, 190, 190)), (points, (31, 119, 180))):
-        if pts is None:
-            continue
-        pts = pts[np.isfinite(pts).all(axis=1)]
-        px = np.rint((pts / lim * 0.5 + 0.5) * (size - 1)).astype(int)
-        cols, rows = px[:, 0], size - 1 - px[:, 1]
-        for dy in (-1, 0, 1):  # 3x3 dots
-            for dx in (-1, 0, 1):
-                r, c = np.clip(rows + dy, 0, size - 1), np.clip(cols + dx, 0, size - 1)
-                canvas[r, c] = colour
-    return Image.fromarray(canvas)

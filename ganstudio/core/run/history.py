@@ -1,6 +1,6 @@
 """Every logged stat of a run, in growable numpy buffers, plus the run's markers.
 
-A History is part of a run's state (ganstudio.core.run.RunState), changed only by RunState.apply.
+A History is part of a run's state (ganstudio.core.run.state.RunState), changed only by RunState.apply.
 Buffers double when full, so appending is amortised O(1) and `series()` returns views, not copies:
 a plot can redraw a million points without converting a Python list every frame.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ganstudio.core.events import CheckpointSaved, HyperparamsChanged, Marker, Stats, StatsBlock
+from ganstudio.core.run.events import CheckpointSaved, HyperparamsChanged, Marker, Stats, StatsBlock
 
 __all__ = ["History", "Marker"]
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from ganstudio.core.events import (
+from ganstudio.core.disk import describe_os_error
+from ganstudio.core.run.events import (
     LOGGED,
     Failed,
     Finished,
@@ -33,20 +32,15 @@ from ganstudio.core.events import (
     Stats,
     from_record,
 )
-from ganstudio.core.run import FAILED, FINISHED, NEW, PAUSED, RUNNING, STALE, STOPPED, status_of
-from ganstudio.core.runfolder import CONFIG, METRICS, TRASH, RunFolder, RunFolderError, describe_os_error
-from ganstudio.core.runlog import LINE_START, STALE_S
+from ganstudio.core.run.folder import CONFIG, METRICS, TRASH, RunFolder, RunFolderError
+from ganstudio.core.run.log import parse_line
+from ganstudio.core.run.state import LIVE, NEW, RUNNING, STALE, STALE_S, STARTING, run_status, status_of
 
 DAMAGED, NOT_A_RUN, NEWER = "damaged", "not a run", "newer version"
-#: A run whose process has made its folder (run.json) and not yet written its config: it is building
-#: its data and models. A normal state for a few seconds, not a problem.
-STARTING = "starting"
 TAIL_BYTES = 64 * 1024  # the end of metrics.jsonl read for the status, the step and the last metric
 #: The quality metric shown for a run: the first of these its last evaluation has.
 MAIN_METRICS = ("fd", "modes_covered", "classes_covered", "recognised", "high_quality", "precision")
 _LIFECYCLE_KINDS = frozenset(cls.KIND for cls in (RunStarted, Resumed, Paused, Finished, Failed))
-_HEARTBEAT_ENDS = {FINISHED: FINISHED, STOPPED: STOPPED, FAILED: FAILED}
-_LIVE = (RUNNING, PAUSED, STARTING)  # what turns stale when the folder goes quiet
 NEVER_STARTED = (f"no {CONFIG} {STALE_S:.0f} s after its folder was made: its process stopped while "
                  "starting (or is still loading its data, or the folder did not sync whole)")
 
@@ -81,7 +75,7 @@ class RunInfo:
     @property
     def alive(self) -> bool:
         """Training now (or paused, or starting) in some process, with a recent sign of life."""
-        return self.status in _LIVE
+        return self.status in LIVE
 
     @property
     def is_run(self) -> bool:
@@ -200,9 +194,7 @@ def _config_fields(folder: RunFolder) -> tuple[dict[str, Any], str]:
 
 def with_staleness(info: RunInfo, now: float) -> RunInfo:
     """`info` with a live status turned stale once its files have been quiet for STALE_S."""
-    status = info.live_status
-    if status in _LIVE and info.newest and now - info.newest >= STALE_S:
-        status = STALE
+    status = run_status(info.live_status, now - info.newest if info.newest else 0.0)
     if status == info.status:
         return info
     problem = (NEVER_STARTED if status == STALE else "") if info.live_status == STARTING else info.problem
@@ -219,7 +211,7 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
     step, status, wall, metric, processes = info.step, NEW, 0.0, None, info.processes
     good = torn = foreign = 0
     for line in lines:
-        rec, was_torn = _parse_line(line)
+        rec, was_torn = parse_line(line)
         torn += was_torn
         if rec is None:
             continue
@@ -275,22 +267,6 @@ def _tail_lines(path: Path) -> tuple[list[bytes] | None, str]:
     return [line for line in lines if line.strip()], ""
 
 
-def _parse_line(line: bytes) -> tuple[Any, bool]:
-    """(the line's JSON or None, whether it was torn). A torn line that runs into a whole one
-    gives that one."""
-    try:
-        return orjson.loads(line), False
-    except orjson.JSONDecodeError:
-        pass
-    cut = line.rfind(LINE_START, 1)
-    if cut <= 0:
-        return None, True
-    try:
-        return orjson.loads(line[cut:]), True
-    except orjson.JSONDecodeError:
-        return None, True
-
-
 def _with_heartbeat(folder: RunFolder, info: RunInfo) -> RunInfo:
     """The heartbeat's word on the status: what the run said last, when the log's tail holds no
     start, pause or end (a long run), or a final status the log lacks (a killed writer); and a
@@ -306,11 +282,7 @@ def _with_heartbeat(folder: RunFolder, info: RunInfo) -> RunInfo:
     said = str(beat.get("status", ""))
     ranks = beat.get("rank_steps")
     processes = max(info.processes, len(ranks) if isinstance(ranks, list) else 1)
-    status = info.live_status
-    if said in _HEARTBEAT_ENDS and status in (RUNNING, PAUSED, NEW):
-        status = _HEARTBEAT_ENDS[said]
-    elif said in (RUNNING, PAUSED) and status in (RUNNING, PAUSED, NEW):
-        status = said
+    status = run_status(info.live_status, said=said)  # its age is judged by with_staleness
     return replace(info, live_status=status, status=status, processes=processes,
                    newest=max(info.newest, mtime))
 

@@ -2,8 +2,9 @@
 
 `RunWriter` is one listener on a run's events: it appends each event's record (events.py says what
 a line means) and saves sample files. `LogReader` turns the file back into the same events, fast
-enough for a million lines (stats come out as column blocks), and `Follower` keeps reading a live
-folder: new lines, the heartbeat, a run that went quiet, a file rewritten or a folder that vanished.
+enough for a million lines (stats come out as column blocks; a long first read parses half of it in
+a helper process), and `read_run` builds a folder's whole state with it. A live folder is followed
+by follow.py, with this reader.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import pickle
 import subprocess
 import sys
-import time
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -24,34 +24,27 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ganstudio.core import threads
-from ganstudio.core.allocator import release_free_memory
 from ganstudio.core.config import Config, is_2d, with_values
-from ganstudio.core.events import (
+from ganstudio.core.disk import describe_os_error, free_space
+from ganstudio.core.run.events import (
     Alert,
     CheckpointSaved,
     Event,
-    Failed,
-    Finished,
-    Heartbeat,
     HyperparamsChanged,
-    Paused,
     RecordError,
-    Resumed,
-    RunStarted,
     Samples,
     SourceStatus,
-    Stale,
     Stats,
     StatsBlock,
     from_record,
 )
-from ganstudio.core.run import RunState
-from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_error, free_space
-from ganstudio.core.write_failures import WriteFailures
+from ganstudio.core.run.folder import RunFolder, RunFolderError, thin
+from ganstudio.core.run.state import RunState
+from ganstudio.core.run.write_failures import WriteFailures
+from ganstudio.core.train import threads
+from ganstudio.core.train.allocator import release_free_memory
 
 LINE_START = b'{"event": '  # every line this writer makes starts so: used to recover torn lines
-STALE_S = 30.0  # no heartbeat (and no new line) for this long: the run is stale
 PARSE_CHUNK = 16_384  # lines parsed at a time (LogReader._items)
 PARALLEL_MIN_BYTES = 32 * 2**20  # a first read this long parses its second half in a helper process
 HELPER_TIMEOUT_S = 300.0
@@ -346,16 +339,8 @@ class LogReader:
     def _loads(self, line: bytes) -> dict | None:
         if not line.strip():
             return None
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            # A torn line (a process died mid-write) runs into the next one: keep the last whole record.
-            cut = line.rfind(LINE_START, 1)
-            rec = None
-            if cut > 0:
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    rec = orjson.loads(line[cut:])
-            self.damaged += 1
+        rec, torn = parse_line(line)
+        self.damaged += torn
         if rec is not None and not isinstance(rec, dict):
             self.damaged += 1
             return None
@@ -364,8 +349,8 @@ class LogReader:
     def _events(self, items: list[StatsBlock | tuple[Any, dict]]) -> list[Event]:
         out: list[Event] = []
         if self._first:  # a folder's first read: its sample grids, evenly thinned
-            keep = _thin(sum(1 for it in items if isinstance(it, tuple) and it[0] == Samples.KIND),
-                         self._limit)
+            count = sum(1 for it in items if isinstance(it, tuple) and it[0] == Samples.KIND)
+            keep = set(thin(count, self._limit)) if count > self._limit else None
         else:
             keep = None
         self._first = False
@@ -402,11 +387,18 @@ class LogReader:
         return Samples(step=step, **arrays)
 
 
-def _thin(n: int, limit: int) -> set[int] | None:
-    """Indices of at most `limit` of n items, evenly spread, the last always in; None: all."""
-    if n <= limit:
-        return None
-    return set(np.linspace(0, n - 1, limit).round().astype(int).tolist())
+def parse_line(line: bytes) -> tuple[Any, bool]:
+    """(a line's JSON value or None, whether it was torn). A torn line (a process died mid-write)
+    runs into the next one, which is whole: that one is kept. Every reader of the log uses this."""
+    try:
+        return orjson.loads(line), False
+    except orjson.JSONDecodeError:
+        pass
+    cut = line.rfind(LINE_START, 1)
+    if cut > 0:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(line[cut:]), True
+    return None, True
 
 
 def _stats_block(rows: list[dict]) -> StatsBlock:
@@ -499,7 +491,7 @@ class _Helper:
             self.proc.stdout.close()
 
 
-_HELPER = "from ganstudio.core.runlog import parse_range_main; parse_range_main()"
+_HELPER = "from ganstudio.core.run.log import parse_range_main; parse_range_main()"
 
 
 def parse_range_main() -> None:
@@ -528,101 +520,3 @@ def read_run(folder: RunFolder) -> RunState:
     for ev in LogReader(folder).read():
         state.apply(ev)
     return state
-
-
-class Follower:
-    """Follows a (possibly live, possibly remote and synced) run folder: `poll()` returns what
-    happened since the last poll, as events. Never raises for what the folder does: a torn or
-    rewritten log, a missing heartbeat, a folder that disappears are reported as events."""
-
-    def __init__(self, folder: RunFolder, stale_s: float = STALE_S):
-        self.folder = folder
-        self.reader = LogReader(folder)
-        self.stale_s = stale_s
-        self._heartbeat_sig: tuple | None = None
-        self._log_size = -1
-        self._pulse = time.monotonic()
-        self._alive = False
-        self._stale = False
-        self._missing = False
-        self._damaged = 0
-        self._first = True
-
-    def poll(self) -> list[Event]:
-        out: list[Event] = []
-        if not self.folder.path.is_dir():
-            if not self._missing:
-                self._missing = True
-                out.append(SourceStatus("missing", (
-                    f"the run folder {self.folder.path} has disappeared (deleted, moved or unmounted); "
-                    "what was read stays shown, and it is followed again if it comes back")))
-            return out
-        try:
-            events = self.reader.read()
-        except FileNotFoundError:
-            events = []
-            if not self._missing:
-                self._missing = True
-                out.append(SourceStatus("missing", f"{self.folder.metrics_path} is missing; waiting for it"))
-        except OSError as e:
-            return [SourceStatus("error", f"cannot read {self.folder.metrics_path}: {describe_os_error(e)}")]
-        else:
-            if self._missing:
-                self._missing = False
-                out.append(SourceStatus("ok"))
-        out.extend(events)
-        if self.reader.damaged > self._damaged:
-            self._damaged = self.reader.damaged
-            out.append(SourceStatus("damaged", (
-                f"{self._damaged} line{'s' if self._damaged != 1 else ''} of {self.folder.metrics_path} "
-                "could not be read (torn or foreign) and were skipped")))
-        for ev in events:
-            if isinstance(ev, (RunStarted, Resumed, Paused)):
-                self._alive = True
-            elif isinstance(ev, (Finished, Failed)):
-                self._alive = False
-        out.extend(self._pulse_events())
-        self._first = False
-        return out
-
-    def _pulse_events(self) -> list[Event]:
-        out: list[Event] = []
-        now = time.monotonic()
-        beat = self._read_heartbeat()
-        size = self.reader._offset
-        newest = 0.0
-        if beat is not None:
-            sig, ev, mtime = beat
-            newest = mtime
-            if sig != self._heartbeat_sig:
-                self._heartbeat_sig = sig
-                self._pulse = now
-                out.append(ev)
-        if size != self._log_size:
-            self._log_size = size
-            self._pulse = now
-            with contextlib.suppress(OSError):
-                newest = max(newest, self.folder.metrics_path.stat().st_mtime)
-        if self._first and newest:
-            # Opened now: judge by the files' age, since there is no pulse of ours to go by yet.
-            self._pulse = now - max(0.0, time.time() - newest)
-        quiet = now - self._pulse
-        if self._alive and quiet >= self.stale_s and not self._stale:
-            self._stale = True
-            out.append(Stale(seconds=quiet))
-        elif self._stale and quiet < self.stale_s:
-            self._stale = False
-        return out
-
-    def _read_heartbeat(self) -> tuple[tuple, Heartbeat, float] | None:
-        path = self.folder.heartbeat_path
-        try:
-            st = path.stat()
-            data = json.loads(path.read_text(encoding="utf-8"))
-            ev = Heartbeat(time=float(data["time"]), step=int(data.get("step", 0)),
-                           status=str(data.get("status", "running")), host=str(data.get("host", "")),
-                           pid=int(data.get("pid", 0)),
-                           steps_per_s=float(data.get("steps_per_s") or float("nan")))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return (st.st_mtime_ns, st.st_size, data.get("seq")), ev, st.st_mtime

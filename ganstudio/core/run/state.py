@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganstudio.core.config import KEYS, Config, ConfigError, from_dict, validate, with_values
-from ganstudio.core.events import (
+from ganstudio.core.run.events import (
     Alert,
     CheckpointFailed,
     CheckpointSaved,
@@ -36,7 +36,7 @@ from ganstudio.core.events import (
     StatsBlock,
     from_record,
 )
-from ganstudio.core.history import History
+from ganstudio.core.run.history import History
 
 NEW, RUNNING, PAUSED, FINISHED, FAILED, STALE = "new", "running", "paused", "finished", "failed", "stale"
 STOPPED = "stopped"  # ended before train.steps (Stop, Ctrl+C, SIGTERM, a full disk): continuable
@@ -44,6 +44,17 @@ STOPPED = "stopped"  # ended before train.steps (Stop, Ctrl+C, SIGTERM, a full d
 COMPLETED = "completed"
 #: The events a run's checkpoints and resumed folders carry besides the stats columns.
 LOGGED_KINDS = (HyperparamsChanged, CheckpointSaved, Alert, Marker)
+
+
+#: No heartbeat and no new line for this long: a live run is stale (its process died, or its
+#: folder stopped syncing).
+STALE_S = 30.0
+#: A run folder whose process has made it and not yet written its config (it is loading its data
+#: and building its models): the runs listing's word for it; it turns stale like a live run.
+STARTING = "starting"
+#: What a run that goes quiet turns stale from.
+LIVE = (RUNNING, PAUSED, STARTING)
+_SAID = (RUNNING, PAUSED, FINISHED, STOPPED, FAILED)  # what a heartbeat may say
 
 
 def status_of(ev: Event) -> str | None:
@@ -58,6 +69,20 @@ def status_of(ev: Event) -> str | None:
     if isinstance(ev, Failed):
         return FAILED
     return None
+
+
+def run_status(logged: str, quiet_s: float = 0.0, *, said: str = "", stale_s: float = STALE_S) -> str:
+    """A run's status, the one rule for it wherever it is read (the reducer via the follower's Stale,
+    the follower, the runs listing): what its log's lifecycle events say (`logged`: status_of of the
+    last one, NEW before any), corrected by what its heartbeat said last (`said`, when the log shows
+    the run alive or has no lifecycle line yet: a long run's tail, or a killed writer's missing end),
+    and STALE once a live run has shown no sign of life (a heartbeat, a new line) for `stale_s`."""
+    status = logged
+    if said in _SAID and status in (NEW, RUNNING, PAUSED):
+        status = said
+    if status in LIVE and quiet_s >= stale_s:
+        return STALE
+    return status
 
 
 @dataclass(frozen=True)
@@ -232,7 +257,9 @@ class RunState:
         return changed
 
     def _stale(self, ev: Stale) -> set[str]:
-        if self.status not in (RUNNING, PAUSED, NEW):
+        # The follower judged the run quiet by run_status; a state that has not read its start yet
+        # (a followed folder whose first line is still to come) goes stale as a running one would.
+        if self.status != NEW and self.status not in LIVE:
             return set()
         self._live_status = self.status if self.status != NEW else RUNNING
         self.status = STALE
@@ -269,7 +296,7 @@ class RunState:
     @property
     def alive(self) -> bool:
         """Training is going on (or paused) somewhere and has not gone quiet."""
-        return self.status in (RUNNING, PAUSED)
+        return self.status in LIVE
 
     @property
     def steps_per_s(self) -> float:

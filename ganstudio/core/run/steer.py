@@ -31,9 +31,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ganstudio.core.control import Control
-from ganstudio.core.events import Alert
-from ganstudio.core.runfolder import RunFolder, RunFolderError, describe_os_error
+from ganstudio.core.disk import describe_os_error
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import Alert
+from ganstudio.core.run.folder import RunFolder, RunFolderError
 
 POLL_S = 0.2
 HEARTBEAT_S = 2.0

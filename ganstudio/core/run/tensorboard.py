@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ganstudio.core.events import Alert, HyperparamsChanged, Metrics, Samples, Stats, StatsBlock
-from ganstudio.core.runfolder import RunFolder
-from ganstudio.core.runlog import LogReader
+from ganstudio.core.run.events import Alert, HyperparamsChanged, Metrics, Samples, Stats, StatsBlock
+from ganstudio.core.run.folder import RunFolder
+from ganstudio.core.run.log import LogReader
 
 # The same words as the README's: from GAN Studio's folder, its extra; or the package alone, into
 # the environment that runs GAN Studio (sys.executable's, whatever pip is first on the PATH).
@@ -122,7 +122,7 @@ class TensorBoardLog:
         if ev.grid is not None:
             image = ev.grid
         elif ev.points is not None:
-            from ganstudio.core.runfolder import scatter_png
+            from ganstudio.core.image import scatter_png
 
             image = np.asarray(scatter_png(ev.points))
         else:

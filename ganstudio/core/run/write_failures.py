@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganstudio.core.events import Alert
-from ganstudio.core.runfolder import free_space, size_text
+from ganstudio.core.disk import free_space, size_text
+from ganstudio.core.run.events import Alert
 
 #: Checkpoint intervals in a row whose checkpoint could not be written before the run halts.
 HALT_AFTER = 3

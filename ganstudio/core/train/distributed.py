@@ -37,7 +37,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ganstudio.core.control import Control, SaveRequest
+from ganstudio.core.run.control import Control, SaveRequest
 
 # A pause can last for hours: collectives are kept short (the paused loop ticks every PAUSED_TICK_S)
 # and the timeout is only for a peer that died without torchrun noticing.

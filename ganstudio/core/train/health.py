@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ganstudio.core.config import Config
-from ganstudio.core.events import Alert, Metrics, Stats
+from ganstudio.core.run.events import Alert, Metrics, Stats
 
 RECOVER = 5
 GRAD_WINDOW = 50

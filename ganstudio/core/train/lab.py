@@ -18,7 +18,7 @@ from torch import nn
 from ganstudio.core.extent import EXTENT_MARGIN, Extent, data_extent
 
 __all__ = ["EXTENT_MARGIN", "Extent", "FieldSnapshot", "data_extent", "field_snapshot", "grid_points"]
-from ganstudio.core.losses import GANLoss
+from ganstudio.core.train.losses import GANLoss
 
 FIELD_RESOLUTION = 64
 

@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ganstudio.core.trainer import Trainer
+    from ganstudio.core.train.trainer import Trainer
 
 MORE_THREADS_MARGIN = 1.3  # more than 1 CPU thread only when this much faster
 

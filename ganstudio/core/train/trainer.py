@@ -29,9 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganstudio.core import checkpoints, lab, losses, models, oom, threads
-from ganstudio.core.checkpoint_check import check_holdout, check_sampler, check_state, for_optimizer
-from ganstudio.core.checkpoints import CheckpointError
+from ganstudio.core import models
+from ganstudio.core.checkpoint import io as checkpoints
+from ganstudio.core.checkpoint.checks import check_holdout, check_sampler, check_state, for_optimizer
+from ganstudio.core.checkpoint.io import CheckpointError
+from ganstudio.core.checkpoint.store import CheckpointStore
 from ganstudio.core.config import (
     FORK_KEYS,
     RESUMABLE_KEYS,
@@ -41,10 +43,12 @@ from ganstudio.core.config import (
     to_dict,
     validate,
 )
-from ganstudio.core.control import Control
 from ganstudio.core.data import Dataset, load_dataset
-from ganstudio.core.distributed import AgreedControl, Dist, global_batchnorm
-from ganstudio.core.events import (
+from ganstudio.core.extent import Extent
+from ganstudio.core.image import to_grid
+from ganstudio.core.metrics.schedule import QualityMetrics
+from ganstudio.core.run.control import Control
+from ganstudio.core.run.events import (
     Alert,
     CheckpointFailed,
     CheckpointSaved,
@@ -58,12 +62,11 @@ from ganstudio.core.events import (
     Samples,
     Stats,
 )
-from ganstudio.core.extent import Extent
-from ganstudio.core.health import HealthMonitor
-from ganstudio.core.history import History
-from ganstudio.core.metrics.schedule import QualityMetrics
-from ganstudio.core.run import RunState
-from ganstudio.core.runfolder import CheckpointStore
+from ganstudio.core.run.history import History
+from ganstudio.core.run.state import RunState
+from ganstudio.core.train import lab, losses, oom, threads
+from ganstudio.core.train.distributed import AgreedControl, Dist, global_batchnorm
+from ganstudio.core.train.health import HealthMonitor
 
 GRID_SAMPLES = 64  # images in the fixed-noise grid (8 x 8)
 POINT_SAMPLES = 1024  # generated points shown for 2D data
@@ -71,7 +74,7 @@ _ACC = ("loss_d", "loss_g", "d_real", "d_fake")  # summed on the device every st
 # D on training reals, held-out reals and fakes at the end of each log interval (data.holdout).
 OVERFIT_KEYS = ("holdout_d_train", "holdout_d_heldout", "holdout_d_fake", "holdout_acc_train",
                 "holdout_acc_heldout", "holdout_acc_fake", "d_overfit_rt")
-__all__ = ["RESUMABLE_KEYS", "Trainer", "resolve_device", "to_grid"]
+__all__ = ["RESUMABLE_KEYS", "Trainer", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -144,7 +147,7 @@ class Trainer:
         dist: Dist | None = None,
     ):
         self.cfg = validate(cfg)
-        self.dist = dist  # a torchrun job (core/distributed.py); None: one process
+        self.dist = dist  # a torchrun job (core/train/distributed.py); None: one process
         if dist is not None:
             device = dist.device
         self.device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
@@ -231,7 +234,7 @@ class Trainer:
         self._broken = False  # a NaN was seen: no checkpoint may be written from these weights
         self.saving = False  # a checkpoint is being written right now
         # Checkpoint intervals in a row whose checkpoint could not be written (a full disk): the run
-        # driver halts the run when there are too many (core/write_failures.py).
+        # driver halts the run when there are too many (core/run/write_failures.py).
         self.unsaved_intervals = 0
         self._agreed: AgreedControl | None = None  # a job's agreed control, while it runs
         self._agree_seen = 0.0
@@ -936,16 +939,3 @@ def _resident(x: torch.Tensor, device: torch.device) -> torch.Tensor:
         if x.numel() * x.element_size() > free // 2:
             return x.pin_memory()
     return x.to(device)
-
-
-def to_grid(images: torch.Tensor, nrow: int = 8) -> np.ndarray:
-    """(N, C, H, W) in [-1, 1] -> HxWxC uint8 grid with 1 px dark padding."""
-    # Imported here: torchvision.utils pulls in torch._dynamo, seconds that the CLI's argument
-    # checks and the app's first paint should not wait for.
-    from torchvision.utils import make_grid
-
-    grid = make_grid(images.float(), nrow=nrow, padding=1, normalize=True, value_range=(-1, 1), pad_value=0)
-    arr = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    if images.shape[1] == 1:  # make_grid made 3 channels: keep one, in an array of its own
-        return arr[:, :, :1].copy()
-    return np.ascontiguousarray(arr)

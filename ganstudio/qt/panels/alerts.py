@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.events import Alert
+from ganstudio.core.run.events import Alert
 
 TITLES = {
     "d_wins": "Discriminator winning",

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.runfolder import CheckpointStore
+from ganstudio.core.checkpoint.store import CheckpointStore
 
 
 class CheckpointsPanel(QWidget):

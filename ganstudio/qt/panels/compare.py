@@ -4,7 +4,7 @@ Samples: each run's grid at the same step (the nearest step at or below it), one
 button driving all of them and the plots' cursor (`step_changed`); for the 2D toys, the runs' point
 clouds in one view, coloured by run, each named with the step it shows, and the real data drawn on top
 of them (as the 2D lab draws it: a mode a cloud covers still shows). Config: the keys in which the runs
-differ, the changes made during a run included with their steps (ganstudio.core.compare).
+differ, the changes made during a run included with their steps (ganstudio.core.run.compare).
 
 Every run is a RunModel (the current one the session's, the others from ganstudio.qt.overlays);
 this panel keeps each run's sample timeline from the models' Samples events and redraws on their
@@ -35,10 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.compare import config_diff
 from ganstudio.core.config import is_2d
-from ganstudio.core.events import Samples
 from ganstudio.core.extent import preview_points
+from ganstudio.core.run.compare import config_diff
+from ganstudio.core.run.events import Samples
 from ganstudio.qt.overlays import OverlayRun, Overlays
 from ganstudio.qt.panels.plot_items import offer_working_exports
 from ganstudio.qt.run_model import RunChanges, RunModel

@@ -1,4 +1,4 @@
-"""A grid of samples as the trainer lays it out (core.trainer.to_grid: 8 a row, 1 px padding):
+"""A grid of samples as the trainer lays it out (core.train.trainer.to_grid: 8 a row, 1 px padding):
 which sample a pixel belongs to, and a view that paints the grid crisp, outlines picked samples
 and says which pixel a click hit. The Samples panel and the latent explorer both show one."""
 
@@ -9,14 +9,14 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-GRID_NROW, GRID_PADDING = 8, 1  # the layout of the trainer's grids (core.trainer.to_grid)
+GRID_NROW, GRID_PADDING = 8, 1  # the layout of the trainer's grids (core.train.trainer.to_grid)
 PICK_COLORS = {"A": QColor(37, 99, 235), "B": QColor(234, 88, 12)}  # the latent explorer's picks
 
 
 def grid_index(shape: tuple[int, ...], x: float, y: float, nrow: int = GRID_NROW,
                padding: int = GRID_PADDING) -> int | None:
     """The index of the sample under pixel (x, y) of a grid of square samples laid out as
-    core.trainer.to_grid lays them out (`nrow` per row, `padding` px around each), or None on the
+    core.train.trainer.to_grid lays them out (`nrow` per row, `padding` px around each), or None on the
     padding or outside. The fixed-noise grid's sample i is G(fixed_noise[i])."""
     height, width = shape[:2]
     side = (width - padding) // nrow - padding
@@ -57,7 +57,7 @@ class GridView(QWidget):
         return list(self._marks)
 
     def set_marks(self, marks: list[tuple[int, str]]) -> None:
-        """Outline grid cells: (sample index, "A" or "B"), laid out as core.trainer.to_grid does."""
+        """Outline grid cells: (sample index, "A" or "B"), laid out as core.train.trainer.to_grid does."""
         self._marks = [(int(i), str(label)) for i, label in marks]
         self.update()
 

@@ -15,8 +15,8 @@ from PySide6.QtCore import QEvent, QRectF, QTimer
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ganstudio.core.events import Samples
 from ganstudio.core.extent import data_extent
+from ganstudio.core.run.events import Samples
 from ganstudio.qt.panels.plot_items import offer_working_exports
 
 REDRAW_INTERVAL_MS = 33  # ~30 Hz at most, never once per event

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.events import CheckpointSaved, Samples
+from ganstudio.core.run.events import CheckpointSaved, Samples
 from ganstudio.qt.latent_thread import ORDER, ExplorerThread, Reply
 from ganstudio.qt.panels.latent_views import CompareTab, ExploreTab, NearestTab, compact
 

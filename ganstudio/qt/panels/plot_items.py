@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QLineF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QTransform
 
-from ganstudio.core.history import Marker
+from ganstudio.core.run.history import Marker
 
 HOVER_PX = 4  # how close (in pixels) the mouse must be to a marker line or compared curve to name it
 CHECKPOINT_SPACING_PX = 8  # checkpoint markers closer than this are thinned

@@ -3,7 +3,7 @@ as a sortable, filterable tree (forks under their parents), kept up to date by s
 thread. Tick runs to compare them with the current one; rename a run, keep a note with it, or move
 it to the trash (never a running run, never deleted).
 
-The list comes from ganstudio.core.runs (the same rows `ganstudio runs` prints); the panel only
+The list comes from ganstudio.core.run.listing (the same rows `ganstudio runs` prints); the panel only
 shows it and asks for things: opening a run, comparing the ticked ones (`ticked_changed`). What a
 scan finds wrong is said in the dock (the row; a failed scan under the filter), never in a dialog,
 which would stack every two seconds.
@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core import runs
-from ganstudio.core.runs import RunInfo
+from ganstudio.core.run import listing as runs
+from ganstudio.core.run.listing import RunInfo
 
 SCAN_S = 2.0  # how often the folders are looked at again (only changed runs are re-read)
 POLL_MS = 20  # while a scan is in flight, how often the GUI thread looks for its result

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.core.events import Samples
+from ganstudio.core.run.events import Samples
 from ganstudio.qt.panels.grid_view import PICK_COLORS, GridView, grid_index
 from ganstudio.qt.panels.plot_items import offer_working_exports
 

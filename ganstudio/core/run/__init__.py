@@ -1,0 +1,16 @@
+"""A run, whatever runs it: its events and the one function that applies them to its state, and its
+run folder, the versioned format other processes read and steer.
+
+events.py        every event and its line in metrics.jsonl
+state.py         RunState and its one reducer (`apply`), status_of and run_status (a run's status)
+history.py       the stats columns and markers a state holds
+folder.py        the run folder's layout (the one module that knows its names), run.json, samples
+log.py           metrics.jsonl written from the event stream, and read back (whole, fast)
+follow.py        a live folder followed: new lines, heartbeat, a run gone quiet
+listing.py       the runs in a folder of run folders (`ganstudio runs`, the Runs dock)
+control.py       the requests a running trainer takes (pause, step, stop, edits, saves)
+steer.py         control.jsonl read into a Control, and the heartbeat
+driver.py        a run in its folder, end to end, for the CLI and the app
+write_failures.py  what could not be written, told once per kind
+compare.py, export.py, tensorboard.py   runs side by side, CSV, TensorBoard
+"""
