@@ -47,7 +47,8 @@ from ganstudio.core.curves import preload_smoothing
 from ganstudio.core.run.state import FAILED, FINISHED, STALE
 from ganstudio.qt import action_rules
 from ganstudio.qt.exporter import Exporter
-from ganstudio.qt.fork import ForkDialog, ForkLauncher
+from ganstudio.qt.fork import ForkDialog
+from ganstudio.qt.launcher import Launcher
 from ganstudio.qt.overlays import Overlays
 from ganstudio.qt.panels.alerts import AlertBanner, AlertsPanel
 from ganstudio.qt.panels.checkpoints import CheckpointsPanel
@@ -144,9 +145,10 @@ class MainWindow(QMainWindow):
         self.overlays = Overlays(self)
         self.runs = RunsPanel()
         self.compare = ComparePanel(s.model, self.overlays)
-        self.forks = ForkLauncher(self)
+        # Forks, What If and torchrun jobs: processes of their own, listed in the Runs dock.
+        self.launcher = Launcher(s, self, self)
+        self.forks = self.launcher.forks
         self._plot_overlays: dict = {}  # OverlayRun -> the plots' Overlay of it
-        self._what_if: tuple[list[list[str]], str] | None = None  # forks waiting for their checkpoint
         self.exporter = Exporter(self)  # File › Export, on a worker thread
         self._preset = QComboBox()
         self._preset.setObjectName("hyperparams_preset")
@@ -217,13 +219,16 @@ class MainWindow(QMainWindow):
         for signal in (self.overlays.added, self.overlays.removed, self.overlays.renamed):
             signal.connect(self._on_overlays_changed)
         self.compare.step_changed.connect(self.plots.set_cursor)
-        self.plots.marker_activated.connect(self._on_plots_marker_activated)
+        self.plots.marker_activated.connect(self.launcher.fork_at_marker)
+        self.launcher.failed.connect(self._on_session_error)
+        self.launcher.message.connect(self._on_session_message)
+        self.launcher.forks_started.connect(self._docks["runs"].show)
+        self.launcher.job_started.connect(self.open_run)
         self.forks.started.connect(self.runs.expect_fork)
         self.forks.failed.connect(self._on_runs_error)
         self.exporter.done.connect(self._on_exporter_done)
         self.exporter.failed.connect(self._on_session_error)
         self.exporter.busy_changed.connect(self._on_current_run_changed)
-        s.model.changed.connect(self._on_model_changed_what_if)
         s.model.reset.connect(self._on_current_run_changed)
         s.state_changed.connect(self._on_current_run_changed)
         self.alert_banner.show_requested.connect(self._on_alert_banner_show_requested)
@@ -611,28 +616,10 @@ class MainWindow(QMainWindow):
         return n if ok else None
 
     def start_processes(self, processes: int) -> None:
-        """Train the current configuration as a torchrun job of `processes` on this machine, in a
-        new run folder, and follow it here like any run (Pause, Step, Stop and live edits reach every
-        process through the folder)."""
-        from ganstudio.core.run.folder import RunFolder, RunFolderError
-
+        """Train the current configuration as a torchrun job of `processes` (the launcher's), and
+        follow it here."""
         self.hyperparams.commit()
-        cfg = self.session.config
-        problem = cfgmod.batch_split_problem(cfg.train.batch_size, processes)
-        if problem is not None:
-            self._on_session_error(f"Cannot split the batch over {processes} processes: {problem}.", "")
-            return
-        try:
-            folder = RunFolder.create(cfg)
-            folder.save_config(cfg)
-        except RunFolderError as e:
-            self._on_session_error(str(e), "")
-            return
-        threads = max(1, (os.cpu_count() or 1) // processes)
-        self.forks.job(processes, folder.path, threads)
-        self.open_run(folder.path)
-        self.statusBar().showMessage(f"Started {processes} processes with torchrun; following {folder.path}",
-                                     10000)
+        self.launcher.start_processes(processes)
 
     @Slot()
     def _on_start_processes_triggered(self) -> None:
@@ -1079,80 +1066,11 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def fork_from(self, checkpoint: str) -> None:
-        """A new run from `checkpoint` with changed keys, trained in its own process beside its
-        parent, listed under it in the Runs dock and drawn on the plots. The dialog starts from the
-        checkpoint's own config (what the fork continues), not the run's now: a learning rate
-        changed after the checkpoint was saved is not the fork's."""
-        from ganstudio.core.checkpoint import io as checkpoints
-
-        try:
-            ckpt = checkpoints.load(checkpoint)
-        except checkpoints.CheckpointError as e:
-            self._on_session_error(f"Cannot fork from it: {e}", "")
-            return
-        cfg, step = checkpoints.config_of(ckpt), int(ckpt["step"])
-        del ckpt  # the weights: only the config and step are needed here
-        overrides = self.ask_forks(cfg, 1, f"Fork from {Path(checkpoint).name}", f"step {step:,}")
-        if overrides is not None:
-            self._launch_forks(checkpoint, overrides)
+        self.launcher.fork_from(checkpoint)
 
     @Slot()
     def what_if(self) -> None:
-        """Pause the run, fork it at this step twice with two settings, and train both at once."""
-        s = self.session
-        if s.state == RUNNING:
-            s.pause()
-        overrides = self.ask_forks(s.config, 2, "What If: two forks of this step", f"step {s.step:,}")
-        if overrides is None:
-            return
-        if s.can_steer() or (s.trainer is not None and not s.busy and s.folder is not None):
-            self._what_if = (overrides, str(s.step))
-            s.save_checkpoint()  # its CheckpointSaved comes back through the model: then they start
-            return
-        latest = s.folder.latest_checkpoint() if s.folder is not None else s.checkpoint_path
-        if latest is None:
-            self._on_session_error("This run has no checkpoint to fork from yet.", "")
-            return
-        self._launch_forks(str(latest), overrides)
-
-    @Slot(object)
-    def _on_model_changed_what_if(self, changes) -> None:
-        from ganstudio.core.run.events import CheckpointSaved
-
-        saved = [e for e in changes.of_type(CheckpointSaved) if e.manual]
-        if self._what_if is None or not saved:
-            return
-        overrides, _step = self._what_if
-        self._what_if = None
-        folder = self.session.folder
-        path = folder.resolve(saved[-1].path) if folder is not None else Path(saved[-1].path)
-        self._launch_forks(str(path), overrides)
-
-    def _launch_forks(self, checkpoint: str, overrides: list[list[str]]) -> None:
-        for i, o in enumerate(overrides):
-            name = cfgmod.fork_name(self.session.config, i if len(overrides) > 1 else None)
-            self.forks.fork(checkpoint, o, name)
-        self._docks["runs"].show()
-        self.statusBar().showMessage(
-            f"Training {len(overrides)} fork{'s' if len(overrides) > 1 else ''} of {Path(checkpoint).name}; "
-            "they appear in the Runs dock and on the plots", 10000)
-
-    @Slot(object)
-    def _on_plots_marker_activated(self, marker) -> None:
-        """A checkpoint marker double-clicked or right-clicked: fork from that checkpoint."""
-        if marker.kind != "checkpoint":
-            return
-        s = self.session
-        for saved in reversed(s.run.checkpoints):
-            if saved.step == marker.step:
-                path = s.folder.resolve(saved.path) if s.folder is not None else Path(saved.path)
-                if path.exists():
-                    self.fork_from(str(path))
-                    return
-        self._on_session_error(
-            f"The checkpoint of step {marker.step:,} is no longer on disk (only the newest "
-            "log.keep_checkpoints are kept, besides the ones you saved); fork from one listed in the "
-            "Checkpoints tab.", "")
+        self.launcher.what_if()
 
     @Slot()
     def _on_export_csv_triggered(self) -> None:
@@ -1236,7 +1154,7 @@ class MainWindow(QMainWindow):
             box.close()
         self.runs.shutdown()
         self.overlays.shutdown()
-        self.forks.shutdown()
+        self.launcher.shutdown()
         self.exporter.wait()
         self.latent.shutdown()
         event.accept()

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 from ganstudio.core.run.events import CheckpointSaved
 from ganstudio.core.run.folder import RunFolder
 from ganstudio.qt.latent_thread import ExplorerThread, Reply
-from ganstudio.qt.panels.grid_view import PICK_COLORS, GridView, grid_index
 from ganstudio.qt.panels.latent import LatentPanel
+from ganstudio.qt.widgets.grid_view import PICK_COLORS, GridView, grid_index
 from tests.qt.conftest import WAIT_MS, tiny_config
 
 EMA_RUN = {"train__ema": 0.9, "optim__lr_g": 0.01, "optim__lr_d": 0.01}  # samples that differ

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core.run.events import Samples
-from ganstudio.qt.panels.grid_view import GRID_NROW, PICK_COLORS, GridView
 from ganstudio.qt.panels.samples import SamplesPanel
+from ganstudio.qt.widgets.grid_view import GRID_NROW, PICK_COLORS, GridView
 
 
 def grid(step: int, channels: int = 1, size: int = 18) -> np.ndarray:

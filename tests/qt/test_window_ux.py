@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core.config import presets
 from ganstudio.core.run.events import Alert, Stats
 from ganstudio.core.run.history import Marker
-from ganstudio.qt.panels.plot_items import TICK_PX
+from ganstudio.qt.widgets.plot_items import TICK_PX
 from tests.qt.conftest import LONG_RUN, WAIT_MS, stop_and_wait
 from tests.qt.test_main_window import action, field, start_and_wait, type_value
 
@@ -455,7 +455,7 @@ def test_every_plot_of_the_window_offers_only_export_formats_that_work(qtbot, wi
     import pyqtgraph as pg
     from pyqtgraph.exporters import CSVExporter, Exporter, ImageExporter, MatplotlibExporter, SVGExporter
 
-    from ganstudio.qt.panels.plot_items import working_exporters
+    from ganstudio.qt.widgets.plot_items import working_exporters
 
     views = window.findChildren(pg.PlotWidget)
     assert len(views) >= 3

@@ -40,8 +40,8 @@ from ganstudio.core.extent import preview_points
 from ganstudio.core.run.compare import config_diff
 from ganstudio.core.run.events import Samples
 from ganstudio.qt.overlays import OverlayRun, Overlays
-from ganstudio.qt.panels.plot_items import offer_working_exports
 from ganstudio.qt.run_model import RunChanges, RunModel
+from ganstudio.qt.widgets.plot_items import offer_working_exports
 
 TILE_PX = 180  # a grid is enlarged by a whole factor (nearest) to about this size
 PLAY_MS = 250

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from ganstudio.core.extent import data_extent
 from ganstudio.core.run.events import Samples
-from ganstudio.qt.panels.plot_items import offer_working_exports
+from ganstudio.qt.widgets.plot_items import offer_working_exports
 
 REDRAW_INTERVAL_MS = 33  # ~30 Hz at most, never once per event
 REAL_POINTS_SHOWN = 2000  # a random subset of the real data is as informative and far cheaper

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.run.events import CheckpointSaved, Samples
 from ganstudio.qt.latent_thread import ORDER, ExplorerThread, Reply
-from ganstudio.qt.panels.latent_views import CompareTab, ExploreTab, NearestTab, compact
+from ganstudio.qt.widgets.latent_views import CompareTab, ExploreTab, NearestTab, compact
 
 PSI_TICKS = 100  # truncation slider ticks per unit of psi
 WALK_RANGE, WALK_TICKS = 3.0, 100  # walk sliders: -3..3 (prior standard deviations), 0.01 steps

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core.run.events import Samples
-from ganstudio.qt.panels.grid_view import PICK_COLORS, GridView, grid_index
-from ganstudio.qt.panels.plot_items import offer_working_exports
+from ganstudio.qt.widgets.grid_view import PICK_COLORS, GridView, grid_index
+from ganstudio.qt.widgets.plot_items import offer_working_exports
 
 GIF_MIN_WIDTH = 256  # small grids are upscaled (nearest) to at least this width
 GIF_FRAME_MS = 100

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganstudio.qt.panels.grid_view import GridView, grid_index
-from ganstudio.qt.panels.plot_items import offer_working_exports
+from ganstudio.qt.widgets.grid_view import GridView, grid_index
+from ganstudio.qt.widgets.plot_items import offer_working_exports
 
 DEFAULT_FRAMES, DEFAULT_K = 12, 8
 POINTS_COLOR, PATH_COLOR = (37, 99, 235, 200), (234, 88, 12, 230)

@@ -1,0 +1,148 @@
+"""New runs started from the window beside the current one: a fork of a checkpoint, What If (two
+forks of this step), and a torchrun job of N processes. Each trains in a process of its own
+(fork.ForkLauncher); the window only lays out and asks (`asker`: its dialogs, which tests replace).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from ganstudio.core import config as cfgmod
+from ganstudio.core.config import Config
+from ganstudio.qt.fork import ForkLauncher
+from ganstudio.qt.run_model import RunChanges
+from ganstudio.qt.session import RUNNING, Session
+
+
+class Asker(Protocol):
+    """Asks the user which keys each fork changes (the window's fork dialog)."""
+
+    def ask_forks(
+        self, cfg: Config, count: int, title: str, base_label: str = "now"
+    ) -> list[list[str]] | None: ...
+
+
+class Launcher(QObject):
+    failed = Signal(str, str)  # (message, details) for a dialog
+    message = Signal(str)  # status-bar text
+    forks_started = Signal()  # the Runs dock should show
+    job_started = Signal(str)  # a torchrun job's run folder, to follow
+
+    def __init__(self, session: Session, asker: Asker, parent: QObject | None = None):
+        super().__init__(parent)
+        self._session = session
+        self._asker = asker
+        self.forks = ForkLauncher(self)
+        self._what_if: list[list[str]] | None = None  # forks waiting for their checkpoint
+        session.model.changed.connect(self._on_model_changed)
+
+    # ----- forks -------------------------------------------------------------------------------
+
+    @Slot(str)
+    def fork_from(self, checkpoint: str) -> None:
+        """A new run from `checkpoint` with changed keys, trained in its own process beside its
+        parent, listed under it in the Runs dock and drawn on the plots. The dialog starts from the
+        checkpoint's own config (what the fork continues), not the run's now: a learning rate
+        changed after the checkpoint was saved is not the fork's."""
+        from ganstudio.core.checkpoint import io as checkpoints
+
+        try:
+            ckpt = checkpoints.load(checkpoint)
+        except checkpoints.CheckpointError as e:
+            self.failed.emit(f"Cannot fork from it: {e}", "")
+            return
+        cfg, step = checkpoints.config_of(ckpt), int(ckpt["step"])
+        del ckpt  # the weights: only the config and step are needed here
+        overrides = self._asker.ask_forks(cfg, 1, f"Fork from {Path(checkpoint).name}", f"step {step:,}")
+        if overrides is not None:
+            self._launch(checkpoint, overrides)
+
+    @Slot()
+    def what_if(self) -> None:
+        """Pause the run, fork it at this step twice with two settings, and train both at once."""
+        s = self._session
+        if s.state == RUNNING:
+            s.pause()
+        overrides = self._asker.ask_forks(s.config, 2, "What If: two forks of this step", f"step {s.step:,}")
+        if overrides is None:
+            return
+        if s.can_steer() or (s.trainer is not None and not s.busy and s.folder is not None):
+            self._what_if = overrides
+            s.save_checkpoint()  # its CheckpointSaved comes back through the model: then they start
+            return
+        latest = s.folder.latest_checkpoint() if s.folder is not None else s.checkpoint_path
+        if latest is None:
+            self.failed.emit("This run has no checkpoint to fork from yet.", "")
+            return
+        self._launch(str(latest), overrides)
+
+    @Slot(object)
+    def fork_at_marker(self, marker) -> None:
+        """A checkpoint marker double-clicked or right-clicked on a plot: fork from that checkpoint."""
+        if marker.kind != "checkpoint":
+            return
+        s = self._session
+        for saved in reversed(s.run.checkpoints):
+            if saved.step == marker.step:
+                path = s.folder.resolve(saved.path) if s.folder is not None else Path(saved.path)
+                if path.exists():
+                    self.fork_from(str(path))
+                    return
+        self.failed.emit(
+            f"The checkpoint of step {marker.step:,} is no longer on disk (only the newest "
+            "log.keep_checkpoints are kept, besides the ones you saved); fork from one listed in the "
+            "Checkpoints tab.", "")
+
+    @Slot(object)
+    def _on_model_changed(self, changes: RunChanges) -> None:
+        from ganstudio.core.run.events import CheckpointSaved
+
+        if self._what_if is None:
+            return
+        saved = [e for e in changes.of_type(CheckpointSaved) if e.manual]
+        if not saved:
+            return
+        overrides, self._what_if = self._what_if, None
+        folder = self._session.folder
+        path = folder.resolve(saved[-1].path) if folder is not None else Path(saved[-1].path)
+        self._launch(str(path), overrides)
+
+    def _launch(self, checkpoint: str, overrides: list[list[str]]) -> None:
+        for i, o in enumerate(overrides):
+            name = cfgmod.fork_name(self._session.config, i if len(overrides) > 1 else None)
+            self.forks.fork(checkpoint, o, name)
+        self.forks_started.emit()
+        n = len(overrides)
+        self.message.emit(f"Training {n} fork{'s' if n > 1 else ''} of {Path(checkpoint).name}; "
+                          "they appear in the Runs dock and on the plots")
+
+    # ----- torchrun ----------------------------------------------------------------------------
+
+    def start_processes(self, processes: int) -> None:
+        """Train the session's configuration as a torchrun job of `processes` on this machine, in a
+        new run folder; `job_started` says which, for the window to follow it like any run (Pause,
+        Step, Stop and live edits reach every process through the folder)."""
+        from ganstudio.core.run.folder import RunFolder, RunFolderError
+
+        cfg = self._session.config
+        problem = cfgmod.batch_split_problem(cfg.train.batch_size, processes)
+        if problem is not None:
+            self.failed.emit(f"Cannot split the batch over {processes} processes: {problem}.", "")
+            return
+        try:
+            folder = RunFolder.create(cfg)
+            folder.save_config(cfg)
+        except RunFolderError as e:
+            self.failed.emit(str(e), "")
+            return
+        threads = max(1, (os.cpu_count() or 1) // processes)
+        self.forks.job(processes, folder.path, threads)
+        self.job_started.emit(str(folder.path))
+        self.message.emit(f"Started {processes} processes with torchrun; following {folder.path}")
+
+    def shutdown(self) -> None:
+        self.forks.shutdown()
