@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QStyle,
     QTabBar,
     QToolBar,
@@ -44,7 +43,6 @@ from ganstudio import __version__
 from ganstudio.core import config as cfgmod
 from ganstudio.core.config import Config, ConfigError, presets
 from ganstudio.core.curves import preload_smoothing
-from ganstudio.core.run.state import FAILED, FINISHED, STALE
 from ganstudio.qt import action_rules
 from ganstudio.qt.exporter import Exporter
 from ganstudio.qt.fork import ForkDialog
@@ -59,8 +57,8 @@ from ganstudio.qt.panels.latent import LatentPanel
 from ganstudio.qt.panels.plots import Overlay, PlotsPanel
 from ganstudio.qt.panels.runs import RunsPanel
 from ganstudio.qt.panels.samples import SamplesPanel
-from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING, Session
-from ganstudio.qt.status_bar import StatusBar
+from ganstudio.qt.session import PAUSED, RUNNING, STARTING, STOPPED, Session
+from ganstudio.qt.status_bar import StatusBar, StatusView
 from ganstudio.qt.unexpected import UnexpectedErrors
 
 MAX_RECENT = 8
@@ -72,18 +70,8 @@ SPACE_RULE = ("Space pauses and resumes training wherever the focus is, also in 
               "value was committed (Return, or focus moved on), except while a value is being typed "
               "there: then it types a space. Shortcuts with Ctrl work everywhere.")
 CHECKPOINT_FILTER = "GAN Studio checkpoints (*.pt);;All files (*)"
-RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "stopped": "Stopped",
-              "failed": "Failed", "stale": "Stale", "new": "Waiting"}
 CONFIG_FILTER = "TOML config (*.toml);;All files (*)"
 PRESET_TIP = "Replace the configuration with a named starting point"
-
-
-def _fmt_duration(seconds: float) -> str:
-    if not seconds or seconds != seconds or seconds == float("inf") or seconds < 0:
-        return "—"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 @functools.cache
@@ -426,25 +414,12 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
 
     def _make_status_bar(self) -> None:
-        sb = StatusBar(self)
-        self.setStatusBar(sb)
-        self.status_state = QLabel("Ready")
-        self.status_state.setObjectName("status_state")
-        self.status_progress = QProgressBar()
-        self.status_progress.setObjectName("status_progress")
-        self.status_progress.setMaximumWidth(220)
-        self.status_epoch = QLabel()
-        self.status_rate = QLabel()
-        self.status_eta = QLabel()
-        self.status_device = QLabel()
-        for name, w in (("status_epoch", self.status_epoch), ("status_rate", self.status_rate),
-                        ("status_eta", self.status_eta), ("status_device", self.status_device)):
-            w.setObjectName(name)
-        sb.addPermanentWidget(self.status_state)
-        sb.addPermanentWidget(self.status_progress)
-        for w in (self.status_epoch, self.status_rate, self.status_eta, self.status_device):
-            sb.addPermanentWidget(w)
-        self._update_progress()
+        bar = StatusBar(self)
+        self.setStatusBar(bar)
+        self.status = StatusView(self.session, bar)
+        # The labels by name, for tests and automation.
+        self.status_state, self.status_progress = self.status.state, self.status.progress
+        self.status_device = self.status.device
 
     # ----- settings ----------------------------------------------------------------------------
 
@@ -764,25 +739,8 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_session_state_changed(self, state: str) -> None:
         self._update_actions()
+        self.status.update_state()
         self._update_progress()  # no rate or ETA while paused or stopped
-        s = self.session
-        if s.following:
-            run = s.run
-            text = "Stopping…" if state == STOPPING else RUN_STATUS.get(run.status, run.status)
-            if run.status == STALE:
-                text += " (no heartbeat: the process died, or the folder stopped syncing)"
-            elif run.status == FINISHED and run.finish_reason:
-                text = f"Finished ({run.finish_reason})"
-            elif run.status == FAILED and run.failure is not None:
-                text = f"Failed: {run.failure.message[:80]}"
-            self.status_state.setText(("Watching · " if s.watch_only else "Following · ") + text)
-            self.status_state.setToolTip(f"{s.run_dir}\n{s.watch_only}" if s.watch_only else str(s.run_dir))
-            return
-        self.status_state.setToolTip("")
-        self.status_state.setText({
-            IDLE: "Ready", STARTING: "Starting…", RUNNING: "Training", PAUSED: "Paused",
-            STOPPING: "Stopping…", STOPPED: "Stopped",
-        }[state])
 
     @Slot(object)
     def _on_session_config_changed(self, cfg: Config) -> None:
@@ -800,7 +758,7 @@ class MainWindow(QMainWindow):
         self.plots.refresh()
         self.checkpoints.set_folder(self.session.checkpoint_folder())
         self.samples.set_default_folder(self._samples_folder())
-        self.status_device.setText("")
+        self.status.clear_where()
         self._update_progress()
         self._update_actions()
 
@@ -810,7 +768,7 @@ class MainWindow(QMainWindow):
         if "info" in changes:
             self.checkpoints.set_folder(self.session.checkpoint_folder())
             self.samples.set_default_folder(self._samples_folder())
-            self.status_device.setText(self._where_text())
+            self.status.update_where()
         if "checkpoints" in changes:
             self.checkpoints.refresh()
         if "alerts" in changes and run.alerts:
@@ -824,20 +782,6 @@ class MainWindow(QMainWindow):
         if "status" in changes:
             self._update_actions()
             self._on_session_state_changed(self.session.state)
-
-    def _where_text(self) -> str:
-        """Where the run trains: device and threads; for a run followed, its host and processes."""
-        run = self.session.run
-        parts = []
-        if self.session.following and run.host:
-            parts.append(run.host + (f" (pid {run.pid})" if run.pid else ""))
-        if run.device:
-            parts.append(run.device)
-        if run.world_size > 1:
-            parts.append(f"{run.world_size} processes ({run.backend or 'distributed'})")
-        elif run.threads:
-            parts.append(f"{run.threads} thread{'s' if run.threads != 1 else ''}")
-        return " · ".join(parts)
 
     @Slot(str)
     def _on_session_health_paused(self, reason: str) -> None:
@@ -990,31 +934,7 @@ class MainWindow(QMainWindow):
             action.setStatusTip(tip)
 
     def _update_progress(self) -> None:
-        s = self.session
-        total = max(1, s.config.train.steps)
-        step = s.step
-        self.status_progress.setMaximum(total)
-        # The text is set as a literal: with a "%v" format, QProgressBar repaints synchronously on
-        # every setValue (0.6 ms, 20 times a second while training); this way it just updates.
-        self.status_progress.setFormat(f"{step} / {total}")
-        self.status_progress.setValue(min(step, total))
-        last = s.run.last_stats
-        if last is not None and s.history is not None and len(s.history):
-            self.status_epoch.setText(f"epoch {last.epoch:.1f}")
-            if s.state == RUNNING:
-                rate = last.values.get("steps_per_s", 0.0)
-                self.status_rate.setText(f"{rate:,.0f} it/s")
-                eta = (total - step) / rate if rate > 0 else float("nan")
-                self.status_eta.setText(f"ETA {_fmt_duration(eta)}")
-            else:  # the last rate is not what training does now: paused, nothing at all
-                self.status_rate.setText("paused" if s.state == PAUSED else "— it/s")
-                self.status_eta.setText("ETA —")
-        else:
-            self.status_epoch.setText("epoch —")
-            self.status_rate.setText("— it/s")
-            self.status_eta.setText("ETA —")
-        if not self.status_device.text():
-            self.status_device.setText("device: " + s.config.train.device)
+        self.status.update_progress()
 
     # ----- runs side by side: the Runs dock, compared runs, forks, export -----------------------
 
@@ -1145,7 +1065,7 @@ class MainWindow(QMainWindow):
                 self._closing = True
                 self._update_actions()
                 self.session.request_shutdown(save=choice == "save")
-                self.status_state.setText("Saving and stopping…" if choice == "save" else "Stopping…")
+                self.status.update_state("Saving and stopping…" if choice == "save" else "Stopping…")
             # Close for real once the worker says it has finished (never kill a thread).
             event.ignore()
             return

@@ -1,15 +1,38 @@
-"""The window's status bar: a temporary message never runs into the permanent widgets on the right.
+"""The window's status bar: the run's status, progress, rate and where it trains (StatusView, a
+view of the session's run), and messages that never run into those widgets (StatusBar).
 
 QStatusBar clips a message at the first permanent widget, mid-word ("…a dif|Following · Paused").
-This one draws the message elided to the room there is ("…a diff…"), and keeps the whole text in
+StatusBar draws the message elided to the room there is ("…a diff…"), and keeps the whole text in
 its tooltip while the message shows; `currentMessage()` is still the whole text.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QRect, Qt, Slot
 from PySide6.QtGui import QPainter, QPaintEvent
-from PySide6.QtWidgets import QStatusBar, QStyle, QStyleOption, QWidget
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QStyle, QStyleOption, QWidget
+
+from ganstudio.core.run.state import FAILED, FINISHED, STALE
+from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING
+
+if TYPE_CHECKING:
+    from ganstudio.qt.session import Session
+
+# A followed run's status as the window says it; the app's own run says the session's state.
+RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "stopped": "Stopped",
+              "failed": "Failed", "stale": "Stale", "new": "Waiting"}
+SESSION_STATUS = {IDLE: "Ready", STARTING: "Starting…", RUNNING: "Training", PAUSED: "Paused",
+                  STOPPING: "Stopping…", STOPPED: "Stopped"}
+
+
+def fmt_duration(seconds: float) -> str:
+    if not seconds or seconds != seconds or seconds == float("inf") or seconds < 0:
+        return "—"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 GAP = 8  # px between the message's end and the first permanent widget
 
@@ -54,3 +77,87 @@ class StatusBar(QStatusBar):
     @Slot(str)
     def _on_message_changed(self, text: str) -> None:
         self.setToolTip(text)
+
+
+class StatusView:
+    """The permanent widgets of the status bar, drawn from the session's run: its status (the
+    session's state for the app's own run, the run's for a followed one), the progress, epoch,
+    rate and ETA, and where it trains."""
+
+    def __init__(self, session: Session, bar: StatusBar):
+        self._session = session
+        self.state = QLabel("Ready", objectName="status_state")
+        self.progress = QProgressBar(objectName="status_progress")
+        self.progress.setMaximumWidth(220)
+        self.epoch = QLabel(objectName="status_epoch")
+        self.rate = QLabel(objectName="status_rate")
+        self.eta = QLabel(objectName="status_eta")
+        self.device = QLabel(objectName="status_device")
+        for w in (self.state, self.progress, self.epoch, self.rate, self.eta, self.device):
+            bar.addPermanentWidget(w)
+        self.update_progress()
+
+    def update_state(self, text: str | None = None) -> None:
+        """The status text now, or `text` (such as "Saving and stopping…" while closing)."""
+        s = self._session
+        if text is not None:
+            self.state.setText(text)
+            return
+        if not s.following:
+            self.state.setToolTip("")
+            self.state.setText(SESSION_STATUS[s.state])
+            return
+        run = s.run
+        said = "Stopping…" if s.state == STOPPING else RUN_STATUS.get(run.status, run.status)
+        if run.status == STALE:
+            said += " (no heartbeat: the process died, or the folder stopped syncing)"
+        elif run.status == FINISHED and run.finish_reason:
+            said = f"Finished ({run.finish_reason})"
+        elif run.status == FAILED and run.failure is not None:
+            said = f"Failed: {run.failure.message[:80]}"
+        self.state.setText(("Watching · " if s.watch_only else "Following · ") + said)
+        self.state.setToolTip(f"{s.run_dir}\n{s.watch_only}" if s.watch_only else str(s.run_dir))
+
+    def update_progress(self) -> None:
+        s = self._session
+        total = max(1, s.config.train.steps)
+        step = s.step
+        self.progress.setMaximum(total)
+        # The text is set as a literal: with a "%v" format, QProgressBar repaints synchronously on
+        # every setValue (0.6 ms, 20 times a second while training); this way it just updates.
+        self.progress.setFormat(f"{step} / {total}")
+        self.progress.setValue(min(step, total))
+        last = s.run.last_stats
+        if last is not None and s.history is not None and len(s.history):
+            self.epoch.setText(f"epoch {last.epoch:.1f}")
+            if s.state == RUNNING:
+                rate = last.values.get("steps_per_s", 0.0)
+                self.rate.setText(f"{rate:,.0f} it/s")
+                eta = (total - step) / rate if rate > 0 else float("nan")
+                self.eta.setText(f"ETA {fmt_duration(eta)}")
+            else:  # the last rate is not what training does now: paused, nothing at all
+                self.rate.setText("paused" if s.state == PAUSED else "— it/s")
+                self.eta.setText("ETA —")
+        else:
+            self.epoch.setText("epoch —")
+            self.rate.setText("— it/s")
+            self.eta.setText("ETA —")
+        if not self.device.text():
+            self.device.setText("device: " + s.config.train.device)
+
+    def update_where(self) -> None:
+        """Where the run trains: device and threads; for a run followed, its host and processes."""
+        s, run = self._session, self._session.run
+        parts = []
+        if s.following and run.host:
+            parts.append(run.host + (f" (pid {run.pid})" if run.pid else ""))
+        if run.device:
+            parts.append(run.device)
+        if run.world_size > 1:
+            parts.append(f"{run.world_size} processes ({run.backend or 'distributed'})")
+        elif run.threads:
+            parts.append(f"{run.threads} thread{'s' if run.threads != 1 else ''}")
+        self.device.setText(" · ".join(parts))
+
+    def clear_where(self) -> None:
+        self.device.setText("")
