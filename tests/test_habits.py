@@ -15,7 +15,7 @@ MAX_COMPLEXITY = 15
 # Modules over MAX_LINES when the limit came in, each at most its size then: they may only shrink
 # (the redesign of issue 18 splits them). A module not listed may not pass MAX_LINES.
 OVERSIZE = {
-    "ganstudio/qt/main_window.py": 1110,
+    "ganstudio/qt/main_window.py": 1064,
     "ganstudio/qt/panels/plots.py": 789,
     "ganstudio/qt/session.py": 701,
     "ganstudio/qt/widgets/plot_items.py": 640,

@@ -5,9 +5,7 @@ events, whether the app trains the run or follows a run folder that another proc
 from __future__ import annotations
 
 import functools
-import html
 import os
-import re
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Slot
@@ -24,11 +22,9 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
     QInputDialog,
-    QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
@@ -43,7 +39,7 @@ from ganstudio import __version__
 from ganstudio.core import config as cfgmod
 from ganstudio.core.config import Config, ConfigError, presets
 from ganstudio.core.curves import preload_smoothing
-from ganstudio.qt import action_rules
+from ganstudio.qt import action_rules, shortcuts
 from ganstudio.qt.exporter import Exporter
 from ganstudio.qt.fork import ForkDialog
 from ganstudio.qt.launcher import Launcher
@@ -84,11 +80,6 @@ def _matching_preset(cfg: Config) -> str | None:
     return next((name for name in presets.NAMES if _preset_config(name) == cfg), None)
 
 
-def _plain(text: str) -> str:
-    """An action's text as read: no mnemonic ampersands ("&&" is a literal one) or ellipsis."""
-    return re.sub("&(.)", r"\1", text).rstrip("…")
-
-
 class MainWindow(QMainWindow):
     def __init__(self, config: Config | None = None, settings: QSettings | None = None):
         super().__init__()
@@ -103,8 +94,7 @@ class MainWindow(QMainWindow):
         self.unexpected = UnexpectedErrors(self)
         self.unexpected.occurred.connect(self._on_session_error)
         self._preset_name: str | None = None  # the preset last loaded, shown until edited away
-        self._shortcuts_dialog: QDialog | None = None  # Help › Keyboard Shortcuts, built when asked
-        self._shortcuts_text: QLabel | None = None
+        self._shortcuts_dialog: shortcuts.ShortcutsDialog | None = None  # built when first asked for
 
         self.session = Session(config or self._last_config(), self)
         s = self.session
@@ -682,49 +672,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(" · ".join(parts) + f" — {TITLE}" if parts else TITLE)
 
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
-        """(menu, action, shortcut) for every action in the menus that has a shortcut, read from the
-        actions themselves, in menu order."""
-        rows = []
-
-        def walk(menu, title: str) -> None:
-            for a in menu.actions():
-                if a.menu() is not None:
-                    walk(a.menu(), title)
-                elif not a.isSeparator() and not a.shortcut().isEmpty():
-                    shortcuts = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText)
-                                          for k in a.shortcuts())
-                    rows.append((title, _plain(a.text()), shortcuts))
-
-        for top in self.menuBar().actions():
-            if top.menu() is not None:
-                walk(top.menu(), _plain(top.text()))
-        return rows
+        return shortcuts.rows(self.menuBar())
 
     @Slot()
     def _on_shortcuts_triggered(self) -> None:
         if self._shortcuts_dialog is None:
-            dialog = QDialog(self, objectName="shortcuts_dialog")
-            dialog.setWindowTitle("Keyboard Shortcuts")
-            self._shortcuts_text = QLabel(objectName="shortcuts_text")
-            self._shortcuts_text.setTextFormat(Qt.TextFormat.RichText)
-            self._shortcuts_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self._shortcuts_text.setWordWrap(True)
-            buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-            buttons.rejected.connect(dialog.close)
-            layout = QVBoxLayout(dialog)
-            layout.addWidget(self._shortcuts_text)
-            layout.addWidget(buttons)
-            # Its own window: without the actions, their shortcuts would not reach training
-            # while it has the focus.
-            dialog.addActions(self.actions())
-            self._shortcuts_dialog = dialog
-        # Rebuilt each time: the shortcuts are the actions' own, whatever they are now.
-        cells = "".join(
-            f"<tr><td>{html.escape(menu)}</td><td>{html.escape(name)}</td>"
-            f"<td><b>{html.escape(keys)}</b></td></tr>"
-            for menu, name, keys in self.shortcut_rows())
-        self._shortcuts_text.setText(
-            f"<table cellspacing='0' cellpadding='3'>{cells}</table><p>{html.escape(SPACE_RULE)}</p>")
+            self._shortcuts_dialog = shortcuts.ShortcutsDialog(self, SPACE_RULE)
+        self._shortcuts_dialog.refresh(self.shortcut_rows())
         self._shortcuts_dialog.show()  # not modal: it can stay open while training runs
         self._shortcuts_dialog.raise_()
 
