@@ -72,7 +72,7 @@ def run(opts: Options) -> list[Row]:
                 warnings.simplefilter("always")
                 trainer.train_step()
             if ends_interval:
-                trainer._flush_stats()  # as run() does at the end of an interval (a sync by design)
+                trainer.flush_stats()  # as run() does at the end of an interval (a sync by design)
             elif not new_epoch:
                 checked += 1
                 hits = [w for w in caught if "synchroniz" in str(w.message).lower()]

@@ -17,11 +17,8 @@ from ganstudio.core.config import (
     ConfigError,
     apply_overrides,
     batch_split_problem,
-    fork_name,
-    load,
     run_name,
     to_toml,
-    with_values,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -128,18 +125,9 @@ def _error(msg: str) -> None:
 
 
 def _base_config(config_file: str | None, preset: str | None) -> Config:
-    from ganstudio.core.config import presets
+    from ganstudio.core.run.spec import base_config
 
-    if config_file and preset:
-        raise ConfigError(["use either --config or --preset, not both"])
-    if config_file:
-        return load(config_file)
-    if preset:
-        try:
-            return presets.get(preset)
-        except KeyError as e:
-            raise ConfigError([str(e.args[0])]) from None
-    return Config()
+    return base_config(config_file, preset)
 
 
 def _presets() -> int:
@@ -296,108 +284,113 @@ def _train_run(args: argparse.Namespace, signals: _Signals) -> int:
 
 
 def _train_job(args: argparse.Namespace, signals: _Signals, overrides: list[str], job) -> int:
-    """`train` in one process, or in one process of a torchrun job (`job`): rank 0 makes and
-    writes the run folder and prints; every rank trains its share."""
-    from ganstudio.core.checkpoint import io as checkpoints
-    from ganstudio.core.checkpoint.io import CheckpointError
-    from ganstudio.core.data import DataError
-    from ganstudio.core.disk import describe_os_error
+    """`train` in one process, or in one process of a torchrun job (`job`): rank 0 resolves the
+    run and makes and writes its folder, and prints; every rank trains its share."""
     from ganstudio.core.run.control import Control
-    from ganstudio.core.run.driver import AUTO, JobFailed, RunDriver
-    from ganstudio.core.run.folder import RunFolder, RunFolderError
-    from ganstudio.core.run.state import RunState
-    from ganstudio.core.train.oom import OutOfMemory
+    from ganstudio.core.train.distributed import Local
 
-    main = job is None or job.main
-    say = _error if main else (lambda msg: None)  # one process speaks for the job
-    folder = RunFolder(Path(args.run_dir).expanduser()) if args.run_dir else None
-    resume = args.fork or args.resume
-    cfg, ckpt_path, problem = None, None, None
-    try:
-        if main:
-            out = None
-            if args.fork and args.out is None:
-                source = RunFolder.of_checkpoint(args.fork)
-                out = source.path.parent if source is not None else None  # beside its parent
-            if resume == AUTO:
-                resume = AUTO if folder.latest_checkpoint() is not None else None
-            if folder is not None and args.resume is None and folder.metrics_path.exists():
-                raise RunFolderError(f"{folder.path} already holds a run; use --resume auto to continue "
-                                     "it, or another --run-dir")
-            if resume is not None:
-                ckpt_path = folder.latest_checkpoint() if resume == AUTO else resume
-                saved = checkpoints.config_of(checkpoints.load(ckpt_path))
-                base = load(args.config) if args.config else saved
-                if args.fork and base.log.name == saved.log.name:  # named by neither --config nor --set
-                    base = with_values(base, {"log.name": fork_name(saved)})
-                cfg = apply_overrides(base, overrides)
-            else:
-                cfg = apply_overrides(_base_config(args.config, args.preset), overrides)
-            if folder is not None:
-                folder.path.mkdir(parents=True, exist_ok=True)
-    except ConfigError as e:
-        problem = "invalid configuration:\n  " + "\n  ".join(e.problems)
-    except (CheckpointError, RunFolderError) as e:
-        problem = str(e)
-    except OSError as e:
-        problem = f"cannot use the run folder {args.run_dir}: {describe_os_error(e)}"
-    if job is not None:
-        if not job.all_ok(problem is None):
-            say(problem)
-            return EXIT_BAD_INPUT
-        cfg, resume = job.broadcast((cfg, resume))
-        problem = batch_split_problem(cfg.train.batch_size, job.world_size)
+    world = job or Local()
+    say = _error if world.main else (lambda msg: None)  # one process speaks for the job
+    spec, problem = _resolve(args, overrides) if world.main else (None, None)
+    if not world.all_ok(problem is None):
+        say(problem)
+        return EXIT_BAD_INPUT
+    spec = world.broadcast(spec)
+    problem = batch_split_problem(spec.cfg.train.batch_size, world.world_size)
     if problem is not None:
         say(problem)
         return EXIT_BAD_INPUT
-
     control = Control()
-    try:
-        driver = RunDriver(cfg, resume=resume, folder=folder, control=control, on_log_failure="stop",
-                           fork=bool(args.fork), out=out if main else None, dist=job)
-        trainer = driver.prepare()
-    except ConfigError as e:
-        say("invalid configuration:\n  " + "\n  ".join(e.problems))
-        return EXIT_BAD_INPUT
-    except (CheckpointError, DataError, RunFolderError, OutOfMemory) as e:
-        say(str(e)) if main else _error(f"rank {job.rank}: {e}")
-        return EXIT_BAD_INPUT
-    except JobFailed:
-        return EXIT_BAD_INPUT
-    except OSError as e:
-        say(f"cannot use the run folder {args.run_dir}: {describe_os_error(e)}")
-        return EXIT_BAD_INPUT
-
-    if main:
+    driver, code = _prepare(spec, control, job, say, args.run_dir)
+    if driver is None:
+        return code
+    trainer = driver.trainer
+    if world.main:
         for w in trainer.data.warnings:
             print(f"warning: {w}", file=sys.stderr)
         if not trainer.checkpoint_verified:
-            print(checkpoints.unverified_note(ckpt_path), file=sys.stderr)
+            from ganstudio.core.checkpoint import io as checkpoints
+
+            print(checkpoints.unverified_note(spec.checkpoint), file=sys.stderr)
     signals.trainer = trainer
     signals.control = control
     if signals.received is not None:  # a signal during the last moments of start-up
         control.stop()
-    state = RunState(trainer.cfg)
-    printer = _Printer(state, trainer, driver, signals, quiet=args.quiet) if main else None
-    code = EXIT_OK
     try:
-        for ev in driver.events():
-            change = state.apply(ev)
-            if printer is not None:
-                code = printer.show(change, code)
-            elif "status" in change and state.failure is not None:
-                _error(f"rank {job.rank}: training failed at step {state.failure.step}: "
-                       f"{state.failure.message}")
-                code = EXIT_FAILED
-            if "status" in change and state.pause_reason:
-                # Headless, nobody can press Resume: stop, keeping the last good checkpoint.
-                control.stop()
+        rank = None if world.main else job.rank
+        code = _train_events(driver, control, signals, quiet=args.quiet, rank=rank)
     finally:
         driver.close()
     if driver.halted is not None and code == EXIT_OK:  # stopped for want of disk: said as it stopped
         code = EXIT_FAILED
     if signals.received is not None and code == EXIT_OK:
         code = signals.exit_code
+    return code
+
+
+def _resolve(args: argparse.Namespace, overrides: list[str]):
+    """(the run the arguments describe, None), or (None, what is wrong with them)."""
+    from ganstudio.core.checkpoint.io import CheckpointError
+    from ganstudio.core.disk import describe_os_error
+    from ganstudio.core.run.folder import RunFolderError
+    from ganstudio.core.run.spec import RunSpec
+
+    try:
+        spec = RunSpec.resolve(args.config, preset=args.preset, overrides=overrides,
+                               resume=args.resume, fork=args.fork, run_dir=args.run_dir, out=args.out)
+    except ConfigError as e:
+        return None, "invalid configuration:\n  " + "\n  ".join(e.problems)
+    except (CheckpointError, RunFolderError) as e:
+        return None, str(e)
+    except OSError as e:
+        return None, f"cannot use the run folder {args.run_dir}: {describe_os_error(e)}"
+    return spec, None
+
+
+def _prepare(spec, control, job, say, run_dir):
+    """(the driver of the prepared run, EXIT_OK), or (None, the exit code) with what went wrong said."""
+    from ganstudio.core.checkpoint.io import CheckpointError
+    from ganstudio.core.data import DataError
+    from ganstudio.core.disk import describe_os_error
+    from ganstudio.core.run.driver import JobFailed, RunDriver
+    from ganstudio.core.run.folder import RunFolderError
+    from ganstudio.core.train.oom import OutOfMemory
+
+    driver = RunDriver(spec, control=control, on_log_failure="stop", collective=job)
+    try:
+        driver.prepare()
+    except ConfigError as e:
+        say("invalid configuration:\n  " + "\n  ".join(e.problems))
+    except (CheckpointError, DataError, RunFolderError, OutOfMemory) as e:
+        say(str(e)) if job is None or job.main else _error(f"rank {job.rank}: {e}")
+    except JobFailed:
+        pass
+    except OSError as e:
+        say(f"cannot use the run folder {run_dir}: {describe_os_error(e)}")
+    else:
+        return driver, EXIT_OK
+    return None, EXIT_BAD_INPUT
+
+
+def _train_events(driver, control, signals: _Signals, quiet: bool, rank: int | None) -> int:
+    """Train, showing the run as it goes (rank 0; another rank says only that it failed); the exit
+    code so far."""
+    from ganstudio.core.run.state import RunState
+
+    trainer = driver.trainer
+    state = RunState(trainer.cfg)
+    printer = _Printer(state, trainer, driver, signals, quiet=quiet) if rank is None else None
+    code = EXIT_OK
+    for ev in driver.events():
+        change = state.apply(ev)
+        if printer is not None:
+            code = printer.show(change, code)
+        elif "status" in change and state.failure is not None:
+            _error(f"rank {rank}: training failed at step {state.failure.step}: {state.failure.message}")
+            code = EXIT_FAILED
+        if "status" in change and state.pause_reason:
+            # Headless, nobody can press Resume: stop, keeping the last good checkpoint.
+            control.stop()
     return code
 
 

@@ -117,7 +117,7 @@ def test_disk_full_keeps_the_previous_checkpoint(trained, good_file, monkeypatch
     assert good_file.read_bytes() == before
     assert checkpoints.load(good_file)["step"] == 3
     # In a run the failure is an event, and training goes on.
-    failed = trained._try_checkpoint(good_file)
+    failed = trained.try_checkpoint(good_file)
     assert isinstance(failed, CheckpointFailed) and "No space left" in failed.message
 
 
@@ -207,7 +207,7 @@ def test_torch_reporting_a_full_disk_as_runtime_error(trained, good_file, monkey
     assert "previous checkpoint is unchanged" in msg and "free some disk space" in msg, msg
     assert files_in(good_file.parent) == ["good.pt"] and good_file.read_bytes() == before
     # In a run it is an event, and training goes on.
-    failed = trained._try_checkpoint(good_file)
+    failed = trained.try_checkpoint(good_file)
     assert isinstance(failed, CheckpointFailed) and "unexpected pos" in failed.message
 
 

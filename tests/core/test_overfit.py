@@ -13,7 +13,8 @@ from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import ConfigError
 from ganstudio.core.data import Dataset
 from ganstudio.core.run.events import Alert, Stats
-from ganstudio.core.train.trainer import HOLDOUT_MAX_IMAGES, OVERFIT_KEYS, Trainer, holdout_split
+from ganstudio.core.train.batches import HOLDOUT_MAX_IMAGES, holdout_split
+from ganstudio.core.train.trainer import OVERFIT_KEYS, Trainer
 from tests.core.conftest import dataset_for, make_tiny_config, new_trainer, of_type, run_all
 
 

@@ -52,7 +52,7 @@ def test_requests_reach_the_control():
     for line in (b'{"op": "pause"}', b'{"op": "step", "n": 3}', b'{"op": "save", "id": "x"}',
                  b'{"op": "set", "values": {"optim.lr_g": 1e-4}}', b'{"op": "stop", "save": false}'):
         apply_request(c, parse_request(line))
-    values, saves, posted = c._take()
+    values, saves, posted = c.take()
     assert c.paused and c._step_tokens == 3 and c.stopping and not c.save_on_stop
     assert values == [{"optim.lr_g": 1e-4}] and [s.manual for s in saves] == [True] and posted == []
 
@@ -70,7 +70,7 @@ def test_steering_thread_reads_only_new_lines_and_alerts_on_bad_ones(tmp_path):
         f.write(b'{"op": "nope"}\n{"op": "resu')  # half a line: waits for the rest
     s.poll()
     assert c.paused and not c.stopping
-    (alert,) = c._take()[2]
+    (alert,) = c.take()[2]
     assert isinstance(alert, Alert) and alert.kind == "control" and "unknown op 'nope'" in alert.message
     with open(folder.control_path, "ab") as f:
         f.write(b'me"}\n')

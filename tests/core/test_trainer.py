@@ -244,10 +244,10 @@ def test_pause_that_lands_just_before_the_wait_is_reported(tiny_config, make_tra
     t = make_trainer(tiny_config("ring8", steps=100_000, every=50))
 
     class LatePause(Control):
-        def _wait(self, *args, **kwargs):
+        def wait(self, *args, **kwargs):
             if t.step == 3 and not self.paused and not self.stopping:
                 self.pause()  # as if another thread called pause() at this very moment
-            return super()._wait(*args, **kwargs)
+            return super().wait(*args, **kwargs)
 
     control = LatePause()
     r = Runner(t, control)

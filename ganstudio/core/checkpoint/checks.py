@@ -20,7 +20,8 @@ from torch import nn
 from ganstudio.core.checkpoint.io import CheckpointError
 
 if TYPE_CHECKING:
-    from ganstudio.core.train.trainer import Trainer, _Sampler
+    from ganstudio.core.train.batches import Sampler
+    from ganstudio.core.train.trainer import Trainer
 
 ADAM_STATE = ("step", "exp_avg", "exp_avg_sq")
 # Adam settings GAN Studio never changes: a checkpoint must have the fresh optimizer's values.
@@ -89,8 +90,37 @@ def check_optimizer(sd: Any, opt: torch.optim.Optimizer, module: nn.Module, part
     if not (isinstance(sd, dict) and isinstance(sd.get("state"), dict)
             and isinstance(sd.get("param_groups"), list)):
         raise CheckpointError(f"{part} is not an optimizer state (it needs 'state' and 'param_groups')")
-    fresh_groups = opt.state_dict()["param_groups"]
-    groups = sd["param_groups"]
+    amsgrad = _check_groups(sd["param_groups"], opt.state_dict()["param_groups"], part)
+    params = dict(enumerate(module.named_parameters()))  # Adam numbers them in this order
+    state = sd["state"]
+    extra = [k for k in state if k not in params]
+    if extra:
+        raise CheckpointError(f"{part} has state for parameter {extra[0]!r}, but the model has only "
+                              f"{len(params)} parameters (0 to {len(params) - 1}): it is another model's "
+                              "optimizer state")
+    keys = set(ADAM_STATE) | ({"max_exp_avg_sq"} if amsgrad else set())
+    steps: list[tuple[_Step, int, str]] = []
+    for pid, (name, p) in params.items():
+        if state.get(pid) is not None:
+            where = f"{part} state of parameter {pid} ({name})"
+            steps.append((_check_adam_state(state[pid], p, keys, where), pid, name))
+    if not steps:
+        return None
+    if len(steps) != len(params):
+        pid = next(i for i in params if i not in state)
+        raise CheckpointError(f"{part} has no state for parameter {pid} ({params[pid][0]}) but has some "
+                              "for others; one optimizer updates all its parameters together")
+    first, *_ = steps
+    for other in steps[1:]:
+        if other[0].value != first[0].value:
+            raise CheckpointError(f"{part} state steps differ: parameter {first[1]} ({first[2]}) is at "
+                                  f"{_fmt(first[0])}, parameter {other[1]} ({other[2]}) at {_fmt(other[0])}; "
+                                  "one optimizer updates all its parameters together")
+    return first[0]
+
+
+def _check_groups(groups: list[Any], fresh_groups: list[dict[str, Any]], part: str) -> bool:
+    """Parameter groups that fit the fresh optimizer's; whether any uses amsgrad."""
     if len(groups) != len(fresh_groups):
         raise CheckpointError(f"{part} has {len(groups)} parameter groups, the model's optimizer has "
                               f"{len(fresh_groups)}")
@@ -106,43 +136,20 @@ def check_optimizer(sd: Any, opt: torch.optim.Optimizer, module: nn.Module, part
                 raise CheckpointError(f"{part} parameter group {i} has {key} = {g[key]!r}; GAN Studio's "
                                       f"Adam uses {fresh[key]!r}")
         amsgrad = amsgrad or bool(g.get("amsgrad", False))
+    return amsgrad
 
-    params = dict(enumerate(module.named_parameters()))  # Adam numbers them in this order
-    state = sd["state"]
-    extra = [k for k in state if k not in params]
-    if extra:
-        raise CheckpointError(f"{part} has state for parameter {extra[0]!r}, but the model has only "
-                              f"{len(params)} parameters (0 to {len(params) - 1}): it is another model's "
-                              "optimizer state")
-    keys = set(ADAM_STATE) | ({"max_exp_avg_sq"} if amsgrad else set())
-    steps: list[tuple[_Step, int, str]] = []
-    for pid, (name, p) in params.items():
-        where = f"{part} state of parameter {pid} ({name})"
-        s = state.get(pid)
-        if s is None:
-            continue
-        if not isinstance(s, dict) or set(s) != keys:
-            found = sorted(s) if isinstance(s, dict) else type(s).__name__
-            raise CheckpointError(f"{where} holds {found}; Adam's is {sorted(keys)}")
-        for key in sorted(keys - {"step"}):
-            _tensor_like(s[key], p.detach(), f"{where} {key}")
-        for key in ("exp_avg_sq", "max_exp_avg_sq"):
-            if key in s and not bool((s[key] >= 0).all()):
-                raise CheckpointError(f"{where} {key} holds negative values; it is a mean of squares")
-        steps.append((_step(s["step"], f"{where} step"), pid, name))
-    if not steps:
-        return None
-    if len(steps) != len(params):
-        pid = next(i for i in params if i not in state)
-        raise CheckpointError(f"{part} has no state for parameter {pid} ({params[pid][0]}) but has some "
-                              "for others; one optimizer updates all its parameters together")
-    first, *_ = steps
-    for other in steps[1:]:
-        if other[0].value != first[0].value:
-            raise CheckpointError(f"{part} state steps differ: parameter {first[1]} ({first[2]}) is at "
-                                  f"{_fmt(first[0])}, parameter {other[1]} ({other[2]}) at {_fmt(other[0])}; "
-                                  "one optimizer updates all its parameters together")
-    return first[0]
+
+def _check_adam_state(s: Any, p: nn.Parameter, keys: set[str], where: str) -> _Step:
+    """One parameter's Adam state (exactly `keys`, tensors like `p`); returns its step."""
+    if not isinstance(s, dict) or set(s) != keys:
+        found = sorted(s) if isinstance(s, dict) else type(s).__name__
+        raise CheckpointError(f"{where} holds {found}; Adam's is {sorted(keys)}")
+    for key in sorted(keys - {"step"}):
+        _tensor_like(s[key], p.detach(), f"{where} {key}")
+    for key in ("exp_avg_sq", "max_exp_avg_sq"):
+        if key in s and not bool((s[key] >= 0).all()):
+            raise CheckpointError(f"{where} {key} holds negative values; it is a mean of squares")
+    return _step(s["step"], f"{where} step")
 
 
 def for_optimizer(sd: dict[str, Any], opt: torch.optim.Optimizer) -> dict[str, Any]:
@@ -199,7 +206,7 @@ def _ids(ids: list[Any]) -> str:
 # ----- data order, random streams, counters -----------------------------------------------------------
 
 
-def check_sampler(s: Any, sampler: _Sampler, epoch: float | None = None) -> None:
+def check_sampler(s: Any, sampler: Sampler, epoch: float | None = None) -> None:
     """The data sampler's state: a permutation of the dataset, a position in it, its generator."""
     _keys(s, ("perm", "pos", "epochs_done", "generator"), "sampler")
     n, perm = sampler.n, s["perm"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -77,30 +78,40 @@ def parse_value(key: str, text: str) -> Any:
         return ConfigError([f"{key} = {show(text)} {why}; it must be {allowed(info)}"])
 
     if t is bool:
-        low = s.lower()
-        if low in ("true", "1", "yes", "on"):
-            return True
-        if low in ("false", "0", "no", "off"):
-            return False
-        raise refuse("is not valid")
+        return _parse_bool(s, refuse)
     if not s.isascii():
         raise refuse("is not valid (write numbers with the digits 0-9)")
-    if t is int:
-        try:
-            return int(s)  # int() also takes "1_000", as TOML does
-        except ValueError:
-            pass
-        try:  # "1e4" steps is a whole number too; exact, so "1e-400" is not 0
-            exact = Decimal(s)
-        except InvalidOperation:
-            raise refuse("is not valid") from None
-        if not exact.is_finite():
-            raise refuse("is not a finite number")
-        if exact != exact.to_integral_value():
-            raise refuse("is not a whole number")
-        if not INT_MIN <= exact <= INT_MAX:  # before int(): int(Decimal("1e999999999")) never ends
-            raise refuse("is too large")
-        return int(exact)
+    return _parse_int(s, refuse) if t is int else _parse_float(s, refuse)
+
+
+def _parse_bool(s: str, refuse: Callable[[str], ConfigError]) -> bool:
+    low = s.lower()
+    if low in ("true", "1", "yes", "on"):
+        return True
+    if low in ("false", "0", "no", "off"):
+        return False
+    raise refuse("is not valid")
+
+
+def _parse_int(s: str, refuse: Callable[[str], ConfigError]) -> int:
+    try:
+        return int(s)  # int() also takes "1_000", as TOML does
+    except ValueError:
+        pass
+    try:  # "1e4" steps is a whole number too; exact, so "1e-400" is not 0
+        exact = Decimal(s)
+    except InvalidOperation:
+        raise refuse("is not valid") from None
+    if not exact.is_finite():
+        raise refuse("is not a finite number")
+    if exact != exact.to_integral_value():
+        raise refuse("is not a whole number")
+    if not INT_MIN <= exact <= INT_MAX:  # before int(): int(Decimal("1e999999999")) never ends
+        raise refuse("is too large")
+    return int(exact)
+
+
+def _parse_float(s: str, refuse: Callable[[str], ConfigError]) -> float:
     try:
         number = float(s)
     except ValueError:

@@ -8,9 +8,11 @@ folder.py        the run folder's layout (the one module that knows its names), 
 log.py           metrics.jsonl written from the event stream, and read back (whole, fast)
 follow.py        a live folder followed: new lines, heartbeat, a run gone quiet
 listing.py       the runs in a folder of run folders (`ganstudio runs`, the Runs dock)
-control.py       the requests a running trainer takes (pause, step, stop, edits, saves)
+control.py       the requests a running trainer takes (pause, step, stop, edits, saves), and the
+                 requests protocol the training loop consumes
 steer.py         control.jsonl read into a Control, and the heartbeat
-driver.py        a run in its folder, end to end, for the CLI and the app
+spec.py          one run resolved: new / resume / auto / fork, its folder (`RunSpec.resolve`)
+driver.py        a run in its folder, end to end, for the CLI, the app and every rank of a job
 write_failures.py  what could not be written, told once per kind
 compare.py, export.py, tensorboard.py   runs side by side, CSV, TensorBoard
 """

@@ -3,15 +3,24 @@
 Every way of steering a run goes through one Control: the app's buttons (on the GUI thread), the
 CLI's signal handlers, and the control file of a run folder (ganstudio.core.run.steer, on its own
 thread). Plain `threading` only, so the GUI can hold one without importing torch.
+
+The training loop consumes them through `Requests`, the protocol below: between steps it waits for
+something to do (`wait`), then takes what was asked (`take`). A Control is one; a torchrun job's
+agreed control (ganstudio.core.train.distributed.AgreedControl) is the other, which hands every rank
+rank 0's requests at the same step.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from ganstudio.core.config import KEYS, Config, get
+
+#: What `Requests.wait` returns: what the loop does next.
+STOP, REQUEST, RUN, STEP, PAUSE = "stop", "request", "run", "step", "pause"
+ACTIONS = (STOP, REQUEST, RUN, STEP, PAUSE)
 
 
 @dataclass(frozen=True)
@@ -20,8 +29,43 @@ class SaveRequest:
     manual: bool = True  # asked for by someone: never rotated away
 
 
+class Taken(NamedTuple):
+    """What was asked since the last step: live edits ({"section.key": value}, each checked on its
+    own, in order), checkpoints to save, and events other parts of the process posted for the run's
+    stream (a file that could not be written, a request that could not be read)."""
+
+    edits: list[dict[str, Any]]
+    saves: list[SaveRequest]
+    posted: list[Any]
+
+
+class Requests(Protocol):
+    """The requests protocol the training loop consumes between steps (`core.train.loop.run`).
+
+    `wait(pause_reported)` blocks until there is something to do and says what: STOP, REQUEST
+    (something to `take`), RUN, STEP (one step while paused), or PAUSE when paused and the loop has
+    not said so yet (`pause_reported` False). `take()` hands over what was asked. `pause()` is the
+    loop pausing the run itself (a NaN in the losses). `paused`, `stopping` and `save_on_stop` are
+    the state the loop reads: the same on every rank of a job."""
+
+    @property
+    def paused(self) -> bool: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def save_on_stop(self) -> bool: ...
+
+    def wait(self, pause_reported: bool = True) -> str: ...
+
+    def take(self) -> Taken: ...
+
+    def pause(self) -> None: ...
+
+
 class Control:
-    """Requests from other threads, honoured by `Trainer.run` between steps."""
+    """Requests from other threads, honoured by the training loop between steps (`Requests`)."""
 
     def __init__(self, *, paused: bool = False):
         self._cond = threading.Condition()
@@ -93,9 +137,10 @@ class Control:
     def stopping(self) -> bool:
         return self._stop
 
-    def _take(self) -> tuple[list[dict[str, Any]], list[SaveRequest], list[Any]]:
+    def take(self) -> Taken:
+        """Everything asked since the last take: edits, saves and posted events."""
         with self._cond:
-            out = self._edits, self._save, self._posted
+            out = Taken(self._edits, self._save, self._posted)
             self._edits, self._save, self._posted = [], [], []
             return out
 
@@ -104,39 +149,37 @@ class Control:
         with self._cond:
             return bool(self._edits or self._save)
 
-    def _take_requests(self) -> tuple[list[dict[str, Any]], list[SaveRequest]]:
+    def take_requests(self) -> tuple[list[dict[str, Any]], list[SaveRequest]]:
+        """The edits and saves asked since the last take, without the posted events: what a job's
+        rank 0 hands every rank (its posted events are its own)."""
         with self._cond:
             out = self._edits, self._save
             self._edits, self._save = [], []
             return out
 
-    def _take_posted(self) -> list[Any]:
+    def take_posted(self) -> list[Any]:
+        """The events posted since the last take, without the edits and saves."""
         with self._cond:
             out, self._posted = self._posted, []
             return out
 
-    def _wait(self, pause_reported: bool = True) -> str:
-        """Block until there is something to do: 'stop', 'run', 'step' or 'request'; or 'pause'
-        when paused and the caller has not reported it yet (checked under the lock, so a pause()
-        that lands just before the wait is reported rather than waited in silently)."""
-        action = self._wait_for(pause_reported, None)
-        assert action is not None
-        return action
-
-    def _wait_for(self, pause_reported: bool, timeout: float | None) -> str | None:
-        """`_wait`, giving up after `timeout` seconds of nothing to do (None then)."""
+    def wait(self, pause_reported: bool = True, timeout: float | None = None) -> str | None:
+        """Block until there is something to do: STOP, REQUEST, RUN or STEP; or PAUSE when paused
+        and the caller has not reported it yet (checked under the lock, so a pause() that lands just
+        before the wait is reported rather than waited in silently). With a `timeout`, None after
+        that many seconds of nothing to do (a job's rank 0 ticks so while paused)."""
         with self._cond:
             while True:
                 if self._stop:
-                    return "stop"
+                    return STOP
                 if self._edits or self._save or self._posted:
-                    return "request"
+                    return REQUEST
                 if not self._paused:
-                    return "run"
+                    return RUN
                 if self._step_tokens > 0:
                     self._step_tokens -= 1
-                    return "step"
+                    return STEP
                 if not pause_reported:
-                    return "pause"
+                    return PAUSE
                 if not self._cond.wait(timeout) and timeout is not None:
                     return None

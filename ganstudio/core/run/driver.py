@@ -22,16 +22,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ganstudio.core.config import Config, run_name
+from ganstudio.core.config import Config, live_changes, run_name
 from ganstudio.core.run.control import Control
-from ganstudio.core.run.events import Alert, CheckpointFailed, CheckpointSaved, Event, Failed, Finished
+from ganstudio.core.run.events import (
+    Alert,
+    CheckpointFailed,
+    CheckpointSaved,
+    Event,
+    Failed,
+    Finished,
+    HyperparamsChanged,
+)
 from ganstudio.core.run.folder import RunFolder, RunFolderError
 from ganstudio.core.run.log import LogWriteError, RunWriter
+from ganstudio.core.run.spec import AUTO, RunSpec, resume_checkpoint
 from ganstudio.core.run.state import PAUSED
 from ganstudio.core.run.steer import Steering
 from ganstudio.core.run.write_failures import HALT_AFTER, WriteFailures, halt_message
 
-AUTO = "auto"
+__all__ = ["AUTO", "JobFailed", "RunDriver", "RunSpec"]
 
 
 class RunDriver:
@@ -39,17 +48,19 @@ class RunDriver:
     folder; `events()` trains, writing everything, and may be called again to continue after a
     stop. `close()` ends it (the heartbeat says finished).
 
-    cfg: the config of a new run, or the changed keys for a resumed one (validated against the
-    checkpoint: only keys that leave the models, data and random streams alone may differ).
-    resume: a checkpoint to continue, or "auto" for the folder's latest one if it has any.
-    folder: a run folder to use (`--run-dir`); by default a new one under cfg.log.out.
+    spec: the run (RunSpec: its config, the checkpoint it continues, its folder). For callers with
+    no spec, a Config (or None: the checkpoint's) with `resume` (a checkpoint, or "auto" for
+    `folder`'s latest), `folder`, `out` and `fork` says the same. A resumed run's config may differ
+    from its checkpoint's only in keys that leave the models, data and random streams alone.
     trainer: an existing trainer to go on with (the app's Continue); then `folder` and `writer`
-    are the ones it was writing.
+    are the ones it was writing, and `parent` what run.json says it continued, if not the spec's.
+    collective: a torchrun job's (train.distributed.Job): every rank prepares and trains, rank 0
+    makes and writes the folder. None: one process.
     """
 
     def __init__(
         self,
-        cfg: Config | None = None,
+        spec: RunSpec | Config | None = None,
         *,
         resume: str | Path | None = None,
         folder: RunFolder | None = None,
@@ -63,12 +74,16 @@ class RunDriver:
         parent: dict[str, Any] | None = None,
         out: str | Path | None = None,
         fork: bool = False,
-        dist: Any = None,
+        collective: Any = None,
     ):
-        self.cfg = cfg
-        self.dist = dist  # a torchrun job (ganstudio.core.train.distributed.Dist): rank 0 writes
-        self.resume = resume
-        self.folder = folder
+        if not isinstance(spec, RunSpec):
+            checkpoint = resume_checkpoint(resume, folder)
+            spec = RunSpec(spec, checkpoint=checkpoint, fork=fork, folder=folder,
+                           out=Path(out) if out is not None else None)
+        self.spec = spec
+        self.cfg = spec.cfg
+        self.collective = collective  # None: one process (train.distributed.Local, made when prepared)
+        self.folder = spec.folder
         self.control = control or Control()
         self.on_log_failure = on_log_failure
         self.reserve_cores = reserve_cores
@@ -77,8 +92,6 @@ class RunDriver:
         self.writer = writer
         self._replay = replay  # write the trainer's earlier history into the folder first
         self._parent = parent
-        self._out = out  # where a new folder goes (default: the config's log.out)
-        self.fork = fork  # a resumed checkpoint may change train.seed too, and is recorded as a fork
         self.halted: Alert | None = None  # why the run was stopped or paused for want of disk
         self.failures = WriteFailures()  # the run's failed writes, told once per kind
         self._log_failing = False
@@ -91,117 +104,74 @@ class RunDriver:
 
     def prepare(self):
         """Build (or resume) the trainer and open the run folder. Raises ConfigError,
-        CheckpointError, DataError or RunFolderError, leaving no new folder behind."""
-        from ganstudio.core.train.trainer import Trainer
+        CheckpointError, DataError or RunFolderError, leaving no new folder behind.
 
+        One path for one process and for every rank of a job: rank 0 reads the checkpoint and makes
+        the folder (a multi-machine job's other ranks need not see its disk: they get the checkpoint
+        from rank 0); every rank builds its trainer; a failure anywhere ends every rank (JobFailed on
+        those that did not fail themselves) rather than leaving them waiting in a collective."""
         if self.trainer is not None:
             return self._open_folder(self.trainer)
-        if self.dist is not None:
-            return self._prepare_job()
-        checkpoint = self._checkpoint_to_resume()
+        from ganstudio.core.train.distributed import Local
+
+        world = self.collective = self.collective or Local()
         created = False
-        if self.folder is None:
-            cfg = self.cfg if checkpoint is None or self.cfg is not None else _config_of(checkpoint)
-            if checkpoint is not None and self._parent is None:
-                self._parent = parent_of(checkpoint, "fork" if self.fork else "resume")
-            self.folder = RunFolder.create(cfg, out=self._out, parent=self._parent)
-            created = True
         try:
-            store = self.folder.checkpoints_dir
-            if checkpoint is not None:
-                self.trainer = Trainer.from_checkpoint(checkpoint, config=self.cfg, checkpoint_dir=store,
-                                                       fork=self.fork)
-                # A new folder gets the earlier history; the same folder has it already.
-                self._replay = created
-                if self.fork:
-                    self._note_fork(checkpoint)
-            else:
-                self.trainer = Trainer(self.cfg, checkpoint_dir=store)
-            return self._open_folder(self.trainer)
+            ckpt, error = None, None
+            if world.main:
+                try:
+                    ckpt = self._load_checkpoint()
+                    created = self._make_folder(ckpt)
+                except Exception as e:  # told to every rank below
+                    error = e
+            _agree(world, error)
+            ckpt = world.broadcast(ckpt)
+            try:
+                self.trainer = self._build(ckpt, created)
+            except Exception as e:
+                error = e
+            _agree(world, error)
+            return self._open_folder(self.trainer) if world.main else self.trainer
         except BaseException:
             if created:
                 self.folder.remove_if_empty()
             raise
 
-    def _prepare_job(self):
-        """`prepare` for one process of a torchrun job. Rank 0 makes the folder and reads the
-        checkpoint (a multi-machine job's other ranks need not see its disk: they get it from rank
-        0); every rank builds its trainer; a failure anywhere ends every rank (JobFailed on those
-        that did not fail themselves) rather than leaving them waiting in a collective."""
+    def _load_checkpoint(self) -> dict[str, Any] | None:
         from ganstudio.core.checkpoint import io as checkpoints
+
+        return checkpoints.load(self.spec.checkpoint) if self.spec.checkpoint is not None else None
+
+    def _make_folder(self, ckpt: dict[str, Any] | None) -> bool:
+        """Make the run's new folder (unless it has one); whether it did."""
+        if self.folder is not None:
+            return False
+        from ganstudio.core.checkpoint import io as checkpoints
+
+        cfg = self.cfg if self.cfg is not None else checkpoints.config_of(ckpt)
+        if self._parent is None and ckpt is not None:
+            self._parent = self.spec.parent(int(ckpt["step"]))
+        self.folder = RunFolder.create(cfg, out=self.spec.out, parent=self._parent)
+        return True
+
+    def _build(self, ckpt: dict[str, Any] | None, created: bool):
         from ganstudio.core.train.trainer import Trainer
 
-        d = self.dist
-        error: BaseException | None = None
-        ckpt, checkpoint, created = None, None, False
-        if d.main:
-            try:
-                checkpoint = self._checkpoint_to_resume()
-                if checkpoint is not None:
-                    ckpt = checkpoints.load(checkpoint)
-                if self.folder is None:
-                    if checkpoint is not None and self._parent is None:
-                        self._parent = parent_of(checkpoint, "fork" if self.fork else "resume")
-                    cfg = self.cfg if self.cfg is not None else checkpoints.config_of(ckpt)
-                    self.folder = RunFolder.create(cfg, out=self._out, parent=self._parent)
-                    created = True
-            except Exception as e:  # told to every rank below
-                error = e
-        self._agree(error is None, error)
-        ckpt = d.broadcast(ckpt)
-        try:
-            store = self.folder.checkpoints_dir if d.main else None
-            if ckpt is not None:
-                self.trainer = Trainer.from_checkpoint(ckpt, config=self.cfg, checkpoint_dir=store,
-                                                       fork=self.fork, dist=d, name=str(checkpoint or ""))
-                self._replay = created
-                if self.fork:
-                    self._note_fork(checkpoint)
-            else:
-                self.trainer = Trainer(self.cfg, checkpoint_dir=store, dist=d)
-        except Exception as e:
-            error = e
-        if not d.all_ok(error is None):
-            if created:
-                self.folder.remove_if_empty()
-            raise error if error is not None else JobFailed()
-        if not d.main:
-            return self.trainer
-        return self._open_folder(self.trainer)
-
-    def _agree(self, ok: bool, error: BaseException | None) -> None:
-        if not self.dist.all_ok(ok):
-            raise error if error is not None else JobFailed()
-
-    def _note_fork(self, checkpoint: Path) -> None:
-        """A fork's changed keys, as a hyperparameter change at the fork's step: its plots and log
-        say where it leaves the parent and how."""
-        from ganstudio.core.config import live_changes
-        from ganstudio.core.run.events import HyperparamsChanged
-
-        t = self.trainer
-        if not t.main:
-            return
-        parent_cfg = _config_of(checkpoint)
-        changes = {k: v for k, v in live_changes(parent_cfg, t.cfg).items()
-                   if k not in ("log.out", "log.name", "train.device", "train.threads")}
-        if changes:
-            t.state.apply(HyperparamsChanged(step=t.step, changes=changes))
-
-    def _checkpoint_to_resume(self) -> Path | None:
-        if self.resume is None:
-            return None
-        if str(self.resume) == AUTO:
-            if self.folder is None:
-                raise RunFolderError("--resume auto needs --run-dir: the folder whose latest checkpoint "
-                                     "to use")
-            return self.folder.latest_checkpoint()
-        return Path(self.resume)
+        store = self.folder.checkpoints_dir if self.collective.main else None
+        if ckpt is None:
+            return Trainer(self.cfg, checkpoint_dir=store, collective=self.collective)
+        trainer = Trainer.from_checkpoint(ckpt, config=self.cfg, checkpoint_dir=store, fork=self.spec.fork,
+                                          collective=self.collective, name=str(self.spec.checkpoint))
+        self._replay = created  # a new folder gets the earlier history; the same folder has it already
+        if self.spec.fork and trainer.main:
+            _note_fork(trainer, ckpt)
+        return trainer
 
     def _open_folder(self, trainer):
         trainer.reserve_cores = self.reserve_cores
-        if self.folder is None:
-            self.folder = RunFolder.create(trainer.cfg, out=self._out, parent=self._parent)
+        if self.folder is None:  # the app's Continue of a checkpoint it opened
+            parent = self._parent if self._parent is not None else self.spec.parent(trainer.step)
+            self.folder = RunFolder.create(trainer.cfg, out=self.spec.out, parent=parent)
             self._replay = trainer.step > 0
         trainer.checkpoint_dir = self.folder.checkpoints_dir
         if not self.folder.meta_path.exists():  # a --run-dir made by hand or by an older version
@@ -301,8 +271,7 @@ class RunDriver:
 
     def _extra_status(self) -> dict[str, Any]:
         """For the heartbeat of a job: every rank's step at the last agreement."""
-        agreed = getattr(self.trainer, "_agreed", None)
-        return {"rank_steps": agreed.last_steps} if agreed is not None else {}
+        return self.trainer.collective.heartbeat()
 
     def _write(self, ev: Event) -> list[Event]:
         try:
@@ -361,21 +330,18 @@ class JobFailed(Exception):
         return "another process of the job could not start the run; rank 0's output says why"
 
 
-def parent_of(checkpoint: str | Path, kind: str) -> dict[str, Any]:
-    """What a run continued from, for its run.json: the checkpoint, its run folder and step."""
+def _agree(world: Any, error: BaseException | None) -> None:
+    """Go on only if every rank is fine: raise this rank's error, or JobFailed for another's."""
+    if not world.all_ok(error is None):
+        raise error if error is not None else JobFailed()
+
+
+def _note_fork(trainer: Any, ckpt: dict[str, Any]) -> None:
+    """A fork's changed keys, as a hyperparameter change at the fork's step: its plots and log say
+    where it leaves the parent and how."""
     from ganstudio.core.checkpoint import io as checkpoints
 
-    source = RunFolder.of_checkpoint(checkpoint)
-    step = None
-    try:
-        step = int(checkpoints.load(checkpoint)["step"])
-    except Exception:  # the load that follows reports a bad file properly
-        pass
-    return {"kind": kind, "run": str(source.path) if source is not None else None, "step": step,
-            "checkpoint": str(Path(checkpoint).resolve())}
-
-
-def _config_of(checkpoint: Path) -> Config:
-    from ganstudio.core.checkpoint import io as checkpoints
-
-    return checkpoints.config_of(checkpoints.load(checkpoint))
+    changes = {k: v for k, v in live_changes(checkpoints.config_of(ckpt), trainer.cfg).items()
+               if k not in ("log.out", "log.name", "train.device", "train.threads")}
+    if changes:
+        trainer.state.apply(HyperparamsChanged(step=trainer.step, changes=changes))

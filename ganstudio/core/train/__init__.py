@@ -1,9 +1,14 @@
-"""Training: the trainer (models, optimisers, one step, checkpoints of itself) and its loop, and
-what it needs around it.
+"""Training: the trainer (models, optimisers, one step), the loop that runs it, and what they need
+around them.
 
-trainer.py      the Trainer and its event loop
+trainer.py      the Trainer: one GAN, its optimisers, data and counters; `Trainer.run(control)`
+loop.py         the training loop, top to bottom: `run(trainer, requests, schedule)`
+schedule.py     what is due at a step (stats, samples, checkpoint, metrics, health): pure, no torch
+batches.py      the sampler, the held-out images, where the data lives
+snapshot.py     a trainer as a checkpoint dict and back
 losses.py       the GAN objectives
-distributed.py  torchrun: the job, gradient averaging, global BatchNorm, agreed requests
+distributed.py  the collective: `Local` (one process, does nothing) or a torchrun `Job` (gradient
+                averaging, global BatchNorm, stats reduced per log interval, agreed requests)
 threads.py      how many CPU threads to train with
 oom.py          running out of memory, said as what to lower
 allocator.py    freed memory handed back to the system

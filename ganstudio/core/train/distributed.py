@@ -16,11 +16,14 @@ N processes train the same GAN as one process would, only faster:
 - only rank 0 writes the run folder, checkpoints and samples and runs the quality metrics and the
   health checks; stats are averaged over the ranks with one all-reduce per log interval;
 - requests (pause, step, stop, save, live edits, a signal on any rank) are agreed once per step by
-  `AgreedControl`, so every rank acts at the same step. On CPUs (Gloo) the agreement rides on the
-  step's last gradient all-reduce (a few more numbers in it, no collective of its own: a Gloo
-  collective costs about a millisecond); a step that needs more (a request, a pause, a stop) runs a
-  full agreement at the step boundary. On GPUs it is one small all-reduce on a Gloo group of its
-  own, so it needs no host synchronisation with the GPU.
+  `AgreedControl` (core/run/control.py's requests protocol), so every rank acts at the same step.
+  On CPUs (Gloo) the agreement rides on the step's last gradient all-reduce (a few more numbers in
+  it, no collective of its own: a Gloo collective costs about a millisecond); a step that needs
+  more (a request, a pause, a stop) runs a full agreement at the step boundary. On GPUs it is one
+  small all-reduce on a Gloo group of its own, so it needs no host synchronisation with the GPU.
+
+The trainer sees all of this as its collective: `Job` here, or `Local` for one process, whose every
+collective does nothing. It calls the same methods on either, so it has no branch for torchrun.
 """
 
 from __future__ import annotations
@@ -30,14 +33,15 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from ganstudio.core.run.control import Control, SaveRequest
+from ganstudio.core.run.control import ACTIONS, REQUEST, RUN, STOP, Control, Requests, Taken
+from ganstudio.core.train.schedule import World
 
 # A pause can last for hours: collectives are kept short (the paused loop ticks every PAUSED_TICK_S)
 # and the timeout is only for a peer that died without torchrun noticing.
@@ -57,9 +61,55 @@ def env_world_size() -> int:
         return 1
 
 
+class Local:
+    """One process training alone: the collective whose every operation does nothing. The trainer
+    calls the same methods on it as on a job's (`Job`)."""
+
+    world = World()
+    world_size = 1
+    backend = ""
+    device: torch.device | None = None  # None: the config's train.device
+
+    @property
+    def main(self) -> bool:
+        return True
+
+    @property
+    def hosts(self) -> list[str]:
+        return [socket.gethostname()]
+
+    def part(self, n: int) -> slice:
+        return slice(None)
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        return module
+
+    def average_gradients(self, module: nn.Module, last: bool = False) -> None:
+        pass
+
+    def mean(self, t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    def agreed(self, control: Control, step: Any) -> Requests:
+        return control
+
+    def interval_stats(self, interval_s: float) -> dict[str, float]:
+        return {}
+
+    def heartbeat(self) -> dict[str, Any]:
+        return {}
+
+    def broadcast(self, obj: Any) -> Any:
+        return obj
+
+    def all_ok(self, ok: bool) -> bool:
+        return ok
+
+
 @dataclass
-class Dist:
-    """This process's place in the job, and the collectives training needs."""
+class Job:
+    """This process's place in a torchrun job, and the collectives training needs (see the module's
+    doc): the same methods as `Local`, done with torch.distributed."""
 
     rank: int
     world_size: int
@@ -68,10 +118,16 @@ class Dist:
     device: torch.device
     control_group: Any  # a Gloo group: control agreement on CPU tensors, whatever the backend
     hosts: list[str]
+    _agreed: AgreedControl | None = field(default=None, init=False, repr=False)  # while a run runs
+    _agree_seen: float = field(default=0.0, init=False, repr=False)
 
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def world(self) -> World:
+        return World(self.rank, self.world_size)
 
     @property
     def agrees_on_gradients(self) -> bool:
@@ -84,10 +140,21 @@ class Dist:
         per = n // self.world_size
         return slice(self.rank * per, (self.rank + 1) * per)
 
-    def average_gradients(self, params: list[nn.Parameter], extra: list[float] | None = None) -> list[float]:
-        """Average the gradients over the ranks: one all-reduce of them all, flattened. `extra`
-        numbers ride along (small whole numbers, exact in the gradients' dtype) and come back
-        summed over the ranks."""
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """`module` with its BatchNorm statistics over the global batch, as in one process."""
+        return global_batchnorm(module, self.device)
+
+    def average_gradients(self, module: nn.Module, last: bool = False) -> None:
+        """Average `module`'s gradients over the ranks; the step's `last` all-reduce also carries the
+        step's request agreement where it can (see AgreedControl)."""
+        agreed = self._agreed if last and self.agrees_on_gradients else None
+        summed = self._all_reduce_gradients(list(module.parameters()), agreed.early() if agreed else None)
+        if agreed is not None:
+            agreed.settle(summed)
+
+    def _all_reduce_gradients(self, params: list[nn.Parameter], extra: list[float] | None) -> list[float]:
+        """One all-reduce of all the gradients, flattened, averaged. `extra` numbers ride along
+        (small whole numbers, exact in the gradients' dtype) and come back summed over the ranks."""
         grads = [p.grad for p in params if p.grad is not None]
         if not grads:
             return []
@@ -110,6 +177,25 @@ class Dist:
         dist.all_reduce(t)
         return t.div_(self.world_size)
 
+    def agreed(self, control: Control, step: Any) -> Requests:
+        """The requests a run of this job consumes: `control`'s, agreed by every rank at each step
+        (`step`: () -> the trainer's step)."""
+        self._agreed = AgreedControl(control, self, step)
+        self._agree_seen = 0.0
+        return self._agreed
+
+    def interval_stats(self, interval_s: float) -> dict[str, float]:
+        """The stats a job adds to a log interval's: its per-step agreement's share of the time."""
+        if self._agreed is None:
+            return {}
+        share = (self._agreed.agree_s - self._agree_seen) / interval_s
+        self._agree_seen = self._agreed.agree_s
+        return {"agree_share": share}
+
+    def heartbeat(self) -> dict[str, Any]:
+        """For the heartbeat of a job: every rank's step at the last agreement."""
+        return {"rank_steps": self._agreed.last_steps} if self._agreed is not None else {}
+
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's `obj` on every rank (pickled: plain data between the job's own processes)."""
         box = [obj if self.main else None]
@@ -123,7 +209,11 @@ class Dist:
         return int(t.item()) == 0
 
 
-def init_from_env(device_name: str = "auto") -> Dist | None:
+#: What trains a run: one process alone, or one process of a torchrun job.
+Collective = Local | Job
+
+
+def init_from_env(device_name: str = "auto") -> Job | None:
     """Join the job torchrun started (RANK, LOCAL_RANK, WORLD_SIZE in the environment): NCCL on
     cuda:LOCAL_RANK when training on CUDA, else Gloo on the CPU. None when not under torchrun."""
     world = env_world_size()
@@ -151,10 +241,10 @@ def init_from_env(device_name: str = "auto") -> Dist | None:
     control = dist.new_group(backend="gloo", timeout=TIMEOUT) if backend != "gloo" else dist.group.WORLD
     hosts: list[Any] = [None] * world
     dist.all_gather_object(hosts, socket.gethostname(), group=control)
-    return Dist(rank, world, local_rank, backend, device, control, [str(h) for h in hosts])
+    return Job(rank, world, local_rank, backend, device, control, [str(h) for h in hosts])
 
 
-def teardown(job: Dist | None = None) -> None:
+def teardown(job: Job | None = None) -> None:
     """Leave the job: wait (briefly) until every rank is done with its collectives, then destroy
     the process group. Destroyed while a peer still used it, Gloo aborted a process now and then."""
     if not (dist.is_available() and dist.is_initialized()):
@@ -252,8 +342,7 @@ def _convert(module: nn.Module) -> nn.Module:
 
 # ----- requests, agreed once per step -----------------------------------------------------------
 
-_ACTIONS = ("stop", "request", "run", "step", "pause")
-_CODE = {a: i + 1 for i, a in enumerate(_ACTIONS)}
+_CODE = {a: i + 1 for i, a in enumerate(ACTIONS)}
 
 
 class AgreedControl:
@@ -274,7 +363,7 @@ class AgreedControl:
     full agreement there. A request that lands after rank 0's `early()` is seen one step later:
     still within one step, and at the same step on every rank."""
 
-    def __init__(self, control: Control, d: Dist, step: Any):
+    def __init__(self, control: Control, d: Job, step: Any):
         self.inner = control  # on rank 0 the real one; elsewhere it only takes local signals
         self.d = d
         self._step = step  # () -> the trainer's step
@@ -324,15 +413,15 @@ class AgreedControl:
         if self._run_next:
             self.last_steps = [int(self._step())] * self.d.world_size
 
-    def _wait(self, pause_reported: bool = True) -> str:
+    def wait(self, pause_reported: bool = True) -> str:
         if self._run_next:  # agreed on the step's gradients: nothing asked, every rank in step
             self._run_next = False
-            return "run"
+            return RUN
         d = self.d
         vec = torch.zeros(5 + d.world_size, dtype=torch.int64)
         if d.main:
-            action = self.inner._wait_for(pause_reported, PAUSED_TICK_S)
-            vec[0] = _CODE.get(action or "request")
+            action = self.inner.wait(pause_reported, PAUSED_TICK_S)
+            vec[0] = _CODE[action or REQUEST]
             vec[1] = int(self.inner.has_requests())
             vec[3] = int(self.inner.save_on_stop)
             vec[4] = int(self.inner.paused)
@@ -346,23 +435,24 @@ class AgreedControl:
         self.last_steps = steps
         if len(set(steps)) > 1:
             raise RuntimeError(f"the ranks are at different steps {steps}; the job cannot go on together")
-        action = _ACTIONS[int(vec[0]) - 1]
+        action = ACTIONS[int(vec[0]) - 1]
         self._has_requests = bool(vec[1])
         self._paused = bool(vec[4])
-        if vec[2] and action != "stop":  # another rank was asked to stop: everyone stops, saving
-            action = "stop"
+        if vec[2] and action != STOP:  # another rank was asked to stop: everyone stops, saving
+            action = STOP
             if d.main:
                 self.inner.stop(save=True)
-        if action == "stop":
+        if action == STOP:
             self._stopping = True
             self._save_on_stop = bool(vec[3]) or bool(vec[2])
         return action
 
-    def _take(self) -> tuple[list[dict[str, Any]], list[SaveRequest], list[Any]]:
-        posted = self.inner._take_posted() if self.d.main else []
+    def take(self) -> Taken:
+        """Rank 0's posted events (its own), and the agreed edits and saves, the same on every rank."""
+        posted = self.inner.take_posted() if self.d.main else []
         if not self._has_requests:
-            return [], [], posted
+            return Taken([], [], posted)
         self._has_requests = False
-        requests = self.inner._take_requests() if self.d.main else None
+        requests = self.inner.take_requests() if self.d.main else None
         edits, saves = self.d.broadcast(requests)
-        return edits, saves, posted
+        return Taken(edits, saves, posted)

@@ -46,7 +46,7 @@ def choose_threads(trainer: Trainer, budget_s: float = 0.6) -> int:
     default = torch.get_num_threads()
     if trainer.device.type != "cpu":
         return default
-    if trainer.dist is not None:
+    if trainer.world_size > 1:
         # A job's processes on this machine share its cores: no timing, which each would do alone.
         local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
         n = max(1, usable_cores() // max(local, 1))
