@@ -55,7 +55,8 @@ def _measure(name: str, cfg, folder: Path, rounds: int) -> dict[str, list[float]
     folder.mkdir(parents=True, exist_ok=True)
     with_file, without_file = folder / f"{name}-digest.pt", folder / f"{name}-plain.pt"
     times: dict[str, list[float]] = {
-        k: [] for k in ("save", "save0", "load", "load0", "digest", "crc", "sha")}
+        k: [] for k in ("save", "save0", "load", "load0", "digest", "crc", "sha")
+    }
     checkpoint_digest.TENSOR_CHECKS["sha256"] = lambda b: int.from_bytes(hashlib.sha256(b).digest())
 
     def save(digest: bool) -> None:
@@ -76,17 +77,19 @@ def _measure(name: str, cfg, folder: Path, rounds: int) -> dict[str, list[float]
     for k in times:
         times[k].clear()
     for r in range(rounds):
-        for digest in ((True, False) if r % 2 == 0 else (False, True)):
+        for digest in (True, False) if r % 2 == 0 else (False, True):
             save(digest)
-        for digest in ((True, False) if r % 2 == 0 else (False, True)):
+        for digest in (True, False) if r % 2 == 0 else (False, True):
             load(digest)
         times["digest"].append(_timed(lambda: checkpoints.content_digest(state)))
         times["crc"].append(_timed(lambda: checkpoints.content_digest(state, "crc32-sha256")))
         times["sha"].append(_timed(lambda: checkpoints.content_digest(state, "sha256")))
     mb = with_file.stat().st_size / 1e6
-    log(f"checkpoint {name}: {mb:.1f} MB, save {median(times['save']) * 1e3:.1f} vs "
+    log(
+        f"checkpoint {name}: {mb:.1f} MB, save {median(times['save']) * 1e3:.1f} vs "
         f"{median(times['save0']) * 1e3:.1f} ms, load {median(times['load']) * 1e3:.1f} vs "
-        f"{median(times['load0']) * 1e3:.1f} ms")
+        f"{median(times['load0']) * 1e3:.1f} ms"
+    )
     times["mb"] = [mb]
     return times
 
@@ -98,17 +101,29 @@ def _rows(ids: str, label: str, t: dict[str, list[float]]) -> list[Row]:
         with_, without = median(t[kind]), median(t[kind + "0"])
         pct = 100.0 * (with_ - without) / without
         ratios = [a / b for a, b in zip(t[kind], t[kind + "0"], strict=True)]
-        rows.append(Row(f"8{ids[i]}",
-                        f"Checkpoint {what}, {label} ({t['mb'][0]:.1f} MB): with digest vs without",
-                        f"{with_ * 1e3:.1f} vs {without * 1e3:.1f} ms ({pct:+.1f}%)",
-                        "with/without per round " + spread(ratios, unit="x"),
-                        f"<= +{GOAL_PCT:.0f}%", Row.judged(pct <= GOAL_PCT)))
+        rows.append(
+            Row(
+                f"8{ids[i]}",
+                f"Checkpoint {what}, {label} ({t['mb'][0]:.1f} MB): with digest vs without",
+                f"{with_ * 1e3:.1f} vs {without * 1e3:.1f} ms ({pct:+.1f}%)",
+                "with/without per round " + spread(ratios, unit="x"),
+                f"<= +{GOAL_PCT:.0f}%",
+                Row.judged(pct <= GOAL_PCT),
+            )
+        )
     mb = t["mb"][0]
     d, crc, sha = median(t["digest"]), median(t["crc"]), median(t["sha"])
-    rows.append(Row(f"8{ids[2]}", f"Checkpoint digest alone (tensors by XXH3-128), {label}",
-                    f"{d * 1e3:.1f} ms ({mb / d:,.0f} MB/s); by CRC-32: {crc * 1e3:.1f} ms ({mb / crc:,.0f} "
-                    f"MB/s); by SHA-256: {sha * 1e3:.1f} ms ({mb / sha:,.0f} MB/s)",
-                    spread([x * 1e3 for x in t["digest"]], fmt="{:.1f}", unit=" ms"), "", ""))
+    rows.append(
+        Row(
+            f"8{ids[2]}",
+            f"Checkpoint digest alone (tensors by XXH3-128), {label}",
+            f"{d * 1e3:.1f} ms ({mb / d:,.0f} MB/s); by CRC-32: {crc * 1e3:.1f} ms ({mb / crc:,.0f} "
+            f"MB/s); by SHA-256: {sha * 1e3:.1f} ms ({mb / sha:,.0f} MB/s)",
+            spread([x * 1e3 for x in t["digest"]], fmt="{:.1f}", unit=" ms"),
+            "",
+            "",
+        )
+    )
     return rows
 
 
@@ -116,8 +131,9 @@ def run(opts: Options) -> list[Row]:
     rounds = 3 if opts.quick else 15
     folder = Path(opts.tmp) / "checkpoints"
     digits = config("digits", **{"train.device": "cpu", "metrics.every": 0})
-    dcgan = config("digits", **{"train.device": "cpu", "metrics.every": 0, "model.arch": "dcgan",
-                                "data.image_size": 64})
+    dcgan = config(
+        "digits", **{"train.device": "cpu", "metrics.every": 0, "model.arch": "dcgan", "data.image_size": 64}
+    )
     rows = _rows("abc", "default digits mlp", _measure("digits", digits, folder, rounds))
     rows += _rows("def", "DCGAN 64x64", _measure("dcgan64", dcgan, folder, rounds))
     return rows

@@ -56,13 +56,18 @@ def overlay_frames(opts: Options) -> Row:
         app.processEvents()
     panel.close()
     p50, d50 = median(total), median(data_part)
-    log(f"compare: {RUNS} runs x {n:,} points: frame p50 {p50:.1f} ms (setData {d50:.1f}); "
-        f"first {first:.0f} ms")
-    return Row("10a", f"Compare: one plots frame, current + {RUNS} runs x 1e{len(str(n)) - 1} points",
-               f"p50 {p50:.1f} ms (setData {d50:.1f} + paint {p50 - d50:.1f})",
-               f"p90 {percentile(total, 90):.1f} / max {max(total):.1f} ms (n={frames}); first draw "
-               f"{first:.0f} ms", f"<= {FRAME_GOAL_MS:g} ms p50",
-               "n/a" if opts.quick else Row.judged(p50 <= FRAME_GOAL_MS))
+    log(
+        f"compare: {RUNS} runs x {n:,} points: frame p50 {p50:.1f} ms (setData {d50:.1f}); "
+        f"first {first:.0f} ms"
+    )
+    return Row(
+        "10a",
+        f"Compare: one plots frame, current + {RUNS} runs x 1e{len(str(n)) - 1} points",
+        f"p50 {p50:.1f} ms (setData {d50:.1f} + paint {p50 - d50:.1f})",
+        f"p90 {percentile(total, 90):.1f} / max {max(total):.1f} ms (n={frames}); first draw {first:.0f} ms",
+        f"<= {FRAME_GOAL_MS:g} ms p50",
+        "n/a" if opts.quick else Row.judged(p50 <= FRAME_GOAL_MS),
+    )
 
 
 def make_runs(tmp: str, count: int) -> Path:
@@ -73,9 +78,19 @@ def make_runs(tmp: str, count: int) -> Path:
 
     root = Path(tmp) / "bench-compare-runs"
     shutil.rmtree(root, ignore_errors=True)
-    cfg = config("digits", **{"train.device": "cpu", "train.steps": 20, "log.every": 2, "metrics.every": 0,
-                              "log.sample_every": 0, "log.checkpoint_every": 0, "model.width": 8,
-                              "log.out": str(root / "seed")})
+    cfg = config(
+        "digits",
+        **{
+            "train.device": "cpu",
+            "train.steps": 20,
+            "log.every": 2,
+            "metrics.every": 0,
+            "log.sample_every": 0,
+            "log.checkpoint_every": 0,
+            "model.width": 8,
+            "log.out": str(root / "seed"),
+        },
+    )
     driver = RunDriver(cfg, steer=False)
     driver.prepare()
     for _ in driver.events():
@@ -122,7 +137,7 @@ def listing(opts: Options) -> Row:
     clock = QElapsedTimer()
     tick = QTimer()
     tick.setInterval(5)
-    tick.timeout.connect(lambda: (lateness.append(max(0.0, clock.restart() - 5.0))))
+    tick.timeout.connect(lambda: lateness.append(max(0.0, clock.restart() - 5.0)))
     clock.start()
     tick.start()
     t0 = time.perf_counter()
@@ -138,12 +153,18 @@ def listing(opts: Options) -> Row:
     panel.shutdown()
     panel.close()
     stall = max(lateness) if lateness else 0.0
-    log(f"runs: {count} folders: first scan {cold * 1e3:.0f} ms, again {median(warm) * 1e3:.1f} ms; dock "
-        f"shows them in {shown * 1e3:.0f} ms, worst GUI stall {stall:.0f} ms")
-    return Row("10b", f"Runs dock: a folder of {count} runs",
-               f"listed in {shown * 1e3:.0f} ms; GUI thread held <= {stall:.0f} ms",
-               f"core scan: first {cold * 1e3:.0f} ms, unchanged again {median(warm) * 1e3:.1f} ms "
-               f"(n=5)", f"GUI stall <= {STALL_GOAL_MS:g} ms", Row.judged(stall <= STALL_GOAL_MS))
+    log(
+        f"runs: {count} folders: first scan {cold * 1e3:.0f} ms, again {median(warm) * 1e3:.1f} ms; dock "
+        f"shows them in {shown * 1e3:.0f} ms, worst GUI stall {stall:.0f} ms"
+    )
+    return Row(
+        "10b",
+        f"Runs dock: a folder of {count} runs",
+        f"listed in {shown * 1e3:.0f} ms; GUI thread held <= {stall:.0f} ms",
+        f"core scan: first {cold * 1e3:.0f} ms, unchanged again {median(warm) * 1e3:.1f} ms (n=5)",
+        f"GUI stall <= {STALL_GOAL_MS:g} ms",
+        Row.judged(stall <= STALL_GOAL_MS),
+    )
 
 
 def run(opts: Options) -> list[Row]:

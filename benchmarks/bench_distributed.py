@@ -34,9 +34,27 @@ GOAL_AGREE_SHARE = 0.02
 
 
 def _args(run_dir: Path, steps: int, threads: int, extra: list[str]) -> list[str]:
-    return ["-m", "ganstudio", "train", *extra, "--run-dir", str(run_dir), "--steps", str(steps),
-            "--set", f"train.threads={threads}", "--set", "train.device=cpu", "--set", "metrics.every=0",
-            "--set", "log.sample_every=0", "--set", "log.checkpoint_every=0", "--quiet"]
+    return [
+        "-m",
+        "ganstudio",
+        "train",
+        *extra,
+        "--run-dir",
+        str(run_dir),
+        "--steps",
+        str(steps),
+        "--set",
+        f"train.threads={threads}",
+        "--set",
+        "train.device=cpu",
+        "--set",
+        "metrics.every=0",
+        "--set",
+        "log.sample_every=0",
+        "--set",
+        "log.checkpoint_every=0",
+        "--quiet",
+    ]
 
 
 def _stats(run_dir: Path) -> list[dict]:
@@ -81,23 +99,43 @@ def probe() -> None:
 
 def _probe_row() -> Row:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(Path(__file__).resolve())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(Path(__file__).resolve()),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     line = next((x for x in done.stdout.splitlines() if x.startswith("{")), None)
     if done.returncode != 0 or line is None:
-        return Row("12d", "One Gloo all-reduce of 8 numbers, 2 processes",
-                   f"probe failed: {done.stderr[-300:]}", met="no")
+        return Row(
+            "12d",
+            "One Gloo all-reduce of 8 numbers, 2 processes",
+            f"probe failed: {done.stderr[-300:]}",
+            met="no",
+        )
     r = json.loads(line)
-    return Row("12d", "One Gloo all-reduce of 8 numbers, 2 processes (the floor of every collective)",
-               f"{r['allreduce_us']:.0f} µs median", f"p90 {r['p90_us']:.0f} µs", "", "")
+    return Row(
+        "12d",
+        "One Gloo all-reduce of 8 numbers, 2 processes (the floor of every collective)",
+        f"{r['allreduce_us']:.0f} µs median",
+        f"p90 {r['p90_us']:.0f} µs",
+        "",
+        "",
+    )
 
 
 CASES = {
     # id: (what, extra arguments, steps, quick steps)
     "12a": ("default digits (MLP, batch 64)", [], 3000, 300),
-    "12b": ("digits-dcgan, global batch 256", ["--preset", "digits-dcgan", "--set", "train.batch_size=256"],
-            300, 60),
+    "12b": (
+        "digits-dcgan, global batch 256",
+        ["--preset", "digits-dcgan", "--set", "train.batch_size=256"],
+        300,
+        60,
+    ),
 }
 
 
@@ -116,8 +154,16 @@ def run(opts: Options) -> list[Row]:
                 run_dir = tmp / f"dist-{rid}-{kind}-{r}"
                 log(f"distributed {rid} round {r + 1}/{rounds}: {kind}")
                 if kind == "job":
-                    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          *_args(run_dir, steps, 1, extra)[1:]])
+                    _run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "torch.distributed.run",
+                            "--standalone",
+                            "--nproc_per_node=2",
+                            *_args(run_dir, steps, 1, extra)[1:],
+                        ]
+                    )
                     if rid == "12a":
                         shares += [s["agree_share"] for s in _stats(run_dir)[2:] if "agree_share" in s]
                 else:
@@ -125,22 +171,34 @@ def run(opts: Options) -> list[Row]:
                 rates[kind].append(_rate(run_dir))
         job, one, two = (median(rates[k]) for k in ("job", "one", "two"))
         efficiency = job / (2 * one)
-        rows.append(Row(
-            rid, f"torchrun, 2 CPU processes x 1 thread vs one process: {what}",
-            f"efficiency {efficiency:.2f}: job {job:.1f}, 1 proc x 2 threads {two:.1f}, 1 proc x 1 thread "
-            f"{one:.1f} steps/s" + note,
-            "job " + spread(rates["job"], "{:.1f}") + "; 1x1 " + spread(rates["one"], "{:.1f}"),
-            f"efficiency >= {GOAL_EFFICIENCY:.2f}",
-            Row.judged(efficiency >= GOAL_EFFICIENCY) if cores >= 2 and not opts.quick else "n/a"))
+        rows.append(
+            Row(
+                rid,
+                f"torchrun, 2 CPU processes x 1 thread vs one process: {what}",
+                f"efficiency {efficiency:.2f}: job {job:.1f}, 1 proc x 2 threads {two:.1f}, "
+                f"1 proc x 1 thread "
+                f"{one:.1f} steps/s" + note,
+                "job " + spread(rates["job"], "{:.1f}") + "; 1x1 " + spread(rates["one"], "{:.1f}"),
+                f"efficiency >= {GOAL_EFFICIENCY:.2f}",
+                Row.judged(efficiency >= GOAL_EFFICIENCY) if cores >= 2 and not opts.quick else "n/a",
+            )
+        )
     if shares:
         share = median(shares)
-        rows.append(Row("12c", "Per-step request agreement across the ranks: share of the job's time (12a)",
-                        f"{share * 100:.2f} %", spread([s * 100 for s in shares], "{:.2f}", " %"),
-                        f"< {GOAL_AGREE_SHARE * 100:.0f} %",
-                        Row.judged(share < GOAL_AGREE_SHARE) if not opts.quick else "n/a"))
+        rows.append(
+            Row(
+                "12c",
+                "Per-step request agreement across the ranks: share of the job's time (12a)",
+                f"{share * 100:.2f} %",
+                spread([s * 100 for s in shares], "{:.2f}", " %"),
+                f"< {GOAL_AGREE_SHARE * 100:.0f} %",
+                Row.judged(share < GOAL_AGREE_SHARE) if not opts.quick else "n/a",
+            )
+        )
     else:
-        rows.append(Row("12c", "Per-step request agreement across the ranks", "no agree_share in the log",
-                        met="no"))
+        rows.append(
+            Row("12c", "Per-step request agreement across the ranks", "no agree_share in the log", met="no")
+        )
     rows.append(_probe_row())
     return rows
 

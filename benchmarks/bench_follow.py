@@ -94,20 +94,37 @@ def follow_latency(opts: Options) -> Row:
     window.close()
     app.processEvents()
     p50, p99 = median(lat), percentile(lat, 99)
-    return Row("9a", "Follow latency: a line written by another process -> drawn in the window",
-               f"p99 {p99 * 1e3:.0f} ms", f"p50 {p50 * 1e3:.0f} / p99 {p99 * 1e3:.0f} / max "
-               f"{max(lat) * 1e3:.0f} ms (n={len(lat)} lines at 20 a second, local disk)",
-               f"p99 <= {GOAL_P99_S * 1e3:.0f} ms", Row.judged(p99 <= GOAL_P99_S))
+    return Row(
+        "9a",
+        "Follow latency: a line written by another process -> drawn in the window",
+        f"p99 {p99 * 1e3:.0f} ms",
+        f"p50 {p50 * 1e3:.0f} / p99 {p99 * 1e3:.0f} / max "
+        f"{max(lat) * 1e3:.0f} ms (n={len(lat)} lines at 20 a second, local disk)",
+        f"p99 <= {GOAL_P99_S * 1e3:.0f} ms",
+        Row.judged(p99 <= GOAL_P99_S),
+    )
 
 
 def open_long_log(opts: Options) -> Row:
     n = 20_000 if opts.quick else 1_000_000
     folder = _folder(opts.tmp, "long")
-    keys = ("loss_d", "loss_g", "d_real", "d_fake", "grad_d", "grad_g", "lr_d", "lr_g", "steps_per_s",
-            "images_per_s")
+    keys = (
+        "loss_d",
+        "loss_g",
+        "d_real",
+        "d_fake",
+        "grad_d",
+        "grad_g",
+        "lr_d",
+        "lr_g",
+        "steps_per_s",
+        "images_per_s",
+    )
     with open(folder.metrics_path, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"event": "started", "step": 0, "device": "cpu", "total_steps": n * 10,
-                            "threads": 1}) + "\n")
+        f.write(
+            json.dumps({"event": "started", "step": 0, "device": "cpu", "total_steps": n * 10, "threads": 1})
+            + "\n"
+        )
         for i in range(1, n + 1):
             rec = {"event": "stats", "step": i * 10, "epoch": i / 28.0, "wall": i * 0.05}
             rec.update({k: 1.0 / (1 + i % 97) + j for j, k in enumerate(keys)})
@@ -118,28 +135,56 @@ def open_long_log(opts: Options) -> Row:
     for r in range(1 if opts.quick else 3):
         # Each opening in a fresh app process, as a user opens a run: in one process, each window
         # would start with the earlier windows' million-point histories still in memory.
-        done = subprocess.run([sys.executable, "-c", OPENER, str(folder.path), opts.tmp, str(n)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-c", OPENER, str(folder.path), opts.tmp, str(n)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         line = next((x for x in done.stdout.splitlines() if x.startswith("opened ")), None)
         if done.returncode != 0 or line is None:
             raise RuntimeError(f"opening the long log failed: {done.stderr[-1500:]}")
         times.append(float(line.split()[1]))
         log(f"open_long_log {r + 1}: {times[-1]:.2f} s")
     best = median(times)
-    return Row("9b", f"Open a run folder with {n:,} stats lines ({size_mb:.0f} MB) and draw it",
-               f"{best:.2f} s", spread(times, unit=" s"), f"<= {GOAL_OPEN_S:.0f} s",
-               Row.judged(best <= GOAL_OPEN_S))
+    return Row(
+        "9b",
+        f"Open a run folder with {n:,} stats lines ({size_mb:.0f} MB) and draw it",
+        f"{best:.2f} s",
+        spread(times, unit=" s"),
+        f"<= {GOAL_OPEN_S:.0f} s",
+        Row.judged(best <= GOAL_OPEN_S),
+    )
 
 
 def _train_rate(run_dir: Path, steps: int, follow: bool, opts: Options, tmp: str) -> float:
-    cmd = [sys.executable, "-m", "ganstudio", "train", "--run-dir", str(run_dir), "--steps", str(steps),
-           "--set", f"train.threads={opts.threads}", "--set", "train.device=cpu", "--set", "metrics.every=0",
-           "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ganstudio",
+        "train",
+        "--run-dir",
+        str(run_dir),
+        "--steps",
+        str(steps),
+        "--set",
+        f"train.threads={opts.threads}",
+        "--set",
+        "train.device=cpu",
+        "--set",
+        "metrics.every=0",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     watcher = None
     if follow:
-        watcher = subprocess.Popen([sys.executable, "-c", FOLLOWER, str(run_dir), tmp], cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        watcher = subprocess.Popen(
+            [sys.executable, "-c", FOLLOWER, str(run_dir), tmp],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     proc.wait(timeout=900)
     if watcher is not None:
         watcher.terminate()
@@ -198,9 +243,14 @@ def overhead(opts: Options) -> Row:
             log(f"round {r}: followed={follow} {rates[follow][-1]:.0f} steps/s")
     ratios = [f / n for f, n in zip(rates[True], rates[False], strict=True)]
     ratio = median(ratios)
-    return Row("9c", "Overhead of being followed: `ganstudio train` steps/s with the app following / alone",
-               f"{ratio:.2f}x ({median(rates[True]):.0f} vs {median(rates[False]):.0f} steps/s)",
-               "ratio " + spread(ratios, unit="x"), f">= {GOAL_OVERHEAD}", Row.judged(ratio >= GOAL_OVERHEAD))
+    return Row(
+        "9c",
+        "Overhead of being followed: `ganstudio train` steps/s with the app following / alone",
+        f"{ratio:.2f}x ({median(rates[True]):.0f} vs {median(rates[False]):.0f} steps/s)",
+        "ratio " + spread(ratios, unit="x"),
+        f">= {GOAL_OVERHEAD}",
+        Row.judged(ratio >= GOAL_OVERHEAD),
+    )
 
 
 def run(opts: Options) -> list[Row]:

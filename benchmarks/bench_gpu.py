@@ -22,8 +22,9 @@ from common import Options, Row, config, fake_mnist, log, spread
 def skipped() -> list[Row]:
     return [
         Row("G1", "GPU: DCGAN 64x64 images/s, GAN Studio / tutorial", "no GPU: skipped", met="skipped"),
-        Row("G2", "GPU: host syncs in steady-state steps (sync debug mode)", "no GPU: skipped",
-            met="skipped"),
+        Row(
+            "G2", "GPU: host syncs in steady-state steps (sync debug mode)", "no GPU: skipped", met="skipped"
+        ),
     ]
 
 
@@ -37,9 +38,19 @@ def run(opts: Options) -> list[Row]:
     n = 10_000 if opts.quick else 60_000
     rounds, seconds = (2, 1.0) if opts.quick else (5, 4.0)
     root = fake_mnist(opts.tmp, n)
-    cfg = config("digits", **{"data.dataset": "mnist", "data.root": root, "data.image_size": 64,
-                              "model.arch": "dcgan", "train.batch_size": 128, "train.device": "cuda",
-                              "train.steps": 100_000_000, "metrics.every": 0})
+    cfg = config(
+        "digits",
+        **{
+            "data.dataset": "mnist",
+            "data.root": root,
+            "data.image_size": 64,
+            "model.arch": "dcgan",
+            "train.batch_size": 128,
+            "train.device": "cuda",
+            "train.steps": 100_000_000,
+            "metrics.every": 0,
+        },
+    )
     log(f"gpu: {torch.cuda.get_device_name(0)}, DCGAN 64x64, batch 128, {rounds} rounds x {seconds}s")
     studio = StudioLoop(cfg)
     tutorial = TutorialLoop(root, cfg, device="cuda", image_size=64, workers=2)
@@ -55,9 +66,16 @@ def run(opts: Options) -> list[Row]:
     ours, theirs = interleave(Synced(studio), Synced(tutorial), rounds, seconds)
     bs = cfg.train.batch_size
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
-    rows = [Row("G1", "GPU: DCGAN 64x64 images/s, GAN Studio / tutorial",
-                f"{median(ratios):.2f}x ({median(ours) * bs:,.0f} vs {median(theirs) * bs:,.0f} images/s)",
-                "ratio " + spread(ratios, unit="x"), "", "")]
+    rows = [
+        Row(
+            "G1",
+            "GPU: DCGAN 64x64 images/s, GAN Studio / tutorial",
+            f"{median(ratios):.2f}x ({median(ours) * bs:,.0f} vs {median(theirs) * bs:,.0f} images/s)",
+            "ratio " + spread(ratios, unit="x"),
+            "",
+            "",
+        )
+    ]
 
     trainer = studio.trainer
     every = trainer.cfg.log.every
@@ -81,7 +99,14 @@ def run(opts: Options) -> list[Row]:
                     where.append(f"step {trainer.step}: {str(hits[0].message)[:80]}")
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    rows.append(Row("G2", "GPU: host syncs in steady-state steps (sync debug mode)",
-                    f"{syncs} sync(s) in {checked} steps", "; ".join(where[:2]) or "none",
-                    "0", Row.judged(syncs == 0)))
+    rows.append(
+        Row(
+            "G2",
+            "GPU: host syncs in steady-state steps (sync debug mode)",
+            f"{syncs} sync(s) in {checked} steps",
+            "; ".join(where[:2]) or "none",
+            "0",
+            Row.judged(syncs == 0),
+        )
+    )
     return rows

@@ -59,9 +59,16 @@ def run(opts: Options) -> list[Row]:
     from PySide6.QtWidgets import QDockWidget, QSlider
 
     n = 20 if opts.quick else 100
-    cfg = config("digits", **{"train.steps": 100_000_000, "train.threads": opts.threads,
-                              "train.device": "cpu", "log.out": str(Path(opts.tmp) / "runs"),
-                              "metrics.every": 0})
+    cfg = config(
+        "digits",
+        **{
+            "train.steps": 100_000_000,
+            "train.threads": opts.threads,
+            "train.device": "cpu",
+            "log.out": str(Path(opts.tmp) / "runs"),
+            "metrics.every": 0,
+        },
+    )
     app, window = open_window(cfg, opts.tmp)
     dock = window.findChild(QDockWidget, "latent_dock")
     dock.show()
@@ -94,15 +101,27 @@ def run(opts: Options) -> list[Row]:
     for sub, what, times in (("a", "stopped", idle), ("b", "while training", training)):
         p50, p99 = percentile(times, 50), percentile(times, 99)
         log(f"latent {what}: p50 {p50:.1f} / p99 {p99:.1f} / max {max(times):.1f} ms")
-        rows.append(Row(f"11{sub}", f"Latent explorer: slider move to grid redrawn, default MLP, {what}",
-                        f"p99 {p99:.1f} ms",
-                        f"p50 {p50:.1f} / p99 {p99:.1f} / max {max(times):.1f} ms (n={n})",
-                        f"p99 <= {GOAL_MS:g} ms", Row.judged(p99 <= GOAL_MS)))
+        rows.append(
+            Row(
+                f"11{sub}",
+                f"Latent explorer: slider move to grid redrawn, default MLP, {what}",
+                f"p99 {p99:.1f} ms",
+                f"p50 {p50:.1f} / p99 {p99:.1f} / max {max(times):.1f} ms (n={n})",
+                f"p99 <= {GOAL_MS:g} ms",
+                Row.judged(p99 <= GOAL_MS),
+            )
+        )
     p50, p99, worst = summary(late)
-    rows.append(Row("11c", "GUI lateness of a 10 ms timer, explorer slider dragged while training",
-                    f"p99 {p99:.1f} ms",
-                    f"p50 {p50:.2f} / p99 {p99:.1f} / max {worst:.1f} ms (n={len(late)})",
-                    f"p99 <= {GOAL_LATE_P99_MS:g} ms", Row.judged(p99 <= GOAL_LATE_P99_MS)))
+    rows.append(
+        Row(
+            "11c",
+            "GUI lateness of a 10 ms timer, explorer slider dragged while training",
+            f"p99 {p99:.1f} ms",
+            f"p50 {p50:.2f} / p99 {p99:.1f} / max {worst:.1f} ms (n={len(late)})",
+            f"p99 <= {GOAL_LATE_P99_MS:g} ms",
+            Row.judged(p99 <= GOAL_LATE_P99_MS),
+        )
+    )
     rows.append(holdout_cost(opts))
     return rows
 
@@ -118,9 +137,18 @@ def holdout_cost(opts: Options) -> Row:
     rounds, seconds = (2, 0.5) if opts.quick else (8, 1.5)
 
     def loop(share: float) -> StudioLoop:
-        made = StudioLoop(config("digits", **{
-            "train.steps": 100_000_000, "train.threads": opts.threads, "train.device": "cpu",
-            "metrics.every": 0, "data.holdout": share}))
+        made = StudioLoop(
+            config(
+                "digits",
+                **{
+                    "train.steps": 100_000_000,
+                    "train.threads": opts.threads,
+                    "train.device": "cpu",
+                    "metrics.every": 0,
+                    "data.holdout": share,
+                },
+            )
+        )
         made.round(0.5)  # warm-up
         return made
 
@@ -136,6 +164,11 @@ def holdout_cost(opts: Options) -> Row:
             ratios.append(on / off)
         log(f"holdout round {i + 1}/{rounds}: ratios {ratios[-2]:.3f}, {ratios[-1]:.3f}")
     med = median(ratios)
-    return Row("11d", "Held-out reals (data.holdout 0.05) vs none: training steps/s, default digits",
-               f"{med:.3f}x", "ratio " + spread(ratios, "{:.3f}", "x"), f">= {GOAL_HOLDOUT}x",
-               Row.judged(med >= GOAL_HOLDOUT) if not opts.quick else "n/a")
+    return Row(
+        "11d",
+        "Held-out reals (data.holdout 0.05) vs none: training steps/s, default digits",
+        f"{med:.3f}x",
+        "ratio " + spread(ratios, "{:.3f}", "x"),
+        f">= {GOAL_HOLDOUT}x",
+        Row.judged(med >= GOAL_HOLDOUT) if not opts.quick else "n/a",
+    )

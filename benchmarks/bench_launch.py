@@ -53,8 +53,9 @@ sys.meta_path.insert(0, Who())
 
 def _run(code: str, *args: str) -> tuple[float, str]:
     t0 = time.time()
-    out = subprocess.run([sys.executable, "-c", code, str(t0), *args], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(t0), *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     wall = time.time() - t0
     if out.returncode != 0:
         raise RuntimeError(f"launch failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -81,10 +82,18 @@ def run(opts: Options) -> list[Row]:
         who = next((line[4:] for line in out.splitlines() if line.startswith("WHO ")), "unknown")
         log(f"launch: torch imported by {who}")
     t = median(shown)
-    heavy = ("imported at startup: " + ", ".join(loaded) + (f" (torch via {who})" if who else "")
-             if loaded else "torch, torchvision and sklearn not imported")
+    heavy = (
+        "imported at startup: " + ", ".join(loaded) + (f" (torch via {who})" if who else "")
+        if loaded
+        else "torch, torchvision and sklearn not imported"
+    )
     return [
-        Row("6", "Launch: process start -> main window shown",
+        Row(
+            "6",
+            "Launch: process start -> main window shown",
             f"{t:.2f} s (python alone {median(interp):.2f} s)",
-            spread(shown, unit=" s") + "; " + heavy, f"<= {GOAL_S:g} s", Row.judged(t <= GOAL_S)),
+            spread(shown, unit=" s") + "; " + heavy,
+            f"<= {GOAL_S:g} s",
+            Row.judged(t <= GOAL_S),
+        ),
     ]

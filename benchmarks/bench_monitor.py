@@ -109,8 +109,14 @@ class AppRun:
         self.app, self.window = open_window(cfg, tmp)
         self.session = self.window.session
         self.window.start()
-        if not spin_until(lambda: self.session.state == "running" and self.session.trainer is not None
-                          and self.session.trainer.step > 0, 120):
+        if not spin_until(
+            lambda: (
+                self.session.state == "running"
+                and self.session.trainer is not None
+                and self.session.trainer.step > 0
+            ),
+            120,
+        ):
             raise RuntimeError(f"the app did not start training (state {self.session.state})")
         self.session.pause()
         spin_until(lambda: self.session.state == "paused", 30)
@@ -150,8 +156,11 @@ def measure(name: str, cfg, opts: Options, rounds: int, seconds: float) -> dict[
     for i in range(rounds):
         for k, v in variants.items():
             rates[k].append(v.round(seconds, warmup))
-        log(f"{name} round {i + 1}/{rounds}: " + ", ".join(f"{k} {r[-1]:.0f}" for k, r in rates.items())
-            + " steps/s")
+        log(
+            f"{name} round {i + 1}/{rounds}: "
+            + ", ".join(f"{k} {r[-1]:.0f}" for k, r in rates.items())
+            + " steps/s"
+        )
     for v in variants.values():
         if hasattr(v, "close"):
             v.close()
@@ -174,16 +183,24 @@ def run(opts: Options) -> list[Row]:
         disk_ratio = [d / w for d, w in zip(r["runlog"], r["worker"], strict=True)]
         main_ratio = [m / w for m, w in zip(r["main"], r["worker"], strict=True)]
         sub = "ab"[j]
-        rows.append(Row(
-            f"2{sub}", f"Monitor overhead, {name}: app / headless (worker thread)",
-            f"{median(app_ratio):.2f}x ({median(r['app']):.0f} vs {median(r['worker']):.0f} steps/s)",
-            "ratio " + spread(app_ratio, unit="x") + f"; GUI thread on the CPU "
-            f"{100 * median(r['gui_busy']):.0f}% of the time",
-            f">= {GOAL}", Row.judged(median(app_ratio) >= GOAL),
-        ))
-        rows.append(Row(
-            f"2{sub}'", f"  {name}: headless + run folder / headless; main thread / worker thread",
-            f"{median(disk_ratio):.2f}x; {median(main_ratio):.2f}x (main {median(r['main']):.0f} steps/s)",
-            "run folder " + spread(disk_ratio, unit="x") + "; main " + spread(main_ratio, unit="x"),
-        ))
+        rows.append(
+            Row(
+                f"2{sub}",
+                f"Monitor overhead, {name}: app / headless (worker thread)",
+                f"{median(app_ratio):.2f}x ({median(r['app']):.0f} vs {median(r['worker']):.0f} steps/s)",
+                "ratio " + spread(app_ratio, unit="x") + f"; GUI thread on the CPU "
+                f"{100 * median(r['gui_busy']):.0f}% of the time",
+                f">= {GOAL}",
+                Row.judged(median(app_ratio) >= GOAL),
+            )
+        )
+        rows.append(
+            Row(
+                f"2{sub}'",
+                f"  {name}: headless + run folder / headless; main thread / worker thread",
+                f"{median(disk_ratio):.2f}x; {median(main_ratio):.2f}x "
+                f"(main {median(r['main']):.0f} steps/s)",
+                "run folder " + spread(disk_ratio, unit="x") + "; main " + spread(main_ratio, unit="x"),
+            )
+        )
     return rows

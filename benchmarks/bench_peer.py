@@ -30,8 +30,13 @@ class TutorialLoop:
         if image_size:
             steps.insert(0, transforms.Resize(image_size))
         dataset = datasets.MNIST(root, train=True, download=False, transform=transforms.Compose(steps))
-        self.loader = DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=True,
-                                 num_workers=workers, persistent_workers=workers > 0)
+        self.loader = DataLoader(
+            dataset,
+            batch_size=cfg.train.batch_size,
+            shuffle=True,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
         self.batches = iter(self.loader)
         self.device = torch.device(device)
         side = image_size or 28
@@ -134,18 +139,32 @@ def run(opts: Options) -> list[Row]:
     t = torch.get_num_threads()
     # metrics.every = 0: the tutorial computes no quality metrics, so GAN Studio's background
     # metrics thread (on by default) would be work only one side does.
-    cfg = config("digits", **{"data.dataset": "mnist", "data.root": root, "train.device": "cpu",
-                              "train.steps": 100_000_000, "train.threads": t, "metrics.every": 0})
-    log(f"peer: MNIST-sized fake set ({n} images), classic MLP, batch 64, {t} thread(s), "
-        f"{rounds} rounds x {seconds}s per loop")
+    cfg = config(
+        "digits",
+        **{
+            "data.dataset": "mnist",
+            "data.root": root,
+            "train.device": "cpu",
+            "train.steps": 100_000_000,
+            "train.threads": t,
+            "metrics.every": 0,
+        },
+    )
+    log(
+        f"peer: MNIST-sized fake set ({n} images), classic MLP, batch 64, {t} thread(s), "
+        f"{rounds} rounds x {seconds}s per loop"
+    )
     ours, theirs = interleave(StudioLoop(cfg), TutorialLoop(root, cfg), rounds, seconds)
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     med = median(ratios)
     goal = t == opts.goal_threads
-    return [Row(
-        "1" if goal else "1'",
-        f"Peer (CPU, {t} thread{'s' if t > 1 else ''}): GAN Studio / tutorial loop",
-        f"{med:.2f}x ({median(ours):.0f} vs {median(theirs):.0f} steps/s)",
-        "ratio " + spread(ratios, unit="x"),
-        ">= 2.5x on CPU" if goal else "", Row.judged(med >= 2.5) if goal else "",
-    )]
+    return [
+        Row(
+            "1" if goal else "1'",
+            f"Peer (CPU, {t} thread{'s' if t > 1 else ''}): GAN Studio / tutorial loop",
+            f"{med:.2f}x ({median(ours):.0f} vs {median(theirs):.0f} steps/s)",
+            "ratio " + spread(ratios, unit="x"),
+            ">= 2.5x on CPU" if goal else "",
+            Row.judged(med >= 2.5) if goal else "",
+        )
+    ]

@@ -17,8 +17,18 @@ from statistics import median
 
 from common import Options, Row, log, percentile, qt_app, spin
 
-KEYS = ("loss_d", "loss_g", "d_real", "d_fake", "grad_d", "grad_g", "lr_d", "lr_g", "steps_per_s",
-        "images_per_s")
+KEYS = (
+    "loss_d",
+    "loss_g",
+    "d_real",
+    "d_fake",
+    "grad_d",
+    "grad_g",
+    "lr_d",
+    "lr_g",
+    "steps_per_s",
+    "images_per_s",
+)
 APPEND = 5  # points appended between redraws
 GOAL_MS = 8.0
 
@@ -124,20 +134,32 @@ def run(opts: Options) -> list[Row]:
             refresh_all.append((time.perf_counter() - t0) * 1e3)
             app.processEvents()
         p50, d50 = median(total), median(data_part)
-        log(f"plots: {n:,} points: frame p50 {p50:.1f} ms (setData {d50:.1f} ms + paint "
-            f"{p50 - d50:.1f}); refresh() all tabs {median(refresh_all):.1f} ms; first {first:.0f} ms")
+        log(
+            f"plots: {n:,} points: frame p50 {p50:.1f} ms (setData {d50:.1f} ms + paint "
+            f"{p50 - d50:.1f}); refresh() all tabs {median(refresh_all):.1f} ms; first {first:.0f} ms"
+        )
         label = f"1e{len(str(n)) - 1}"
         is_goal = n == 1_000_000
-        rows.append(Row(
-            f"4{'abc'[j]}", f"Plots: one frame (tick + paint), {label} points per curve",
-            f"p50 {p50:.1f} ms (setData {d50:.1f} + paint {p50 - d50:.1f})",
-            f"p90 {percentile(total, 90):.1f} / max {max(total):.1f} ms (n={frames}); refresh() of "
-            f"all 4 tabs + paint p50 {median(refresh_all):.0f} ms; first draw {first:.0f} ms",
-            f"<= {GOAL_MS:g} ms p50 at 1e6" if is_goal else "",
-            Row.judged(p50 <= GOAL_MS) if is_goal else "",
-        ))
+        rows.append(
+            Row(
+                f"4{'abc'[j]}",
+                f"Plots: one frame (tick + paint), {label} points per curve",
+                f"p50 {p50:.1f} ms (setData {d50:.1f} + paint {p50 - d50:.1f})",
+                f"p90 {percentile(total, 90):.1f} / max {max(total):.1f} ms (n={frames}); refresh() of "
+                f"all 4 tabs + paint p50 {median(refresh_all):.0f} ms; first draw {first:.0f} ms",
+                f"<= {GOAL_MS:g} ms p50 at 1e6" if is_goal else "",
+                Row.judged(p50 <= GOAL_MS) if is_goal else "",
+            )
+        )
     if opts.quick:
-        rows.append(Row("4c", "Plots: one frame (tick + paint), 1e6 points per curve", "not run (--quick)",
-                        goal=f"<= {GOAL_MS:g} ms p50 at 1e6", met="n/a"))
+        rows.append(
+            Row(
+                "4c",
+                "Plots: one frame (tick + paint), 1e6 points per curve",
+                "not run (--quick)",
+                goal=f"<= {GOAL_MS:g} ms p50 at 1e6",
+                met="n/a",
+            )
+        )
     panel.close()
     return rows

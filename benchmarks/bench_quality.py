@@ -39,9 +39,11 @@ class Classes:
             model = evaluator.classifier
             self._proba = lambda x: predict(model, x)[1].softmax(1).numpy()
             acc = (evaluator.classifier_info or {}).get("accuracy")
-            self.source = (f"ganstudio.core.metrics classifier (held-out accuracy {acc:.3f}, "
-                           if isinstance(acc, float) else "ganstudio.core.metrics classifier (") + \
-                f"ready in {time.perf_counter() - t0:.1f} s)"
+            self.source = (
+                f"ganstudio.core.metrics classifier (held-out accuracy {acc:.3f}, "
+                if isinstance(acc, float)
+                else "ganstudio.core.metrics classifier ("
+            ) + f"ready in {time.perf_counter() - t0:.1f} s)"
         except (ImportError, AttributeError, TypeError) as e:
             from sklearn.linear_model import LogisticRegression
 
@@ -50,8 +52,10 @@ class Classes:
             clf = LogisticRegression(max_iter=2000).fit(x[::2], y[::2])
             acc = clf.score(x[1::2], y[1::2])
             self._proba = lambda imgs: clf.predict_proba(imgs.flatten(1).numpy())
-            self.source = (f"fallback logistic regression (held-out accuracy {acc:.3f}; "
-                           f"ganstudio.core.metrics unusable: {type(e).__name__})")
+            self.source = (
+                f"fallback logistic regression (held-out accuracy {acc:.3f}; "
+                f"ganstudio.core.metrics unusable: {type(e).__name__})"
+            )
 
     def counts(self, images) -> tuple[list[int], list[int]]:
         """(predictions per class, confident predictions per class)."""
@@ -68,8 +72,15 @@ def one_run(seed: int, opts: Options, max_steps: int, classes: Classes | None, c
 
     from ganstudio.core.train.trainer import Trainer
 
-    cfg = config("digits", **{"train.seed": seed, "train.device": "cpu", "train.threads": opts.threads,
-                              "train.steps": max_steps})
+    cfg = config(
+        "digits",
+        **{
+            "train.seed": seed,
+            "train.device": "cpu",
+            "train.threads": opts.threads,
+            "train.steps": max_steps,
+        },
+    )
     trainer = Trainer(cfg)
     torch.set_num_threads(opts.threads)
     if classes is None:
@@ -87,10 +98,13 @@ def one_run(seed: int, opts: Options, max_steps: int, classes: Classes | None, c
             loose = (trainer.wall, trainer.step)
         if strict is None and min(confident) >= MIN_SHARE * N_SAMPLES:
             strict = (trainer.wall, trainer.step)
-    log(f"quality seed {seed}: 10/10 classes covered (confident, >= 1% each) at "
+    log(
+        f"quality seed {seed}: 10/10 classes covered (confident, >= 1% each) at "
         + (f"{strict[0]:.1f} s (step {strict[1]})" if strict else "never")
-        + "; classes_covered = 10 at " + (f"{loose[0]:.1f} s (step {loose[1]})" if loose else "never")
-        + f"; last confident counts {confident}")
+        + "; classes_covered = 10 at "
+        + (f"{loose[0]:.1f} s (step {loose[1]})" if loose else "never")
+        + f"; last confident counts {confident}"
+    )
     return loose, strict, classes
 
 
@@ -114,13 +128,20 @@ def run(opts: Options) -> list[Row]:
         text = f"{median(secs):.1f} s (step {int(median(steps))})"
         missing = len(results) - len(done)
         extra = f"; {missing} seed(s) never" if missing else ""
-        return text, spread(secs, fmt="{:.1f}", unit=" s") + f" over seeds, steps {min(steps)}-{max(steps)}" \
-            + extra, missing == 0
+        return (
+            text,
+            spread(secs, fmt="{:.1f}", unit=" s") + f" over seeds, steps {min(steps)}-{max(steps)}" + extra,
+            missing == 0,
+        )
 
     sa, ss, _ = describe(strict)
     la, _, _ = describe(loose)
     return [
-        Row("7", "Time to quality: CPU training s until digits covers 10/10 classes", sa,
+        Row(
+            "7",
+            "Time to quality: CPU training s until digits covers 10/10 classes",
+            sa,
             f"{ss}; covered = >= 1% of 1000 samples at confidence >= {CONFIDENCE} (classes_covered "
-            f"metric: {la}); {classes.source}"),
+            f"metric: {la}); {classes.source}",
+        ),
     ]

@@ -104,8 +104,6 @@ def load_average() -> str:
         return "unknown"
 
 
-
-
 def machine(threads: int, default_threads: int, chosen_by: str) -> list[tuple[str, str]]:
     import torch
 
@@ -132,9 +130,12 @@ def machine(threads: int, default_threads: int, chosen_by: str) -> list[tuple[st
         ("cpu", f"{cpu_model()}, {usable_cores()} usable cores (os.cpu_count {os.cpu_count()}), {mem}"),
         ("os", f"{platform.system()} {platform.release()}"),
         ("device", device),
-        ("torch threads", f"{threads} ({chosen_by}) for every "
-                          f"trainer, both sides of every comparison, set once per benchmark process; "
-                          f"the peer also runs at its other counts (torch default here: {default_threads})"),
+        (
+            "torch threads",
+            f"{threads} ({chosen_by}) for every "
+            f"trainer, both sides of every comparison, set once per benchmark process; "
+            f"the peer also runs at its other counts (torch default here: {default_threads})",
+        ),
         ("versions", ", ".join(versions)),
         ("load average at start", load_average()),
     ]

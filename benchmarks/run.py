@@ -47,10 +47,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="short rounds: checks the harness, not the goals")
     p.add_argument("--long", action="store_true", help="also run the 100k-step memory session")
     p.add_argument("--markdown", metavar="FILE", help="write the machine and the table as markdown")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads for every trainer; 0 = what "
-                        "core.train.threads.choose_threads picks for the default digits run (--quick: 1, "
-                        "without measuring)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads for every trainer; 0 = what "
+        "core.train.threads.choose_threads picks for the default digits run (--quick: 1, "
+        "without measuring)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--goal-threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -77,8 +81,18 @@ def choose_threads() -> tuple[int, int]:
 
 
 def run_child(name: str, args: argparse.Namespace, tmp: str, threads: int, goal_threads: int) -> list[Row]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--tmp", tmp,
-           "--threads", str(threads), "--goal-threads", str(goal_threads)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        name,
+        "--tmp",
+        tmp,
+        "--threads",
+        str(threads),
+        "--goal-threads",
+        str(goal_threads),
+    ]
     cmd += ["--quick"] if args.quick else []
     cmd += ["--long"] if args.long else []
     timeout = 3600 if args.long else 900
@@ -91,12 +105,18 @@ def run_child(name: str, args: argparse.Namespace, tmp: str, threads: int, goal_
     rows: list[Row] = []
     for line in proc.stdout.splitlines():
         if line.startswith(ROWS_MARK):
-            rows = [Row(**r) for r in json.loads(line[len(ROWS_MARK):])]
+            rows = [Row(**r) for r in json.loads(line[len(ROWS_MARK) :])]
         elif line.strip():
             print(line)
     if proc.returncode != 0 or not rows:
-        rows.append(Row(name, BENCHMARKS[name][1], f"failed (exit code {proc.returncode}); see the "
-                        "traceback above", met="no"))
+        rows.append(
+            Row(
+                name,
+                BENCHMARKS[name][1],
+                f"failed (exit code {proc.returncode}); see the traceback above",
+                met="no",
+            )
+        )
     print(f"  {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     return rows
 
@@ -110,8 +130,9 @@ def child_main(args: argparse.Namespace) -> int:
     # Set once, before any torch work: every trainer of the benchmark pins the same count.
     torch.set_num_threads(args.threads)
     module = importlib.import_module(BENCHMARKS[args.child][0])
-    opts = Options(quick=args.quick, long=args.long, threads=args.threads, tmp=args.tmp,
-                   goal_threads=args.goal_threads)
+    opts = Options(
+        quick=args.quick, long=args.long, threads=args.threads, tmp=args.tmp, goal_threads=args.goal_threads
+    )
     emit(module.run(opts))
     return 0
 
@@ -144,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child_main(args)
     t0 = time.perf_counter()
-    print("GAN Studio benchmarks" + (" (quick: checks the harness; figures are not meaningful)"
-                                    if args.quick else ""), flush=True)
+    print(
+        "GAN Studio benchmarks"
+        + (" (quick: checks the harness; figures are not meaningful)" if args.quick else ""),
+        flush=True,
+    )
     if args.threads > 0 or args.quick:
         import torch
 
@@ -156,9 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         chosen_by = "core.train.threads.choose_threads on the default digits run"
     info = machine(threads, default, chosen_by)
     if threads > 1 and threads >= usable_cores():
-        info.append(("warning", f"{threads} torch threads on {usable_cores()} cores: whenever another thread "
-                     "(the GUI, background metrics, another process) wants a core, OpenMP's barriers "
-                     "stall and training can fall to a few steps/s; --threads 1 gives steadier numbers"))
+        info.append(
+            (
+                "warning",
+                f"{threads} torch threads on {usable_cores()} cores: whenever another thread "
+                "(the GUI, background metrics, another process) wants a core, OpenMP's barriers "
+                "stall and training can fall to a few steps/s; --threads 1 gives steadier numbers",
+            )
+        )
     for k, v in info:
         print(f"{k:>22}: {v}")
     print(flush=True)
@@ -172,8 +201,13 @@ def main(argv: list[str] | None = None) -> int:
             for c in counts:
                 rows += run_child(name, args, tmp, c, threads)
     info.append(("load average at end", load_average()))
-    info.append(("mode", ("quick" if args.quick else "long" if args.long else "default")
-                 + f", {time.perf_counter() - t0:.0f} s in all, {usable_cores()} cores"))
+    info.append(
+        (
+            "mode",
+            ("quick" if args.quick else "long" if args.long else "default")
+            + f", {time.perf_counter() - t0:.0f} s in all, {usable_cores()} cores",
+        )
+    )
     print()
     print(render_text(rows))
     print()

@@ -38,17 +38,32 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train headless, writing a run folder")
     t.add_argument("--config", metavar="FILE", help="config file (TOML); default: the built-in default")
     t.add_argument("--preset", metavar="NAME", help="start from a named preset (see `ganstudio presets`)")
-    t.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                   help="override a config key, e.g. --set optim.lr_g=1e-4 (repeatable)")
+    t.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override a config key, e.g. --set optim.lr_g=1e-4 (repeatable)",
+    )
     t.add_argument("--steps", type=int, metavar="N", help="shorthand for --set train.steps=N")
-    t.add_argument("--resume", metavar="CKPT",
-                   help="continue from a checkpoint (.pt); 'auto': the --run-dir's latest one, if any")
-    t.add_argument("--fork", metavar="CKPT",
-                   help="a new run that continues a checkpoint with changed keys (--set): the live ones, "
-                        "the loss, train.seed; it records its parent (default folder: beside the parent's)")
+    t.add_argument(
+        "--resume",
+        metavar="CKPT",
+        help="continue from a checkpoint (.pt); 'auto': the --run-dir's latest one, if any",
+    )
+    t.add_argument(
+        "--fork",
+        metavar="CKPT",
+        help="a new run that continues a checkpoint with changed keys (--set): the live ones, "
+        "the loss, train.seed; it records its parent (default folder: beside the parent's)",
+    )
     t.add_argument("--out", metavar="DIR", help="shorthand for --set log.out=DIR")
-    t.add_argument("--run-dir", metavar="DIR",
-                   help="use this run folder (made if missing) instead of a new one under --out")
+    t.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="use this run folder (made if missing) instead of a new one under --out",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress line, only the summary")
 
     s = sub.add_parser("sample", help="write samples from a checkpoint")
@@ -56,20 +71,33 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
     s.add_argument("--out", metavar="FILE", help="output .png (images) or .npy (2D points)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    s.add_argument("--scale", type=int, default=1, metavar="K",
-                   help="enlarge the grid K times, pixels kept sharp (default 1: digits make a 73x73 PNG)")
+    s.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        metavar="K",
+        help="enlarge the grid K times, pixels kept sharp (default 1: digits make a 73x73 PNG)",
+    )
 
-    r = sub.add_parser("runs", help="list the runs in a folder of run folders (folder, status, progress, "
-                                    "metric, note)")
-    r.add_argument("dirs", metavar="DIR", nargs="*",
-                   help="folders holding run folders (default: log.out of the default config, 'runs')")
+    r = sub.add_parser(
+        "runs", help="list the runs in a folder of run folders (folder, status, progress, metric, note)"
+    )
+    r.add_argument(
+        "dirs",
+        metavar="DIR",
+        nargs="*",
+        help="folders holding run folders (default: log.out of the default config, 'runs')",
+    )
 
     e = sub.add_parser("export", help="write a run's curves as CSV or TensorBoard event files")
     e.add_argument("run", metavar="RUN", help="a run folder")
     e.add_argument("--csv", metavar="FILE", help="one row per logged step, a column per series")
-    e.add_argument("--tensorboard", metavar="DIR",
-                   help="event files in DIR/<run folder name>/ (scalars, metrics, sample grids, "
-                        "hyperparameter changes): tensorboard --logdir DIR")
+    e.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="event files in DIR/<run folder name>/ (scalars, metrics, sample grids, "
+        "hyperparameter changes): tensorboard --logdir DIR",
+    )
 
     sub.add_parser("presets", help="list the named presets")
     c = sub.add_parser("config", help="print a config as TOML (a starting point for --config)")
@@ -145,8 +173,10 @@ def _runs(args: argparse.Namespace) -> int:
     dirs = args.dirs or [Config().log.out]
     missing = [d for d in dirs if not Path(d).expanduser().is_dir()]
     if missing:
-        _error(f"{', '.join(missing)}: no such folder; give the folder that holds the run folders "
-               "(log.out, default 'runs')")
+        _error(
+            f"{', '.join(missing)}: no such folder; give the folder that holds the run folders "
+            "(log.out, default 'runs')"
+        )
         return EXIT_BAD_INPUT
     runs = RunScanner().scan(dirs)
     if not runs:
@@ -177,8 +207,10 @@ def _export(args: argparse.Namespace) -> int:
                 logdir, counts = export_tensorboard(folder, args.tensorboard)
             except TensorBoardMissing as e:
                 raise RunFolderError(str(e)) from None
-            print(f"{logdir}: {counts['scalars']} scalars, {counts['images']} images, "
-                  f"{counts['texts']} texts (tensorboard --logdir {args.tensorboard})")
+            print(
+                f"{logdir}: {counts['scalars']} scalars, {counts['images']} images, "
+                f"{counts['texts']} texts (tensorboard --logdir {args.tensorboard})"
+            )
     except RunFolderError as e:
         _error(str(e))
         return EXIT_BAD_INPUT
@@ -224,8 +256,11 @@ class _Signals:
             self.received = signum
             if self.control is None:  # still starting: nothing to save yet
                 raise _Interrupted(signum)
-            print(f"\n{name}: stopping after this step and saving a checkpoint "
-                  "(Ctrl+C again to abort without saving)…", file=sys.stderr)
+            print(
+                f"\n{name}: stopping after this step and saving a checkpoint "
+                "(Ctrl+C again to abort without saving)…",
+                file=sys.stderr,
+            )
             self.control.stop()
             return
         if self.trainer is not None and self.trainer.saving:
@@ -336,8 +371,15 @@ def _resolve(args: argparse.Namespace, overrides: list[str]):
     from ganstudio.core.run.spec import RunSpec
 
     try:
-        spec = RunSpec.resolve(args.config, preset=args.preset, overrides=overrides,
-                               resume=args.resume, fork=args.fork, run_dir=args.run_dir, out=args.out)
+        spec = RunSpec.resolve(
+            args.config,
+            preset=args.preset,
+            overrides=overrides,
+            resume=args.resume,
+            fork=args.fork,
+            run_dir=args.run_dir,
+            out=args.out,
+        )
     except ConfigError as e:
         return None, "invalid configuration:\n  " + "\n  ".join(e.problems)
     except (CheckpointError, RunFolderError) as e:
@@ -424,14 +466,20 @@ class _Printer:
 
         s = self.state
         if "info" in change and s.status == RUNNING:
-            print(f"run folder: {self.folder.path}  ({run_name(s.config)}, device {s.device}, "
-                  f"{s.threads} thread{'s' if s.threads != 1 else ''}, from step {s.step})", file=sys.stderr)
+            print(
+                f"run folder: {self.folder.path}  ({run_name(s.config)}, device {s.device}, "
+                f"{s.threads} thread{'s' if s.threads != 1 else ''}, from step {s.step})",
+                file=sys.stderr,
+            )
         if "stats" in change and not self.quiet:
             self._progress()
         if "metrics" in change and not self.quiet:
             data = self.trainer.data
-            line = summary(change.event.values, modes=len(data.modes) if data.modes is not None else None,
-                           classes=data.num_classes)
+            line = summary(
+                change.event.values,
+                modes=len(data.modes) if data.modes is not None else None,
+                classes=data.num_classes,
+            )
             self._note(f"metrics @ step {change.event.step}: {line}")
         if "checkpoints" in change:
             self._checkpoints()
@@ -463,7 +511,7 @@ class _Printer:
         return code
 
     def _new_alerts(self) -> None:
-        for a in self.state.alerts[self._alerts:]:
+        for a in self.state.alerts[self._alerts :]:
             halted = a == self.driver.halted  # the run stopped for it: an error, not a warning
             self._note(f"error: {a.message}" if halted else f"warning at step {a.step}: {a.message}")
         self._alerts = len(self.state.alerts)
@@ -491,17 +539,27 @@ class _Printer:
         if self.quiet:
             return
         if isinstance(ev, Paused) and not ev.reason:
-            self._note(f"one step from the app, to step {ev.step:,}" if self._status == PAUSED
-                       else f"paused from the app at step {ev.step:,}")
+            self._note(
+                f"one step from the app, to step {ev.step:,}"
+                if self._status == PAUSED
+                else f"paused from the app at step {ev.step:,}"
+            )
         elif isinstance(ev, Resumed):
             self._note(f"resumed from the app at step {ev.step:,}")
         elif isinstance(ev, HyperparamsChanged):
-            self._note(", ".join(_change_text(k, old, new) for k, (old, new) in ev.changes.items())
-                       + " (from the app)")
+            self._note(
+                ", ".join(_change_text(k, old, new) for k, (old, new) in ev.changes.items())
+                + " (from the app)"
+            )
         elif isinstance(ev, CheckpointSaved) and ev.manual:
             self._note(f"checkpoint saved from the app: {ev.path}")
-        elif (isinstance(ev, Finished) and ev.reason != "completed" and self.signals.received is None
-              and self.driver.halted is None and not self._paused_itself):
+        elif (
+            isinstance(ev, Finished)
+            and ev.reason != "completed"
+            and self.signals.received is None
+            and self.driver.halted is None
+            and not self._paused_itself
+        ):
             self._note(f"stopped from the app at step {ev.step:,}")
 
     def _progress(self) -> None:
@@ -514,12 +572,18 @@ class _Printer:
         v = ev.values
         rate = v.get("steps_per_s", 0.0)
         eta = (total - ev.step) / rate if rate > 0 else float("nan")
-        line = (f"step {ev.step}/{total} {100 * ev.step / max(total, 1):3.0f}% | "
-                f"D {v.get('loss_d', float('nan')):.4f} G {v.get('loss_g', float('nan')):.4f} | "
-                f"D(x) {v.get('d_real', float('nan')):.3f} D(G(z)) {v.get('d_fake', float('nan')):.3f} | "
-                f"{rate:.0f} it/s | ETA {_fmt_eta(eta)} | epoch {ev.epoch:.1f}")
-        print(("\r" + line + "\033[K") if self.tty else line, end="" if self.tty else "\n",
-              file=sys.stderr, flush=True)
+        line = (
+            f"step {ev.step}/{total} {100 * ev.step / max(total, 1):3.0f}% | "
+            f"D {v.get('loss_d', float('nan')):.4f} G {v.get('loss_g', float('nan')):.4f} | "
+            f"D(x) {v.get('d_real', float('nan')):.3f} D(G(z)) {v.get('d_fake', float('nan')):.3f} | "
+            f"{rate:.0f} it/s | ETA {_fmt_eta(eta)} | epoch {ev.epoch:.1f}"
+        )
+        print(
+            ("\r" + line + "\033[K") if self.tty else line,
+            end="" if self.tty else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _change_text(key: str, old, new) -> str:

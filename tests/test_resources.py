@@ -12,5 +12,6 @@ def test_every_preset_has_a_current_toml_file():
     for name in presets.NAMES:
         path = CONFIGS / f"{name}.toml"
         assert path.read_text(encoding="utf-8") == to_toml(presets.get(name)), (
-            f"{path} is stale: regenerate it with `ganstudio config --preset {name} > {path}`")
+            f"{path} is stale: regenerate it with `ganstudio config --preset {name} > {path}`"
+        )
         assert load(path) == presets.get(name)

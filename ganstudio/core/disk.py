@@ -31,7 +31,7 @@ def describe_os_error(e: BaseException) -> str:
 
 
 def free_space(path: str | Path) -> str:
-    """"1.2 MB free" on the file system of `path` (or of its nearest existing parent), or "" when
+    """ "1.2 MB free" on the file system of `path` (or of its nearest existing parent), or "" when
     that cannot be told."""
     p = Path(path)
     while not p.exists() and p != p.parent:

@@ -42,8 +42,9 @@ def _grid25() -> np.ndarray:
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
-def _spiral(count: int = 25, theta_range: tuple[float, float] = (math.pi, 5 * math.pi),
-            radius: float = 4.0) -> np.ndarray:
+def _spiral(
+    count: int = 25, theta_range: tuple[float, float] = (math.pi, 5 * math.pi), radius: float = 4.0
+) -> np.ndarray:
     theta0, theta1 = theta_range
     b = radius / theta1
     # Equal arc-length steps along r = b*theta; arc length from 0: (b/2)(t*sqrt(1+t^2) + asinh(t)).

@@ -309,8 +309,10 @@ class Explorer:
         self.G_ema = self._build(weights.g_ema, "G_ema") if weights.g_ema is not None else None
         self.fixed_noise = torch.from_numpy(np.array(weights.fixed_noise, dtype=np.float32, copy=True))
         if self.fixed_noise.dim() != 2 or self.fixed_noise.shape[1] != self.latent_dim:
-            raise ValueError(f"the fixed noise has shape {tuple(self.fixed_noise.shape)}; the generator "
-                             f"takes {self.latent_dim}-dimensional latents")
+            raise ValueError(
+                f"the fixed noise has shape {tuple(self.fixed_noise.shape)}; the generator "
+                f"takes {self.latent_dim}-dimensional latents"
+            )
 
     def _build(self, state: dict[str, np.ndarray], name: str) -> nn.Module:
         g = cpu_generator(self.config, self.shape)
@@ -318,8 +320,10 @@ class Explorer:
             g.load_state_dict({k: torch.from_numpy(np.array(v, copy=True)) for k, v in state.items()})
         except RuntimeError as e:
             detail = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
-            raise ValueError(f"the {name} weights do not fit model.arch = {self.config.model.arch!r} "
-                             f"for samples of shape {self.shape}: {detail[:300]}") from None
+            raise ValueError(
+                f"the {name} weights do not fit model.arch = {self.config.model.arch!r} "
+                f"for samples of shape {self.shape}: {detail[:300]}"
+            ) from None
         return g.eval()
 
     @property
@@ -369,8 +373,9 @@ class Explorer:
                 total += float(amount) * self.direction(name, value, picks)
         return total
 
-    def transform(self, z: torch.Tensor, psi: float = 1.0,
-                  offset: torch.Tensor | None = None) -> torch.Tensor:
+    def transform(
+        self, z: torch.Tensor, psi: float = 1.0, offset: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """What the explorer shows for z: truncated by psi, then walked by `offset`."""
         z = truncate(z, psi)
         return z + offset if offset is not None else z
@@ -422,8 +427,13 @@ class Explorer:
             legends[title] = difference_legend(other, scale, psi)
         return Comparison(columns, scales, {}, legends)
 
-    def manifold(self, resolution: int = 21, span: float = 3.0, base: torch.Tensor | None = None,
-                 dims: tuple[int, int] = (0, 1)) -> np.ndarray:
+    def manifold(
+        self,
+        resolution: int = 21,
+        span: float = 3.0,
+        base: torch.Tensor | None = None,
+        dims: tuple[int, int] = (0, 1),
+    ) -> np.ndarray:
         """2D toys: G's image of a regular latent grid over `dims` in [-span, span] (the other
         dimensions at `base`, default the mean), as (resolution, resolution, 2): row i is the image
         of the grid line at the i-th value of dims[1]. A 1-dimensional latent gives one row."""
@@ -483,12 +493,19 @@ class RealIndex:
         return self.evaluator.features(x.float())[0]
 
     @torch.no_grad()
-    def nearest(self, images: torch.Tensor, k: int = 8, space: str = "pixels",
-                should_stop: Callable[[], bool] | None = None) -> Neighbours:
+    def nearest(
+        self,
+        images: torch.Tensor,
+        k: int = 8,
+        space: str = "pixels",
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Neighbours:
         """The k nearest real samples of each image (n, C, H, W), in "pixels" or "features"."""
         if images.shape[1:] != self.dataset.x.shape[1:]:
-            raise ValueError(f"the samples have shape {tuple(images.shape[1:])}, the real data "
-                             f"{tuple(self.dataset.x.shape[1:])}")
+            raise ValueError(
+                f"the samples have shape {tuple(images.shape[1:])}, the real data "
+                f"{tuple(self.dataset.x.shape[1:])}"
+            )
         k = max(1, min(int(k), len(self.dataset)))
         if space == "pixels":
             query, real, name = images.float().flatten(1), self._pixels, "pixels"

@@ -27,8 +27,12 @@ def _end_of_steps(steps: int, verb: str) -> str:
 def local(s: Session, valid: bool, closing: bool) -> dict[str, str]:
     """The reasons for a run the app trains itself (or none yet), by action name."""
     st, has_model = s.state, s.trainer is not None
-    busy_why = {STARTING: "training is starting", RUNNING: "training is running; Pause or Stop it first",
-                PAUSED: "training is paused; Stop it first", STOPPING: "training is stopping"}
+    busy_why = {
+        STARTING: "training is starting",
+        RUNNING: "training is running; Pause or Stop it first",
+        PAUSED: "training is paused; Stop it first",
+        STOPPING: "training is stopping",
+    }
     stopping = "the app is closing" if closing else "training is stopping" if st == STOPPING else ""
     idle_why = "nothing is training; press Start first"
 
@@ -42,12 +46,18 @@ def local(s: Session, valid: bool, closing: bool) -> dict[str, str]:
         start = _end_of_steps(s.config.train.steps, "train longer")
     else:
         start = ""
-    pause = stopping or ("" if st in (RUNNING, PAUSED) else
-                         busy_why[STARTING] if st == STARTING else idle_why)
+    pause = stopping or (
+        "" if st in (RUNNING, PAUSED) else busy_why[STARTING] if st == STARTING else idle_why
+    )
     step = stopping or ("" if st == PAUSED else "pause training first" if st == RUNNING else start)
     stop = "" if st in (STARTING, RUNNING, PAUSED) else stopping or idle_why
-    save = (stopping or ("there is no model yet; Start training first" if not has_model else
-                         "" if st in (RUNNING, PAUSED, STOPPED) else busy_why.get(st, "")))
+    save = stopping or (
+        "there is no model yet; Start training first"
+        if not has_model
+        else ""
+        if st in (RUNNING, PAUSED, STOPPED)
+        else busy_why.get(st, "")
+    )
     quiet = busy_why.get(st, "") if s.busy else ""  # what needs the training thread gone
     new_config = quiet or (NEW_RUN_FIRST if has_model else "")
     return {
@@ -59,8 +69,9 @@ def local(s: Session, valid: bool, closing: bool) -> dict[str, str]:
         "action_save_checkpoint_as": save,
         "action_open_checkpoint": quiet,
         "action_open_run": quiet,
-        "action_start_processes": stopping or quiet or (NEW_RUN_FIRST if has_model else
-                                                         FIX_FIELDS if not valid else ""),
+        "action_start_processes": stopping
+        or quiet
+        or (NEW_RUN_FIRST if has_model else FIX_FIELDS if not valid else ""),
         "action_new_run": quiet or ("" if has_model else "there is no model to forget yet"),
         "action_load_config": new_config,
         "preset": new_config,
@@ -95,7 +106,7 @@ def following(s: Session, closing: bool) -> dict[str, str]:
         "action_stop": steer or ("" if st in (RUNNING, PAUSED) else "the run is not training now"),
         "action_save_checkpoint": steer,
         "action_save_checkpoint_as": "the run saves into its own folder: use Save Checkpoint while it "
-                                     "trains, or open one of its checkpoints",
+        "trains, or open one of its checkpoints",
         "action_open_checkpoint": "",
         "action_open_run": "",
         "action_start_processes": FOLLOWING_NEW_RUN,

@@ -113,12 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             config = load(args.config)
         except ConfigError as e:
-            print("ganstudio: error: invalid configuration:\n  " + "\n  ".join(e.problems),
-                  file=sys.stderr)
+            print("ganstudio: error: invalid configuration:\n  " + "\n  ".join(e.problems), file=sys.stderr)
             # Also in a window: started from a desktop launcher, nobody reads the terminal.
             if not problem:
-                startup_error(qt_args, f"GAN Studio cannot open with the configuration {args.config}.",
-                              e.problems, "Fix the file, or start GAN Studio without --config.")
+                startup_error(
+                    qt_args,
+                    f"GAN Studio cannot open with the configuration {args.config}.",
+                    e.problems,
+                    "Fix the file, or start GAN Studio without --config.",
+                )
             return 2
     if problem:
         print(problem, file=sys.stderr)

@@ -62,8 +62,7 @@ class Exporter(QObject):
         worker = Worker(lambda: _write(kind, folder, target), expected_errors=_expected_errors)
         worker.built.connect(self._on_worker_built)
         worker.failed.connect(self._on_worker_failed)
-        self._thread = start_worker(worker, self, on_finished=self._on_thread_finished,
-                                    name="export-thread")
+        self._thread = start_worker(worker, self, on_finished=self._on_thread_finished, name="export-thread")
         self.busy_changed.emit(True)
         return True
 

@@ -65,8 +65,9 @@ class ForkDialog(QDialog):
     changed from the first column is highlighted; OK stays disabled while one is invalid, with the
     reason shown."""
 
-    def __init__(self, cfg: Config, forks: int, title: str, parent: QWidget | None = None,
-                 base_label: str = "now"):
+    def __init__(
+        self, cfg: Config, forks: int, title: str, parent: QWidget | None = None, base_label: str = "now"
+    ):
         super().__init__(parent)
         self.setObjectName("fork_dialog")
         self.setWindowTitle(title)
@@ -100,9 +101,11 @@ class ForkDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Fork and Train")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        intro = QLabel(f"Each fork continues exactly from the checkpoint, with the values you change "
-                       f"here (highlighted); the \u201c{base_label}\u201d column is what it holds. "
-                       "Keys that shape the models or the data cannot change.")
+        intro = QLabel(
+            f"Each fork continues exactly from the checkpoint, with the values you change "
+            f"here (highlighted); the \u201c{base_label}\u201d column is what it holds. "
+            "Keys that shape the models or the data cannot change."
+        )
         intro.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
@@ -118,8 +121,15 @@ class ForkDialog(QDialog):
         columns = sum(t.horizontalHeader().sectionSize(c) for c in range(t.columnCount()))
         scroll = t.verticalScrollBar().sizeHint().width()
         margins = self.layout().contentsMargins()
-        return (columns + t.verticalHeader().sizeHint().width() + scroll + 2 * t.frameWidth()
-                + margins.left() + margins.right() + 4)
+        return (
+            columns
+            + t.verticalHeader().sizeHint().width()
+            + scroll
+            + 2 * t.frameWidth()
+            + margins.left()
+            + margins.right()
+            + 4
+        )
 
     def overrides(self) -> list[list[str]] | None:
         """Per fork, its `--set` arguments; None while a value is invalid (the reason is shown)."""
@@ -174,9 +184,20 @@ class ForkLauncher(QObject):
     def job(self, processes: int, run_dir: str | Path, threads: int) -> QProcess:
         """A torchrun job of `processes` on this machine, training in `run_dir` (made, with its
         config.toml, by the caller): PyTorch's own launcher, as a user would run it."""
-        args = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-                "-m", "ganstudio", "train", "--run-dir", str(run_dir),
-                "--config", str(Path(run_dir) / "config.toml"), "--quiet"]
+        args = [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={processes}",
+            "-m",
+            "ganstudio",
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--config",
+            str(Path(run_dir) / "config.toml"),
+            "--quiet",
+        ]
         env = QProcessEnvironment.systemEnvironment()
         env.insert("OMP_NUM_THREADS", str(threads))  # the processes share this machine's cores
         return self._start(args, str(run_dir), f"The job in {Path(run_dir).name}", env, announce=False)
@@ -210,8 +231,10 @@ class ForkLauncher(QObject):
         self._on_stderr(proc)
         err = proc.property("stderr_tail")
         if code not in (0, 130, 143):
-            last = next((line for line in reversed(err.splitlines()) if line.startswith("ganstudio: error")),
-                        err.strip().splitlines()[-1] if err.strip() else f"exit code {code}")
+            last = next(
+                (line for line in reversed(err.splitlines()) if line.startswith("ganstudio: error")),
+                err.strip().splitlines()[-1] if err.strip() else f"exit code {code}",
+            )
             why = re.sub("^ganstudio: error: ", "", last)
             self.failed.emit(f"{proc.property('what')} stopped: {why}")
         self.finished.emit(checkpoint, code)

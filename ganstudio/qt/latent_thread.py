@@ -63,8 +63,15 @@ class _Jobs:
             self.dataset, self.index = None, None
         self._data_key = key
         ex = self.explorer
-        return {"step": ex.step, "source": weights.source, "is_2d": ex.is_2d, "has_ema": ex.has_ema,
-                "latent_dim": ex.latent_dim, "n": int(ex.fixed_noise.shape[0]), "arch": ex.config.model.arch}
+        return {
+            "step": ex.step,
+            "source": weights.source,
+            "is_2d": ex.is_2d,
+            "has_ema": ex.has_ema,
+            "latent_dim": ex.latent_dim,
+            "n": int(ex.fixed_noise.shape[0]),
+            "arch": ex.config.model.arch,
+        }
 
     def _offset(self, a: dict):
         return self.explorer.offset(a["walk"], a["picks"])
@@ -193,8 +200,9 @@ class ExplorerThread(QThread):
             reply = None
             try:
                 if kind == "source" or jobs.explorer is not None:
-                    reply = Reply(kind, generation, getattr(jobs, kind)(args),
-                                  seconds=time.perf_counter() - t0)
+                    reply = Reply(
+                        kind, generation, getattr(jobs, kind)(args), seconds=time.perf_counter() - t0
+                    )
             except Exception as e:  # shown in the dock; the explorer keeps its last good state
                 reply = Reply(kind, generation, None, error=_readable(e))
             if reply is not None and not self._closed:
@@ -205,5 +213,8 @@ class ExplorerThread(QThread):
 
 def _readable(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
-    return text if type(e).__name__ in ("CheckpointError", "DataError", "ValueError", "OSError") \
+    return (
+        text
+        if type(e).__name__ in ("CheckpointError", "DataError", "ValueError", "OSError")
         else f"{type(e).__name__}: {text}"
+    )

@@ -95,7 +95,9 @@ class Launcher(QObject):
         self.failed.emit(
             f"The checkpoint of step {marker.step:,} is no longer on disk (only the newest "
             "log.keep_checkpoints are kept, besides the ones you saved); fork from one listed in the "
-            "Checkpoints tab.", "")
+            "Checkpoints tab.",
+            "",
+        )
 
     @Slot(object)
     def _on_model_changed(self, changes: RunChanges) -> None:
@@ -117,8 +119,10 @@ class Launcher(QObject):
             self.forks.fork(checkpoint, o, name)
         self.forks_started.emit()
         n = len(overrides)
-        self.message.emit(f"Training {n} fork{'s' if n > 1 else ''} of {Path(checkpoint).name}; "
-                          "they appear in the Runs dock and on the plots")
+        self.message.emit(
+            f"Training {n} fork{'s' if n > 1 else ''} of {Path(checkpoint).name}; "
+            "they appear in the Runs dock and on the plots"
+        )
 
     # ----- torchrun ----------------------------------------------------------------------------
 

@@ -62,9 +62,11 @@ DEFAULT_SIZE = (1360, 860)
 TITLE = "GAN Studio"
 START_TIP = "Start training, or continue the current model"
 FOLLOW_START_TIP = "Continue this run here, from its latest checkpoint"
-SPACE_RULE = ("Space pauses and resumes training wherever the focus is, also in a text field whose "
-              "value was committed (Return, or focus moved on), except while a value is being typed "
-              "there: then it types a space. Shortcuts with Ctrl work everywhere.")
+SPACE_RULE = (
+    "Space pauses and resumes training wherever the focus is, also in a text field whose "
+    "value was committed (Return, or focus moved on), except while a value is being typed "
+    "there: then it types a space. Shortcuts with Ctrl work everywhere."
+)
 CHECKPOINT_FILTER = "GAN Studio checkpoints (*.pt);;All files (*)"
 CONFIG_FILTER = "TOML config (*.toml);;All files (*)"
 PRESET_TIP = "Replace the configuration with a named starting point"
@@ -133,18 +135,19 @@ class MainWindow(QMainWindow):
         self._preset.addItem("Load a preset…", None)
         for name in presets.NAMES:
             self._preset.addItem(name, name)
-            self._preset.setItemData(self._preset.count() - 1, presets.describe(name),
-                                     Qt.ItemDataRole.ToolTipRole)
+            self._preset.setItemData(
+                self._preset.count() - 1, presets.describe(name), Qt.ItemDataRole.ToolTipRole
+            )
         self._preset.setToolTip(PRESET_TIP)
         self._preset.activated.connect(self._on_preset_activated)
         self.hyperparams.add_header_widget(self._preset)
 
         self._docks = {
             "samples": self._dock("Samples", self.samples, Qt.DockWidgetArea.RightDockWidgetArea),
-            "hyperparams": self._dock("Hyperparameters", self.hyperparams,
-                                      Qt.DockWidgetArea.LeftDockWidgetArea),
-            "checkpoints": self._dock("Checkpoints", self.checkpoints,
-                                      Qt.DockWidgetArea.LeftDockWidgetArea),
+            "hyperparams": self._dock(
+                "Hyperparameters", self.hyperparams, Qt.DockWidgetArea.LeftDockWidgetArea
+            ),
+            "checkpoints": self._dock("Checkpoints", self.checkpoints, Qt.DockWidgetArea.LeftDockWidgetArea),
             "alerts": self._dock("Alerts", self.alerts, Qt.DockWidgetArea.LeftDockWidgetArea),
             # Empty until finish_building; the dock itself exists now, for restoreState and the menu.
             "lab2d": self._dock("2D Lab", None, Qt.DockWidgetArea.RightDockWidgetArea, "lab2d_panel"),
@@ -291,56 +294,117 @@ class MainWindow(QMainWindow):
     def _make_actions(self) -> None:
         K = QKeySequence.StandardKey
         s = self.session
-        self.action_start = self._action("action_start", "&Start", self._on_start_triggered, "Ctrl+Return",
-                                         START_TIP)
-        self.action_pause = self._action("action_pause", "&Pause", s.toggle_pause, "Space",
-                                         "Pause or resume training")
-        self.action_step = self._action("action_step", "S&tep", s.single_step, "Ctrl+.",
-                                        "Run one training iteration, then stay paused")
-        self.action_stop = self._action("action_stop", "St&op", s.stop, "Ctrl+Shift+Return",
-                                        "Stop training after the current step; the model is kept")
+        self.action_start = self._action(
+            "action_start", "&Start", self._on_start_triggered, "Ctrl+Return", START_TIP
+        )
+        self.action_pause = self._action(
+            "action_pause", "&Pause", s.toggle_pause, "Space", "Pause or resume training"
+        )
+        self.action_step = self._action(
+            "action_step", "S&tep", s.single_step, "Ctrl+.", "Run one training iteration, then stay paused"
+        )
+        self.action_stop = self._action(
+            "action_stop",
+            "St&op",
+            s.stop,
+            "Ctrl+Shift+Return",
+            "Stop training after the current step; the model is kept",
+        )
         self.action_start_processes = self._action(
-            "action_start_processes", "Start on &N Processes…", self._on_start_processes_triggered, None,
+            "action_start_processes",
+            "Start on &N Processes…",
+            self._on_start_processes_triggered,
+            None,
             "Train the configuration with torchrun in N processes (one per GPU, or CPU processes), "
-            "and follow it here")
-        self.action_new_run = self._action("action_new_run", "&New Run", self._on_new_run_triggered, K.New,
-                                           "Forget the current model and start over from the configuration")
+            "and follow it here",
+        )
+        self.action_new_run = self._action(
+            "action_new_run",
+            "&New Run",
+            self._on_new_run_triggered,
+            K.New,
+            "Forget the current model and start over from the configuration",
+        )
         self.action_save_checkpoint = self._action(
-            "action_save_checkpoint", "&Save Checkpoint", self._on_save_checkpoint_triggered, K.Save,
-            "Save a checkpoint in the run folder")
+            "action_save_checkpoint",
+            "&Save Checkpoint",
+            self._on_save_checkpoint_triggered,
+            K.Save,
+            "Save a checkpoint in the run folder",
+        )
         self.action_save_checkpoint_as = self._action(
-            "action_save_checkpoint_as", "Save Checkpoint &As…", self._on_save_checkpoint_as_triggered,
-            K.SaveAs, "Save a checkpoint to a file of your choice")
+            "action_save_checkpoint_as",
+            "Save Checkpoint &As…",
+            self._on_save_checkpoint_as_triggered,
+            K.SaveAs,
+            "Save a checkpoint to a file of your choice",
+        )
         self.action_open_checkpoint = self._action(
-            "action_open_checkpoint", "&Open Checkpoint…", self._on_open_checkpoint_triggered, K.Open,
-            "Open a checkpoint, ready to resume")
+            "action_open_checkpoint",
+            "&Open Checkpoint…",
+            self._on_open_checkpoint_triggered,
+            K.Open,
+            "Open a checkpoint, ready to resume",
+        )
         self.action_open_run = self._action(
-            "action_open_run", "Open &Run…", self._on_open_run_triggered, "Ctrl+Shift+O",
-            "Open a run folder and follow it live (a run trained here, headless, or on another machine)")
-        self.action_load_config = self._action("action_load_config", "&Load Config…",
-                                               self._on_load_config_triggered, None,
-                                               "Load a configuration from a TOML file")
-        self.action_save_config = self._action("action_save_config", "Save Config &As…",
-                                               self._on_save_config_triggered, None,
-                                               "Save the configuration as a TOML file")
+            "action_open_run",
+            "Open &Run…",
+            self._on_open_run_triggered,
+            "Ctrl+Shift+O",
+            "Open a run folder and follow it live (a run trained here, headless, or on another machine)",
+        )
+        self.action_load_config = self._action(
+            "action_load_config",
+            "&Load Config…",
+            self._on_load_config_triggered,
+            None,
+            "Load a configuration from a TOML file",
+        )
+        self.action_save_config = self._action(
+            "action_save_config",
+            "Save Config &As…",
+            self._on_save_config_triggered,
+            None,
+            "Save the configuration as a TOML file",
+        )
         self.action_quit = self._action("action_quit", "&Quit", self.close, K.Quit, "Quit GAN Studio")
         self.action_reset_layout = self._action(
-            "action_reset_layout", "&Reset Layout", self.reset_layout, None,
-            "Put the panels back where they were at first, at their first sizes")
-        self.action_shortcuts = self._action("action_shortcuts", "&Keyboard Shortcuts",
-                                             self._on_shortcuts_triggered, None,
-                                             "List the keyboard shortcuts")
+            "action_reset_layout",
+            "&Reset Layout",
+            self.reset_layout,
+            None,
+            "Put the panels back where they were at first, at their first sizes",
+        )
+        self.action_shortcuts = self._action(
+            "action_shortcuts",
+            "&Keyboard Shortcuts",
+            self._on_shortcuts_triggered,
+            None,
+            "List the keyboard shortcuts",
+        )
         self.action_about = self._action("action_about", "&About GAN Studio", self._on_about_triggered)
         self.action_export_csv = self._action(
-            "action_export_csv", "Curves as &CSV…", self._on_export_csv_triggered, None,
-            "Write the current run's curves as CSV: one row per logged step, a column per series")
+            "action_export_csv",
+            "Curves as &CSV…",
+            self._on_export_csv_triggered,
+            None,
+            "Write the current run's curves as CSV: one row per logged step, a column per series",
+        )
         self.action_export_tensorboard = self._action(
-            "action_export_tensorboard", "&TensorBoard Event Files…", self._on_export_tensorboard_triggered,
-            None, "Write the current run as TensorBoard event files (scalars, metrics, samples, changes)")
+            "action_export_tensorboard",
+            "&TensorBoard Event Files…",
+            self._on_export_tensorboard_triggered,
+            None,
+            "Write the current run as TensorBoard event files (scalars, metrics, samples, changes)",
+        )
         self.action_what_if = self._action(
-            "action_what_if", "&What If…", self.what_if, None,
+            "action_what_if",
+            "&What If…",
+            self.what_if,
+            None,
             "Pause, then fork the run at this step twice with two settings and train both, drawn on the "
-            "plots")
+            "plots",
+        )
 
     def _make_menus(self) -> None:
         mb = self.menuBar()
@@ -394,8 +458,10 @@ class MainWindow(QMainWindow):
         for action, pixmap in icons.items():
             action.setIcon(style.standardIcon(pixmap))
         # Pause becomes Resume while paused: it then shows what it will do, as Start does.
-        self._pause_icons = (style.standardIcon(QStyle.StandardPixmap.SP_MediaPause),
-                             style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self._pause_icons = (
+            style.standardIcon(QStyle.StandardPixmap.SP_MediaPause),
+            style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay),
+        )
         for a in (self.action_start, self.action_pause, self.action_step, self.action_stop):
             tb.addAction(a)
         tb.addSeparator()
@@ -474,8 +540,14 @@ class MainWindow(QMainWindow):
 
     def _shown_dock(self, area: Qt.DockWidgetArea) -> QDockWidget:
         """The dock in front in `area` (the others of its tab group keep stale sizes)."""
-        shown = [d for d in self._docks.values() if self.dockWidgetArea(d) == area and d.isVisible()
-                 and not d.isFloating() and not d.visibleRegion().isEmpty()]
+        shown = [
+            d
+            for d in self._docks.values()
+            if self.dockWidgetArea(d) == area
+            and d.isVisible()
+            and not d.isFloating()
+            and not d.visibleRegion().isEmpty()
+        ]
         return shown[0] if shown else self._docks["samples"]
 
     def save_settings(self) -> None:
@@ -489,8 +561,9 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, path: str | Path) -> None:
         if self.session.busy:
-            self._on_session_error("Stop training before opening a checkpoint; the current run "
-                                   "keeps going until you do.", "")
+            self._on_session_error(
+                "Stop training before opening a checkpoint; the current run keeps going until you do.", ""
+            )
             return
         if self.session.open_checkpoint(path):
             self._pending_recent = str(path)
@@ -549,8 +622,11 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_save_checkpoint_triggered(self) -> None:
-        if self.session.trainer is not None and self.session.trainer.checkpoint_dir is None and \
-                not self.session.busy:
+        if (
+            self.session.trainer is not None
+            and self.session.trainer.checkpoint_dir is None
+            and not self.session.busy
+        ):
             self._on_save_checkpoint_as_triggered()
             return
         self.session.save_checkpoint()
@@ -558,8 +634,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_save_checkpoint_as_triggered(self) -> None:
         start = str(self.session.run_dir or Path.cwd())
-        path, _ = QFileDialog.getSaveFileName(self, "Save Checkpoint", start + "/checkpoint.pt",
-                                              CHECKPOINT_FILTER)
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save Checkpoint", start + "/checkpoint.pt", CHECKPOINT_FILTER
+        )
         if path:
             self.session.save_checkpoint(path)
             self._add_recent(path)
@@ -575,9 +652,14 @@ class MainWindow(QMainWindow):
         """How many processes for Start on N Processes; None if cancelled. Tests replace it."""
         cores = os.cpu_count() or 1
         n, ok = QInputDialog.getInt(
-            self, "Start on N Processes",
+            self,
+            "Start on N Processes",
             "Processes (one per GPU on a GPU machine; else CPU processes sharing the cores).\n"
-            "train.batch_size is the global batch and must divide by N.", 2, 2, max(8, cores))
+            "train.batch_size is the global batch and must divide by N.",
+            2,
+            2,
+            max(8, cores),
+        )
         return n if ok else None
 
     def start_processes(self, processes: int) -> None:
@@ -594,8 +676,11 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_open_run_triggered(self) -> None:
-        start = str(self.session.run_dir.parent if self.session.run_dir is not None
-                    else Path(self.session.config.log.out).resolve())
+        start = str(
+            self.session.run_dir.parent
+            if self.session.run_dir is not None
+            else Path(self.session.config.log.out).resolve()
+        )
         path = QFileDialog.getExistingDirectory(self, "Open Run Folder", start)
         if path:
             self.open_run(path)
@@ -621,8 +706,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_save_config_triggered(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save Config", str(Path.cwd() / "config.toml"),
-                                              CONFIG_FILTER)
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save Config", str(Path.cwd() / "config.toml"), CONFIG_FILTER
+        )
         if path:
             try:
                 cfgmod.save(self.session.config, path)
@@ -684,9 +770,11 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_about_triggered(self) -> None:
-        QMessageBox.about(self, "About GAN Studio",
-                          f"<b>GAN Studio</b> {__version__}<br>Train generative adversarial networks "
-                          "and watch them train.")
+        QMessageBox.about(
+            self,
+            "About GAN Studio",
+            f"<b>GAN Studio</b> {__version__}<br>Train generative adversarial networks and watch them train.",
+        )
 
     # ----- session signals ---------------------------------------------------------------------
 
@@ -761,7 +849,6 @@ class MainWindow(QMainWindow):
         self.session.thread_finished.connect(reopen)
         self.session.stop()
 
-
     @Slot()
     def _update_alerts_title(self) -> None:
         # Short, so the tab beside Hyperparameters and Checkpoints shows the count in full.
@@ -824,12 +911,14 @@ class MainWindow(QMainWindow):
     def _on_session_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)
 
-
     @Slot()
     def _on_session_thread_finished(self) -> None:
         pending = self._pending_recent
-        if pending and self.session.checkpoint_path is not None and \
-                str(self.session.checkpoint_path) == pending:
+        if (
+            pending
+            and self.session.checkpoint_path is not None
+            and str(self.session.checkpoint_path) == pending
+        ):
             self._add_recent(pending)
         self._pending_recent = None
         self._update_actions()
@@ -868,8 +957,9 @@ class MainWindow(QMainWindow):
             # its continuation here (Continue).
             watch_only = s.run.alive and not s.can_steer()
             why = s.watch_only or "the run is not training now"
-            self.hyperparams.set_read_only(f"Live edits reach the run only through its folder: {why}"
-                                           if watch_only else "")
+            self.hyperparams.set_read_only(
+                f"Live edits reach the run only through its folder: {why}" if watch_only else ""
+            )
         else:
             self.hyperparams.set_running(s.trainer is not None or s.busy)
             self.hyperparams.set_read_only("")
@@ -901,16 +991,26 @@ class MainWindow(QMainWindow):
         self.runs.set_default_root(s.config.log.out)
         self.runs.set_current(s.run_dir, s.config.data.dataset)
         info = self.runs.info(s.run_dir) if s.run_dir is not None else None
-        self.compare.set_current_name(info.name if info is not None else
-                                      s.run_dir.name if s.run_dir is not None else "current run")
+        self.compare.set_current_name(
+            info.name if info is not None else s.run_dir.name if s.run_dir is not None else "current run"
+        )
         self._on_runs_ticked_changed(self.runs.ticked())
         has_log = s.folder is not None and s.folder.metrics_path.exists()
         for a in (self.action_export_csv, self.action_export_tensorboard):
-            self._set_action(a, "" if has_log and not self.exporter.busy else
-                             "an export is being written" if has_log else
-                             "the run has logged nothing yet; Start training or open a run first")
-        self._set_action(self.action_what_if, "" if s.folder is not None or s.checkpoint_path is not None
-                         else "there is no run to fork yet; Start training or open a run first")
+            self._set_action(
+                a,
+                ""
+                if has_log and not self.exporter.busy
+                else "an export is being written"
+                if has_log
+                else "the run has logged nothing yet; Start training or open a run first",
+            )
+        self._set_action(
+            self.action_what_if,
+            ""
+            if s.folder is not None or s.checkpoint_path is not None
+            else "there is no run to fork yet; Start training or open a run first",
+        )
 
     @Slot(list)
     def _on_runs_ticked_changed(self, ticked: list) -> None:
@@ -951,8 +1051,9 @@ class MainWindow(QMainWindow):
         folder = self.session.folder
         if folder is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export Curves as CSV", str(folder.path / "curves.csv"),
-                                              "CSV (*.csv);;All files (*)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export Curves as CSV", str(folder.path / "curves.csv"), "CSV (*.csv);;All files (*)"
+        )
         if path:
             self.export_run("csv", path)
 
@@ -961,8 +1062,9 @@ class MainWindow(QMainWindow):
         folder = self.session.folder
         if folder is None:
             return
-        path = QFileDialog.getExistingDirectory(self, "Export to TensorBoard (a log folder)",
-                                                str(folder.path.parent))
+        path = QFileDialog.getExistingDirectory(
+            self, "Export to TensorBoard (a log folder)", str(folder.path.parent)
+        )
         if path:
             self.export_run("tensorboard", path)
 
@@ -981,8 +1083,12 @@ class MainWindow(QMainWindow):
 
     def ask_close(self) -> str:
         """'save', 'quit' or 'cancel' — asked when closing while training runs. Tests replace it."""
-        box = QMessageBox(QMessageBox.Icon.Question, "GAN Studio",
-                          "Training is running. Save a checkpoint before quitting?", parent=self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "GAN Studio",
+            "Training is running. Save a checkpoint before quitting?",
+            parent=self,
+        )
         save = box.addButton("Save and Quit", QMessageBox.ButtonRole.AcceptRole)
         quit_ = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -1001,9 +1107,14 @@ class MainWindow(QMainWindow):
         """SPACE_RULE: a line edit takes a bare Space only while it holds an uncommitted edit (its
         `isModified()`; the hyperparameter panel clears it on commit). Otherwise the Space is left
         to the shortcut map, which pauses or resumes."""
-        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(watched, QLineEdit)
-                and event.key() == Qt.Key.Key_Space and event.modifiers() == Qt.KeyboardModifier.NoModifier
-                and not watched.isModified() and watched.window() is self):
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(watched, QLineEdit)
+            and event.key() == Qt.Key.Key_Space
+            and event.modifiers() == Qt.KeyboardModifier.NoModifier
+            and not watched.isModified()
+            and watched.window() is self
+        ):
             event.ignore()  # not overridden: the window's Space shortcut gets it
             return True
         return super().eventFilter(watched, event)

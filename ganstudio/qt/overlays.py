@@ -20,8 +20,18 @@ from ganstudio.qt.worker import Worker, poll_stream, start_worker
 
 POLL_S = 0.25  # how often a compared run's folder is looked at
 #: One colour per compared run, distinct from the current run's series colours and the markers'.
-RUN_COLORS = ("#ea580c", "#be185d", "#0f766e", "#854d0e", "#4d7c0f", "#1e40af", "#c026d3", "#475569",
-              "#ca8a04", "#9f1239")
+RUN_COLORS = (
+    "#ea580c",
+    "#be185d",
+    "#0f766e",
+    "#854d0e",
+    "#4d7c0f",
+    "#1e40af",
+    "#c026d3",
+    "#475569",
+    "#ca8a04",
+    "#9f1239",
+)
 
 
 class OverlayRun(QObject):

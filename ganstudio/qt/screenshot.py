@@ -30,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
 
     app = make_app([])
     tmp = Path(tempfile.mkdtemp(prefix="ganstudio-shot-"))
-    cfg = apply_overrides(presets.get(args.preset),
-                          [f"log.out={tmp / 'runs'}", f"train.steps={args.steps + 1000}", *args.overrides])
+    cfg = apply_overrides(
+        presets.get(args.preset),
+        [f"log.out={tmp / 'runs'}", f"train.steps={args.steps + 1000}", *args.overrides],
+    )
     settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
     window = build_window(cfg, settings)
     w, h = (int(v) for v in args.size.split("x"))

@@ -37,7 +37,12 @@ from ganstudio.qt.run_model import RunChanges, RunModel
 from ganstudio.qt.worker import Worker, poll_stream, start_worker
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING, STOPPED = (
-    "idle", "starting", "running", "paused", "stopping", "stopped"
+    "idle",
+    "starting",
+    "running",
+    "paused",
+    "stopping",
+    "stopped",
 )
 FOLLOW_POLL_S = 0.1  # how often a followed folder is looked at (its events drawn within ~0.25 s)
 TIMELINE_LIMIT = 400  # sample grids read from a reopened checkpoint's folder
@@ -51,6 +56,7 @@ class Session(QObject):
     error = Signal(str, str)  # (message, details) for a dialog
     message = Signal(str)  # short status-bar text
     thread_finished = Signal()
+
     def __init__(self, config: Config | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.model = RunModel(self)
@@ -133,8 +139,11 @@ class Session(QObject):
     def can_start(self) -> bool:
         if self.following:  # a continuation of a run that reached its steps would stop at once
             run = self.model.state
-            return (not run.alive and self.followed.latest_checkpoint() is not None
-                    and run.step < self._config.train.steps)
+            return (
+                not run.alive
+                and self.followed.latest_checkpoint() is not None
+                and run.step < self._config.train.steps
+            )
         if self.state == IDLE:
             return True
         if self.state == STOPPED and self.trainer is not None:
@@ -170,8 +179,11 @@ class Session(QObject):
             locked = [p for p in e.problems if "cannot change" in p]
             if locked:
                 keys = ", ".join(p.split(" ", 1)[0] for p in locked)
-                self.error.emit(f"{keys} can't change while a model exists; use File › New run "
-                                "to start over with a new configuration.", "")
+                self.error.emit(
+                    f"{keys} can't change while a model exists; use File › New run "
+                    "to start over with a new configuration.",
+                    "",
+                )
             else:
                 self.error.emit("The configuration is not valid:\n" + "\n".join(e.problems), "")
             self.config_changed.emit(self._config)
@@ -233,19 +245,29 @@ class Session(QObject):
                 return
             self.folder = folder
             self.model.start_over(cfg)
-            self.driver = RunDriver(cfg, folder=folder, control=self.control, on_log_failure="pause",
-                                    reserve_cores=1)
+            self.driver = RunDriver(
+                cfg, folder=folder, control=self.control, on_log_failure="pause", reserve_cores=1
+            )
         elif self.driver is None:
             # A model opened from a checkpoint: it continues in a run folder of its own, made on
             # the worker thread, with the history it had.
             parent, out = None, None
             if self.checkpoint_path is not None:
                 source = RunFolder.of_checkpoint(self.checkpoint_path)
-                parent = {"run": str(source.path) if source else None, "step": self.trainer.step,
-                          "checkpoint": str(self.checkpoint_path)}
+                parent = {
+                    "run": str(source.path) if source else None,
+                    "step": self.trainer.step,
+                    "checkpoint": str(self.checkpoint_path),
+                }
                 out = source.path.parent if source is not None else None  # beside the run it continues
-            self.driver = RunDriver(trainer=self.trainer, control=self.control, on_log_failure="pause",
-                                    reserve_cores=1, parent=parent, out=out)
+            self.driver = RunDriver(
+                trainer=self.trainer,
+                control=self.control,
+                on_log_failure="pause",
+                reserve_cores=1,
+                parent=parent,
+                out=out,
+            )
             if self.trainer.cfg != cfg:
                 # Edits the trainer missed (made while a checkpoint was being opened, say).
                 self.control.update_config(cfg)
@@ -326,8 +348,11 @@ class Session(QObject):
         directly when stopped."""
         if self.following:
             if path is not None:
-                self.error.emit("A run training elsewhere saves into its own run folder; use Save "
-                                "Checkpoint (it is listed in the Checkpoints tab).", "")
+                self.error.emit(
+                    "A run training elsewhere saves into its own run folder; use Save "
+                    "Checkpoint (it is listed in the Checkpoints tab).",
+                    "",
+                )
             elif self._request("save"):
                 self.message.emit("Asked the run to save a checkpoint…")
             return
@@ -410,8 +435,14 @@ class Session(QObject):
             self.config_changed.emit(trainer.cfg)
             self.reference_points.emit(trainer.data.x.numpy() if trainer.data.is_2d else None)
             self.model.apply(samples)  # the folder's grids, then the model's own samples now
-            note = "" if trainer.checkpoint_verified else (
-                " It was written before checkpoints carried a digest, so it could not be checked for damage.")
+            note = (
+                ""
+                if trainer.checkpoint_verified
+                else (
+                    " It was written before checkpoints carried a digest, so it could not be checked "
+                    "for damage."
+                )
+            )
             self.message.emit(f"Opened {path.name} at step {trainer.step}; press Start to resume.{note}")
 
         worker = Worker(build, expected_errors=_user_errors)
@@ -428,13 +459,17 @@ class Session(QObject):
         """Open a run folder and follow it: its whole history, then what its training process
         writes, live; steered through its control file when the folder is writable."""
         if self.busy:
-            self.error.emit("Stop training before opening another run; the current run keeps going "
-                            "until you do.", "")
+            self.error.emit(
+                "Stop training before opening another run; the current run keeps going until you do.", ""
+            )
             return False
         folder = RunFolder(Path(path).expanduser())
         if not folder.path.is_dir():
-            self.error.emit(f"{folder.path} is not a folder; choose a run folder (it holds "
-                            "config.toml and metrics.jsonl).", "")
+            self.error.emit(
+                f"{folder.path} is not a folder; choose a run folder (it holds "
+                "config.toml and metrics.jsonl).",
+                "",
+            )
             return False
         problem = folder.version_problem()
         cfg, why = folder.try_config()
@@ -471,8 +506,9 @@ class Session(QObject):
                 reference = load_dataset(cfg.data, seed=cfg.train.seed).x.numpy()
             return Follower(folder), reference
 
-        worker = Worker(build, lambda built: poll_stream(built[0].poll, stop, FOLLOW_POLL_S),
-                        expected_errors=_user_errors)
+        worker = Worker(
+            build, lambda built: poll_stream(built[0].poll, stop, FOLLOW_POLL_S), expected_errors=_user_errors
+        )
         worker.built.connect(self._on_follow_built)
         worker.events.connect(self._on_follow_events)
         worker.failed.connect(self._on_follow_failed)
@@ -590,8 +626,9 @@ class Session(QObject):
         for ev in changes.of_type(Finished):
             self.message.emit(f"{'Finished' if ev.reason == 'completed' else 'Stopped'} at step {ev.step}.")
         for ev in changes.of_type(Failed):
-            self.error.emit(f"Training stopped with an error at step {ev.step}:\n\n{ev.message}",
-                            ev.traceback)
+            self.error.emit(
+                f"Training stopped with an error at step {ev.step}:\n\n{ev.message}", ev.traceback
+            )
         if "checkpoints" in changes and run.checkpoint_failures:
             last = run.checkpoint_failures[-1]
             if any(e is last for e in changes.events):

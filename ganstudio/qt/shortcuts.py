@@ -58,6 +58,7 @@ class ShortcutsDialog(QDialog):
         cells = "".join(
             f"<tr><td>{html.escape(menu)}</td><td>{html.escape(name)}</td>"
             f"<td><b>{html.escape(keys)}</b></td></tr>"
-            for menu, name, keys in shortcut_rows)
+            for menu, name, keys in shortcut_rows
+        )
         table = f"<table cellspacing='0' cellpadding='3'>{cells}</table>"
         self.text.setText(f"{table}<p>{html.escape(self._note)}</p>")

@@ -21,10 +21,23 @@ if TYPE_CHECKING:
     from ganstudio.qt.session import Session
 
 # A followed run's status as the window says it; the app's own run says the session's state.
-RUN_STATUS = {"running": "Training", "paused": "Paused", "finished": "Finished", "stopped": "Stopped",
-              "failed": "Failed", "stale": "Stale", "new": "Waiting"}
-SESSION_STATUS = {IDLE: "Ready", STARTING: "Starting…", RUNNING: "Training", PAUSED: "Paused",
-                  STOPPING: "Stopping…", STOPPED: "Stopped"}
+RUN_STATUS = {
+    "running": "Training",
+    "paused": "Paused",
+    "finished": "Finished",
+    "stopped": "Stopped",
+    "failed": "Failed",
+    "stale": "Stale",
+    "new": "Waiting",
+}
+SESSION_STATUS = {
+    IDLE: "Ready",
+    STARTING: "Starting…",
+    RUNNING: "Training",
+    PAUSED: "Paused",
+    STOPPING: "Stopping…",
+    STOPPED: "Stopped",
+}
 
 
 def fmt_duration(seconds: float) -> str:
@@ -33,6 +46,7 @@ def fmt_duration(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
 
 GAP = 8  # px between the message's end and the first permanent widget
 
@@ -71,8 +85,11 @@ class StatusBar(QStatusBar):
         option.initFrom(self)
         self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelStatusBar, option, painter, self)
         painter.setPen(self.palette().windowText().color())
-        painter.drawText(self.message_rect(), Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter
-                         | Qt.TextFlag.TextSingleLine, self.shown_message())
+        painter.drawText(
+            self.message_rect(),
+            Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextSingleLine,
+            self.shown_message(),
+        )
 
     @Slot(str)
     def _on_message_changed(self, text: str) -> None:

@@ -45,20 +45,27 @@ PACKAGES: dict[str, tuple[str, str, str]] = {
     "libX11-xcb.so.1": ("libx11-xcb1", "libX11-xcb", "libx11"),
     "libX11.so.6": ("libx11-6", "libX11", "libx11"),
 }
-GUI_LIBRARIES = ("libGL.so.1", "libEGL.so.1", "libfontconfig.so.1", "libfreetype.so.6",
-                 "libxkbcommon.so.0", "libdbus-1.so.3")
+GUI_LIBRARIES = (
+    "libGL.so.1",
+    "libEGL.so.1",
+    "libfontconfig.so.1",
+    "libfreetype.so.6",
+    "libxkbcommon.so.0",
+    "libdbus-1.so.3",
+)
 XCB_LIBRARIES = tuple(name for name in PACKAGES if name not in GUI_LIBRARIES)
-INSTALLERS = (("Debian/Ubuntu", "sudo apt-get install"), ("Fedora", "sudo dnf install"),
-              ("Arch", "sudo pacman -S --needed"))
+INSTALLERS = (
+    ("Debian/Ubuntu", "sudo apt-get install"),
+    ("Fedora", "sudo dnf install"),
+    ("Arch", "sudo pacman -S --needed"),
+)
 
 
 def _dlopen(name: str) -> None:
     ctypes.CDLL(name)
 
 
-def missing_libraries(
-    names: Sequence[str], load: Callable[[str], None] | None = None
-) -> list[str]:
+def missing_libraries(names: Sequence[str], load: Callable[[str], None] | None = None) -> list[str]:
     """The sonames among `names` (and their own dependencies) that the dynamic loader cannot
     open, in the order found.
 
@@ -120,17 +127,21 @@ def problem(
     names = list(GUI_LIBRARIES)
     if plugin == "xcb":
         if not environ.get("DISPLAY"):
-            return ("ganstudio: error: no display to open the window on: DISPLAY is not set.\n"
-                    "Run it in a desktop session (or `ssh -X`), or train without a window: "
-                    "ganstudio train --help")
+            return (
+                "ganstudio: error: no display to open the window on: DISPLAY is not set.\n"
+                "Run it in a desktop session (or `ssh -X`), or train without a window: "
+                "ganstudio train --help"
+            )
         names += XCB_LIBRARIES
     missing = missing_libraries(names, load)
     if not missing:
         return None
     where = "Qt's X11 (xcb) platform plugin" if plugin == "xcb" else "Qt"
-    lines = [f"ganstudio: error: {where} needs system libraries that are not installed: "
-             f"{', '.join(missing)}.", "Install them with your distribution's package manager:",
-             *install_commands(missing)]
+    lines = [
+        f"ganstudio: error: {where} needs system libraries that are not installed: {', '.join(missing)}.",
+        "Install them with your distribution's package manager:",
+        *install_commands(missing),
+    ]
     unknown = [n for n in missing if n not in PACKAGES]
     if unknown:
         lines.append(f"  (for {', '.join(unknown)}: the package that provides that file)")

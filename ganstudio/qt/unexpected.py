@@ -59,8 +59,9 @@ class UnexpectedErrors(QObject):
             where = f" (in the thread '{args.thread.name}')" if args.thread is not None else ""
             self.report(args.exc_type, args.exc_value, args.exc_traceback, where)
 
-    def report(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None,
-               where: str = "") -> None:
+    def report(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None, where: str = ""
+    ) -> None:
         """Say it in the window (from any thread), unless a message went out less than MIN_GAP_S ago."""
         now = time.monotonic()
         with self._lock:
@@ -71,8 +72,10 @@ class UnexpectedErrors(QObject):
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         what = f"{exc_type.__name__}: {text}" if text else exc_type.__name__
         also = f" ({more} more unexpected error(s) came before this one and were not shown.)" if more else ""
-        message = (f"GAN Studio hit an unexpected error{where}: {what}.\n\nThis is a bug in GAN Studio, "
-                   "not in your run: the run folder and its checkpoints are on disk. If part of the "
-                   "window stops responding, save a checkpoint and restart the app; Details says where "
-                   f"it happened, for a bug report.{also}")
+        message = (
+            f"GAN Studio hit an unexpected error{where}: {what}.\n\nThis is a bug in GAN Studio, "
+            "not in your run: the run folder and its checkpoints are on disk. If part of the "
+            "window stops responding, save a checkpoint and restart the app; Details says where "
+            f"it happened, for a bug report.{also}"
+        )
         self.occurred.emit(message, "".join(traceback.format_exception(exc_type, exc, tb)))

@@ -58,8 +58,9 @@ class Worker(QObject):
         try:
             self._work()
         except Exception as e:  # a bug in the stream's consumer side: still tell the GUI
-            self.failed.emit(Failed(step=-1, message=f"{type(e).__name__}: {e}",
-                                    traceback=traceback.format_exc()))
+            self.failed.emit(
+                Failed(step=-1, message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            )
         finally:
             # Back to the GUI thread before the end, so the worker is deleted there: deleted on its
             # own thread as that ends, its wrapper waited for the GIL while holding a Qt lock that
@@ -76,8 +77,9 @@ class Worker(QObject):
             if isinstance(e, self._expected()):
                 self.failed.emit(Failed(step=-1, message=str(e)))
             else:
-                self.failed.emit(Failed(step=-1, message=f"{type(e).__name__}: {e}",
-                                        traceback=traceback.format_exc()))
+                self.failed.emit(
+                    Failed(step=-1, message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+                )
             return
         self.built.emit(result)
         if self._stream is None:
@@ -112,8 +114,12 @@ def _forget_finished_workers() -> None:
             del _WORKERS[key]
 
 
-def start_worker(worker: Worker, parent: QObject, on_finished: Callable[[], None] | None = None,
-                 name: str = "training-thread") -> QThread:
+def start_worker(
+    worker: Worker,
+    parent: QObject,
+    on_finished: Callable[[], None] | None = None,
+    name: str = "training-thread",
+) -> QThread:
     """Move `worker` to a new QThread and start it; the thread quits when the worker is done.
 
     `on_finished` is connected to the thread's `finished` before it starts: a worker that fails at

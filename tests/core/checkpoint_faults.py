@@ -86,8 +86,13 @@ def _perm_at(i: int, value: int | None = None, same_as: int | None = None) -> Ed
 
 # One logged point (NaN: a stat not measured at that point) and a marker: what the history edits
 # below start from, so that they test the history's checks, not an empty one.
-HISTORY = {"step": [2], "wall": [0.01], "epoch": [0.02], "values": {"loss_d": [0.7], "grad_d": [math.nan]},
-           "markers": [[2, "checkpoint", "checkpoint saved: x.pt"]]}
+HISTORY = {
+    "step": [2],
+    "wall": [0.01],
+    "epoch": [0.02],
+    "values": {"loss_d": [0.7], "grad_d": [math.nan]},
+    "markers": [[2, "checkpoint", "checkpoint saved: x.pt"]],
+}
 
 
 def _history(*path_and_value: Any) -> Edit:
@@ -123,33 +128,50 @@ def _many(*edits: Edit) -> Edit:
 CASES: dict[str, tuple[Edit, str | None]] = {
     "untouched": (_history(), None),
     # Optimizers: the state of another model crashes the fused Adam kernel.
-    "opt moment shape": (_set("optimizers", "G", "state", 2, "exp_avg", lambda t: t[:, :-1].clone()),
-                         "optimizers.G state of parameter 2 (net.2.weight) exp_avg has shape (16, 7), "
-                         "the model's is (16, 8)"),
-    "opt moment dtype": (_set("optimizers", "D", "state", 0, "exp_avg_sq", lambda t: t.double()),
-                         "optimizers.D state of parameter 0 (net.1.weight) exp_avg_sq is torch.float64"),
+    "opt moment shape": (
+        _set("optimizers", "G", "state", 2, "exp_avg", lambda t: t[:, :-1].clone()),
+        "optimizers.G state of parameter 2 (net.2.weight) exp_avg has shape (16, 7), the model's is (16, 8)",
+    ),
+    "opt moment dtype": (
+        _set("optimizers", "D", "state", 0, "exp_avg_sq", lambda t: t.double()),
+        "optimizers.D state of parameter 0 (net.1.weight) exp_avg_sq is torch.float64",
+    ),
     "opt moment NaN": (_set("optimizers", "G", "state", 0, "exp_avg", _nan_at), "NaN or infinite"),
-    "opt moment negative": (_set("optimizers", "G", "state", 1, "exp_avg_sq", lambda t: -1 - t),
-                            "exp_avg_sq holds negative values"),
+    "opt moment negative": (
+        _set("optimizers", "G", "state", 1, "exp_avg_sq", lambda t: -1 - t),
+        "exp_avg_sq holds negative values",
+    ),
     "opt step negative": (lambda ck: _each_step(ck, "G", -1.0), "step is -1.0"),
     "opt step fraction": (lambda ck: _each_step(ck, "G", 2.5), "step is 2.5"),
     "opt step NaN": (lambda ck: _each_step(ck, "D", math.nan), "step is nan"),
-    "opt step not scalar": (_set("optimizers", "G", "state", 0, "step", torch.tensor([3.0, 3.0])),
-                            "a 0-d real tensor"),
-    "opt steps differ": (_set("optimizers", "G", "state", 1, "step", torch.tensor(2.0)),
-                         "optimizers.G state steps differ"),
-    "opt G step not the checkpoint's": (lambda ck: _each_step(ck, "G", 5.0),
-                                        "optimizers.G has made 5 updates, but the checkpoint is at step 3"),
+    "opt step not scalar": (
+        _set("optimizers", "G", "state", 0, "step", torch.tensor([3.0, 3.0])),
+        "a 0-d real tensor",
+    ),
+    "opt steps differ": (
+        _set("optimizers", "G", "state", 1, "step", torch.tensor(2.0)),
+        "optimizers.G state steps differ",
+    ),
+    "opt G step not the checkpoint's": (
+        lambda ck: _each_step(ck, "G", 5.0),
+        "optimizers.G has made 5 updates, but the checkpoint is at step 3",
+    ),
     "opt D behind G": (lambda ck: _each_step(ck, "D", 1.0), "optimizers.D has made 1 updates, fewer than"),
     "opt larger state": (_extra_state, "optimizers.G has state for parameter"),
     "opt missing state": (lambda ck: _opt(ck)["state"].pop(1), "optimizers.G has no state for parameter 1"),
-    "opt unknown state key": (_set("optimizers", "G", "state", 0, "momentum_buffer", torch.zeros(1)),
-                              "Adam's is"),
+    "opt unknown state key": (
+        _set("optimizers", "G", "state", 0, "momentum_buffer", torch.zeros(1)),
+        "Adam's is",
+    ),
     "opt extra group": (_extra_group, "optimizers.G has 2 parameter groups"),
-    "opt ids permuted": (_set("optimizers", "G", "param_groups", 0, "params", lambda p: p[::-1]),
-                         "optimizers.G parameter group 0 lists parameters"),
-    "opt ids fewer": (_set("optimizers", "D", "param_groups", 0, "params", lambda p: p[:-1]),
-                      "optimizers.D parameter group 0 lists parameters"),
+    "opt ids permuted": (
+        _set("optimizers", "G", "param_groups", 0, "params", lambda p: p[::-1]),
+        "optimizers.G parameter group 0 lists parameters",
+    ),
+    "opt ids fewer": (
+        _set("optimizers", "D", "param_groups", 0, "params", lambda p: p[:-1]),
+        "optimizers.D parameter group 0 lists parameters",
+    ),
     "opt amsgrad": (_set_group("amsgrad", True), "amsgrad = True"),
     "opt eps": (_set_group("eps", 0.5), "eps = 0.5"),
     "opt not a state": (_set("optimizers", "D", {"state": [], "param_groups": []}), "not an optimizer state"),
@@ -158,8 +180,10 @@ CASES: dict[str, tuple[Edit, str | None]] = {
     "model missing key": (lambda ck: ck["models"]["D"].pop("net.3.bias"), "models.D has no net.3.bias"),
     "model dtype": (_set("models", "D", "net.1.weight", lambda t: t.double()), "is torch.float64"),
     "model NaN": (_set("models", "G", "net.0.bias", _nan_at), "models.G.net.0.bias holds NaN"),
-    "ema shape": (_set("models", "G_ema", "net.0.weight", lambda t: t[:-1].clone()),
-                  "models.G_ema.net.0.weight has shape (7, 16)"),
+    "ema shape": (
+        _set("models", "G_ema", "net.0.weight", lambda t: t[:-1].clone()),
+        "models.G_ema.net.0.weight has shape (7, 16)",
+    ),
     # The data sampler: an index out of range would read past the data (a fault on a GPU).
     "perm out of range": (_perm_at(0, N_DATA + 5), f"sampler.perm holds index {N_DATA + 5}"),
     "perm negative": (_perm_at(3, -1), "sampler.perm holds index -1"),
@@ -169,8 +193,10 @@ CASES: dict[str, tuple[Edit, str | None]] = {
     "pos beyond": (_set("sampler", "pos", N_DATA + 16), "sampler.pos is 1813"),
     "pos not a batch": (_set("sampler", "pos", 5), "not a multiple of the batch size 16"),
     "epochs negative": (_set("sampler", "epochs_done", -1), "sampler.epochs_done is -1"),
-    "sampler generator": (_set("sampler", "generator", lambda t: t[:100].clone()),
-                          "sampler.generator has 100 bytes"),
+    "sampler generator": (
+        _set("sampler", "generator", lambda t: t[:100].clone()),
+        "sampler.generator has 100 bytes",
+    ),
     "epoch off": (_set("epoch", 7.0), "epoch is 7.0, but the sampler is"),
     # Random streams.
     "torch rng size": (_set("rng", "torch", lambda t: t[:-8].clone()), "rng.torch has 5048 bytes"),
@@ -187,15 +213,25 @@ CASES: dict[str, tuple[Edit, str | None]] = {
     "fixed noise shape": (_set("fixed_noise", lambda t: t[:10].clone()), "fixed noise has shape (10, 16)"),
     "fixed noise NaN": (_set("fixed_noise", _nan_at), "fixed noise holds NaN"),
     "fixed noise dtype": (_set("fixed_noise", lambda t: t.double()), "fixed noise is torch.float64"),
-    "accumulator shape": (_set("stats_accumulator", "sum", torch.zeros(3)),
-                          "stats_accumulator.sum has shape (3,)"),
+    "accumulator shape": (
+        _set("stats_accumulator", "sum", torch.zeros(3)),
+        "stats_accumulator.sum has shape (3,)",
+    ),
     "accumulator count": (_set("stats_accumulator", "count", 4), "stats_accumulator.count is 4"),
     "accumulator wall": (_set("stats_accumulator", "wall", 1e9), "stats_accumulator.wall is"),
-    "history series length": (_history("values", "loss_d", [0.7, 0.6]),
-                              "history series 'loss_d' has 2 points, history.step has 1"),
-    "history steps order": (_many(_history("step", [2, 1]), _set("history", "wall", [0.0, 0.0]),
-                                  _set("history", "epoch", [0.0, 0.0]), _set("history", "values", {})),
-                            "history.step is not in order"),
+    "history series length": (
+        _history("values", "loss_d", [0.7, 0.6]),
+        "history series 'loss_d' has 2 points, history.step has 1",
+    ),
+    "history steps order": (
+        _many(
+            _history("step", [2, 1]),
+            _set("history", "wall", [0.0, 0.0]),
+            _set("history", "epoch", [0.0, 0.0]),
+            _set("history", "values", {}),
+        ),
+        "history.step is not in order",
+    ),
     "history step beyond": (_history("step", [99]), "history.step is not in order"),
     "history values text": (_history("values", "x", ["a"]), "history series 'x' is"),
     "history wall NaN": (_history("wall", [math.nan]), "history.wall holds values"),
@@ -260,12 +296,18 @@ def same_content(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, torch.Tensor):
-        return (a.dtype == b.dtype and a.shape == b.shape
-                and bytes(a.contiguous().view(-1).view(torch.uint8).numpy())
-                == bytes(b.contiguous().view(-1).view(torch.uint8).numpy()))
+        return (
+            a.dtype == b.dtype
+            and a.shape == b.shape
+            and bytes(a.contiguous().view(-1).view(torch.uint8).numpy())
+            == bytes(b.contiguous().view(-1).view(torch.uint8).numpy())
+        )
     if isinstance(a, dict):
-        return list(a) == list(b) and all(same_content(a[k], b[k]) for k in a) \
+        return (
+            list(a) == list(b)
+            and all(same_content(a[k], b[k]) for k in a)
             and same_content(getattr(a, "__dict__", None), getattr(b, "__dict__", None))
+        )
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same_content(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float):

@@ -109,8 +109,18 @@ def _module_version(ck):
     ck["models"]["G"]._metadata["net.3"]["version"] = 1  # BatchNorm's state-dict version
 
 
-@pytest.mark.parametrize("edit", [_bump_tensor, _same_bytes_other_dtype, _same_bytes_other_shape,
-                                  _keys_reordered, _int_as_float, _list_as_tuple, _module_version])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _bump_tensor,
+        _same_bytes_other_dtype,
+        _same_bytes_other_shape,
+        _keys_reordered,
+        _int_as_float,
+        _list_as_tuple,
+        _module_version,
+    ],
+)
 def test_the_digest_sees_every_kind_of_change(edit, good_file):
     raw = torch.load(good_file, map_location="cpu", weights_only=True)
     changed = copy.deepcopy(raw)
@@ -122,8 +132,13 @@ def test_the_digest_sees_every_kind_of_change(edit, good_file):
 def test_single_byte_flips_are_refused_or_change_nothing(good_file):
     """50 seeded flips anywhere in the file (zip headers, pickle, tensor data, padding), each loaded
     in a child process so that a crash would be seen as one."""
-    proc = subprocess.run([sys.executable, "-m", "tests.core.checkpoint_faults", "flips", str(good_file),
-                           "50", "2026"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.core.checkpoint_faults", "flips", str(good_file), "50", "2026"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     results = [r for r in records if "refused" in r]
     assert proc.returncode == 0 and len(results) == 50, (proc.returncode, records[-1:], proc.stderr[-3000:])
@@ -191,8 +206,10 @@ def test_a_damaged_checkpoint_names_the_one_to_use_instead(trained, tmp_path):
     latest = folder / "latest.pt"
     os.link(steps[5], latest)  # as the rotation makes it
     v1 = folder / "step-000000006.pt"  # the newest file, but with no digest it cannot verify
-    torch.save({k: v for k, v in torch.load(steps[5], weights_only=True).items() if k != "digest"}
-               | {"version": 1}, v1)
+    torch.save(
+        {k: v for k, v in torch.load(steps[5], weights_only=True).items() if k != "digest"} | {"version": 1},
+        v1,
+    )
 
     _damage(steps[5])
     for opened in (steps[5], latest):  # latest.pt is the same file: never offered as the fix
@@ -232,14 +249,16 @@ def test_the_checkpoint_offered_instead_is_the_highest_step_whatever_the_file_ti
     _damage(steps[6])
     with pytest.raises(CheckpointError) as info:
         checkpoints.load(steps[6])
-    assert str(info.value).endswith(f"Use {latest} instead: it is the newest other checkpoint in {folder} "
-                                    "that verifies (step 6)."), str(info.value)
+    assert str(info.value).endswith(
+        f"Use {latest} instead: it is the newest other checkpoint in {folder} that verifies (step 6)."
+    ), str(info.value)
     _damage(latest)
     for damaged in (steps[6], latest):
         with pytest.raises(CheckpointError) as info:
             checkpoints.load(damaged)
-        assert f"Use {steps[5]} instead" in str(info.value) and str(info.value).endswith("(step 5)."), \
-            str(info.value)
+        assert f"Use {steps[5]} instead" in str(info.value) and str(info.value).endswith("(step 5)."), str(
+            info.value
+        )
     # A file of another name is read for its step: an older file of a later step is offered first.
     best = checkpoints.save_atomic(trained.state_dict() | {"step": 7}, folder / "best.pt")
     os.utime(best, (now - 1000, now - 1000))

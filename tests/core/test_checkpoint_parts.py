@@ -34,8 +34,13 @@ def _how(returncode: int) -> str:
 def part_results(tmp_path_factory) -> tuple[dict, str]:
     """Every CASES entry loaded in one child process: {case: record}, and how the child died, if it did."""
     folder = tmp_path_factory.mktemp("parts")
-    proc = subprocess.run([sys.executable, "-m", "tests.core.checkpoint_faults", "parts", str(folder)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.core.checkpoint_faults", "parts", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     results, started = {}, None
     for line in proc.stdout.splitlines():
         rec = json.loads(line)
@@ -43,8 +48,14 @@ def part_results(tmp_path_factory) -> tuple[dict, str]:
             results[rec["case"]] = rec
         else:
             started = rec["case"]
-    died = "" if proc.returncode == 0 else (
-        f"the child process ended with {_how(proc.returncode)} in case {started!r}:\n{proc.stderr[-3000:]}")
+    died = (
+        ""
+        if proc.returncode == 0
+        else (
+            f"the child process ended with {_how(proc.returncode)} in case {started!r}:\n"
+            f"{proc.stderr[-3000:]}"
+        )
+    )
     return results, died
 
 
@@ -70,8 +81,12 @@ def test_refusals_leave_the_running_trainer_alone(part_results):
 
 
 def _default_digits(width: int = 0):
-    return validate(with_values(presets.get("digits"), {
-        "train.device": "cpu", "train.threads": 1, "metrics.every": 0, "model.width": width}))
+    return validate(
+        with_values(
+            presets.get("digits"),
+            {"train.device": "cpu", "train.threads": 1, "metrics.every": 0, "model.width": width},
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +101,10 @@ def _width_32(ck: dict) -> str:
     other = new_trainer(_default_digits(32))
     other.train_step()
     ck["optimizers"] = other.state_dict()["optimizers"]
-    return ("optimizers.G state of parameter 0 (net.0.weight) exp_avg has shape (32, 100), "
-            "the model's is (64, 100)")
+    return (
+        "optimizers.G state of parameter 0 (net.0.weight) exp_avg has shape (32, 100), "
+        "the model's is (64, 100)"
+    )
 
 
 def _larger(ck: dict) -> str:
@@ -102,9 +119,23 @@ def test_resume_refuses_another_models_optimizer_state(make, default_state, tmp_
     words = make(ck)
     path = checkpoints.save_atomic(ck, tmp_path / "swapped.pt")  # a valid digest: only the check can tell
     proc = subprocess.run(
-        [sys.executable, "-m", "ganstudio", "train", "--resume", str(path), "--out", str(tmp_path / "runs"),
-         "--steps", "3", "--quiet"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "ganstudio",
+            "train",
+            "--resume",
+            str(path),
+            "--out",
+            str(tmp_path / "runs"),
+            "--steps",
+            "3",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2, f"{_how(proc.returncode)}:\n{proc.stderr[-3000:]}"
     assert str(path) in proc.stderr and words in proc.stderr, proc.stderr

@@ -242,9 +242,13 @@ checkpoints.save_atomic({"x": torch.zeros(1 << 20)}, sys.argv[1])
 def test_a_killed_save_leaves_a_temp_file_that_a_later_save_removes(trained, tmp_path):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(folder / "step-000000007.pt")],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SAVE, str(folder / "step-000000007.pt")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         assert proc.stdout.readline().strip() == "writing"
     finally:
@@ -260,14 +264,24 @@ def test_a_killed_save_leaves_a_temp_file_that_a_later_save_removes(trained, tmp
     writer = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
         elsewhere = "0" * 6 if host != "0" * 6 else "1" * 6
-        live = [_write(folder / f".step-000000009.pt.{host}-{writer.pid}.abcd_123.tmp", b"a live writer"),
-                # another machine's process: its pid says nothing here
-                _write(folder / f".step-000000009.pt.{elsewhere}-{proc.pid}.abcd_123.tmp", b"elsewhere"),
-                # no writer named (an older version's): only its age tells
-                _write(folder / ".step-000000009.pt.abcd_123.tmp", b"an older version's")]
-        others = [_write(folder / name, b"x") for name in
-                  ("notes.tmp", ".x.pt.abc.tmp", ".x.pt.ABCDEFGH.tmp", "x.pt.abcdefgh.tmp", "keep.pt",
-                   f".x.pt.{host}-{proc.pid}.tmp")]
+        live = [
+            _write(folder / f".step-000000009.pt.{host}-{writer.pid}.abcd_123.tmp", b"a live writer"),
+            # another machine's process: its pid says nothing here
+            _write(folder / f".step-000000009.pt.{elsewhere}-{proc.pid}.abcd_123.tmp", b"elsewhere"),
+            # no writer named (an older version's): only its age tells
+            _write(folder / ".step-000000009.pt.abcd_123.tmp", b"an older version's"),
+        ]
+        others = [
+            _write(folder / name, b"x")
+            for name in (
+                "notes.tmp",
+                ".x.pt.abc.tmp",
+                ".x.pt.ABCDEFGH.tmp",
+                "x.pt.abcdefgh.tmp",
+                "keep.pt",
+                f".x.pt.{host}-{proc.pid}.tmp",
+            )
+        ]
         others.append(_mkdir(folder / ".d.pt.abcdefgh.tmp"))
         others.append(folder / ".l.pt.abcdefgh.tmp")
         others[-1].symlink_to(others[0])
@@ -363,25 +377,37 @@ def _step_as_text(ck):
 
 # name -> (make the bad file from (good, tmp_path), words the message holds besides the file name)
 BAD_FILES = {
-    "truncated": (lambda g, d: _write(d / "x.pt", g.read_bytes()[: g.stat().st_size // 2]),
-                  "is not a readable checkpoint: it is damaged: a zip archive whose directory cannot be "
-                  "read, so truncated"),
+    "truncated": (
+        lambda g, d: _write(d / "x.pt", g.read_bytes()[: g.stat().st_size // 2]),
+        "is not a readable checkpoint: it is damaged: a zip archive whose directory cannot be "
+        "read, so truncated",
+    ),
     "empty": (lambda g, d: _write(d / "x.pt", b""), "is empty (0 bytes)"),
-    "text": (lambda g, d: _write(d / "x.pt", b"step = 3\nthis is not a checkpoint\n"),
-             "is a text file, not a GAN Studio checkpoint (it begins 'step = 3')"),
-    "random": (lambda g, d: _write(d / "x.pt", random.Random(1).randbytes(4096)),
-               "is not a zip archive written by torch.save"),
+    "text": (
+        lambda g, d: _write(d / "x.pt", b"step = 3\nthis is not a checkpoint\n"),
+        "is a text file, not a GAN Studio checkpoint (it begins 'step = 3')",
+    ),
+    "random": (
+        lambda g, d: _write(d / "x.pt", random.Random(1).randbytes(4096)),
+        "is not a zip archive written by torch.save",
+    ),
     "png": (lambda g, d: _write(d / "x.pt", _png_bytes()), "is a PNG image, not a GAN Studio checkpoint"),
     "npy": (lambda g, d: _npy(d / "x.pt"), "is a NumPy .npy array, not a GAN Studio checkpoint"),
     "zip": (lambda g, d: _zip(d / "x.pt"), "is a zip archive, but not one written by torch.save"),
-    "pickle": (lambda g, d: _write(d / "x.pt", pickle.dumps({"step": 3, "w": [1.0, 2.0]})),
-               "is a Python pickle"),
-    "legacy torch.save": (lambda g, d: _torch_save({"w": torch.ones(3)}, d / "x.pt", legacy=True),
-                          "torch.save's legacy format"),
+    "pickle": (
+        lambda g, d: _write(d / "x.pt", pickle.dumps({"step": 3, "w": [1.0, 2.0]})),
+        "is a Python pickle",
+    ),
+    "legacy torch.save": (
+        lambda g, d: _torch_save({"w": torch.ones(3)}, d / "x.pt", legacy=True),
+        "torch.save's legacy format",
+    ),
     "folder": (lambda g, d: _mkdir(d / "x.pt"), "is a folder"),
     "missing": (lambda g, d: d / "nope.pt", "does not exist"),
-    "foreign": (lambda g, d: _torch_save({"weight": torch.ones(3), "bias": torch.zeros(3)}, d / "x.pt"),
-                "not a GAN Studio checkpoint"),
+    "foreign": (
+        lambda g, d: _torch_save({"weight": torch.ones(3), "bias": torch.zeros(3)}, d / "x.pt"),
+        "not a GAN Studio checkpoint",
+    ),
     "version": (lambda g, d: _edited(g, d / "x.pt", _set_version), "version 3 (a newer GAN Studio wrote it)"),
     "invalid config": (lambda g, d: _edited(g, d / "x.pt", _bad_lr), "optim.lr_g = -1.0 is too small"),
     "missing model": (lambda g, d: _edited(g, d / "x.pt", _no_d), "no models.D state"),
@@ -515,8 +541,11 @@ def test_other_mismatches_are_refused(good_file, tmp_path, running):
 @pytest.mark.parametrize("call", ["os.system", "builtins.exec"])
 def test_malicious_pickle_is_refused_and_never_run(how, call, good_file, tmp_path, running):
     marker = tmp_path / "pwned"
-    trap = (_RunsCode(os.system, f"touch {marker}") if call == "os.system"
-            else _RunsCode(builtins.exec, f"open({str(marker)!r}, 'w').close()"))
+    trap = (
+        _RunsCode(os.system, f"touch {marker}")
+        if call == "os.system"
+        else _RunsCode(builtins.exec, f"open({str(marker)!r}, 'w').close()")
+    )
     path = tmp_path / "evil.pt"
     if how == "torch.save":
         torch.save({"models": trap}, path)
@@ -550,9 +579,25 @@ N, K = 30, 13  # K is deliberately not a multiple of log.every: the stats accumu
 def _resume_in_new_process(ckpt: Path, out: Path) -> Path:
     """`python -m ganstudio train --resume` in a fresh interpreter; returns its run folder."""
     proc = subprocess.run(
-        [sys.executable, "-m", "ganstudio", "train", "--resume", str(ckpt), "--out", str(out),
-         "--set", "train.threads=1", "--steps", str(N), "--quiet"],
-        capture_output=True, text=True, timeout=300, cwd=out.parent,
+        [
+            sys.executable,
+            "-m",
+            "ganstudio",
+            "train",
+            "--resume",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--set",
+            "train.threads=1",
+            "--steps",
+            str(N),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=out.parent,
     )
     assert proc.returncode == 0, proc.stderr
     m = re.search(r"completed at step (\d+); run folder: (.+)", proc.stdout)
@@ -614,8 +659,9 @@ def test_resume_in_process_matches_too(tiny_config, make_trainer, tmp_path):
     cfg = tiny_config("dcgan", steps=7, every=2, checkpoint_every=3)
     straight = make_trainer(cfg, checkpoint_dir=tmp_path / "a")
     run_all(straight)
-    resumed = Trainer.from_checkpoint(tmp_path / "a" / f"step-{3:09d}.pt", dataset=dataset_for(cfg.data),
-                                      checkpoint_dir=tmp_path / "b")
+    resumed = Trainer.from_checkpoint(
+        tmp_path / "a" / f"step-{3:09d}.pt", dataset=dataset_for(cfg.data), checkpoint_dir=tmp_path / "b"
+    )
     events = run_all(resumed)
     assert events[0].step == 3 and events[-1] == Finished(step=7, reason="completed")
     assert_same(resumed.G.state_dict(), straight.G.state_dict(), "G")

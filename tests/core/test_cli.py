@@ -19,9 +19,23 @@ from ganstudio.core.image import to_grid
 from ganstudio.core.run.log import read_metrics
 
 # Every in-process `train` call runs tiny and on one CPU thread.
-TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-        "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
-        "--set", "metrics.every=0", "--quiet"]
+TINY = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=2",
+    "--set",
+    "metrics.every=0",
+    "--quiet",
+]
 
 
 def run_dirs(out: Path) -> list[Path]:
@@ -33,8 +47,20 @@ def run_dirs(out: Path) -> list[Path]:
 
 def test_train_writes_a_run_folder(tmp_path, capsys):
     out = tmp_path / "runs"
-    code = main(["train", "--steps", "4", "--out", str(out), "--set", "optim.lr_g=1e-3",
-                 "--set", "log.sample_every=2", *TINY])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "4",
+            "--out",
+            str(out),
+            "--set",
+            "optim.lr_g=1e-3",
+            "--set",
+            "log.sample_every=2",
+            *TINY,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == EXIT_OK, captured.err
     (run_dir,) = run_dirs(out)
@@ -49,14 +75,25 @@ def test_train_writes_a_run_folder(tmp_path, capsys):
     assert [r["step"] for r in records if r["event"] == "stats"] == [2, 4]
     assert records[-1] == {"event": "finished", "step": 4, "reason": "completed"}
     assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
-        "step-000000000.png", "step-000000002.png", "step-000000004.png"]
+        "step-000000000.png",
+        "step-000000002.png",
+        "step-000000004.png",
+    ]
 
 
 def test_train_from_a_config_file_and_a_preset(tmp_path, capsys):
-    cfg = with_values(presets.get("ring8"), {
-        "train.steps": 3, "train.threads": 1, "train.device": "cpu", "train.batch_size": 8,
-        "model.width": 8, "log.out": str(tmp_path / "a"), "metrics.every": 0,
-    })
+    cfg = with_values(
+        presets.get("ring8"),
+        {
+            "train.steps": 3,
+            "train.threads": 1,
+            "train.device": "cpu",
+            "train.batch_size": 8,
+            "model.width": 8,
+            "log.out": str(tmp_path / "a"),
+            "metrics.every": 0,
+        },
+    )
     (tmp_path / "ring.toml").write_text(to_toml(cfg))
     assert main(["train", "--config", str(tmp_path / "ring.toml"), "--quiet"]) == EXIT_OK
     (run_dir,) = run_dirs(tmp_path / "a")
@@ -139,10 +176,34 @@ def test_train_resume_continues_a_run(tmp_path, capsys):
 
 def test_train_nan_exits_with_failure_and_keeps_good_checkpoints(tmp_path, capsys):
     out = tmp_path / "runs"
-    code = main(["train", "--steps", "50", "--out", str(out), "--set", "data.dataset=ring8",
-                 "--set", "loss.kind=lsgan", "--set", "optim.lr_g=10", "--set", "optim.lr_d=10",
-                 "--set", "log.checkpoint_every=1", *TINY, "--set", "model.width=128", "--set",
-                 "model.latent_dim=8", "--set", "log.every=1", "--set", "train.seed=0"])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "50",
+            "--out",
+            str(out),
+            "--set",
+            "data.dataset=ring8",
+            "--set",
+            "loss.kind=lsgan",
+            "--set",
+            "optim.lr_g=10",
+            "--set",
+            "optim.lr_d=10",
+            "--set",
+            "log.checkpoint_every=1",
+            *TINY,
+            "--set",
+            "model.width=128",
+            "--set",
+            "model.latent_dim=8",
+            "--set",
+            "log.every=1",
+            "--set",
+            "train.seed=0",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == EXIT_FAILED
     m = re.search(r"error: loss_\w.* became NaN or infinite by step (\d+)", captured.err)
@@ -264,11 +325,21 @@ def test_config_prints_toml_that_loads_back(capsys):
 def test_python_dash_m_ganstudio(tmp_path):
     """The real command line: `python -m ganstudio` (a `train` run in a new process is in
     test_checkpoints' exact-resume tests)."""
-    proc = subprocess.run([sys.executable, "-m", "ganstudio", "config", "--preset", "ring8-minimax"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganstudio", "config", "--preset", "ring8-minimax"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert from_toml(proc.stdout) == presets.get("ring8-minimax")
-    proc = subprocess.run([sys.executable, "-m", "ganstudio", "config", "--preset", "nope"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganstudio", "config", "--preset", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode == EXIT_BAD_INPUT and proc.stdout == ""
     assert "unknown preset 'nope'" in proc.stderr and "Traceback" not in proc.stderr

@@ -112,8 +112,14 @@ def test_check_value_unknown_key():
 
 @pytest.mark.parametrize(
     ("key", "guess"),
-    [("train.lr_d", "optim.lr_d"), ("lr_g", "optim.lr_g"), ("train.bach_size", "train.batch_size"),
-     ("model.widht", "model.width"), ("Train.Steps", "train.steps"), ("log.tensorbord", "log.tensorboard")],
+    [
+        ("train.lr_d", "optim.lr_d"),
+        ("lr_g", "optim.lr_g"),
+        ("train.bach_size", "train.batch_size"),
+        ("model.widht", "model.width"),
+        ("Train.Steps", "train.steps"),
+        ("log.tensorbord", "log.tensorboard"),
+    ],
 )
 def test_an_unknown_key_names_the_likely_one_everywhere_a_key_is_read(key, guess, tmp_path):
     """The right name in another section, a typo or the wrong case: the message says which key was
@@ -202,7 +208,7 @@ CHANGED = {
     "train.seed": 2**63 - 1,
     "train.amp": True,
     "train.ema": 0.999,
-    "log.name": "run \"quoted\" ünïcode",
+    "log.name": 'run "quoted" ünïcode',
 }
 
 
@@ -276,8 +282,14 @@ def test_missing_and_unreadable_config_files(tmp_path):
 def test_apply_overrides_parses_each_type():
     cfg = apply_overrides(
         Config(),
-        ["optim.lr_g=1e-3", "train.batch_size= 32", "train.amp=yes", "data.dataset=ring8",
-         " optim.beta1 =0", "log.name=a=b"],
+        [
+            "optim.lr_g=1e-3",
+            "train.batch_size= 32",
+            "train.amp=yes",
+            "data.dataset=ring8",
+            " optim.beta1 =0",
+            "log.name=a=b",
+        ],
     )
     assert cfg.optim.lr_g == 1e-3 and cfg.train.batch_size == 32 and cfg.train.amp is True
     assert cfg.data.dataset == "ring8" and cfg.optim.beta1 == 0.0 and cfg.log.name == "a=b"
@@ -426,8 +438,12 @@ def test_nul_in_text_is_refused_naming_the_key(key):
 
 
 def test_log_name_names_one_folder_that_fits():
-    for bad, words in [("a/b", "path separator"), ("..\\x", "path separator"), ("..", "not a folder name"),
-                       (".", "not a folder name")]:
+    for bad, words in [
+        ("a/b", "path separator"),
+        ("..\\x", "path separator"),
+        ("..", "not a folder name"),
+        (".", "not a folder name"),
+    ]:
         (msg,) = problems_of({"log.name": bad})
         assert msg.startswith(f"log.name = {bad!r} ") and words in msg, msg
     longest = "é" * (RUN_NAME_MAX_BYTES // 2) + "x" * (RUN_NAME_MAX_BYTES % 2)

@@ -22,7 +22,6 @@ def reference_ema(values: np.ndarray, weight: float) -> np.ndarray:
     return np.array(out)
 
 
-
 def test_ema_chunks_equal_one_pass():
     rng = np.random.default_rng(3)
     x = rng.normal(size=10_000)

@@ -345,10 +345,14 @@ def _three() -> torch.Tensor:
 
 BAD_DATASETS = [
     # Dataset fields, words the message must hold after the dataset's name
-    (dict(x=torch.zeros(20, 1, 8, 8), labels=torch.zeros(19, dtype=torch.int64), num_classes=10),
-     ["20 images but 19 labels"]),
-    (dict(x=torch.zeros(20, 1, 8, 8), labels=torch.zeros(21, dtype=torch.int64), num_classes=10),
-     ["20 images but 21 labels"]),
+    (
+        dict(x=torch.zeros(20, 1, 8, 8), labels=torch.zeros(19, dtype=torch.int64), num_classes=10),
+        ["20 images but 19 labels"],
+    ),
+    (
+        dict(x=torch.zeros(20, 1, 8, 8), labels=torch.zeros(21, dtype=torch.int64), num_classes=10),
+        ["20 images but 21 labels"],
+    ),
     (dict(x=_three(), labels=torch.tensor([0, 10, 2]), num_classes=10), ["labels from 0 to 10", "0..9"]),
     (dict(x=_three(), labels=torch.tensor([0, -1, 2]), num_classes=10), ["labels from -1 to 2"]),
     (dict(x=_three(), labels=torch.zeros(3), num_classes=10), ["torch.float32 labels", "int64"]),

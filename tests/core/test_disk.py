@@ -15,9 +15,23 @@ from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.run.folder import RunFolder
 from ganstudio.core.run.log import read_metrics
 
-TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-        "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
-        "--set", "metrics.every=0", "--quiet"]
+TINY = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=2",
+    "--set",
+    "metrics.every=0",
+    "--quiet",
+]
 
 
 def _only_run(out: Path) -> RunFolder:
@@ -165,8 +179,20 @@ def test_a_full_disk_is_told_once_per_kind_and_stops_after_three_intervals(tmp_p
     _full_after(monkeypatch, first=2)  # step-4.pt and latest.pt (a hard link to it) fit
     _samples_full_from(monkeypatch, 6)
     out = tmp_path / "runs"
-    code = main(["train", "--steps", "400", "--out", str(out), "--set", "log.checkpoint_every=4",
-                 "--set", "log.sample_every=2", *TINY])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "400",
+            "--out",
+            str(out),
+            "--set",
+            "log.checkpoint_every=4",
+            "--set",
+            "log.sample_every=2",
+            *TINY,
+        ]
+    )
     err = capsys.readouterr().err
     folder = _only_run(out)
     assert code == EXIT_FAILED, err
@@ -176,17 +202,22 @@ def test_a_full_disk_is_told_once_per_kind_and_stops_after_three_intervals(tmp_p
     assert err.count("the samples of step") == 1 and "counted, not each told" in err, err
     halt = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(halt) == 1, err
-    words = ["no checkpoint could be written for 3 checkpoint intervals in a row (steps 8, 12, 16)",
-             f"in {folder.checkpoints_dir} (", " free there)", "training stopped",
-             f"The last checkpoint written, {folder.checkpoints.latest}, is kept (a checkpoint of this run "
-             "takes ",
-             f"ganstudio train --run-dir {folder.path} --resume auto",
-             f"ganstudio train --resume {folder.checkpoints.latest} --out DIR"]
+    words = [
+        "no checkpoint could be written for 3 checkpoint intervals in a row (steps 8, 12, 16)",
+        f"in {folder.checkpoints_dir} (",
+        " free there)",
+        "training stopped",
+        f"The last checkpoint written, {folder.checkpoints.latest}, is kept (a checkpoint of this run takes ",
+        f"ganstudio train --run-dir {folder.path} --resume auto",
+        f"ganstudio train --resume {folder.checkpoints.latest} --out DIR",
+    ]
     for w in words:
         assert w in halt[0], (w, halt[0])
     # The counts, once each, before the end: steps 12 and 16, and the final checkpoint tried at 16.
-    assert "warning at step 16: 3 more checkpoint writes failed after the first (steps 12 to 16); they " \
-           "were not written" in err, err
+    assert (
+        "warning at step 16: 3 more checkpoint writes failed after the first (steps 12 to 16); they "
+        "were not written" in err
+    ), err
     assert "warning at step 16: 5 more sample writes failed after the first (steps 8 to 16)" in err, err
     assert "the final checkpoint was not saved" not in err  # the reason it stopped says it
     records = read_metrics(folder.metrics_path)
@@ -207,15 +238,31 @@ def test_writes_that_work_again_tell_how_many_failed_and_the_run_goes_on(tmp_pat
 
     monkeypatch.setattr(os, "replace", replace)
     out = tmp_path / "runs"
-    code = main(["train", "--steps", "20", "--out", str(out), "--set", "log.checkpoint_every=4",
-                 "--set", "log.sample_every=2", *TINY])
+    code = main(
+        [
+            "train",
+            "--steps",
+            "20",
+            "--out",
+            str(out),
+            "--set",
+            "log.checkpoint_every=4",
+            "--set",
+            "log.sample_every=2",
+            *TINY,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_OK, err
     assert err.count("warning: cannot write checkpoint") == 1, err
-    assert "warning at step 16: 1 more checkpoint write failed after the first (step 12); writing " \
-           "works again from step 16" in err, err
-    assert "warning at step 12: 3 more sample writes failed after the first (steps 6 to 10); writing " \
-           "works again from step 12" in err, err
+    assert (
+        "warning at step 16: 1 more checkpoint write failed after the first (step 12); writing "
+        "works again from step 16" in err
+    ), err
+    assert (
+        "warning at step 12: 3 more sample writes failed after the first (steps 6 to 10); writing "
+        "works again from step 12" in err
+    ), err
     folder = _only_run(out)
     assert checkpoints.load(folder.latest_checkpoint())["step"] == 20
 
@@ -264,15 +311,18 @@ def test_a_killed_saves_temporary_files_go_when_a_run_starts_in_its_folder(tmp_p
     from ganstudio.core.run.driver import RunDriver
 
     run_dir = tmp_path / "run"
-    assert main(["train", "--steps", "4", "--run-dir", str(run_dir), "--set", "log.checkpoint_every=2",
-                 *TINY]) == EXIT_OK
+    assert (
+        main(["train", "--steps", "4", "--run-dir", str(run_dir), "--set", "log.checkpoint_every=2", *TINY])
+        == EXIT_OK
+    )
     folder = RunFolder(run_dir)
     ended = subprocess.run([sys.executable, "-c", "pass"], check=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     host = checkpoints._host_tag()
-    stale = [folder.checkpoints_dir / f".step-00000000{k}.pt.{host}-{dead.pid}.abcd{k}xyz.tmp"
-             for k in (6, 8)]
+    stale = [
+        folder.checkpoints_dir / f".step-00000000{k}.pt.{host}-{dead.pid}.abcd{k}xyz.tmp" for k in (6, 8)
+    ]
     for p in stale:
         p.write_bytes(b"\0" * 100_000)
     writer = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
@@ -317,8 +367,10 @@ def test_a_config_that_cannot_be_saved_is_told_once_too(tmp_path, monkeypatch):
             told += writer.handle(HyperparamsChanged(step=step, changes={"optim.lr_g": (2e-4, lr)}))
     assert all(isinstance(a, Alert) and a.kind == "disk" for a in told)
     assert [a.step for a in told] == [2, 8], told
-    assert told[0].message == (f"cannot write {folder.config_path}: the disk is full; the change is in "
-                               "metrics.jsonl")
-    assert told[1].message == ("2 more config.toml writes failed after the first (steps 4 to 6); writing "
-                               "works again from step 8")
+    assert told[0].message == (
+        f"cannot write {folder.config_path}: the disk is full; the change is in metrics.jsonl"
+    )
+    assert told[1].message == (
+        "2 more config.toml writes failed after the first (steps 4 to 6); writing works again from step 8"
+    )
     assert folder.load_config().optim.lr_g == 4e-3

@@ -26,8 +26,7 @@ from tests.core.conftest import last_stats_step, log_records, wait_until
 
 WAIT_S = 120.0
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-QUIET = ["--set", "train.device=cpu", "--set", "metrics.every=0", "--set", "log.sample_every=0",
-         "--quiet"]
+QUIET = ["--set", "train.device=cpu", "--set", "metrics.every=0", "--set", "log.sample_every=0", "--quiet"]
 CONFIGS = {
     # The default MLP, BatchNorm in G: global batch statistics matter here.
     "mlp": [],
@@ -66,8 +65,17 @@ def zero_gradient(cfg, net: str, key: str) -> bool:
 
 
 def torchrun(*args: str, nproc: int = 2, **kw) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "ganstudio", "train", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "ganstudio",
+        "train",
+        *args,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, **kw)
 
 
@@ -78,8 +86,13 @@ def single(*args: str) -> subprocess.CompletedProcess:
     # And no dynamic thread counts: on a busy machine MKL would quietly run the 2-thread side on
     # one thread, and the yardstick would be (nearly) zero.
     env.update(MKL_DYNAMIC="FALSE", OMP_DYNAMIC="FALSE")
-    return subprocess.run([sys.executable, "-m", "ganstudio", "train", *args], capture_output=True,
-                          text=True, env=env, timeout=WAIT_S)
+    return subprocess.run(
+        [sys.executable, "-m", "ganstudio", "train", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=WAIT_S,
+    )
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
@@ -111,8 +124,16 @@ def _outputs(ck: dict) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("kind", list(CONFIGS))
 def test_two_processes_train_the_same_gan_as_one(tmp_path, kind):
-    args = ["--steps", str(STEPS[kind]), "--set", "train.batch_size=64", "--set", "log.checkpoint_every=0",
-            *QUIET, *CONFIGS[kind]]
+    args = [
+        "--steps",
+        str(STEPS[kind]),
+        "--set",
+        "train.batch_size=64",
+        "--set",
+        "log.checkpoint_every=0",
+        *QUIET,
+        *CONFIGS[kind],
+    ]
     code, _, err = finish(torchrun("--run-dir", str(tmp_path / "job"), "--set", "train.threads=1", *args))
     assert code == 0, err
     for name, threads in (("one", 1), ("two", 2)):
@@ -140,13 +161,28 @@ def test_two_processes_train_the_same_gan_as_one(tmp_path, kind):
 
 def test_only_rank_0_writes_and_the_checkpoint_goes_on_anywhere(tmp_path):
     job = tmp_path / "job"
-    args = ["--set", "train.threads=1", "--set", "train.batch_size=32", "--set", "log.every=2",
-            "--set", "log.checkpoint_every=5", *QUIET]
+    args = [
+        "--set",
+        "train.threads=1",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "log.every=2",
+        "--set",
+        "log.checkpoint_every=5",
+        *QUIET,
+    ]
     code, out, err = finish(torchrun("--run-dir", str(job), "--steps", "10", *args))
     assert code == 0, err
     folder = RunFolder(job)
     assert sorted(p.name for p in job.iterdir()) == [
-        "checkpoints", "config.toml", "heartbeat.json", "metrics.jsonl", "run.json", "samples"]
+        "checkpoints",
+        "config.toml",
+        "heartbeat.json",
+        "metrics.jsonl",
+        "run.json",
+        "samples",
+    ]
     records = read_metrics(folder.metrics_path)
     (started,) = [r for r in records if r["event"] == "started"]  # one writer, one story
     assert started["world_size"] == 2 and started["backend"] == "gloo"
@@ -155,8 +191,9 @@ def test_only_rank_0_writes_and_the_checkpoint_goes_on_anywhere(tmp_path):
     beat = json.loads(folder.heartbeat_path.read_text())
     assert beat["rank_steps"] == [10, 10] or beat["rank_steps"] == [9, 9]
     # The job's checkpoint continues in one process.
-    done = single("--resume", str(folder.latest_checkpoint()), "--out", str(tmp_path / "alone"),
-                  "--steps", "14", *args)
+    done = single(
+        "--resume", str(folder.latest_checkpoint()), "--out", str(tmp_path / "alone"), "--steps", "14", *args
+    )
     assert done.returncode == 0, done.stderr
     (alone,) = (tmp_path / "alone").iterdir()
     state = read_run(RunFolder(alone))
@@ -164,8 +201,15 @@ def test_only_rank_0_writes_and_the_checkpoint_goes_on_anywhere(tmp_path):
 
 
 def test_resume_with_the_same_world_size_is_exact(tmp_path):
-    args = ["--set", "train.threads=1", "--set", "train.batch_size=32", "--set", "log.checkpoint_every=0",
-            *QUIET]
+    args = [
+        "--set",
+        "train.threads=1",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "log.checkpoint_every=0",
+        *QUIET,
+    ]
     code, _, err = finish(torchrun("--run-dir", str(tmp_path / "straight"), "--steps", "12", *args))
     assert code == 0, err
     part = tmp_path / "parts"
@@ -182,8 +226,9 @@ def test_resume_with_the_same_world_size_is_exact(tmp_path):
 
 
 def test_batch_that_does_not_divide_is_refused(tmp_path):
-    code, out, err = finish(torchrun("--run-dir", str(tmp_path / "job"), "--steps", "3",
-                                     "--set", "train.batch_size=63", *QUIET))
+    code, out, err = finish(
+        torchrun("--run-dir", str(tmp_path / "job"), "--steps", "3", "--set", "train.batch_size=63", *QUIET)
+    )
     assert code != 0
     assert err.count("train.batch_size = 63 is the global batch and must divide by the 2 processes") == 1
     assert "use 62 or 64" in err
@@ -191,15 +236,20 @@ def test_batch_that_does_not_divide_is_refused(tmp_path):
     assert not (tmp_path / "job" / "metrics.jsonl").exists()
 
 
-
-
-
-
-
-
 _wait = partial(wait_until, timeout=WAIT_S)  # torchrun jobs start slowly on 2 cores
-LONG = ["--steps", "100000000", "--set", "train.threads=1", "--set", "train.batch_size=32",
-        "--set", "log.every=1", "--set", "log.checkpoint_every=0", *QUIET]
+LONG = [
+    "--steps",
+    "100000000",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.batch_size=32",
+    "--set",
+    "log.every=1",
+    "--set",
+    "log.checkpoint_every=0",
+    *QUIET,
+]
 
 
 def test_the_control_file_pauses_and_steps_every_rank_together(tmp_path):
@@ -210,8 +260,10 @@ def test_the_control_file_pauses_and_steps_every_rank_together(tmp_path):
         ControlFile(folder).request("pause")
         _wait(lambda: any(r["event"] == "paused" for r in log_records(folder)), "the pause")
         paused_at = next(r["step"] for r in log_records(folder) if r["event"] == "paused")
-        beat = _wait(lambda: (b := json.loads(folder.heartbeat_path.read_text()))["status"] == "paused" and b,
-                     "a paused heartbeat")
+        beat = _wait(
+            lambda: (b := json.loads(folder.heartbeat_path.read_text()))["status"] == "paused" and b,
+            "a paused heartbeat",
+        )
         assert beat["rank_steps"] == [paused_at, paused_at]  # every rank stopped at the same step
         ControlFile(folder).request("set", values={"optim.lr_d": 0.001})
         ControlFile(folder).request("step", n=2)
@@ -253,11 +305,31 @@ def test_a_nan_on_one_rank_pauses_every_rank_at_that_step_before_any_checkpoint(
     script = tmp_path / "nan_on_rank_1.py"
     script.write_text(NAN_ON_RANK_1)
     folder = RunFolder(tmp_path / "job")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-           "train", "--run-dir", str(folder.path), "--steps", "50", "--set", "train.threads=1",
-           "--set", "train.batch_size=32", "--set", "log.every=4", "--set", "log.checkpoint_every=1", *QUIET]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**ENV, "NAN_FROM": "7"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(script),
+        "train",
+        "--run-dir",
+        str(folder.path),
+        "--steps",
+        "50",
+        "--set",
+        "train.threads=1",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "log.every=4",
+        "--set",
+        "log.checkpoint_every=1",
+        *QUIET,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**ENV, "NAN_FROM": "7"}
+    )
     code, _, err = finish(proc)
     assert code == 1, err
     records = log_records(folder)
@@ -285,22 +357,39 @@ def test_sigterm_to_torchrun_stops_every_rank_after_the_same_step(tmp_path):
     assert records[-1]["event"] == "finished" and records[-1]["reason"] == "stopped"
     assert checkpoints.load(folder.latest_checkpoint())["step"] == records[-1]["step"]
     assert json.loads(folder.heartbeat_path.read_text())["rank_steps"][0] in (
-        records[-1]["step"], records[-1]["step"] - 1)
+        records[-1]["step"],
+        records[-1]["step"] - 1,
+    )
     assert err.count("SIGTERM: stopping after this step") == 2  # both ranks heard it, and obeyed
 
 
 def test_a_killed_rank_restarts_from_the_last_checkpoint(tmp_path):
     folder = RunFolder(tmp_path / "job")
-    args = ["--resume", "auto", "--steps", "100000000", "--set", "train.threads=1",
-            "--set", "train.batch_size=32", "--set", "log.every=2", "--set", "log.checkpoint_every=10",
-            *QUIET]
+    args = [
+        "--resume",
+        "auto",
+        "--steps",
+        "100000000",
+        "--set",
+        "train.threads=1",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "log.every=2",
+        "--set",
+        "log.checkpoint_every=10",
+        *QUIET,
+    ]
     proc = torchrun("--run-dir", str(folder.path), *args)
     try:
-        _wait(lambda: folder.latest_checkpoint() is not None and last_stats_step(folder) >= 14,
-              "a checkpoint and some steps past it")
+        _wait(
+            lambda: folder.latest_checkpoint() is not None and last_stats_step(folder) >= 14,
+            "a checkpoint and some steps past it",
+        )
         beat = json.loads(folder.heartbeat_path.read_text())
-        workers = subprocess.run(["pgrep", "-f", "-P", str(proc.pid), "ganstudio"], capture_output=True,
-                                 text=True).stdout.split()
+        workers = subprocess.run(
+            ["pgrep", "-f", "-P", str(proc.pid), "ganstudio"], capture_output=True, text=True
+        ).stdout.split()
         victim = next(int(p) for p in workers if int(p) != beat["pid"])  # rank 1
         os.kill(victim, signal.SIGKILL)
         code, _, _ = finish(proc)
@@ -313,8 +402,9 @@ def test_a_killed_rank_restarts_from_the_last_checkpoint(tmp_path):
     logged = last_stats_step(folder)
     assert logged >= saved
     # torchrun --max-restarts would run the same command again: it continues where it was saved.
-    code, _, err = finish(torchrun("--run-dir", str(folder.path), *[a if a != "100000000" else
-                                                                    str(saved + 6) for a in args]))
+    code, _, err = finish(
+        torchrun("--run-dir", str(folder.path), *[a if a != "100000000" else str(saved + 6) for a in args])
+    )
     assert code == 0, err
     state = read_run(folder)
     steps = state.history.steps().tolist()

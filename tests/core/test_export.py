@@ -18,8 +18,21 @@ from ganstudio.core.run.log import read_metrics, read_run
 pytest.importorskip("tensorboard", reason="the test extra installs tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-        "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2", "--quiet"]
+TINY = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=2",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +40,51 @@ def run(tmp_path_factory) -> RunFolder:
     """A 12-step run with metrics, samples, a checkpoint at 6, and (as a fork) a learning-rate
     change at step 6: every kind of thing an export writes."""
     out = tmp_path_factory.mktemp("export") / "runs"
-    assert main(["train", "--steps", "6", "--out", str(out), "--set", "log.checkpoint_every=6",
-                 "--set", "log.name=parent", "--set", "metrics.every=0", *TINY]) == EXIT_OK
+    assert (
+        main(
+            [
+                "train",
+                "--steps",
+                "6",
+                "--out",
+                str(out),
+                "--set",
+                "log.checkpoint_every=6",
+                "--set",
+                "log.name=parent",
+                "--set",
+                "metrics.every=0",
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
     parent = RunFolder(next(out.iterdir()))
-    assert main(["train", "--fork", str(parent.checkpoints.path_for(6)), "--steps", "12", "--set",
-                 "optim.lr_g=0.001", "--set", "log.name=run", "--set", "metrics.every=4", "--set",
-                 "metrics.samples=50", "--set", "log.sample_every=4", "--set", "log.tensorboard=true",
-                 *TINY]) == EXIT_OK
+    assert (
+        main(
+            [
+                "train",
+                "--fork",
+                str(parent.checkpoints.path_for(6)),
+                "--steps",
+                "12",
+                "--set",
+                "optim.lr_g=0.001",
+                "--set",
+                "log.name=run",
+                "--set",
+                "metrics.every=4",
+                "--set",
+                "metrics.samples=50",
+                "--set",
+                "log.sample_every=4",
+                "--set",
+                "log.tensorboard=true",
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
     return RunFolder(next(p for p in out.iterdir() if p.name.endswith("-run")))
 
 

@@ -13,9 +13,25 @@ from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.run.folder import RunFolder
 from ganstudio.core.run.log import read_metrics, read_run
 
-TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-        "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
-        "--set", "metrics.every=0", "--set", "log.sample_every=0", "--quiet"]
+TINY = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=2",
+    "--set",
+    "metrics.every=0",
+    "--set",
+    "log.sample_every=0",
+    "--quiet",
+]
 
 
 @pytest.fixture
@@ -81,7 +97,8 @@ def test_a_new_seed_changes_the_noise_not_the_data_order(parent, capsys):
 
 
 @pytest.mark.parametrize(
-    "key", ["model.width=16", "data.dataset=ring8", "train.batch_size=8", "data.channels=3"])
+    "key", ["model.width=16", "data.dataset=ring8", "train.batch_size=8", "data.channels=3"]
+)
 def test_a_fork_that_would_change_shapes_is_refused_by_key(parent, capsys, key):
     ckpt = parent.checkpoints.path_for(6)
     before = set(parent.path.parent.iterdir())
@@ -93,12 +110,42 @@ def test_a_fork_that_would_change_shapes_is_refused_by_key(parent, capsys, key):
 
 
 def test_a_fork_of_a_fork(parent, capsys):
-    assert main(["train", "--fork", str(parent.checkpoints.path_for(6)), "--steps", "10",
-                 "--set", "log.checkpoint_every=4", "--set", "log.name=child", *TINY]) == EXIT_OK
+    assert (
+        main(
+            [
+                "train",
+                "--fork",
+                str(parent.checkpoints.path_for(6)),
+                "--steps",
+                "10",
+                "--set",
+                "log.checkpoint_every=4",
+                "--set",
+                "log.name=child",
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
     (child,) = _children(parent)
     grand_ckpt = child.checkpoints.path_for(8)
-    assert main(["train", "--fork", str(grand_ckpt), "--steps", "10", "--set", "log.name=grandchild",
-                 "--set", "loss.kind=hinge", *TINY]) == EXIT_OK
+    assert (
+        main(
+            [
+                "train",
+                "--fork",
+                str(grand_ckpt),
+                "--steps",
+                "10",
+                "--set",
+                "log.name=grandchild",
+                "--set",
+                "loss.kind=hinge",
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
     grand = next(f for f in _children(parent) if f.name.endswith("grandchild"))
     meta = json.loads(grand.meta_path.read_text())["parent"]
     assert meta["run"] == str(child.path.resolve()) and meta["step"] == 8

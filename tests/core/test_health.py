@@ -168,8 +168,17 @@ def _run(cfg: Config, stop_on_pause: bool = True) -> list:
 def test_a_healthy_default_run_raises_no_alert(one_thread, tmp_path, monkeypatch):
     """The default digits config, metrics on: no alert of any kind (about 10 s on a CPU)."""
     monkeypatch.setenv("GANSTUDIO_CACHE_DIR", str(tmp_path))
-    cfg = _cfg(**{"train.steps": 800, "train.threads": 1, "train.device": "cpu", "log.sample_every": 0,
-                  "log.checkpoint_every": 0, "metrics.every": 200, "metrics.samples": 500})
+    cfg = _cfg(
+        **{
+            "train.steps": 800,
+            "train.threads": 1,
+            "train.device": "cpu",
+            "log.sample_every": 0,
+            "log.checkpoint_every": 0,
+            "metrics.every": 200,
+            "metrics.samples": 500,
+        }
+    )
     events = _run(cfg, stop_on_pause=False)
     assert not of_type(events, Alert), of_type(events, Alert)
     assert not of_type(events, Paused)
@@ -180,8 +189,17 @@ def test_a_healthy_default_run_raises_no_alert(one_thread, tmp_path, monkeypatch
 
 
 def test_a_huge_discriminator_learning_rate_raises_an_alert(one_thread):
-    cfg = _cfg(**{"optim.lr_d": 1.0, "train.steps": 100, "train.threads": 1, "train.device": "cpu",
-                  "log.sample_every": 0, "log.checkpoint_every": 0, "metrics.every": 0})
+    cfg = _cfg(
+        **{
+            "optim.lr_d": 1.0,
+            "train.steps": 100,
+            "train.threads": 1,
+            "train.device": "cpu",
+            "log.sample_every": 0,
+            "log.checkpoint_every": 0,
+            "metrics.every": 0,
+        }
+    )
     events = _run(cfg)
     alerts = of_type(events, Alert)
     paused = [p for p in of_type(events, Paused) if p.reason]

@@ -136,8 +136,10 @@ def test_lsgan_arrows_point_toward_the_real_target():
 
 
 def model_state(G: nn.Module, D: nn.Module) -> dict[str, torch.Tensor]:
-    return {**{f"G.{k}": v.clone() for k, v in G.state_dict().items()},
-            **{f"D.{k}": v.clone() for k, v in D.state_dict().items()}}
+    return {
+        **{f"G.{k}": v.clone() for k, v in G.state_dict().items()},
+        **{f"D.{k}": v.clone() for k, v in D.state_dict().items()},
+    }
 
 
 def test_snapshot_is_a_pure_read():
@@ -238,6 +240,8 @@ def test_the_preview_of_a_toy_is_drawn_as_the_toy_is(name):
 
 def test_image_data_has_no_preview_and_the_preview_needs_no_torch():
     assert extent.preview_points("digits") is None and extent.toy_modes("cifar10") is None
-    code = ("import sys, ganstudio.core.extent as e; e.preview_points('spiral'); "
-            "assert 'torch' not in sys.modules, 'extent imported torch'")
+    code = (
+        "import sys, ganstudio.core.extent as e; e.preview_points('spiral'); "
+        "assert 'torch' not in sys.modules, 'extent imported torch'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -194,12 +194,15 @@ def map_and_legend(difference: float, other: str = "EMA") -> tuple[np.ndarray, s
     return to_grid(diff, nrow=1)[:, :, 0], latent.difference_legend(other, scale)
 
 
-@pytest.mark.parametrize(("difference", "white", "legend"), [
-    (0.0, None, "G and its EMA agree here: no difference"),
-    (1e-4, 255, "black 0, white 0.013 of 255 levels: too small to see in the samples"),
-    (0.5, 255, "black 0, white 63.8 of 255 levels"),
-    (2.0, 255, "black 0, white 255 of 255 levels"),
-])
+@pytest.mark.parametrize(
+    ("difference", "white", "legend"),
+    [
+        (0.0, None, "G and its EMA agree here: no difference"),
+        (1e-4, 255, "black 0, white 0.013 of 255 levels: too small to see in the samples"),
+        (0.5, 255, "black 0, white 63.8 of 255 levels"),
+        (2.0, 255, "black 0, white 255 of 255 levels"),
+    ],
+)
 def test_a_difference_maps_legend_says_what_its_black_and_white_are(difference, white, legend):
     image, text = map_and_legend(difference)
     assert text == legend

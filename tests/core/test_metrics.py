@@ -577,9 +577,19 @@ def test_ring8_minimax_preset_drops_modes_on_most_seeds():
     the earlier equal learning rates (1e-3) seeds 0-2 ended with 8, 2 and 8."""
     covered = []
     for seed in range(3):
-        cfg = validate(with_values(presets.get("ring8-minimax"), {
-            "train.seed": seed, "train.device": "cpu", "train.threads": 1, "metrics.every": 0,
-            "log.sample_every": 0, "log.checkpoint_every": 0}))
+        cfg = validate(
+            with_values(
+                presets.get("ring8-minimax"),
+                {
+                    "train.seed": seed,
+                    "train.device": "cpu",
+                    "train.threads": 1,
+                    "metrics.every": 0,
+                    "log.sample_every": 0,
+                    "log.checkpoint_every": 0,
+                },
+            )
+        )
         data = dataset_for(cfg.data, seed)
         t = Trainer(cfg, dataset=data)
         for _ in range(cfg.train.steps):  # the step loop alone: no events, samples or background metrics

@@ -29,10 +29,19 @@ SHAPE_CASES = [
 
 @pytest.mark.parametrize(("arch", "dataset", "size", "channels", "width"), SHAPE_CASES)
 def test_output_shapes(arch, dataset, size, channels, width):
-    cfg = validate(with_values(Config(), {
-        "model.arch": arch, "data.dataset": dataset, "data.image_size": size, "data.channels": channels,
-        "model.width": width, "model.latent_dim": 12,
-    }))
+    cfg = validate(
+        with_values(
+            Config(),
+            {
+                "model.arch": arch,
+                "data.dataset": dataset,
+                "data.image_size": size,
+                "data.channels": channels,
+                "model.width": width,
+                "model.latent_dim": 12,
+            },
+        )
+    )
     shape = (2,) if config.is_2d(cfg) else resolved_image_shape(cfg.data)
     if arch == "dcgan":
         assert shape == (channels, size, size)

@@ -19,9 +19,23 @@ from ganstudio.core.run.log import read_metrics
 from ganstudio.core.train import oom
 from ganstudio.core.train.trainer import Trainer
 
-TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-        "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
-        "--set", "metrics.every=0", "--quiet"]
+TINY = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=2",
+    "--set",
+    "metrics.every=0",
+    "--quiet",
+]
 
 
 def allocate_too_much(*_args, **_kwargs):
@@ -29,9 +43,20 @@ def allocate_too_much(*_args, **_kwargs):
 
 
 def tiny_cfg(tmp_path) -> Config:
-    return with_values(Config(), {"train.threads": 1, "train.device": "cpu", "train.batch_size": 16,
-                                  "model.width": 8, "model.latent_dim": 16, "log.every": 2,
-                                  "metrics.every": 0, "log.sample_every": 0, "log.out": str(tmp_path)})
+    return with_values(
+        Config(),
+        {
+            "train.threads": 1,
+            "train.device": "cpu",
+            "train.batch_size": 16,
+            "model.width": 8,
+            "model.latent_dim": 16,
+            "log.every": 2,
+            "metrics.every": 0,
+            "log.sample_every": 0,
+            "log.out": str(tmp_path),
+        },
+    )
 
 
 def test_the_message_names_what_ran_out_and_the_keys_that_size_the_run(tmp_path):
@@ -42,8 +67,12 @@ def test_the_message_names_what_ran_out_and_the_keys_that_size_the_run(tmp_path)
         ram = oom.describe(e, cfg, "cpu", "at step 7")
     assert oom.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert not oom.is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
-    gpu = oom.describe(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nadvice"),
-                       cfg, "cuda:1", "at step 7")
+    gpu = oom.describe(
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nadvice"),
+        cfg,
+        "cuda:1",
+        "at step 7",
+    )
     assert ram.startswith("out of memory (RAM) at step 7 (it asked for 4.00 TiB more). Lower ")
     # torch's amount, not its whole message (whose free figures ignore a per-process cap)
     assert gpu.startswith("out of GPU memory on cuda:1 at step 7 (it asked for 2.00 GiB more")
@@ -122,7 +151,8 @@ def test_a_checkpoint_that_does_not_fit_in_memory_is_not_called_mismatched(tmp_p
 
 
 def test_quality_metrics_out_of_memory_is_an_alert_that_says_what_to_lower_and_training_goes_on(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     from ganstudio.core.metrics.evaluator import Evaluator
     from ganstudio.core.run.events import Alert, Finished
 
@@ -133,5 +163,6 @@ def test_quality_metrics_out_of_memory_is_an_alert_that_says_what_to_lower_and_t
     assert alerts and isinstance(events[-1], Finished)
     assert alerts[0].message.startswith(
         f"quality metrics for step {alerts[0].step} failed: out of memory (RAM) while computing the quality "
-        "metrics (it asked for 4.00 TiB more). Lower metrics.samples (now 100), or turn the metrics off")
+        "metrics (it asked for 4.00 TiB more). Lower metrics.samples (now 100), or turn the metrics off"
+    )
     assert "Traceback" not in alerts[0].message and "RuntimeError" not in alerts[0].message

@@ -109,8 +109,9 @@ def test_stats_carry_the_holdout_and_each_layers_gradient_norm():
     assert set(OVERFIT_KEYS) <= set(v) and all(0 <= v[k] <= 1 for k in OVERFIT_KEYS if "acc" in k)
     for net, total in (("D", v["grad_d"]), ("G", v["grad_g"])):
         layers = {k: x for k, x in v.items() if k.startswith(f"grad_{net}.")}
-        assert set(layers) == {f"grad_{net}.{name.rsplit('.', 1)[0]}"
-                               for name, _ in getattr(t, net).named_parameters()}
+        assert set(layers) == {
+            f"grad_{net}.{name.rsplit('.', 1)[0]}" for name, _ in getattr(t, net).named_parameters()
+        }
         # The layers' norms make up the whole gradient's.
         assert math.sqrt(sum(x * x for x in layers.values())) == pytest.approx(total, rel=1e-5)
 
@@ -118,8 +119,13 @@ def test_stats_carry_the_holdout_and_each_layers_gradient_norm():
 def test_d_overfit_fires_on_a_tiny_set_with_a_large_d():
     """128 digits, a quarter held out, a wide D at a high learning rate: D memorises the 96 it sees
     within ~1,500 steps (the healthy default run raises nothing: test_health)."""
-    cfg = make_tiny_config("digits", {"model.width": 128, "model.latent_dim": 100, "optim.lr_d": 1e-3,
-                                      "data.holdout": 0.25}, steps=2500, every=10, batch_size=64)
+    cfg = make_tiny_config(
+        "digits",
+        {"model.width": 128, "model.latent_dim": 100, "optim.lr_d": 1e-3, "data.holdout": 0.25},
+        steps=2500,
+        every=10,
+        batch_size=64,
+    )
     base = dataset_for(cfg.data)
     tiny = Dataset(x=base.x[:128].clone(), labels=base.labels[:128].clone(), num_classes=10, name="tiny")
     t = Trainer(cfg, dataset=tiny)

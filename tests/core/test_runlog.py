@@ -41,6 +41,7 @@ from tests.core.conftest import of_type
 
 def _strict_json(line: str):
     """json.loads that refuses NaN/Infinity, as a browser or jq would."""
+
     def refuse(token):
         raise ValueError(f"non-standard JSON token {token}")
 
@@ -81,9 +82,12 @@ def test_run_folder_of_an_image_run(tiny_config, make_trainer, tmp_path):
     assert [r["step"] for r in records if r["event"] == "checkpoint"] == [2, 4]
     # Checkpoint paths are relative to the folder, so the log survives a sync to another machine.
     assert [r["path"] for r in records if r["event"] == "checkpoint"] == [
-        "checkpoints/step-000000002.pt", "checkpoints/step-000000004.pt"]
+        "checkpoints/step-000000002.pt",
+        "checkpoints/step-000000004.pt",
+    ]
     assert [r["file"] for r in records if r["event"] == "samples"] == [
-        f"samples/step-00000000{i}.png" for i in (0, 2, 4)]
+        f"samples/step-00000000{i}.png" for i in (0, 2, 4)
+    ]
 
     grids = folder.sample_timeline()
     assert [step for step, _ in grids] == [0, 2, 4]
@@ -179,11 +183,25 @@ def test_every_event_kind_is_one_json_line(tiny_config, tmp_path):
         log.handle(CheckpointFailed(step=3, path="p", message="disk full"))
         log.handle(Failed(step=4, message="RuntimeError: x", traceback="Traceback ..."))
     records = [_strict_json(line) for line in (tmp_path / METRICS).read_text().splitlines()]
-    assert records[0] == {"event": "stats", "step": 3, "epoch": 0.5, "wall": 1.0,
-                          "loss_d": None, "loss_g": None, "d_real": 0.25, "grad_d": None}
+    assert records[0] == {
+        "event": "stats",
+        "step": 3,
+        "epoch": 0.5,
+        "wall": 1.0,
+        "loss_d": None,
+        "loss_g": None,
+        "d_real": 0.25,
+        "grad_d": None,
+    }
     assert records[1]["evidence"] == {"x": None, "y": 2.0}
     assert [r["event"] for r in records] == [
-        "stats", "alert", "paused", "resumed", "checkpoint_failed", "failed"]
+        "stats",
+        "alert",
+        "paused",
+        "resumed",
+        "checkpoint_failed",
+        "failed",
+    ]
     assert records[2]["reason"] == "loss_d became NaN" and records[5]["traceback"] == "Traceback ..."
 
 
@@ -193,8 +211,11 @@ def test_hparams_change_rewrites_config(tiny_config, tmp_path):
         log.handle(HyperparamsChanged(step=7, changes={"optim.lr_g": (2e-4, 1e-3), "optim.d_steps": (1, 3)}))
     assert load(tmp_path / CONFIG) == with_values(cfg, {"optim.lr_g": 1e-3, "optim.d_steps": 3})
     (rec,) = read_metrics(tmp_path / METRICS)
-    assert rec == {"event": "hparams", "step": 7,
-                   "changes": {"optim.lr_g": [2e-4, 1e-3], "optim.d_steps": [1, 3]}}
+    assert rec == {
+        "event": "hparams",
+        "step": 7,
+        "changes": {"optim.lr_g": [2e-4, 1e-3], "optim.d_steps": [1, 3]},
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", CONFIG, METRICS, "samples"]
 
 
@@ -208,11 +229,21 @@ def test_write_history_replays_a_resumed_run(tiny_config, tmp_path):
         log.write_history(state)
         log.handle(Finished(step=20, reason="completed"))
     records = [_strict_json(line) for line in (tmp_path / METRICS).read_text(encoding="utf-8").splitlines()]
-    assert records[0] == {"event": "stats", "step": 10, "epoch": 0.1, "wall": 1.0,
-                          "loss_d": 1.5, "loss_g": None}
+    assert records[0] == {
+        "event": "stats",
+        "step": 10,
+        "epoch": 0.1,
+        "wall": 1.0,
+        "loss_d": 1.5,
+        "loss_g": None,
+    }
     assert records[1]["loss_g"] == 0.5
-    assert records[2] == {"event": "marker", "step": 15, "kind": "hparams",
-                          "text": "optim.lr_g: 0.0002 → 0.001"}
+    assert records[2] == {
+        "event": "marker",
+        "step": 15,
+        "kind": "hparams",
+        "text": "optim.lr_g: 0.0002 → 0.001",
+    }
     assert records[3]["event"] == "alert" and records[3]["kind"] == "d_wins"
     assert records[4]["event"] == "finished"
     back = read_run(RunFolder(tmp_path))  # the alert comes back as an alert and a marker
@@ -241,10 +272,14 @@ def test_a_newer_format_is_named(tmp_path):
 
 def test_read_metrics_ignores_a_partial_last_line(tmp_path):
     path = tmp_path / METRICS
-    path.write_text('{"event": "started", "step": 0}\n{"event": "stats", "step": 1, "loss_d": null}\n'
-                    '{"event": "stats", "st')
+    path.write_text(
+        '{"event": "started", "step": 0}\n{"event": "stats", "step": 1, "loss_d": null}\n'
+        '{"event": "stats", "st'
+    )
     assert read_metrics(path) == [
-        {"event": "started", "step": 0}, {"event": "stats", "step": 1, "loss_d": None}]
+        {"event": "started", "step": 0},
+        {"event": "stats", "step": 1, "loss_d": None},
+    ]
     path.write_text("")
     assert read_metrics(path) == []
 
@@ -285,10 +320,11 @@ def test_reader_recovers_a_torn_line_and_survives_foreign_ones(tmp_path):
         '{"event": "stats", "step": 1, "loss_d": 1.0}\n'
         '{"event": "st'  # a process died mid-line; a restart appended a whole line after it
         '{"event": "stats", "step": 2, "loss_d": 2.0}\n'
-        '[1, 2, 3]\n'
+        "[1, 2, 3]\n"
         '{"event": "from the future", "step": 3}\n'
-        'not json at all\n'
-        '{"event": "stats", "step": 3, "loss_d": 3.0}\n')
+        "not json at all\n"
+        '{"event": "stats", "step": 3, "loss_d": 3.0}\n'
+    )
     follower = Follower(folder)
     events = follower.poll()
     assert _stats_steps(events) == [1, 2, 3]
@@ -315,8 +351,17 @@ def test_reading_in_chunks_gives_the_same_run_as_one_pass(tmp_path, monkeypatch)
 def _mixed_log(folder: RunFolder, n: int = 300) -> None:
     lines = ['{"event": "started", "step": 0, "total_steps": 1000}']
     for i in range(1, n + 1):
-        lines.append(json.dumps({"event": "stats", "step": i, "wall": i / 10, "loss_d": 1.0 / i,
-                                 "loss_g": None if i % 9 == 0 else float(i)}))
+        lines.append(
+            json.dumps(
+                {
+                    "event": "stats",
+                    "step": i,
+                    "wall": i / 10,
+                    "loss_d": 1.0 / i,
+                    "loss_g": None if i % 9 == 0 else float(i),
+                }
+            )
+        )
         if i % 10 == 0:
             lines.append(json.dumps({"event": "metrics", "step": i, "fd": float(i)}))
         if i % 4 == 0:
@@ -365,15 +410,22 @@ def test_a_long_first_read_parses_half_in_a_helper_process_and_gets_the_same_run
     monkeypatch.setattr(runlog.threads, "usable_cores", lambda: 2)
     results = []
     real_result = runlog._Helper.result
-    monkeypatch.setattr(runlog._Helper, "result",
-                        lambda self: results.append(real_result(self)) or results[-1])
+    monkeypatch.setattr(
+        runlog._Helper, "result", lambda self: results.append(real_result(self)) or results[-1]
+    )
     _same_run(_read_all(folder, monkeypatch), one)
     assert len(helpers) == 1 and helpers[0] is not None and helpers[0].proc.returncode == 0
     assert results[0] is not None and results[0][1] == 1  # the helper met the torn line
 
 
-@pytest.mark.parametrize("helper", ["import sys; sys.exit(3)", "import time; time.sleep(60)",
-                                    "import sys; sys.stdout.write('not a pickle')"])
+@pytest.mark.parametrize(
+    "helper",
+    [
+        "import sys; sys.exit(3)",
+        "import time; time.sleep(60)",
+        "import sys; sys.stdout.write('not a pickle')",
+    ],
+)
 def test_a_helper_that_fails_or_hangs_is_ended_and_its_half_read_here(tmp_path, monkeypatch, helper):
     from ganstudio.core.run import log as runlog
 
@@ -431,8 +483,9 @@ def test_follower_sees_a_rewritten_log_and_a_vanished_folder(tmp_path):
 def test_follower_says_stale_when_the_heartbeat_stops(tmp_path, monkeypatch):
     folder = RunFolder(tmp_path)
     folder.metrics_path.write_text('{"event": "started", "step": 0, "total_steps": 10}\n')
-    folder.heartbeat_path.write_text(json.dumps({"time": time.time(), "seq": 1, "step": 0,
-                                                 "status": "running", "host": "gpu1", "pid": 7}))
+    folder.heartbeat_path.write_text(
+        json.dumps({"time": time.time(), "seq": 1, "step": 0, "status": "running", "host": "gpu1", "pid": 7})
+    )
     clock = [1000.0]
     monkeypatch.setattr("ganstudio.core.run.follow.time.monotonic", lambda: clock[0])
     f = Follower(folder, stale_s=30)
@@ -446,8 +499,9 @@ def test_follower_says_stale_when_the_heartbeat_stops(tmp_path, monkeypatch):
     (stale,) = [e for e in f.poll() if isinstance(e, Stale)]
     state.apply(stale)
     assert state.status == "stale"
-    folder.heartbeat_path.write_text(json.dumps({"time": time.time(), "seq": 2, "step": 5,
-                                                 "status": "paused", "host": "gpu1", "pid": 7}))
+    folder.heartbeat_path.write_text(
+        json.dumps({"time": time.time(), "seq": 2, "step": 5, "status": "paused", "host": "gpu1", "pid": 7})
+    )
     beats = [e for e in f.poll() if isinstance(e, Heartbeat)]
     assert beats and beats[0].status == "paused"
     state.apply(beats[0])
@@ -476,8 +530,19 @@ def test_a_restart_from_an_earlier_checkpoint_rewinds_the_story(tmp_path):
 
 def test_reading_a_long_log_comes_out_in_blocks(tmp_path):
     folder = RunFolder(tmp_path)
-    lines = [json.dumps({"event": "stats", "step": i, "epoch": i / 100, "wall": i / 10, "loss_d": i * 0.5,
-                         "loss_g": None if i % 7 == 0 else 1.0}) for i in range(1, 5001)]
+    lines = [
+        json.dumps(
+            {
+                "event": "stats",
+                "step": i,
+                "epoch": i / 100,
+                "wall": i / 10,
+                "loss_d": i * 0.5,
+                "loss_g": None if i % 7 == 0 else 1.0,
+            }
+        )
+        for i in range(1, 5001)
+    ]
     lines.insert(2500, json.dumps({"event": "metrics", "step": 2500, "fd": 3.5}))
     folder.metrics_path.write_text("\n".join(lines) + "\n")
     events = LogReader(folder).read()
@@ -581,8 +646,10 @@ def test_concurrent_writer_and_reader(tiny_config, tmp_path):
 def test_stats_columns_are_exact_whether_the_rows_are_uniform_or_not(tmp_path):
     # Uniform rows go through one table (the fast path); a row that lacks a key, adds one or holds
     # text sends the block column by column. Both give the values as written, NaN where missing.
-    full = [{"event": "stats", "step": i, "epoch": i / 3, "wall": i / 7, "loss_d": 1 / i, "lr_d": 2e-4}
-            for i in range(1, 301)]
+    full = [
+        {"event": "stats", "step": i, "epoch": i / 3, "wall": i / 7, "loss_d": 1 / i, "lr_d": 2e-4}
+        for i in range(1, 301)
+    ]
     ragged = [dict(r) for r in full]
     del ragged[100]["lr_d"]
     ragged[200]["grad_G.net.0"] = 0.5

@@ -21,9 +21,23 @@ from ganstudio.core.run.folder import TRASH, RunFolder
 from ganstudio.core.run.log import read_run
 from ganstudio.core.run.state import FINISHED, STALE_S, STOPPED, RunState
 
-TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-        "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
-        "--set", "log.sample_every=0", "--quiet"]
+TINY = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=2",
+    "--set",
+    "log.sample_every=0",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +45,66 @@ def runs_dir(tmp_path_factory):
     """A folder with a finished run (quality metrics on), a fork of it with another loss, and a
     run on ring8; tests copy it before changing anything."""
     out = tmp_path_factory.mktemp("runs") / "runs"
-    assert main(["train", "--steps", "12", "--out", str(out), "--set", "log.checkpoint_every=6",
-                 "--set", "log.name=first", "--set", "metrics.every=6", "--set", "metrics.samples=50",
-                 *TINY]) == EXIT_OK
+    assert (
+        main(
+            [
+                "train",
+                "--steps",
+                "12",
+                "--out",
+                str(out),
+                "--set",
+                "log.checkpoint_every=6",
+                "--set",
+                "log.name=first",
+                "--set",
+                "metrics.every=6",
+                "--set",
+                "metrics.samples=50",
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
     first = RunFolder(next(out.iterdir()))
-    assert main(["train", "--fork", str(first.checkpoints.path_for(6)), "--steps", "10", "--set",
-                 "loss.kind=hinge", "--set", "log.name=child", "--set", "metrics.every=0", *TINY]) == EXIT_OK
-    assert main(["train", "--steps", "4", "--out", str(out), "--preset", "ring8", "--set", "log.name=toy",
-                 "--set", "metrics.every=0", *TINY]) == EXIT_OK
+    assert (
+        main(
+            [
+                "train",
+                "--fork",
+                str(first.checkpoints.path_for(6)),
+                "--steps",
+                "10",
+                "--set",
+                "loss.kind=hinge",
+                "--set",
+                "log.name=child",
+                "--set",
+                "metrics.every=0",
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--steps",
+                "4",
+                "--out",
+                str(out),
+                "--preset",
+                "ring8",
+                "--set",
+                "log.name=toy",
+                "--set",
+                "metrics.every=0",
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
     return out
 
 
@@ -57,8 +123,13 @@ def test_three_runs_are_listed_with_their_columns(runs_dir, capsys):
     found = _by_name(runs.RunScanner().scan([runs_dir]))
     assert set(found) == {"first", "child", "toy"}
     first, child, toy = found["first"], found["child"], found["toy"]
-    assert (first.dataset, first.arch, first.loss, first.step, first.total) == ("digits", "mlp",
-                                                                                 "nonsaturating", 12, 12)
+    assert (first.dataset, first.arch, first.loss, first.step, first.total) == (
+        "digits",
+        "mlp",
+        "nonsaturating",
+        12,
+        12,
+    )
     assert first.status == child.status == toy.status == "finished" and not first.problem
     assert first.metric is not None and first.metric[0] == "fd" and first.metric_text().startswith("fd ")
     assert child.metric is None and child.loss == "hinge" and child.steps_text() == "10 / 10"
@@ -70,8 +141,19 @@ def test_three_runs_are_listed_with_their_columns(runs_dir, capsys):
 
     assert main(["runs", str(runs_dir)]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["name", "folder", "dataset", "arch", "loss", "steps", "status", "started",
-                                "duration", "metric", "note"]
+    assert lines[0].split() == [
+        "name",
+        "folder",
+        "dataset",
+        "arch",
+        "loss",
+        "steps",
+        "status",
+        "started",
+        "duration",
+        "metric",
+        "note",
+    ]
     assert lines[1].startswith("first ") and "12 / 12" in lines[1] and "finished" in lines[1]
     assert "fd " in lines[1]
     assert lines[2].startswith("└ child ") and "hinge" in lines[2]
@@ -145,8 +227,13 @@ def test_damaged_and_foreign_folders_are_listed_with_the_reason(copy, capsys):
     assert found["newer"].status == runs.NEWER and "newer GAN Studio" in found["newer"].problem
     assert main(["runs", str(copy)]) == EXIT_OK
     out = capsys.readouterr().out
-    for why in ("not a GAN Studio run folder", "has no config.toml", "not a GAN Studio log", "torn line",
-                "newer GAN Studio"):
+    for why in (
+        "not a GAN Studio run folder",
+        "has no config.toml",
+        "not a GAN Studio log",
+        "torn line",
+        "newer GAN Studio",
+    ):
         assert f"! {why}" in out or why in out.split("! ", 1)[1]
 
 
@@ -162,8 +249,9 @@ def test_the_scanner_rereads_only_folders_that_changed(copy, monkeypatch):
     scanner.scan([copy])
     described = []
     real = runs.describe
-    monkeypatch.setattr(runs, "describe",
-                        lambda path, now=None: described.append(path.name) or real(path, now))
+    monkeypatch.setattr(
+        runs, "describe", lambda path, now=None: described.append(path.name) or real(path, now)
+    )
     scanner.scan([copy])
     assert described == []
     first = next(p for p in copy.iterdir() if p.name.endswith("first"))
@@ -184,7 +272,9 @@ def test_rename_and_note_live_in_run_json(copy):
     assert (info.name, info.note) == ("baseline lr 2e-4", "before the change")
     assert first.exists()  # the folder keeps its name: its fork still finds its parent
     assert [(d, r.name) for d, r in runs.tree(runs.RunScanner().scan([copy]))][:2] == [
-        (0, "baseline lr 2e-4"), (1, "child")]
+        (0, "baseline lr 2e-4"),
+        (1, "child"),
+    ]
     with pytest.raises(runs.RunsError, match="cannot be empty"):
         runs.rename(first, " ")
 
@@ -194,8 +284,11 @@ def test_trash_moves_a_finished_run_and_refuses_a_running_one(copy):
     toy = next(p for p in copy.iterdir() if p.name.endswith("toy"))
     # Training in another process: its log has no end and its heartbeat is fresh.
     folder = RunFolder(first)
-    lines = [line for line in folder.metrics_path.read_text().splitlines(keepends=True)
-             if '"event": "finished"' not in line]
+    lines = [
+        line
+        for line in folder.metrics_path.read_text().splitlines(keepends=True)
+        if '"event": "finished"' not in line
+    ]
     folder.metrics_path.write_text("".join(lines))
     folder.heartbeat_path.write_text(json.dumps({"time": time.time(), "step": 12, "status": "running"}))
     with pytest.raises(runs.RunsError, match="running in another process.*stop it first"):
@@ -216,8 +309,19 @@ def test_trash_moves_a_finished_run_and_refuses_a_running_one(copy):
 
 # ----- a run folder caught while its process writes it (issue 17, item 2) ----------------------------
 
-KNOWN = {"new", "running", "paused", "finished", "stopped", "failed", "stale", runs.STARTING, runs.DAMAGED,
-         runs.NOT_A_RUN, runs.NEWER}
+KNOWN = {
+    "new",
+    "running",
+    "paused",
+    "finished",
+    "stopped",
+    "failed",
+    "stale",
+    runs.STARTING,
+    runs.DAMAGED,
+    runs.NOT_A_RUN,
+    runs.NEWER,
+}
 
 
 def test_a_run_folder_whose_config_is_not_written_yet_is_starting(tmp_path, capsys):
@@ -248,11 +352,24 @@ def _write(path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-@pytest.mark.parametrize("state", [
-    "empty run.json", "run.json cut short", "run.json a list", "run.json with wrong types",
-    "config.toml empty", "config.toml cut short", "metrics.jsonl a partial first line",
-    "metrics.jsonl cut mid-line", "metrics.jsonl malformed events", "heartbeat.json empty",
-    "heartbeat.json a list", "heartbeat.json with wrong types", "only a heartbeat"])
+@pytest.mark.parametrize(
+    "state",
+    [
+        "empty run.json",
+        "run.json cut short",
+        "run.json a list",
+        "run.json with wrong types",
+        "config.toml empty",
+        "config.toml cut short",
+        "metrics.jsonl a partial first line",
+        "metrics.jsonl cut mid-line",
+        "metrics.jsonl malformed events",
+        "heartbeat.json empty",
+        "heartbeat.json a list",
+        "heartbeat.json with wrong types",
+        "only a heartbeat",
+    ],
+)
 def test_any_half_written_file_is_a_row_never_an_exception(copy, capsys, state):
     """Another process writes these files while the list is read: whatever the read catches, the
     folder is a row with a status (and what is wrong, where something is), and `runs` exits 0."""
@@ -263,22 +380,39 @@ def test_any_half_written_file_is_a_row_never_an_exception(copy, capsys, state):
         "empty run.json": lambda: _write(folder.meta_path, b""),
         "run.json cut short": lambda: _write(folder.meta_path, meta[: len(meta) // 2]),
         "run.json a list": lambda: _write(folder.meta_path, b"[1, 2]"),
-        "run.json with wrong types": lambda: _write(folder.meta_path, json.dumps(
-            {"format": "ganstudio-run", "version": 1, "name": 3, "note": ["x"], "created": "today",
-             "parent": "nope"}).encode()),
+        "run.json with wrong types": lambda: _write(
+            folder.meta_path,
+            json.dumps(
+                {
+                    "format": "ganstudio-run",
+                    "version": 1,
+                    "name": 3,
+                    "note": ["x"],
+                    "created": "today",
+                    "parent": "nope",
+                }
+            ).encode(),
+        ),
         "config.toml empty": lambda: _write(folder.config_path, b""),
         "config.toml cut short": lambda: _write(folder.config_path, config[: len(config) // 2]),
         "metrics.jsonl a partial first line": lambda: _write(folder.metrics_path, log[:30]),
         "metrics.jsonl cut mid-line": lambda: _write(folder.metrics_path, log[: len(log) // 2]),
-        "metrics.jsonl malformed events": lambda: _write(folder.metrics_path, log + (
-            b'{"event": "started", "step": "x"}\n{"event": "finished"}\n'
-            b'{"event": "metrics", "step": 3, "fd": true}\n')),
+        "metrics.jsonl malformed events": lambda: _write(
+            folder.metrics_path,
+            log
+            + (
+                b'{"event": "started", "step": "x"}\n{"event": "finished"}\n'
+                b'{"event": "metrics", "step": 3, "fd": true}\n'
+            ),
+        ),
         "heartbeat.json empty": lambda: _write(folder.heartbeat_path, b""),
         "heartbeat.json a list": lambda: _write(folder.heartbeat_path, b"[]"),
-        "heartbeat.json with wrong types": lambda: _write(folder.heartbeat_path, json.dumps(
-            {"status": 7, "rank_steps": "x", "time": "now"}).encode()),
-        "only a heartbeat": lambda: [p.unlink() for p in (folder.meta_path, folder.config_path,
-                                                          folder.metrics_path)],
+        "heartbeat.json with wrong types": lambda: _write(
+            folder.heartbeat_path, json.dumps({"status": 7, "rank_steps": "x", "time": "now"}).encode()
+        ),
+        "only a heartbeat": lambda: [
+            p.unlink() for p in (folder.meta_path, folder.config_path, folder.metrics_path)
+        ],
     }[state]
     change()
     info = runs.describe(folder.path)
@@ -314,7 +448,10 @@ def test_a_parent_path_that_is_a_symlink_loop_is_a_root(copy, capsys):
     meta["parent"]["run"] = str(copy / ".a")
     (child / "run.json").write_text(json.dumps(meta))
     assert [(d, r.name) for d, r in runs.tree(runs.RunScanner().scan([copy]))] == [
-        (0, "first"), (0, "child"), (0, "toy")]
+        (0, "first"),
+        (0, "child"),
+        (0, "toy"),
+    ]
     assert main(["runs", str(copy)]) == EXIT_OK
 
 
@@ -331,6 +468,7 @@ def test_a_file_cut_at_any_length_still_lists(copy):
 
 def test_describe_keeps_its_promise_for_a_problem_nobody_foresaw(copy, monkeypatch, capsys):
     """A bug in a reader is the row's problem (named as a bug), not an exception out of the scan."""
+
     def broken(folder, info):
         raise AttributeError("'NoneType' object has no attribute 'data'")
 
@@ -438,13 +576,17 @@ def test_runs_of_one_name_show_their_folders_a_job_its_processes_and_runs_its_no
     with open(job.metrics_path, "a") as f:
         for step in range(14, 20_000, 2):
             f.write(json.dumps({"event": "stats", "step": step, "wall": 1.0, "loss_d": 1.0}) + "\n")
-    job.heartbeat_path.write_text(json.dumps({"time": time.time(), "step": 19_998, "status": "running",
-                                              "rank_steps": [19_998, 19_998, 19_998]}))
+    job.heartbeat_path.write_text(
+        json.dumps(
+            {"time": time.time(), "step": 19_998, "status": "running", "rank_steps": [19_998, 19_998, 19_998]}
+        )
+    )
     assert runs.describe(job.path).processes == 3
     assert main(["runs", str(copy)]) == EXIT_OK
     out = capsys.readouterr().out.splitlines()
-    rows = {line.split()[1]: line for line in out[1:] if not line.startswith("    ")
-            and not line.startswith("└")}
+    rows = {
+        line.split()[1]: line for line in out[1:] if not line.startswith("    ") and not line.startswith("└")
+    }
     assert set(rows) >= {first.name, twin.name, job.name}
     assert rows[twin.name].rstrip().endswith("lr 1e-3, the second try")
     assert "running (3 processes)" in rows[job.name]

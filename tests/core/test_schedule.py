@@ -11,8 +11,13 @@ from ganstudio.core.train.schedule import Due, Schedule, World
 
 
 def config(**values) -> Config:
-    keys = {"steps": "train.steps", "every": "log.every", "sample_every": "log.sample_every",
-            "checkpoint_every": "log.checkpoint_every", "metrics_every": "metrics.every"}
+    keys = {
+        "steps": "train.steps",
+        "every": "log.every",
+        "sample_every": "log.sample_every",
+        "checkpoint_every": "log.checkpoint_every",
+        "metrics_every": "metrics.every",
+    }
     return with_values(Config(), {keys[k]: v for k, v in values.items()})
 
 
@@ -76,6 +81,8 @@ def test_a_live_edit_changes_the_timetable():
 
 
 def test_the_schedule_needs_no_torch():
-    code = ("import sys; from ganstudio.core.train.schedule import Schedule; from ganstudio.core.config "
-            "import Config; Schedule(Config()).due(10); assert 'torch' not in sys.modules, 'torch'")
+    code = (
+        "import sys; from ganstudio.core.train.schedule import Schedule; from ganstudio.core.config "
+        "import Config; Schedule(Config()).due(10); assert 'torch' not in sys.modules, 'torch'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

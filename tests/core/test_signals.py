@@ -19,12 +19,29 @@ from ganstudio.core.run.log import read_metrics
 from tests.core.conftest import wait_until
 
 WAIT_S = 60.0
-TRAIN = ["train", "--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-         "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=1",
-         "--set", "metrics.every=0", "--set", "log.sample_every=0", "--set", "log.checkpoint_every=0",
-         "--steps", "10000000"]
-
-
+TRAIN = [
+    "train",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=1",
+    "--set",
+    "metrics.every=0",
+    "--set",
+    "log.sample_every=0",
+    "--set",
+    "log.checkpoint_every=0",
+    "--steps",
+    "10000000",
+]
 
 
 def _stats(folder: RunFolder) -> int:
@@ -35,8 +52,13 @@ def _stats(folder: RunFolder) -> int:
 
 
 def _start(args: list[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ganstudio", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ganstudio", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -68,6 +90,7 @@ def test_a_signal_during_start_up_exits_quietly(tmp_path, signum, code):
     proc = _start([*TRAIN, "--resume", str(fifo), "--out", str(out_dir)])
     writer = None
     try:
+
         def reader_is_waiting() -> bool:
             nonlocal writer
             try:  # succeeds only once the process has the FIFO open for reading
@@ -111,8 +134,7 @@ def test_a_second_ctrl_c_during_the_final_save_does_not_lose_it(tmp_path):
     folder = RunFolder(tmp_path / "run")
     marker = tmp_path / "saving"
     cmd = [sys.executable, "-c", SLOW_SAVE, str(marker), *TRAIN, "--run-dir", str(folder.path)]
-    proc = subprocess.Popen(cmd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: _stats(folder) >= 3, "training")
         (tmp_path / "stopping").write_text("")

@@ -49,8 +49,13 @@ def test_a_bad_request_is_named_and_refused(line, words):
 
 def test_requests_reach_the_control():
     c = Control()
-    for line in (b'{"op": "pause"}', b'{"op": "step", "n": 3}', b'{"op": "save", "id": "x"}',
-                 b'{"op": "set", "values": {"optim.lr_g": 1e-4}}', b'{"op": "stop", "save": false}'):
+    for line in (
+        b'{"op": "pause"}',
+        b'{"op": "step", "n": 3}',
+        b'{"op": "save", "id": "x"}',
+        b'{"op": "set", "values": {"optim.lr_g": 1e-4}}',
+        b'{"op": "stop", "save": false}',
+    ):
         apply_request(c, parse_request(line))
     values, saves, posted = c.take()
     assert c.paused and c._step_tokens == 3 and c.stopping and not c.save_on_stop
@@ -104,23 +109,41 @@ def test_a_read_only_folder_is_watch_only(tmp_path):
 # ----- a real training process ---------------------------------------------------------------------
 
 
-
-
-
-
-
-
-TRAIN = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-         "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=1",
-         "--set", "metrics.every=0", "--set", "log.sample_every=0", "--set", "log.checkpoint_every=0",
-         "--steps", "10000000", "--quiet"]
+TRAIN = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=1",
+    "--set",
+    "metrics.every=0",
+    "--set",
+    "log.sample_every=0",
+    "--set",
+    "log.checkpoint_every=0",
+    "--steps",
+    "10000000",
+    "--quiet",
+]
 
 
 def test_a_headless_run_is_steered_through_its_folder(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "ganstudio", "train", "--run-dir", str(run_dir), *TRAIN],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganstudio", "train", "--run-dir", str(run_dir), *TRAIN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     folder = RunFolder(run_dir)
     control = ControlFile(folder)
     try:
@@ -129,9 +152,14 @@ def test_a_headless_run_is_steered_through_its_folder(tmp_path):
         wait_until(lambda: any(r["event"] == "paused" for r in log_records(folder)), "the pause")
         paused_at = last_stats_step(folder)
         beat = wait_until(
-            lambda: json.loads(folder.heartbeat_path.read_text()) if folder.heartbeat_path.exists()
-            and json.loads(folder.heartbeat_path.read_text())["status"] == "paused" else None,
-            "a paused heartbeat")
+            lambda: (
+                json.loads(folder.heartbeat_path.read_text())
+                if folder.heartbeat_path.exists()
+                and json.loads(folder.heartbeat_path.read_text())["status"] == "paused"
+                else None
+            ),
+            "a paused heartbeat",
+        )
         assert beat["pid"] == proc.pid
         time.sleep(1.0)  # a paused run does not advance (a negative check needs some time)
         assert last_stats_step(folder) == paused_at
@@ -167,8 +195,20 @@ def test_a_headless_run_is_steered_through_its_folder(tmp_path):
 
 def test_resume_auto_continues_in_the_same_folder(tmp_path):
     run_dir = tmp_path / "run"
-    args = [sys.executable, "-m", "ganstudio", "train", "--run-dir", str(run_dir), "--resume", "auto",
-            *TRAIN[:-3], "--set", "log.checkpoint_every=4", "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "ganstudio",
+        "train",
+        "--run-dir",
+        str(run_dir),
+        "--resume",
+        "auto",
+        *TRAIN[:-3],
+        "--set",
+        "log.checkpoint_every=4",
+        "--quiet",
+    ]
     first = subprocess.run([*args, "--steps", "6"], capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     folder = RunFolder(run_dir)
@@ -183,16 +223,32 @@ def test_resume_auto_continues_in_the_same_folder(tmp_path):
     assert state.history.steps().tolist() == list(range(1, 11))
     assert checkpoints.load(folder.latest_checkpoint())["step"] == 10
     # A folder that holds a run is not silently reused without --resume.
-    third = subprocess.run([sys.executable, "-m", "ganstudio", "train", "--run-dir", str(run_dir), *TRAIN],
-                           capture_output=True, text=True, timeout=120)
+    third = subprocess.run(
+        [sys.executable, "-m", "ganstudio", "train", "--run-dir", str(run_dir), *TRAIN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert third.returncode == 2 and "already holds a run" in third.stderr
 
 
 def test_a_restart_after_a_crash_rewinds_to_the_checkpoint(tmp_path):
     """Lines logged after the last checkpoint (the crash lost them) are replaced, not doubled."""
     run_dir = Path(tmp_path / "run")
-    args = [sys.executable, "-m", "ganstudio", "train", "--run-dir", str(run_dir), "--resume", "auto",
-            *TRAIN[:-3], "--set", "log.checkpoint_every=5", "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "ganstudio",
+        "train",
+        "--run-dir",
+        str(run_dir),
+        "--resume",
+        "auto",
+        *TRAIN[:-3],
+        "--set",
+        "log.checkpoint_every=5",
+        "--quiet",
+    ]
     proc = subprocess.Popen([*args, "--steps", "1000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     folder = RunFolder(run_dir)
     try:
@@ -218,8 +274,9 @@ def test_a_restart_after_a_crash_rewinds_to_the_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("quiet", [False, True])
-def test_the_terminal_says_each_request_from_the_app_as_the_run_applies_it(tmp_path, capsys, monkeypatch,
-                                                                           quiet):
+def test_the_terminal_says_each_request_from_the_app_as_the_run_applies_it(
+    tmp_path, capsys, monkeypatch, quiet
+):
     """`ganstudio train` printed nothing when the app paused, stepped, edited, saved, resumed or
     stopped it: the progress line just froze. Each applied request is now one line (--quiet: none)."""
     import threading
@@ -270,8 +327,17 @@ def test_the_terminal_says_each_request_from_the_app_as_the_run_applies_it(tmp_p
     helper = threading.Thread(target=the_app)
     helper.start()
     try:
-        code = main(["train", "--run-dir", str(folder.path), *TRAIN[:-1], "--set", "optim.lr_d=0.0015",
-                     *(["--quiet"] if quiet else [])])
+        code = main(
+            [
+                "train",
+                "--run-dir",
+                str(folder.path),
+                *TRAIN[:-1],
+                "--set",
+                "optim.lr_d=0.0015",
+                *(["--quiet"] if quiet else []),
+            ]
+        )
     finally:
         helper.join(WAIT_S)
     assert not problems, problems
@@ -279,9 +345,13 @@ def test_the_terminal_says_each_request_from_the_app_as_the_run_applies_it(tmp_p
     assert code == EXIT_OK, err
     (saved,) = events("checkpoint")
     stopped = events("finished")[-1]["step"]
-    lines = ["paused from the app at step 4", "optim.lr_d 0.0015 → 0.0002 (from the app)",
-             "one step from the app, to step 5",
-             f"checkpoint saved from the app: {folder.path / saved['path']}",
-             "resumed from the app at step 5", f"stopped from the app at step {stopped:,}"]
+    lines = [
+        "paused from the app at step 4",
+        "optim.lr_d 0.0015 → 0.0002 (from the app)",
+        "one step from the app, to step 5",
+        f"checkpoint saved from the app: {folder.path / saved['path']}",
+        "resumed from the app at step 5",
+        f"stopped from the app at step {stopped:,}",
+    ]
     said = [line for line in err.splitlines() if "from the app" in line]
     assert said == ([] if quiet else lines), err

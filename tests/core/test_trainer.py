@@ -141,8 +141,9 @@ def test_choose_threads_does_not_touch_the_run(tiny_config, make_trainer, monkey
     before, acc = snapshot(t), t._acc.clone()
     timed = []
     original = Trainer.train_step
-    monkeypatch.setattr(Trainer, "train_step", lambda self: (timed.append(torch.get_num_threads()),
-                                                             original(self))[1])
+    monkeypatch.setattr(
+        Trainer, "train_step", lambda self: (timed.append(torch.get_num_threads()), original(self))[1]
+    )
     torch.set_num_threads(2)  # more than one, so the probe really runs both counts
     try:
         n = threads.choose_threads(t, budget_s=0.05)
@@ -312,14 +313,19 @@ def test_live_change_applies_from_the_next_step(tiny_config, make_trainer):
     assert len(changed) == 1
     assert changed[0].step == 2
     assert changed[0].changes == {
-        "optim.lr_g": (2e-4, 1e-3), "optim.lr_d": (2e-4, 5e-4), "optim.beta1": (0.5, 0.0),
+        "optim.lr_g": (2e-4, 1e-3),
+        "optim.lr_d": (2e-4, 5e-4),
+        "optim.beta1": (0.5, 0.0),
         "log.every": (1, 2),
     }
     i = events.index(changed[0])
     assert isinstance(events[i - 1], Stats) and events[i - 1].step == 2
     stats = of_type(events, Stats)
     assert [(s.step, s.values["lr_g"], s.values["lr_d"]) for s in stats] == [
-        (1, 2e-4, 2e-4), (2, 2e-4, 2e-4), (4, 1e-3, 5e-4), (5, 1e-3, 5e-4),
+        (1, 2e-4, 2e-4),
+        (2, 2e-4, 2e-4),
+        (4, 1e-3, 5e-4),
+        (5, 1e-3, 5e-4),
     ]
     for opt, lr in ((t.opt_g, 1e-3), (t.opt_d, 5e-4)):
         assert opt.param_groups[0]["lr"] == lr and opt.param_groups[0]["betas"] == (0.0, 0.999)
@@ -404,9 +410,21 @@ def _step_files(folder) -> list[int]:
 
 def test_nan_from_a_huge_learning_rate_pauses_without_saving(tiny_config, make_trainer, tmp_path):
     # lsgan's squares overflow within two steps at lr 10 on the ring (seed 0).
-    cfg = tiny_config("ring8", {"loss.kind": "lsgan", "optim.lr_g": 10.0, "optim.lr_d": 10.0,
-                       "model.width": 128, "model.latent_dim": 8, "train.seed": 0},
-                      steps=50, every=1, checkpoint_every=1, keep_checkpoints=100)
+    cfg = tiny_config(
+        "ring8",
+        {
+            "loss.kind": "lsgan",
+            "optim.lr_g": 10.0,
+            "optim.lr_d": 10.0,
+            "model.width": 128,
+            "model.latent_dim": 8,
+            "train.seed": 0,
+        },
+        steps=50,
+        every=1,
+        checkpoint_every=1,
+        keep_checkpoints=100,
+    )
     t = make_trainer(cfg, checkpoint_dir=tmp_path)
     control = Control()
     events = []

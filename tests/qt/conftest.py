@@ -99,8 +99,10 @@ def pytest_runtest_teardown(item):
     finally:
         qInstallMessageHandler(previous)
     if seen:
-        pytest.fail("Qt warned about an object used from the wrong thread during tear-down:\n  "
-                    + "\n  ".join(seen), pytrace=False)
+        pytest.fail(
+            "Qt warned about an object used from the wrong thread during tear-down:\n  " + "\n  ".join(seen),
+            pytrace=False,
+        )
     return result
 
 
@@ -160,8 +162,10 @@ def no_thread_left_running(qtbot):
             thread.quit()
             thread.wait(WAIT_MS)
     if leftovers:
-        pytest.fail(f"{len(leftovers)} training thread(s) were still running after the test; "
-                    "stop the session and wait for it (session.stop(); waitUntil(not busy))")
+        pytest.fail(
+            f"{len(leftovers)} training thread(s) were still running after the test; "
+            "stop the session and wait for it (session.stop(); waitUntil(not busy))"
+        )
 
 
 @pytest.fixture

@@ -22,8 +22,12 @@ def run_history(n: int, offset: float, seed: int, metric_every: int = 0) -> Hist
     rng = np.random.default_rng(seed)
     h = History()
     for i in range(n):
-        values = {"loss_d": offset + float(rng.normal(1.0, 0.1)),
-                  "loss_g": offset + float(rng.normal(2.0, 0.1)), "d_real": 0.6, "d_fake": 0.4}
+        values = {
+            "loss_d": offset + float(rng.normal(1.0, 0.1)),
+            "loss_g": offset + float(rng.normal(2.0, 0.1)),
+            "d_real": 0.6,
+            "d_fake": 0.4,
+        }
         if metric_every and i % metric_every == 0:
             values["fid"] = offset + 10.0 + i / 10
         h.append(Stats(step=10 * i, epoch=0.0, wall=0.5 * i + 1.0, values=values))
@@ -42,8 +46,10 @@ def panel(qtbot) -> PlotsPanel:
 
 @pytest.fixture
 def overlays(panel) -> list[Overlay]:
-    out = [Overlay("run a", RUN_A, run_history(300, 3.0, seed=1, metric_every=20)),
-           Overlay("run b", RUN_B, run_history(200, 6.0, seed=2, metric_every=20))]
+    out = [
+        Overlay("run a", RUN_A, run_history(300, 3.0, seed=1, metric_every=20)),
+        Overlay("run b", RUN_B, run_history(200, 6.0, seed=2, metric_every=20)),
+    ]
     panel.set_overlays(out)
     panel.refresh()
     return out
@@ -109,8 +115,14 @@ def test_hover_names_the_run_and_series_and_widens_its_curve(panel, overlays):
 
 
 def test_log_y_maps_compared_runs_and_a_value_below_zero_is_a_gap(panel, overlays, qtbot):
-    overlays[0].history.append(Stats(step=3000, epoch=0.0, wall=151.0,
-                                     values={"loss_d": -1.0, "loss_g": 0.0, "d_real": 0.6, "d_fake": 0.4}))
+    overlays[0].history.append(
+        Stats(
+            step=3000,
+            epoch=0.0,
+            wall=151.0,
+            values={"loss_d": -1.0, "loss_g": 0.0, "d_real": 0.6, "d_fake": 0.4},
+        )
+    )
     panel.refresh()
     log_y = panel.findChild(QCheckBox, "plots_log_y")
     qtbot.mouseClick(log_y, Qt.MouseButton.LeftButton)
@@ -144,8 +156,14 @@ def test_clicking_a_run_in_the_legend_hides_and_shows_it(panel, overlays):
     assert colours(image(panel)).get(RUN_B, 0) == 0
     assert layer.dataBounds(1)[1] < 6.0  # out of the auto-range too
     panel.redraw()  # stays hidden while its run grows
-    overlays[1].history.append(Stats(step=2000, epoch=0.0, wall=101.0,
-                                     values={"loss_d": 7.0, "loss_g": 8.0, "d_real": 0.6, "d_fake": 0.4}))
+    overlays[1].history.append(
+        Stats(
+            step=2000,
+            epoch=0.0,
+            wall=101.0,
+            values={"loss_d": 7.0, "loss_g": 8.0, "d_real": 0.6, "d_fake": 0.4},
+        )
+    )
     assert colours(image(panel)).get(RUN_B, 0) == 0
     sample.mouseClickEvent(Click())
     assert colours(image(panel)).get(RUN_B, 0) > 50
@@ -154,8 +172,14 @@ def test_clicking_a_run_in_the_legend_hides_and_shows_it(panel, overlays):
 def test_a_compared_run_that_did_not_change_keeps_its_curves(panel, overlays):
     a0 = panel.overlay_curves("Losses", overlays[0])
     b0 = panel.overlay_curves("Losses", overlays[1])
-    overlays[0].history.append(Stats(step=3000, epoch=0.0, wall=151.0,
-                                     values={"loss_d": 4.0, "loss_g": 5.0, "d_real": 0.6, "d_fake": 0.4}))
+    overlays[0].history.append(
+        Stats(
+            step=3000,
+            epoch=0.0,
+            wall=151.0,
+            values={"loss_d": 4.0, "loss_g": 5.0, "d_real": 0.6, "d_fake": 0.4},
+        )
+    )
     assert panel.redraw()
     a1 = panel.overlay_curves("Losses", overlays[0])
     b1 = panel.overlay_curves("Losses", overlays[1])
@@ -200,8 +224,9 @@ def test_layer_alone_with_no_curves_draws_nothing_and_has_no_bounds(qtbot):
 def test_the_legend_fits_as_many_runs_to_a_row_as_the_width_holds_and_shrinks_back(panel, qtbot):
     from ganstudio.qt.panels.plots import LEGEND_ROW_PX
 
-    panel.set_overlays([Overlay(f"run {k}", RUN_A if k % 2 else RUN_B, run_history(50, float(k), seed=k))
-                        for k in range(10)])
+    panel.set_overlays(
+        [Overlay(f"run {k}", RUN_A if k % 2 else RUN_B, run_history(50, float(k), seed=k)) for k in range(10)]
+    )
     panel.resize(1200, 500)
     qtbot.waitUntil(lambda: panel.plot_widget("Losses").width() > 1000, timeout=5000)
     panel.refresh()

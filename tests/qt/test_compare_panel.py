@@ -20,10 +20,29 @@ from ganstudio.qt.panels.compare import ComparePanel
 from ganstudio.qt.run_model import RunModel
 from tests.qt.conftest import WAIT_MS, tiny_config
 
-TINY_RING8 = ["--steps", "10", "--set", "data.dataset=ring8", "--set", "model.latent_dim=4",
-              "--set", "model.width=8", "--set", "train.batch_size=16", "--set", "train.threads=1",
-              "--set", "train.device=cpu", "--set", "log.sample_every=5", "--set", "log.checkpoint_every=0",
-              "--set", "metrics.every=0", "--quiet"]
+TINY_RING8 = [
+    "--steps",
+    "10",
+    "--set",
+    "data.dataset=ring8",
+    "--set",
+    "model.latent_dim=4",
+    "--set",
+    "model.width=8",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "log.sample_every=5",
+    "--set",
+    "log.checkpoint_every=0",
+    "--set",
+    "metrics.every=0",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +123,9 @@ def test_an_uncompared_runs_tile_leaves_the_page_at_once(qtbot, tmp_path, traine
     qtbot.waitUntil(lambda: [s for _, s in panel.shown()] == [None, 20, 20], timeout=WAIT_MS)
 
     def drawn() -> list[str]:
-        return sorted(t.caption.text().split("</b>")[-1].strip() for t in panel.findChildren(_Tile)
-                      if t.isVisible())
+        return sorted(
+            t.caption.text().split("</b>")[-1].strip() for t in panel.findChildren(_Tile) if t.isVisible()
+        )
 
     assert drawn() == ["A · step 20", "B · step 20", "current run · no samples yet"]
     overlays.set_runs([(other, "B")])  # no event loop in between

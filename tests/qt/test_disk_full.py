@@ -20,8 +20,14 @@ def _action(window, name: str) -> QAction:
 
 
 def _dialog(window, name: str, containing: str) -> QMessageBox | None:
-    return next((b for b in window.findChildren(QMessageBox)
-                 if b.objectName() == name and b.isVisible() and containing in b.text()), None)
+    return next(
+        (
+            b
+            for b in window.findChildren(QMessageBox)
+            if b.objectName() == name and b.isVisible() and containing in b.text()
+        ),
+        None,
+    )
 
 
 def test_checkpoints_that_cannot_be_written_pause_the_run_with_a_dialog(qtbot, make_window, monkeypatch):
@@ -38,15 +44,20 @@ def test_checkpoints_that_cannot_be_written_pause_the_run_with_a_dialog(qtbot, m
     monkeypatch.setattr(os, "replace", replace)
     window = make_window(train__steps=LONG_RUN, log__checkpoint_every=2, log__sample_every=0)
     _action(window, "action_start").trigger()
-    qtbot.waitUntil(lambda: _dialog(window, "error_dialog", "no checkpoint could be written") is not None,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: _dialog(window, "error_dialog", "no checkpoint could be written") is not None, timeout=WAIT_MS
+    )
     qtbot.waitUntil(lambda: window.session.state == "paused", timeout=WAIT_MS)
     text = _dialog(window, "error_dialog", "no checkpoint could be written").text()
     checkpoints_dir = window.session.folder.checkpoints_dir
-    for words in ("Training is paused", "3 checkpoint intervals in a row (steps 4, 6, 8)",
-                  f"in {checkpoints_dir} (", " free there)",
-                  "Free some space on that disk, then press Resume",
-                  f"The last checkpoint written, {checkpoints_dir / 'latest.pt'}, is kept"):
+    for words in (
+        "Training is paused",
+        "3 checkpoint intervals in a row (steps 4, 6, 8)",
+        f"in {checkpoints_dir} (",
+        " free there)",
+        "Free some space on that disk, then press Resume",
+        f"The last checkpoint written, {checkpoints_dir / 'latest.pt'}, is kept",
+    ):
         assert words in text, (words, text)
     halts = [a for a in window.session.run.alerts if "no checkpoint could be written" in a.message]
     assert len(halts) == 1 and halts[0].message in text  # the run's one alert: the same message
@@ -54,8 +65,9 @@ def test_checkpoints_that_cannot_be_written_pause_the_run_with_a_dialog(qtbot, m
     disk["full"] = False  # space freed: Resume goes on, and the next checkpoint tells the count
     _dialog(window, "error_dialog", "no checkpoint could be written").close()
     _action(window, "action_pause").trigger()
-    qtbot.waitUntil(lambda: any("writing works again" in a.message for a in window.session.run.alerts),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: any("writing works again" in a.message for a in window.session.run.alerts), timeout=WAIT_MS
+    )
     (told,) = [a for a in window.session.run.alerts if "writing works again" in a.message]
     assert told.message.startswith("2 more checkpoint writes failed after the first (steps 6 to 8)"), told
     assert window.session.state == "running"

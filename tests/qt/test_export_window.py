@@ -33,8 +33,9 @@ def test_csv_export_says_where_in_the_status_bar(qtbot, make_window, trained_run
     target = tmp_path / "out" / "curves.csv"
     window.export_run("csv", target)
     assert not window.action_export_csv.isEnabled()  # one export at a time
-    qtbot.waitUntil(lambda: bool(_said(window, "Exported")) and window.action_export_csv.isEnabled(),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: bool(_said(window, "Exported")) and window.action_export_csv.isEnabled(), timeout=WAIT_MS
+    )
     assert str(target) in _said(window, "Exported")
     with open(target, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
@@ -50,7 +51,8 @@ def test_tensorboard_export_writes_event_files(qtbot, make_window, trained_run, 
 
 
 def test_tensorboard_missing_is_a_dialog_of_the_window_and_leaves_no_folder(
-        qtbot, make_window, trained_run, tmp_path, monkeypatch):
+    qtbot, make_window, trained_run, tmp_path, monkeypatch
+):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     window = _opened(qtbot, make_window, trained_run)
     target = tmp_path / "new" / "tb"
@@ -71,7 +73,8 @@ def test_tensorboard_missing_is_a_dialog_of_the_window_and_leaves_no_folder(
 
 
 def test_a_failed_csv_export_keeps_the_old_file_and_makes_no_folder(
-        qtbot, make_window, trained_run, tmp_path, monkeypatch):
+    qtbot, make_window, trained_run, tmp_path, monkeypatch
+):
     import ganstudio.core.run.export as export
 
     window = _opened(qtbot, make_window, trained_run)

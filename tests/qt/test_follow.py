@@ -22,10 +22,27 @@ from ganstudio.core.run.log import read_metrics
 from ganstudio.core.run.steer import ControlFile
 from tests.qt.conftest import WAIT_MS
 
-TRAIN = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-         "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
-         "--set", "metrics.every=0", "--set", "log.sample_every=10", "--set", "log.checkpoint_every=0",
-         "--quiet"]
+TRAIN = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=2",
+    "--set",
+    "metrics.every=0",
+    "--set",
+    "log.sample_every=10",
+    "--set",
+    "log.checkpoint_every=0",
+    "--quiet",
+]
 
 
 def action(window, name: str) -> QAction:
@@ -48,9 +65,23 @@ def headless(tmp_path):
 
     def start(steps: int = 10_000_000, *extra: str):
         folder = RunFolder(tmp_path / "headless-run")
-        proc = subprocess.Popen([sys.executable, "-m", "ganstudio", "train", "--run-dir", str(folder.path),
-                                 "--steps", str(steps), *TRAIN, *extra],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ganstudio",
+                "train",
+                "--run-dir",
+                str(folder.path),
+                "--steps",
+                str(steps),
+                *TRAIN,
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(proc)
         return proc, folder
 
@@ -146,8 +177,10 @@ def test_a_finished_run_continues_in_the_app_with_its_history(qtbot, make_window
     qtbot.keyClick(steps, Qt.Key.Key_Return)
     assert s.config.train.steps == 16 and action(window, "action_start").isEnabled()
     action(window, "action_start").trigger()
-    qtbot.waitUntil(lambda: not s.following and s.trainer is not None and s.trainer.step == 16
-                    and s.state == "stopped", timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: not s.following and s.trainer is not None and s.trainer.step == 16 and s.state == "stopped",
+        timeout=WAIT_MS,
+    )
     assert s.history.steps().tolist() == [2, 4, 6, 8, 10, 12, 14, 16]  # the same history, continued
     assert s.run_dir != folder.path
 
@@ -174,8 +207,9 @@ def test_a_read_only_run_is_watched_with_the_controls_off(qtbot, make_window, he
     qtbot.waitUntil(lambda: not s.following, timeout=WAIT_MS)
 
 
-def test_torn_lines_a_rewritten_log_and_a_deleted_folder_are_survived(qtbot, make_window, trained_run,
-                                                                      tmp_path):
+def test_torn_lines_a_rewritten_log_and_a_deleted_folder_are_survived(
+    qtbot, make_window, trained_run, tmp_path
+):
     run = tmp_path / "copy"
     shutil.copytree(trained_run, run)
     folder = RunFolder(run)
@@ -188,8 +222,9 @@ def test_torn_lines_a_rewritten_log_and_a_deleted_folder_are_survived(qtbot, mak
     qtbot.waitUntil(lambda: len(s.history) == 11, timeout=WAIT_MS)
     with open(folder.metrics_path, "a", encoding="utf-8") as f:
         f.write('ts", "step": 24, "loss_d": 2.0}\nnot json\n')
-    qtbot.waitUntil(lambda: len(s.history) == 12 and "could not be read" in s.run.source_problem,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: len(s.history) == 12 and "could not be read" in s.run.source_problem, timeout=WAIT_MS
+    )
     assert s.history.steps().tolist()[-2:] == [22, 24]
     shutil.rmtree(run)
     qtbot.waitUntil(lambda: "disappeared" in s.run.source_problem, timeout=WAIT_MS)
@@ -235,8 +270,9 @@ def test_every_way_to_open_a_run(qtbot, make_window, trained_run, monkeypatch):
     # File › Open Run… (Ctrl+Shift+O)
     a = action(window, "action_open_run")
     assert a.shortcut().toString() == "Ctrl+Shift+O"
-    monkeypatch.setattr("ganstudio.qt.main_window.QFileDialog.getExistingDirectory",
-                        lambda *args, **kw: str(trained_run))
+    monkeypatch.setattr(
+        "ganstudio.qt.main_window.QFileDialog.getExistingDirectory", lambda *args, **kw: str(trained_run)
+    )
     a.trigger()
     qtbot.waitUntil(lambda: s.following and len(s.history) == 10, timeout=WAIT_MS)
     # Open Recent lists it, and opens it again.
@@ -249,18 +285,29 @@ def test_every_way_to_open_a_run(qtbot, make_window, trained_run, monkeypatch):
     window.session.new_run()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(trained_run))])
-    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dragEnterEvent(enter)
     assert enter.isAccepted()
-    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(drop)
     qtbot.waitUntil(lambda: s.following and len(s.history) == 10, timeout=WAIT_MS)
     # A folder that is not a run: a message, and the current run stays.
     window.open_run(trained_run / "samples")
-    qtbot.waitUntil(lambda: any("Cannot open" in b.text() for b in window.findChildren(QMessageBox)),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: any("Cannot open" in b.text() for b in window.findChildren(QMessageBox)), timeout=WAIT_MS
+    )
     assert s.following and len(s.history) == 10
 
 
@@ -282,8 +329,9 @@ def test_a_newer_run_folder_is_refused_by_name(qtbot, make_window, tmp_path):
     (run / "config.toml").write_text("")
     window = make_window()
     window.open_run(run)
-    qtbot.waitUntil(lambda: any("newer GAN Studio" in b.text() for b in window.findChildren(QMessageBox)),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: any("newer GAN Studio" in b.text() for b in window.findChildren(QMessageBox)), timeout=WAIT_MS
+    )
     assert not window.session.following
 
 
@@ -292,8 +340,10 @@ def test_start_on_two_processes_runs_torchrun_and_follows_it(qtbot, make_window)
     s = window.session
     window.ask_processes = lambda: 3
     action(window, "action_start_processes").trigger()  # 16 does not divide by 3: said, nothing starts
-    qtbot.waitUntil(lambda: any("must divide by the 3 processes" in b.text()
-                                for b in window.findChildren(QMessageBox)), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: any("must divide by the 3 processes" in b.text() for b in window.findChildren(QMessageBox)),
+        timeout=WAIT_MS,
+    )
     assert not s.following
     window.ask_processes = lambda: 2
     action(window, "action_start_processes").trigger()

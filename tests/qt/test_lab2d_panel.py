@@ -161,8 +161,9 @@ def test_bursts_are_drawn_once(panel, qtbot, trainer):
     draws = []
     panel.fake_item.sigPlotChanged.connect(lambda *_: draws.append(1))
     for step in range(5):
-        panel.show_samples(Samples(step=step, points=ev.points, field=ev.field, extent=ev.extent,
-                                   arrows=ev.arrows))
+        panel.show_samples(
+            Samples(step=step, points=ev.points, field=ev.field, extent=ev.extent, arrows=ev.arrows)
+        )
     qtbot.waitUntil(lambda: panel.current_step == 4)
     assert len(draws) == 1
 
@@ -312,8 +313,10 @@ def test_a_2d_config_shows_its_real_data_before_start(make_window, qtbot, tmp_pa
     save(tiny_config(tmp_path / "runs"), tmp_path / "digits.toml")
     window.load_config(tmp_path / "digits.toml")
     assert dock.isHidden() and not dock.toggleViewAction().isEnabled()
-    save(tiny_config(tmp_path / "runs", data__dataset="spiral", model__latent_dim=4, train__steps=4),
-         tmp_path / "spiral.toml")
+    save(
+        tiny_config(tmp_path / "runs", data__dataset="spiral", model__latent_dim=4, train__steps=4),
+        tmp_path / "spiral.toml",
+    )
     window.load_config(tmp_path / "spiral.toml")
     assert not dock.isHidden() and covers(lab, preview_points("spiral"))
 

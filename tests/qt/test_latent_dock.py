@@ -70,8 +70,12 @@ def outlined(samples, i: int, side: int) -> str:
     target = view._target()
     k = target.width() / view.array.shape[1]
     r, c = divmod(i, 8)
-    at = view.mapTo(samples, QPoint(int(target.x() + (1 + c * (side + 1) + side / 2) * k),
-                                    int(target.y() + (1 + r * (side + 1)) * k)))
+    at = view.mapTo(
+        samples,
+        QPoint(
+            int(target.x() + (1 + c * (side + 1) + side / 2) * k), int(target.y() + (1 + r * (side + 1)) * k)
+        ),
+    )
     return samples.grab().toImage().pixelColor(at).name()
 
 
@@ -301,8 +305,14 @@ def assert_no_plane_left(panel: LatentPanel) -> None:
 def assert_image_mode(qtbot, panel: LatentPanel, window) -> None:
     dock = window.findChild(QDockWidget, "latent_dock")
     dock.raise_()  # the 2D Lab raised itself over the explorer for a 2D run, then hid: Samples in front
-    qtbot.waitUntil(lambda: panel.info is not None and not panel.info["is_2d"]
-                    and panel.grid_step == window.samples.current_step, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            panel.info is not None
+            and not panel.info["is_2d"]
+            and panel.grid_step == window.samples.current_step
+        ),
+        timeout=WAIT_MS,
+    )
     stack = panel._explore.grid_view.parentWidget()
     assert stack.currentWidget() is panel._explore.grid_view and panel._explore.grid_view.isVisible()
     assert np.array_equal(panel.grid_array(), window.samples.current_array()[:, :, 0])
@@ -360,12 +370,19 @@ def test_a_2d_run_after_a_digits_run_shows_the_plane(qtbot, make_window, tmp_pat
     qtbot.waitUntil(lambda: panel.info is not None and panel.info["is_2d"], timeout=WAIT_MS)
     assert panel.picks == [] and panel.strip_frames == []
     # The comparison is the 2D one: no digits columns left beside it.
-    qtbot.waitUntil(lambda: panel._compare.plane is not None
-                    and panel._compare.plane.widget.isVisible(), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: panel._compare.plane is not None and panel._compare.plane.widget.isVisible(), timeout=WAIT_MS
+    )
     assert compare_titles(panel) == []
     tabs.setCurrentIndex(0)
-    qtbot.waitUntil(lambda: panel._explore.plane is not None and panel._explore.plane.widget.isVisible()
-                    and "mesh" in panel._explore.plane.layers, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            panel._explore.plane is not None
+            and panel._explore.plane.widget.isVisible()
+            and "mesh" in panel._explore.plane.layers
+        ),
+        timeout=WAIT_MS,
+    )
     assert panel._explore.strip_view.array is None and not panel._explore.grid_view.isVisible()
     assert not tabs.isTabEnabled(2)
 

@@ -69,8 +69,9 @@ def wait_dialog(qtbot, window, name: str, containing: str = "") -> QMessageBox:
 def start_and_wait(qtbot, window, steps: int = 4) -> None:
     """Start through the action and wait until `steps` steps are in the window's history."""
     action(window, "action_start").trigger()
-    qtbot.waitUntil(lambda: window.session.state == "running" and window.session.step >= steps,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.session.state == "running" and window.session.step >= steps, timeout=WAIT_MS
+    )
 
 
 def curve_len(window, title: str = "Losses", key: str = "loss_d") -> int:
@@ -137,8 +138,10 @@ def test_start_trains_and_updates_every_view(qtbot, make_window):
     window = make_window(train__steps=LONG_RUN, log__sample_every=5)
     with qtbot.waitSignal(window.session.model.changed, check_params_cb=has_events(Stats), timeout=WAIT_MS):
         action(window, "action_start").trigger()
-    qtbot.waitUntil(lambda: window.session.step >= 10 and len(window.samples.steps) > 0
-                    and curve_len(window) > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.session.step >= 10 and len(window.samples.steps) > 0 and curve_len(window) > 0,
+        timeout=WAIT_MS,
+    )
 
     n = len(window.session.history)
     qtbot.waitUntil(lambda: len(window.session.history) > n, timeout=WAIT_MS)
@@ -327,8 +330,9 @@ def test_save_checkpoint_while_running(qtbot, make_window):
     window = make_window(train__steps=LONG_RUN, log__checkpoint_every=0)
     s = window.session
     start_and_wait(qtbot, window)
-    with qtbot.waitSignal(s.model.changed, check_params_cb=has_events(CheckpointSaved),
-                          timeout=WAIT_MS) as blocker:
+    with qtbot.waitSignal(
+        s.model.changed, check_params_cb=has_events(CheckpointSaved), timeout=WAIT_MS
+    ) as blocker:
         action(window, "action_save_checkpoint").trigger()
     path = Path(blocker.args[0].of_type(CheckpointSaved)[0].path)
     assert path.exists()
@@ -344,8 +348,7 @@ def test_save_checkpoint_while_running(qtbot, make_window):
 def test_open_checkpoint_in_a_new_window_restores_and_continues(qtbot, make_window):
     first = make_window(optim__lr_g=3e-4)
     action(first, "action_start").trigger()
-    qtbot.waitUntil(lambda: first.session.state == "stopped" and first.session.step == 20,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: first.session.state == "stopped" and first.session.step == 20, timeout=WAIT_MS)
     ckpt = first.session.run_dir / "checkpoints" / "step-000000010.pt"
     assert ckpt.exists()
     saved_history = History.from_state_dict(checkpoints.load(ckpt)["history"])
@@ -422,23 +425,39 @@ def test_drop_a_checkpoint_opens_it(qtbot, window, trained_run):
     path = trained_run / "checkpoints" / "step-000000020.pt"
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dragEnterEvent(enter)
     assert enter.isAccepted()
-    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
-                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(drop)
-    qtbot.waitUntil(lambda: window.session.checkpoint_path == path and not window.session.busy,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.session.checkpoint_path == path and not window.session.busy, timeout=WAIT_MS
+    )
     assert window.session.step == 20
     assert window.session.state == "stopped"
     assert not action(window, "action_start").isEnabled()  # it already reached train.steps
 
     other = QMimeData()
     other.setUrls([QUrl.fromLocalFile(str(trained_run / "config.toml"))])
-    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, other,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        other,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     enter.setAccepted(False)
     window.dragEnterEvent(enter)
     assert not enter.isAccepted()
@@ -569,8 +588,9 @@ def test_last_config_and_recent_files_persist(qtbot, make_window, trained_run, s
     recent = third.findChild(QAction, "action_recent_0")
     assert recent is not None and str(path.resolve()) in recent.text()
     recent.trigger()  # opens it again
-    qtbot.waitUntil(lambda: third.session.checkpoint_path is not None and not third.session.busy,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: third.session.checkpoint_path is not None and not third.session.busy, timeout=WAIT_MS
+    )
     assert third.session.step == 20
 
 

@@ -68,8 +68,15 @@ def test_tabs_and_object_names(panel):
     tabs = panel.findChild(QTabWidget)
     # One tab per declaration in core.metrics.tabs, in its order: the stats, then the metrics.
     assert [tabs.tabText(i) for i in range(tabs.count())] == [
-        "Losses", "D outputs", "Gradients", "Learning rates", "Coverage", "Precision/recall", "FD",
-        "Overfitting", "Layer gradients",
+        "Losses",
+        "D outputs",
+        "Gradients",
+        "Learning rates",
+        "Coverage",
+        "Precision/recall",
+        "FD",
+        "Overfitting",
+        "Layer gradients",
     ]
     legend = panel.plot_widget("Losses").getPlotItem().legend
     assert [label.text for _, label in legend.items] == ["D loss", "G loss"]

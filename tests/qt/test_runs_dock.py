@@ -24,10 +24,27 @@ from ganstudio.qt.panels.runs import HEADERS, RunsPanel
 from tests.qt.conftest import WAIT_MS, tiny_config
 
 FORK_WAIT_MS = 120_000  # a fork is a new Python process: importing torch alone takes seconds
-TINY = ["--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.batch_size=16",
-        "--set", "model.width=8", "--set", "model.latent_dim=16", "--set", "log.every=2",
-        "--set", "log.sample_every=5", "--set", "log.checkpoint_every=10", "--set", "metrics.samples=50",
-        "--quiet"]
+TINY = [
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.latent_dim=16",
+    "--set",
+    "log.every=2",
+    "--set",
+    "log.sample_every=5",
+    "--set",
+    "log.checkpoint_every=10",
+    "--set",
+    "metrics.samples=50",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +53,40 @@ def runs_dir(tmp_path_factory) -> Path:
     with another loss) and "base-lr" (a fork of base at step 10 with another lr_g)."""
     out = tmp_path_factory.mktemp("runs-dock") / "runs"
     for name, extra in (("base", []), ("hinge", ["--set", "loss.kind=hinge"])):
-        assert main(["train", "--steps", "20", "--out", str(out), "--set", f"log.name={name}",
-                     "--set", "metrics.every=10", *extra, *TINY]) == EXIT_OK
+        assert (
+            main(
+                [
+                    "train",
+                    "--steps",
+                    "20",
+                    "--out",
+                    str(out),
+                    "--set",
+                    f"log.name={name}",
+                    "--set",
+                    "metrics.every=10",
+                    *extra,
+                    *TINY,
+                ]
+            )
+            == EXIT_OK
+        )
     base = _run(out, "base")
-    assert main(["train", "--fork", str(base.checkpoints.path_for(10)), "--set", "optim.lr_g=0.001",
-                 "--set", "log.name=base-lr", *TINY]) == EXIT_OK
+    assert (
+        main(
+            [
+                "train",
+                "--fork",
+                str(base.checkpoints.path_for(10)),
+                "--set",
+                "optim.lr_g=0.001",
+                "--set",
+                "log.name=base-lr",
+                *TINY,
+            ]
+        )
+        == EXIT_OK
+    )
     return out
 
 
@@ -67,7 +113,12 @@ def test_the_runs_dock_lists_three_runs_with_their_columns_and_forks_as_a_tree(d
     assert set(rows) == {"base", "hinge", "base-lr"}
     base = rows["base"]
     assert (base["Dataset"], base["Arch"], base["Loss"], base["Steps"], base["Status"]) == (
-        "digits", "mlp", "nonsaturating", "20 / 20", "finished")
+        "digits",
+        "mlp",
+        "nonsaturating",
+        "20 / 20",
+        "finished",
+    )
     assert base["Started"] and base["Duration"] and base["Metric"].startswith("fd ")
     assert rows["hinge"]["Loss"] == "hinge"
     assert all(r["Folder"] == Path(r["path"]).name for r in rows.values())  # told apart by folder
@@ -102,8 +153,9 @@ def test_the_runs_dock_lists_three_runs_with_their_columns_and_forks_as_a_tree(d
     # A new run appears by itself (the dock looks again every few seconds).
     shutil.copytree(_run(runs_dir, "hinge").path, runs_dir / "copied-run")
     try:
-        qtbot.waitUntil(lambda: "copied-run" in {Path(r["path"]).name for r in window.runs.rows()},
-                        timeout=WAIT_MS)
+        qtbot.waitUntil(
+            lambda: "copied-run" in {Path(r["path"]).name for r in window.runs.rows()}, timeout=WAIT_MS
+        )
     finally:
         shutil.rmtree(runs_dir / "copied-run")
 
@@ -117,8 +169,13 @@ def test_two_runs_overlaid_in_two_colours_on_every_tab(dock_window, runs_dir, qt
     base, hinge = _run(runs_dir, "base"), _run(runs_dir, "hinge")
     window.runs.set_ticked(base.path, True)
     window.runs.set_ticked(hinge.path, True)
-    qtbot.waitUntil(lambda: len(_overlaid(window)) == 2 and all(
-        len(o.history) == 10 and o.history.has("fd") for o in _overlaid(window)), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            len(_overlaid(window)) == 2
+            and all(len(o.history) == 10 and o.history.has("fd") for o in _overlaid(window))
+        ),
+        timeout=WAIT_MS,
+    )
     overlays = _overlaid(window)
     assert [o.name for o in overlays] == ["base", "hinge"]
     assert overlays[0].color != overlays[1].color
@@ -160,8 +217,14 @@ def test_samples_compare_at_one_step_and_the_config_diff(dock_window, runs_dir, 
     window.open_run(base.path)  # the current run
     window.runs.set_ticked(hinge.path, True)
     compare = window.compare
-    qtbot.waitUntil(lambda: compare.steps() == [0, 5, 10, 15, 20] and len(compare.runs()) == 2
-                    and all(r.frames for r in compare.runs()), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            compare.steps() == [0, 5, 10, 15, 20]
+            and len(compare.runs()) == 2
+            and all(r.frames for r in compare.runs())
+        ),
+        timeout=WAIT_MS,
+    )
     window.findChild(QDockWidget, "compare_dock").raise_()
     compare.set_step(12)  # no samples at 12: each run shows its nearest step at or below
     assert compare.step() == 10
@@ -186,7 +249,8 @@ def test_samples_compare_at_one_step_and_the_config_diff(dock_window, runs_dir, 
 
 
 def test_a_fork_from_the_checkpoints_tab_continues_exactly_and_differs_with_another_lr(
-        dock_window, runs_dir, qtbot, tmp_path):
+    dock_window, runs_dir, qtbot, tmp_path
+):
     window = dock_window
     # A parent of our own: its forks land beside it, in this test's folder.
     out = tmp_path / "fork-runs"
@@ -194,8 +258,9 @@ def test_a_fork_from_the_checkpoints_tab_continues_exactly_and_differs_with_anot
     parent = RunFolder(out / "20260101-000000-parent")
     window.runs.add_root(out)
     window.open_run(parent.path)
-    qtbot.waitUntil(lambda: any(p.endswith("step-000000010.pt") for p in window.checkpoints.paths()),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: any(p.endswith("step-000000010.pt") for p in window.checkpoints.paths()), timeout=WAIT_MS
+    )
     asked = []
     answers = [[], ["optim.lr_g=0.005"]]  # the same settings, then another learning rate
     window.ask_forks = lambda cfg, count, title, *_: asked.append((count, title)) or [answers.pop(0)]
@@ -211,11 +276,14 @@ def test_a_fork_from_the_checkpoints_tab_continues_exactly_and_differs_with_anot
     def children():
         return [r for r in window.runs.rows() if r["depth"] == 1 and Path(r["path"]).parent == out]
 
-    qtbot.waitUntil(lambda: len(children()) == 2 and all(r["Status"] == "finished" for r in children()),
-                    timeout=FORK_WAIT_MS)
+    qtbot.waitUntil(
+        lambda: len(children()) == 2 and all(r["Status"] == "finished" for r in children()),
+        timeout=FORK_WAIT_MS,
+    )
     qtbot.waitUntil(lambda: window.forks.running() == 0, timeout=WAIT_MS)
-    same, other = sorted((RunFolder(Path(r["path"])) for r in children()),
-                         key=lambda f: f.load_config().optim.lr_g)
+    same, other = sorted(
+        (RunFolder(Path(r["path"])) for r in children()), key=lambda f: f.load_config().optim.lr_g
+    )
     assert all(r["checked"] for r in children())  # ticked: drawn on the plots as they train
     qtbot.waitUntil(lambda: len(_overlaid(window)) == 2, timeout=WAIT_MS)
     for child in (same, other):
@@ -241,8 +309,11 @@ def test_what_if_pauses_and_trains_two_forks_drawn_on_the_plots(make_window, qtb
     qtbot.waitUntil(lambda: s.state == "paused", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: len(_overlaid(window)) == 2, timeout=FORK_WAIT_MS)
     forks = _overlaid(window)
-    assert {o.name for o in forks} == {name for _, name in window.runs.ticked()} == {
-        "digits-mlp-nonsaturating-fork-a", "digits-mlp-nonsaturating-fork-b"}
+    assert (
+        {o.name for o in forks}
+        == {name for _, name in window.runs.ticked()}
+        == {"digits-mlp-nonsaturating-fork-a", "digits-mlp-nonsaturating-fork-b"}
+    )
     qtbot.waitUntil(lambda: all(o.history.steps()[-1:].tolist() == [30] for o in forks), timeout=FORK_WAIT_MS)
     step = s.run.checkpoints[-1].step
     configs = [window.overlays.get(p).model.state.config for p, _ in window.runs.ticked()]
@@ -285,7 +356,8 @@ def test_trash_refuses_a_running_run_and_moves_a_finished_one(dock_window, runs_
 
 
 def test_the_current_runs_row_shows_the_windows_step_and_status_not_the_last_scans(
-        make_window, tmp_path, qtbot):
+    make_window, tmp_path, qtbot
+):
     """The app's own run: its row says what the status bar says, without waiting for the next scan
     of the folder (a screenshot had 3,580 in the dock at step 4,080, and "running" while paused)."""
     from PySide6.QtCore import QTimer
@@ -311,8 +383,10 @@ def test_the_current_runs_row_shows_the_windows_step_and_status_not_the_last_sca
     # Stopped long before train.steps: "stopped", not "finished", in the row and when scanned.
     qtbot.waitUntil(lambda: window.runs.rows()[0]["Status"] == "stopped", timeout=WAIT_MS)
     window.runs.rescan()
-    qtbot.waitUntil(lambda: window.runs.info(s.run_dir) is not None
-                    and window.runs.info(s.run_dir).status == "stopped", timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.runs.info(s.run_dir) is not None and window.runs.info(s.run_dir).status == "stopped",
+        timeout=WAIT_MS,
+    )
 
 
 def _modals(window) -> list[QMessageBox]:
@@ -337,13 +411,17 @@ def test_a_run_being_made_is_starting_and_a_scan_that_fails_is_said_in_the_dock(
     with open(job.metrics_path, "a") as f:
         f.write('{"event": "stats", "step": 22, "lo\n')
     starting.save_config(Config())
-    qtbot.waitUntil(lambda: {r["Status"] for r in panel.rows()} == {"new", "damaged (2 processes)"},
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: {r["Status"] for r in panel.rows()} == {"new", "damaged (2 processes)"}, timeout=WAIT_MS
+    )
     damaged = next(r for r in panel.rows() if r["Folder"] == job.path.name)
     assert "torn line" in damaged["Note"]
     tree = panel.findChild(QTreeView, "runs_tree")
-    index = next(tree.model().index(i, HEADERS.index("Status")) for i in range(2)
-                 if tree.model().index(i, HEADERS.index("Status")).data() == damaged["Status"])
+    index = next(
+        tree.model().index(i, HEADERS.index("Status"))
+        for i in range(2)
+        if tree.model().index(i, HEADERS.index("Status")).data() == damaged["Status"]
+    )
     assert "torn line" in index.data(Qt.ItemDataRole.ToolTipRole)
     # A scan that fails (a bug): said under the filter, the rows kept; no dialog, however often.
     real = panel._scanner.scan
@@ -373,12 +451,17 @@ def _trained(tmp_path) -> Path:
 
 
 def test_untick_all_and_runs_of_another_dataset_unticked_when_the_current_run_changes(
-        dock_window, runs_dir, qtbot, tmp_path):
+    dock_window, runs_dir, qtbot, tmp_path
+):
     window = dock_window
     panel = window.runs
     toys = tmp_path / "toys"
-    assert main(["train", "--steps", "4", "--out", str(toys), "--preset", "ring8", "--set", "log.name=toy",
-                 *TINY]) == EXIT_OK
+    assert (
+        main(
+            ["train", "--steps", "4", "--out", str(toys), "--preset", "ring8", "--set", "log.name=toy", *TINY]
+        )
+        == EXIT_OK
+    )
     toy = next(toys.iterdir())
     panel.add_root(toys)
     qtbot.waitUntil(lambda: len(panel.rows()) == 4, timeout=WAIT_MS)
@@ -389,8 +472,9 @@ def test_untick_all_and_runs_of_another_dataset_unticked_when_the_current_run_ch
     # Ticked by hand while base is current: compared, whatever its dataset (the user asked).
     for path in (hinge, lr, toy):
         panel.set_ticked(path, True)
-    qtbot.waitUntil(lambda: {o.name for o in _overlaid(window)} == {"hinge", "base-lr", "toy"},
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: {o.name for o in _overlaid(window)} == {"hinge", "base-lr", "toy"}, timeout=WAIT_MS
+    )
     assert untick.isEnabled() and not panel.notice()
     # Another current run (digits): the ring8 one is unticked, and the dock says so.
     window.open_run(hinge)

@@ -69,8 +69,9 @@ def test_the_platform_qt_will_use(environ, qt_args, expected):
     assert platform_name(environ, qt_args) == expected
 
 
-@pytest.mark.parametrize("environ", [{"QT_QPA_PLATFORM": "offscreen"},
-                                     {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}])
+@pytest.mark.parametrize(
+    "environ", [{"QT_QPA_PLATFORM": "offscreen"}, {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}]
+)
 def test_other_platforms_need_no_xcb_libraries(environ):
     xcb_only = set(system_libs.XCB_LIBRARIES)
     assert problem(environ, platform="linux", load=loader(xcb_only)) is None
@@ -119,19 +120,33 @@ def test_the_check_knows_every_library_the_installed_xcb_plugin_needs():
     import PySide6
 
     qt = Path(PySide6.__file__).parent / "Qt"
-    files = [qt / "plugins" / "platforms" / "libqxcb.so", qt / "lib" / "libQt6XcbQpa.so.6",
-             qt / "lib" / "libQt6Gui.so.6", qt / "lib" / "libQt6DBus.so.6"]
+    files = [
+        qt / "plugins" / "platforms" / "libqxcb.so",
+        qt / "lib" / "libQt6XcbQpa.so.6",
+        qt / "lib" / "libQt6Gui.so.6",
+        qt / "lib" / "libQt6DBus.so.6",
+    ]
     if not all(f.exists() for f in files):
         pytest.skip("not a Linux PySide6 wheel")
     try:
-        out = subprocess.run(["readelf", "-d", *map(str, files)], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            ["readelf", "-d", *map(str, files)], capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("readelf is not available")
     needed = {line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line}
     # Qt's own, the C/C++ runtime and libraries every Linux has (QtCore already needs them).
-    base = {"libstdc++.so.6", "libm.so.6", "libgcc_s.so.1", "libc.so.6", "libz.so.1", "libzstd.so.1",
-            "libglib-2.0.so.0", "libgthread-2.0.so.0", "ld-linux-x86-64.so.2"}
+    base = {
+        "libstdc++.so.6",
+        "libm.so.6",
+        "libgcc_s.so.1",
+        "libc.so.6",
+        "libz.so.1",
+        "libzstd.so.1",
+        "libglib-2.0.so.0",
+        "libgthread-2.0.so.0",
+        "ld-linux-x86-64.so.2",
+    }
     needed = {n for n in needed if not n.startswith(("libQt6", "libicu")) and n not in base}
     assert needed - set(PACKAGES) == set()
 

@@ -28,6 +28,7 @@ def test_an_exception_in_a_slot_and_in_a_thread_is_a_message_in_the_window(windo
     monkeypatch.setattr(unexpected, "MIN_GAP_S", 0.0)
     window.unexpected.install()
     try:
+
         def clicked() -> None:
             raise ValueError("the slot's own bug")
 

@@ -16,13 +16,13 @@ def _start(qtbot, window, steps: int) -> None:
 
 
 def test_lab_shows_for_2d_data_and_hides_for_images(qtbot, make_window):
-    window = make_window(data__dataset="ring8", train__steps=30, log__sample_every=5,
-                         model__latent_dim=4)
+    window = make_window(data__dataset="ring8", train__steps=30, log__sample_every=5, model__latent_dim=4)
     lab = window._docks["lab2d"]
     assert not lab.isHidden()  # a 2D config shows its real data before Start (test_lab2d_panel)
     _start(qtbot, window, 10)
-    qtbot.waitUntil(lambda: window.lab2d.current_step is not None and window.lab2d.current_step > 0,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.lab2d.current_step is not None and window.lab2d.current_step > 0, timeout=WAIT_MS
+    )
     assert not lab.isHidden()
     assert lab.toggleViewAction().isEnabled()
     qtbot.waitUntil(lambda: not window.session.busy, timeout=WAIT_MS)
@@ -37,8 +37,14 @@ def test_lab_shows_for_2d_data_and_hides_for_images(qtbot, make_window):
 def test_metric_tabs_draw_values_with_bands(qtbot, window):
     h = window.session.history
     for i, step in enumerate((100, 200, 300)):
-        h.append(Stats(step=step, epoch=1.0, wall=float(i), values={
-            "loss_d": 1.0, "precision": 0.5 + 0.1 * i, "precision_std": 0.05}))
+        h.append(
+            Stats(
+                step=step,
+                epoch=1.0,
+                wall=float(i),
+                values={"loss_d": 1.0, "precision": 0.5 + 0.1 * i, "precision_std": 0.05},
+            )
+        )
     window.plots.refresh()
     x, y = window.plots.curve("Precision/recall", "precision").getData()
     assert list(x) == [100, 200, 300]
@@ -52,8 +58,16 @@ def test_metric_tabs_draw_values_with_bands(qtbot, window):
 
 def test_alerts_are_listed_marked_and_counted(qtbot, window):
     s = window.session
-    s.model.apply([Alert(step=120, kind="d_wins", message="D loss below 0.05 for 20 intervals",
-                         evidence={"loss_d": 0.01})])
+    s.model.apply(
+        [
+            Alert(
+                step=120,
+                kind="d_wins",
+                message="D loss below 0.05 for 20 intervals",
+                evidence={"loss_d": 0.01},
+            )
+        ]
+    )
     assert window.alerts.count() == 1
     assert "step 120" in window.alerts.texts()[0]
     assert "Discriminator winning" in window.alerts.texts()[0]
@@ -65,8 +79,9 @@ def test_alerts_are_listed_marked_and_counted(qtbot, window):
 
 
 def test_metrics_from_a_real_run_reach_the_plots(qtbot, make_window):
-    window = make_window(data__dataset="ring8", model__latent_dim=4, train__steps=30,
-                         metrics__every=10, metrics__samples=200)
+    window = make_window(
+        data__dataset="ring8", model__latent_dim=4, train__steps=30, metrics__every=10, metrics__samples=200
+    )
     got = collect(window.session.model, Metrics, [])
     window.findChild(QAction, "action_start").trigger()
     qtbot.waitUntil(lambda: len(got) >= 2 and not window.session.busy, timeout=WAIT_MS)

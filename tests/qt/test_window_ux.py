@@ -166,8 +166,9 @@ def test_space_pauses_from_a_committed_field_and_types_in_one_being_edited(qtbot
 def add_metric(window, key: str, points: list[tuple[int, float, float]]) -> None:
     h = window.session.history
     for i, (step, value, std) in enumerate(points):
-        h.append(Stats(step=step, epoch=1.0, wall=float(i), values={"loss_d": 1.0, key: value,
-                                                                    f"{key}_std": std}))
+        h.append(
+            Stats(step=step, epoch=1.0, wall=float(i), values={"loss_d": 1.0, key: value, f"{key}_std": std})
+        )
 
 
 def tinted(window, title: str, points: list[tuple[float, float]]) -> list[bool]:
@@ -212,8 +213,14 @@ def test_legends_list_only_series_with_data_and_never_cover_it(window):
     assert legend_labels(window, "Losses") == []  # nothing logged yet
     h = window.session.history
     for i, step in enumerate((100, 200)):
-        h.append(Stats(step=step, epoch=1.0, wall=float(i), values={
-            "loss_d": 1.0, "loss_g": 2.0, "classes_covered": 9.0, "classes_covered_std": 0.5}))
+        h.append(
+            Stats(
+                step=step,
+                epoch=1.0,
+                wall=float(i),
+                values={"loss_d": 1.0, "loss_g": 2.0, "classes_covered": 9.0, "classes_covered_std": 0.5},
+            )
+        )
     assert legend_labels(window, "Losses") == ["D loss", "G loss"]
     assert legend_labels(window, "Coverage") == ["classes covered"]  # no "modes covered" on digits
     for title in ("Losses", "Coverage"):
@@ -233,8 +240,11 @@ def marker_rows(window, title: str, x: float) -> list[int]:
     column = round(plot.mapFromScene(view.mapViewToScene(pg.Point(x, 0))).x())
     layer = window.plots.marker_layer(title)
     colours = {layer.color(i).name() for i in range(len(layer.markers))}
-    return [y for y in range(image.height())
-            if any(image.pixelColor(c, y).name() in colours for c in (column - 1, column, column + 1))]
+    return [
+        y
+        for y in range(image.height())
+        if any(image.pixelColor(c, y).name() in colours for c in (column - 1, column, column + 1))
+    ]
 
 
 def test_routine_autosaves_are_short_ticks_and_other_markers_full_lines(qtbot, make_window):
@@ -380,8 +390,9 @@ def test_the_loaded_preset_is_named_until_edited(qtbot, make_window, tmp_path):
 
 
 @pytest.mark.parametrize("button, name", [("samples_export_gif", "out.gif"), ("samples_save", "out.png")])
-def test_export_starts_in_the_run_folder_and_confirms(qtbot, make_window, tmp_path, monkeypatch,
-                                                      button, name):
+def test_export_starts_in_the_run_folder_and_confirms(
+    qtbot, make_window, tmp_path, monkeypatch, button, name
+):
     window = make_window(train__steps=10, log__sample_every=2)
     s = window.session
     action(window, "action_start").trigger()
@@ -436,7 +447,6 @@ def test_training_shortcuts_work_while_the_shortcuts_dialog_has_the_focus(qtbot,
     qtbot.waitUntil(lambda: window.session.state == "paused", timeout=WAIT_MS)
     dialog.close()
     stop_and_wait(qtbot, window)
-
 
 
 def test_the_readme_lists_every_shortcut(window):

@@ -20,8 +20,11 @@ def menu_actions(window) -> list:
 
 def unexplained(window) -> list[str]:
     """Disabled actions whose tooltip does not say why."""
-    return [a.objectName() for a in menu_actions(window)
-            if not a.isEnabled() and "not now:" not in a.toolTip().lower()]
+    return [
+        a.objectName()
+        for a in menu_actions(window)
+        if not a.isEnabled() and "not now:" not in a.toolTip().lower()
+    ]
 
 
 def test_every_disabled_action_says_why_in_every_state(qtbot, make_window, trained_run):

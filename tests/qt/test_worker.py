@@ -17,6 +17,7 @@ from tests.qt.conftest import LONG_RUN, WAIT_MS, tiny_config
 def TrainingWorker(build, control=None, *, run=True, sink=None, expected_errors=tuple):  # noqa: N802
     """A Worker that builds a trainer and, with `run`, trains it (`sink` sees every event on the
     worker thread, as the run folder writer would)."""
+
     def stream(trainer):
         for ev in trainer.run(control):
             if sink is not None:
@@ -46,8 +47,11 @@ class Recorder:
     @property
     def stats(self) -> list[list[Stats]]:
         """Each batch's stats (batches holding any)."""
-        return [[ev for ev in b if isinstance(ev, Stats)] for b in self.batches
-                if any(isinstance(ev, Stats) for ev in b)]
+        return [
+            [ev for ev in b if isinstance(ev, Stats)]
+            for b in self.batches
+            if any(isinstance(ev, Stats) for ev in b)
+        ]
 
     @property
     def finished(self) -> list[Finished]:
@@ -79,8 +83,9 @@ def run_worker(qtbot, owner, worker: Worker) -> Recorder:
 
 def test_stats_arrive_batched_and_in_step_order(qtbot, owner, tmp_path):
     steps = 120
-    cfg = tiny_config(tmp_path, train__steps=steps, log__every=1, log__sample_every=0,
-                      log__checkpoint_every=0)
+    cfg = tiny_config(
+        tmp_path, train__steps=steps, log__every=1, log__sample_every=0, log__checkpoint_every=0
+    )
     sunk = []
     worker = TrainingWorker(lambda: Trainer(cfg), Control(), sink=sunk.append)
     rec = run_worker(qtbot, owner, worker)
@@ -172,8 +177,9 @@ def test_build_only_reports_the_trainer_and_trains_nothing(qtbot, owner, tmp_pat
 
 
 def test_stop_ends_a_long_run_and_the_thread(qtbot, owner, tmp_path):
-    cfg = tiny_config(tmp_path, train__steps=1_000_000, log__every=1, log__sample_every=0,
-                      log__checkpoint_every=0)
+    cfg = tiny_config(
+        tmp_path, train__steps=1_000_000, log__every=1, log__sample_every=0, log__checkpoint_every=0
+    )
     control = Control()
     worker = TrainingWorker(lambda: Trainer(cfg), control)
     rec = Recorder(worker)

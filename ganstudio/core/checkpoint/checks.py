@@ -47,12 +47,17 @@ def check_state(ck: dict[str, Any], t: Trainer) -> None:
     d_step = check_optimizer(ck["optimizers"]["D"], t.opt_d, t.D, "optimizers.D")
     # G is updated once a step, D optim.d_steps >= 1 times.
     if not _counts(g_step, step):
-        raise CheckpointError(f"optimizers.G has made {_fmt(g_step)} updates, but the checkpoint is at "
-                              f"step {step} and G is updated once a step")
-    if g_step is not None and (d_step is None or (
-            _exact(g_step) and _exact(d_step) and d_step.value < g_step.value)):
-        raise CheckpointError(f"optimizers.D has made {_fmt(d_step)} updates, fewer than G's "
-                              f"{_fmt(g_step)}; D is updated at least once a step")
+        raise CheckpointError(
+            f"optimizers.G has made {_fmt(g_step)} updates, but the checkpoint is at "
+            f"step {step} and G is updated once a step"
+        )
+    if g_step is not None and (
+        d_step is None or (_exact(g_step) and _exact(d_step) and d_step.value < g_step.value)
+    ):
+        raise CheckpointError(
+            f"optimizers.D has made {_fmt(d_step)} updates, fewer than G's "
+            f"{_fmt(g_step)}; D is updated at least once a step"
+        )
     check_sampler(ck["sampler"], t.sampler, epoch=ck["epoch"])
     check_rng(ck["rng"], t)
     _tensor_like(ck["fixed_noise"], t.fixed_noise, "fixed noise", "this config's")
@@ -87,17 +92,22 @@ def check_module_state(sd: Any, module: nn.Module, part: str) -> None:
 def check_optimizer(sd: Any, opt: torch.optim.Optimizer, module: nn.Module, part: str) -> _Step | None:
     """An Adam state_dict that fits fresh optimizer `opt` of `module`; returns its update count
     (None when it has no state yet)."""
-    if not (isinstance(sd, dict) and isinstance(sd.get("state"), dict)
-            and isinstance(sd.get("param_groups"), list)):
+    if not (
+        isinstance(sd, dict)
+        and isinstance(sd.get("state"), dict)
+        and isinstance(sd.get("param_groups"), list)
+    ):
         raise CheckpointError(f"{part} is not an optimizer state (it needs 'state' and 'param_groups')")
     amsgrad = _check_groups(sd["param_groups"], opt.state_dict()["param_groups"], part)
     params = dict(enumerate(module.named_parameters()))  # Adam numbers them in this order
     state = sd["state"]
     extra = [k for k in state if k not in params]
     if extra:
-        raise CheckpointError(f"{part} has state for parameter {extra[0]!r}, but the model has only "
-                              f"{len(params)} parameters (0 to {len(params) - 1}): it is another model's "
-                              "optimizer state")
+        raise CheckpointError(
+            f"{part} has state for parameter {extra[0]!r}, but the model has only "
+            f"{len(params)} parameters (0 to {len(params) - 1}): it is another model's "
+            "optimizer state"
+        )
     keys = set(ADAM_STATE) | ({"max_exp_avg_sq"} if amsgrad else set())
     steps: list[tuple[_Step, int, str]] = []
     for pid, (name, p) in params.items():
@@ -108,33 +118,42 @@ def check_optimizer(sd: Any, opt: torch.optim.Optimizer, module: nn.Module, part
         return None
     if len(steps) != len(params):
         pid = next(i for i in params if i not in state)
-        raise CheckpointError(f"{part} has no state for parameter {pid} ({params[pid][0]}) but has some "
-                              "for others; one optimizer updates all its parameters together")
+        raise CheckpointError(
+            f"{part} has no state for parameter {pid} ({params[pid][0]}) but has some "
+            "for others; one optimizer updates all its parameters together"
+        )
     first, *_ = steps
     for other in steps[1:]:
         if other[0].value != first[0].value:
-            raise CheckpointError(f"{part} state steps differ: parameter {first[1]} ({first[2]}) is at "
-                                  f"{_fmt(first[0])}, parameter {other[1]} ({other[2]}) at {_fmt(other[0])}; "
-                                  "one optimizer updates all its parameters together")
+            raise CheckpointError(
+                f"{part} state steps differ: parameter {first[1]} ({first[2]}) is at "
+                f"{_fmt(first[0])}, parameter {other[1]} ({other[2]}) at {_fmt(other[0])}; "
+                "one optimizer updates all its parameters together"
+            )
     return first[0]
 
 
 def _check_groups(groups: list[Any], fresh_groups: list[dict[str, Any]], part: str) -> bool:
     """Parameter groups that fit the fresh optimizer's; whether any uses amsgrad."""
     if len(groups) != len(fresh_groups):
-        raise CheckpointError(f"{part} has {len(groups)} parameter groups, the model's optimizer has "
-                              f"{len(fresh_groups)}")
+        raise CheckpointError(
+            f"{part} has {len(groups)} parameter groups, the model's optimizer has {len(fresh_groups)}"
+        )
     amsgrad = False
     for i, (g, fresh) in enumerate(zip(groups, fresh_groups, strict=True)):
         if not isinstance(g, dict) or not isinstance(g.get("params"), list):
             raise CheckpointError(f"{part} parameter group {i} is not a parameter group")
         if g["params"] != fresh["params"]:
-            raise CheckpointError(f"{part} parameter group {i} lists parameters {_ids(g['params'])}, the "
-                                  f"model's optimizer has {_ids(fresh['params'])}")
+            raise CheckpointError(
+                f"{part} parameter group {i} lists parameters {_ids(g['params'])}, the "
+                f"model's optimizer has {_ids(fresh['params'])}"
+            )
         for key in FIXED_GROUP_KEYS:
             if key in g and key in fresh and (type(g[key]) is not type(fresh[key]) or g[key] != fresh[key]):
-                raise CheckpointError(f"{part} parameter group {i} has {key} = {g[key]!r}; GAN Studio's "
-                                      f"Adam uses {fresh[key]!r}")
+                raise CheckpointError(
+                    f"{part} parameter group {i} has {key} = {g[key]!r}; GAN Studio's "
+                    f"Adam uses {fresh[key]!r}"
+                )
         amsgrad = amsgrad or bool(g.get("amsgrad", False))
     return amsgrad
 
@@ -156,8 +175,10 @@ def for_optimizer(sd: dict[str, Any], opt: torch.optim.Optimizer) -> dict[str, A
     """A checked optimizer state_dict with `opt`'s implementation settings (fused, foreach...):
     they belong to this machine, and load_state_dict places the step counters by them."""
     fresh = opt.state_dict()["param_groups"]
-    groups = [{**g, **{k: f[k] for k in IMPLEMENTATION_KEYS if k in f}}
-              for g, f in zip(sd["param_groups"], fresh, strict=True)]
+    groups = [
+        {**g, **{k: f[k] for k in IMPLEMENTATION_KEYS if k in f}}
+        for g, f in zip(sd["param_groups"], fresh, strict=True)
+    ]
     return {**sd, "param_groups": groups}
 
 
@@ -219,22 +240,24 @@ def check_sampler(s: Any, sampler: Sampler, epoch: float | None = None) -> None:
         # the epoch. Either is a damaged file.
         low, high = int(perm.min()), int(perm.max())
         if low < 0 or high >= n:
-            raise CheckpointError(f"sampler.perm holds index {low if low < 0 else high}, outside the "
-                                  f"dataset's 0 to {n - 1}")
+            raise CheckpointError(
+                f"sampler.perm holds index {low if low < 0 else high}, outside the dataset's 0 to {n - 1}"
+            )
         counts = torch.bincount(perm, minlength=n)
         if bool((counts != 1).any()):
             twice = int(torch.nonzero(counts > 1)[0])
-            raise CheckpointError(f"sampler.perm is not a permutation of 0 to {n - 1}: index {twice} "
-                                  "appears more than once")
+            raise CheckpointError(
+                f"sampler.perm is not a permutation of 0 to {n - 1}: index {twice} appears more than once"
+            )
     pos = _int(s["pos"], "sampler.pos", 0, n if perm.numel() else 0)
     if pos % sampler.batch_size:
-        raise CheckpointError(f"sampler.pos is {pos}, not a multiple of the batch size "
-                              f"{sampler.batch_size}")
+        raise CheckpointError(f"sampler.pos is {pos}, not a multiple of the batch size {sampler.batch_size}")
     epochs = _int(s["epochs_done"], "sampler.epochs_done", 0)
     _bytes_state(s["generator"], sampler.generator.get_state().numel(), "sampler.generator")
     if epoch is not None and epoch != epochs + pos / n:
-        raise CheckpointError(f"epoch is {epoch!r}, but the sampler is {epochs} epochs and {pos} of {n} "
-                              "samples in")
+        raise CheckpointError(
+            f"epoch is {epoch!r}, but the sampler is {epochs} epochs and {pos} of {n} samples in"
+        )
 
 
 def check_rng(rng: Any, t: Trainer) -> None:
@@ -285,8 +308,9 @@ def check_accumulator(acc: Any, ref: torch.Tensor, step: int, wall: float) -> No
     _int(acc["count"], "stats_accumulator.count", 0, step)
     since = _finite(acc["wall"], "stats_accumulator.wall")
     if not 0 <= since <= wall:
-        raise CheckpointError(f"stats_accumulator.wall is {since!r}, outside 0 to the run's wall time "
-                              f"{wall!r}")
+        raise CheckpointError(
+            f"stats_accumulator.wall is {since!r}, outside 0 to the run's wall time {wall!r}"
+        )
 
 
 def check_history(h: Any, step: int) -> None:
@@ -310,8 +334,12 @@ def check_history(h: Any, step: int) -> None:
     if not isinstance(markers, list):
         raise CheckpointError(f"history.markers is {_describe(markers)}; it must be a list")
     for i, m in enumerate(markers):
-        if not (isinstance(m, (list, tuple)) and len(m) in (3, 4) and type(m[0]) is int
-                and all(isinstance(v, str) for v in m[1:])):
+        if not (
+            isinstance(m, (list, tuple))
+            and len(m) in (3, 4)
+            and type(m[0]) is int
+            and all(isinstance(v, str) for v in m[1:])
+        ):
             raise CheckpointError(f"history.markers[{i}] is {m!r}; it must be [step, kind, text(, tag)]")
 
 
@@ -323,8 +351,10 @@ def check_holdout(held: Any, n: int) -> torch.Tensor:
     if not (isinstance(held, torch.Tensor) and held.dtype == torch.int64 and held.dim() == 1):
         raise CheckpointError(f"holdout is {_describe(held)}; it must be a 1-D int64 tensor of image indices")
     if len(held) and (int(held.min()) < 0 or int(held.max()) >= n or bool((held[1:] <= held[:-1]).any())):
-        raise CheckpointError(f"holdout does not list distinct image indices in order below {n} (the "
-                              "dataset's size): the data is not the one this run trained on")
+        raise CheckpointError(
+            f"holdout does not list distinct image indices in order below {n} (the "
+            "dataset's size): the data is not the one this run trained on"
+        )
     if len(held) >= n:
         raise CheckpointError(f"holdout holds {len(held)} of the {n} images: none would be left to train on")
     return held.clone()
@@ -334,8 +364,9 @@ def check_events(events: Any) -> None:
     """The run's logged events (alerts, pauses, changes, checkpoints): a list of records."""
     if events is None:
         return  # a checkpoint from before they were kept
-    if not isinstance(events, list) or not all(isinstance(e, dict) and isinstance(e.get("event"), str)
-                                               and type(e.get("step")) is int for e in events):
+    if not isinstance(events, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("event"), str) and type(e.get("step")) is int for e in events
+    ):
         raise CheckpointError("events is not a list of event records (each with an event kind and a step)")
 
 

@@ -129,8 +129,9 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(path.parent)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.", suffix=".tmp",
-                                        dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.", suffix=".tmp", dir=path.parent
+        )
     except OSError as e:
         raise CheckpointError(_write_failed(path, e)) from e
     tmp = Path(tmp_name)
@@ -273,8 +274,10 @@ def _load(path: Path) -> dict[str, Any]:
 
 def unverified_note(path: str | Path) -> str:
     """What to tell someone who opened a checkpoint that load() marked verified = False."""
-    return (f"note: {path} is a version-1 checkpoint, written before checkpoints carried a digest, so "
-            "it cannot be checked for damage (checkpoints saved by this GAN Studio carry one).")
+    return (
+        f"note: {path} is a version-1 checkpoint, written before checkpoints carried a digest, so "
+        "it cannot be checked for damage (checkpoints saved by this GAN Studio carry one)."
+    )
 
 
 def _read(path: Path) -> Any:
@@ -291,32 +294,42 @@ def _read(path: Path) -> Any:
         raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
     unreadable = f"{path} is not a readable checkpoint: it is"
     if not head:
-        raise _Damaged(f"{unreadable} empty (0 bytes): not a checkpoint, or one whose writing never "
-                       "finished.")
+        raise _Damaged(
+            f"{unreadable} empty (0 bytes): not a checkpoint, or one whose writing never finished."
+        )
     if head.startswith(b"PK"):
         try:
             names = filekind.zip_members(path)
         except Exception as e:  # zipfile raises many kinds for a damaged directory
-            raise _Damaged(f"{unreadable} damaged: a zip archive whose directory cannot be read, so "
-                           f"truncated or corrupt ({_first_line(e)}).") from None
+            raise _Damaged(
+                f"{unreadable} damaged: a zip archive whose directory cannot be read, so "
+                f"truncated or corrupt ({_first_line(e)})."
+            ) from None
         if not filekind.is_torch_archive(names):
-            raise CheckpointError(f"{unreadable} a zip archive, but not one written by torch.save, so not a "
-                                  "GAN Studio checkpoint")
+            raise CheckpointError(
+                f"{unreadable} a zip archive, but not one written by torch.save, so not a "
+                "GAN Studio checkpoint"
+            )
         return _torch_load(path)
     if filekind.is_pickle(head):
         suspect = [g for g in filekind.pickle_globals(head + more) if not _TORCH_GLOBAL.match(g)]
         if suspect:
             raise CheckpointError(_refused(path, "it is a Python pickle", suspect[0]))
-        raise CheckpointError(f"{unreadable} a Python pickle (torch.save's legacy format, perhaps), not a "
-                              "GAN Studio checkpoint, which is a zip archive; it was not unpickled")
+        raise CheckpointError(
+            f"{unreadable} a Python pickle (torch.save's legacy format, perhaps), not a "
+            "GAN Studio checkpoint, which is a zip archive; it was not unpickled"
+        )
     what = filekind.known_format(head)
     if what == "a text file":
-        raise CheckpointError(f"{unreadable} a text file, not a GAN Studio checkpoint "
-                              f"(it begins {filekind.text_start(head)!r})")
+        raise CheckpointError(
+            f"{unreadable} a text file, not a GAN Studio checkpoint (it begins {filekind.text_start(head)!r})"
+        )
     if what:
         raise CheckpointError(f"{unreadable} {what}, not a GAN Studio checkpoint")
-    raise _Damaged(f"{unreadable} not a zip archive written by torch.save (it begins with the bytes "
-                   f"{head[:8].hex(' ')}), so not a GAN Studio checkpoint, or one damaged beyond reading.")
+    raise _Damaged(
+        f"{unreadable} not a zip archive written by torch.save (it begins with the bytes "
+        f"{head[:8].hex(' ')}), so not a GAN Studio checkpoint, or one damaged beyond reading."
+    )
 
 
 # Globals of torch's own formats: a pickle that names only these is torch's legacy format.
@@ -330,15 +343,19 @@ def _torch_load(path: Path) -> Any:
         found = re.search(r"GLOBAL ([\w.]+)", str(e)) if isinstance(e, pickle.UnpicklingError) else None
         if found:
             raise CheckpointError(_refused(path, "it is a torch archive", found.group(1))) from None
-        raise _Damaged(f"{path} is not a readable checkpoint: it is damaged: a torch archive that cannot "
-                       f"be read ({_first_line(e)}).") from None
+        raise _Damaged(
+            f"{path} is not a readable checkpoint: it is damaged: a torch archive that cannot "
+            f"be read ({_first_line(e)})."
+        ) from None
 
 
 def _refused(path: Path, what: str, name: str) -> str:
     # torch's own refusal advises allowlisting the global or weights_only=False: never pass that on.
-    return (f"{path} was refused: {what} that asks for the Python object {name} (GLOBAL {name}). A GAN "
-            "Studio checkpoint holds only tensors and plain values, and loading this file could run "
-            "code, so it was not unpickled")
+    return (
+        f"{path} was refused: {what} that asks for the Python object {name} (GLOBAL {name}). A GAN "
+        "Studio checkpoint holds only tensors and plain values, and loading this file could run "
+        "code, so it was not unpickled"
+    )
 
 
 # Lines of torch's messages that give advice about loading untrusted files: never passed on.
@@ -361,8 +378,10 @@ def _verify(obj: Any, path: Path) -> bool:
     if stored is None:
         if obj.get("version") == 1 or obj.get("version") not in READABLE_VERSIONS:
             return False  # version 1 had no digest; check() refuses an unknown version
-        raise _Damaged(f"{path} is damaged: it has no content digest, which every checkpoint of format "
-                       "version 2 carries.")
+        raise _Damaged(
+            f"{path} is damaged: it has no content digest, which every checkpoint of format "
+            "version 2 carries."
+        )
     method = stored.partition(":")[0] if isinstance(stored, str) else None
     if method not in checkpoint_digest.TENSOR_CHECKS:
         raise _Damaged(f"{path} is damaged: its content digest is unreadable ({str(stored)[:40]!r}).")
@@ -371,8 +390,10 @@ def _verify(obj: Any, path: Path) -> bool:
     except Exception as e:  # damage torch.load let through, in a form no checkpoint has
         raise _Damaged(f"{path} is damaged: its content cannot be read back ({_first_line(e)}).") from None
     if actual != stored:
-        raise _Damaged(f"{path} is damaged: its content does not match the digest stored in it, so "
-                       "bytes changed after it was written (a disk or copy error).")
+        raise _Damaged(
+            f"{path} is damaged: its content does not match the digest stored in it, so "
+            "bytes changed after it was written (a disk or copy error)."
+        )
     return True
 
 
@@ -422,8 +443,10 @@ def _instead(path: Path) -> str:
             best = (found, p) if best is None or found >= best[0] else best
             break
     if best is not None:
-        return (f"Use {best[1]} instead: it is the newest other checkpoint in {folder} that verifies "
-                f"(step {best[0]}).")
+        return (
+            f"Use {best[1]} instead: it is the newest other checkpoint in {folder} that verifies "
+            f"(step {best[0]})."
+        )
     if tried:
         return f"No other checkpoint in {folder} verifies; use one from another run or a backup."
     return f"There is no other checkpoint in {folder} to use instead."

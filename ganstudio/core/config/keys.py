@@ -165,9 +165,11 @@ class LogConfig:
     )
     tensorboard: bool = field(
         default=False,
-        metadata=_key("Also write TensorBoard event files (scalars, metrics, sample grids, hyperparameter "
-                      "changes) to <run>/tensorboard/ while training; needs the tensorboard extra.",
-                      live=True),
+        metadata=_key(
+            "Also write TensorBoard event files (scalars, metrics, sample grids, hyperparameter "
+            "changes) to <run>/tensorboard/ while training; needs the tensorboard extra.",
+            live=True,
+        ),
     )
 
 
@@ -207,13 +209,18 @@ class HealthConfig:
     )
     d_wins_window: int = field(
         default=20,
-        metadata=_key("Logged intervals in a row D's loss must stay low for a 'd_wins' alert.",
-                      min=1, max=100000, live=True),
+        metadata=_key(
+            "Logged intervals in a row D's loss must stay low for a 'd_wins' alert.",
+            min=1,
+            max=100000,
+            live=True,
+        ),
     )
     grad_max: float = field(
         default=1000.0,
-        metadata=_key("A 'grad_explode' alert when grad_d or grad_g exceeds this; 0 = off.", min=0.0,
-                      live=True),
+        metadata=_key(
+            "A 'grad_explode' alert when grad_d or grad_g exceeds this; 0 = off.", min=0.0, live=True
+        ),
     )
     grad_factor: float = field(
         default=50.0,
@@ -256,8 +263,12 @@ class HealthConfig:
     )
     overfit_window: int = field(
         default=20,
-        metadata=_key("Logged intervals in a row the gap must stay for a 'd_overfit' alert.",
-                      min=1, max=100000, live=True),
+        metadata=_key(
+            "Logged intervals in a row the gap must stay for a 'd_overfit' alert.",
+            min=1,
+            max=100000,
+            live=True,
+        ),
     )
 
 
@@ -340,6 +351,7 @@ KEYS: dict[str, KeyInfo] = {k.key: k for k in _all_keys()}
 def allowed(info: KeyInfo) -> str:
     if info.choices is not None:
         return "one of " + ", ".join(repr(c) for c in info.choices)
+
     def num(v: float) -> str:  # ints exactly (2**63 - 1 must not print as 9.22337e+18)
         return str(v) if info.type is int else f"{v:g}"
 

@@ -18,9 +18,7 @@ def live_changes(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
 
 #: Keys a run may change when it continues from a checkpoint (resumed or forked): the live ones, and
 #: those that touch neither the models' or the data's shapes nor the random streams.
-RESUMABLE_KEYS = LIVE_KEYS | frozenset(
-    {"log.out", "log.name", "train.device", "train.threads", "train.amp"}
-)
+RESUMABLE_KEYS = LIVE_KEYS | frozenset({"log.out", "log.name", "train.device", "train.threads", "train.amp"})
 #: A fork may also draw its noise from another seed from the fork on (its models and data are the
 #: parent's, so their shapes and the data order stay).
 FORK_KEYS = RESUMABLE_KEYS | frozenset({"train.seed"})
@@ -28,7 +26,7 @@ LOCKED_WHY = {
     "train": "cannot change while training runs; stop training to change it",
     "resume": "is fixed by the checkpoint's models and data; it cannot change when a run continues",
     "fork": "is fixed by the checkpoint's models and data (their shapes or the data order); a fork "
-            "can change the live keys, the loss and train.seed",
+    "can change the live keys, the loss and train.seed",
 }
 
 

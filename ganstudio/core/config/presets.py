@@ -10,8 +10,14 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     "digits": ("Classic fully connected GAN on the built-in 8x8 digits (the default).", {}),
     "digits-wgan-gp": (
         "WGAN-GP critic on the digits: 5 critic steps, Adam(0, 0.9).",
-        {"loss.kind": "wgan-gp", "optim.d_steps": 5, "optim.beta1": 0.0, "optim.beta2": 0.9,
-         "optim.lr_g": 1e-4, "optim.lr_d": 1e-4},
+        {
+            "loss.kind": "wgan-gp",
+            "optim.d_steps": 5,
+            "optim.beta1": 0.0,
+            "optim.beta2": 0.9,
+            "optim.lr_g": 1e-4,
+            "optim.lr_d": 1e-4,
+        },
     ),
     "digits-dcgan": (
         "DCGAN on the digits upscaled to 16x16.",
@@ -28,10 +34,23 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     # some machines and 0-2 on that Xeon, where the floating-point details of its BLAS path differ.
     "ring8": (
         "8 Gaussians on a ring with WGAN-GP (5 critic steps, an EMA of G): covers all 8 modes.",
-        {"data.dataset": "ring8", "loss.kind": "wgan-gp", "loss.gp_weight": 1.0, "optim.d_steps": 5,
-         "optim.lr_g": 1e-3, "optim.lr_d": 1e-3, "optim.beta1": 0.5, "optim.beta2": 0.9,
-         "model.width": 128, "model.latent_dim": 8, "train.batch_size": 256, "train.ema": 0.99,
-         "train.steps": 2000, "log.sample_every": 50, "metrics.every": 200},
+        {
+            "data.dataset": "ring8",
+            "loss.kind": "wgan-gp",
+            "loss.gp_weight": 1.0,
+            "optim.d_steps": 5,
+            "optim.lr_g": 1e-3,
+            "optim.lr_d": 1e-3,
+            "optim.beta1": 0.5,
+            "optim.beta2": 0.9,
+            "model.width": 128,
+            "model.latent_dim": 8,
+            "train.batch_size": 256,
+            "train.ema": 0.99,
+            "train.steps": 2000,
+            "log.sample_every": 50,
+            "metrics.every": 200,
+        },
     ),
     # D learns 6x faster than G: where D is sure, the saturating loss leaves G almost no gradient, so
     # G settles on the few modes where D is fooled: at 3,000 steps (one thread) seeds 0-8 covered
@@ -39,21 +58,43 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     "ring8-minimax": (
         "The ring with the original saturating loss and a discriminator learning 6x faster than G: "
         "watch G drop modes and settle on a few of the 8.",
-        {"data.dataset": "ring8", "loss.kind": "minimax", "model.latent_dim": 8,
-         "optim.lr_g": 2.5e-4, "optim.lr_d": 1.5e-3, "train.batch_size": 256, "train.steps": 3000,
-         "log.sample_every": 100, "metrics.every": 200},
+        {
+            "data.dataset": "ring8",
+            "loss.kind": "minimax",
+            "model.latent_dim": 8,
+            "optim.lr_g": 2.5e-4,
+            "optim.lr_d": 1.5e-3,
+            "train.batch_size": 256,
+            "train.steps": 3000,
+            "log.sample_every": 100,
+            "metrics.every": 200,
+        },
     ),
     "grid25": (
         "25 Gaussians on a 5x5 grid.",
-        {"data.dataset": "grid25", "model.latent_dim": 8, "optim.lr_g": 1e-3, "optim.lr_d": 1e-3,
-         "train.batch_size": 256, "train.steps": 5000, "log.sample_every": 100,
-         "metrics.every": 200},
+        {
+            "data.dataset": "grid25",
+            "model.latent_dim": 8,
+            "optim.lr_g": 1e-3,
+            "optim.lr_d": 1e-3,
+            "train.batch_size": 256,
+            "train.steps": 5000,
+            "log.sample_every": 100,
+            "metrics.every": 200,
+        },
     ),
     "spiral": (
         "Gaussian modes along a spiral.",
-        {"data.dataset": "spiral", "model.latent_dim": 8, "optim.lr_g": 1e-3, "optim.lr_d": 1e-3,
-         "train.batch_size": 256, "train.steps": 5000, "log.sample_every": 100,
-         "metrics.every": 200},
+        {
+            "data.dataset": "spiral",
+            "model.latent_dim": 8,
+            "optim.lr_g": 1e-3,
+            "optim.lr_d": 1e-3,
+            "train.batch_size": 256,
+            "train.steps": 5000,
+            "log.sample_every": 100,
+            "metrics.every": 200,
+        },
     ),
     "mnist-dcgan": (
         "DCGAN on MNIST 28x28 (needs the MNIST files in data.root, or a network to fetch them).",

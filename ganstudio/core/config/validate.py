@@ -178,5 +178,7 @@ def batch_split_problem(batch_size: int, processes: int) -> str | None:
     lower = batch_size - batch_size % processes
     upper = lower + processes
     near = f"{lower} or {upper}" if lower > 0 else f"{upper}"
-    return (f"train.batch_size = {batch_size} is the global batch and must divide by the {processes} "
-            f"processes (WORLD_SIZE); use {near}")
+    return (
+        f"train.batch_size = {batch_size} is the global batch and must divide by the {processes} "
+        f"processes (WORLD_SIZE); use {near}"
+    )

@@ -20,8 +20,13 @@ if TYPE_CHECKING:
     from ganstudio.core.metrics.registry import METRICS, REGISTRY, Metric, applicable
 
 __all__ = ["METRICS", "REGISTRY", "Evaluator", "Metric", "applicable", "summary"]
-_LAZY = {"Evaluator": "evaluator", "METRICS": "registry", "REGISTRY": "registry", "Metric": "registry",
-         "applicable": "registry"}
+_LAZY = {
+    "Evaluator": "evaluator",
+    "METRICS": "registry",
+    "REGISTRY": "registry",
+    "Metric": "registry",
+    "applicable": "registry",
+}
 
 
 def __getattr__(name: str) -> Any:

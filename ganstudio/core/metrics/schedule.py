@@ -35,8 +35,9 @@ class QualityMetrics:
         """Hand a CPU copy of `generator`'s weights at `step` to the metrics thread."""
         if self._worker is None:
             shape = self.data.shape
-            self._worker = BackgroundEvaluator(Evaluator(cfg, self.data, "cpu"),
-                                               lambda: cpu_generator(cfg, shape))
+            self._worker = BackgroundEvaluator(
+                Evaluator(cfg, self.data, "cpu"), lambda: cpu_generator(cfg, shape)
+            )
         n = cfg.metrics.samples
         if self._noise is None or self._noise.shape[0] != n:
             # Its own generator: the training noise and the global RNG streams are left alone.
@@ -52,8 +53,11 @@ class QualityMetrics:
             return
         for r in self._worker.poll():
             if r.values is None:
-                yield Alert(step=r.step, kind="metrics",
-                            message=f"quality metrics for step {r.step} failed: {r.error}")
+                yield Alert(
+                    step=r.step,
+                    kind="metrics",
+                    message=f"quality metrics for step {r.step} failed: {r.error}",
+                )
                 continue
             ev = Metrics(step=r.step, values=r.values)
             yield ev

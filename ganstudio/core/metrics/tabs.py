@@ -30,17 +30,42 @@ TABS = (
     PlotTab("Gradients", (("grad_d", "‖∇D‖"), ("grad_g", "‖∇G‖")), "gradient norm"),
     PlotTab("Learning rates", (("lr_d", "lr D"), ("lr_g", "lr G")), "learning rate", smooth=False),
     # Quality metrics arrive every metrics.every steps with a bootstrap std: dots and bands.
-    PlotTab("Coverage", (("modes_covered", "modes covered"), ("classes_covered", "classes covered")),
-            "count", bands=True),
-    PlotTab("Precision/recall", (("precision", "precision"), ("recall", "recall"), ("density", "density"),
-                                 ("coverage", "coverage"), ("high_quality", "high-quality share")),
-            "score", bands=True),
+    PlotTab(
+        "Coverage",
+        (("modes_covered", "modes covered"), ("classes_covered", "classes covered")),
+        "count",
+        bands=True,
+    ),
+    PlotTab(
+        "Precision/recall",
+        (
+            ("precision", "precision"),
+            ("recall", "recall"),
+            ("density", "density"),
+            ("coverage", "coverage"),
+            ("high_quality", "high-quality share"),
+        ),
+        "score",
+        bands=True,
+    ),
     PlotTab("FD", (("fd", "Fréchet distance (classifier features)"),), "FD", bands=True),
     # D on training reals, reals it never trained on (data.holdout) and fakes: when the first two
     # part, D is memorising (the d_overfit alert); r_t is StyleGAN2-ADA's heuristic.
-    PlotTab("Overfitting", (("holdout_acc_train", "D accuracy: training reals"),
-                            ("holdout_acc_heldout", "held-out reals"), ("holdout_acc_fake", "fakes"),
-                            ("d_overfit_rt", "r_t")), "accuracy / r_t"),
-    PlotTab("Layer gradients", (), "gradient norm", smooth=False,
-            groups=(("grad_G.", "G layers", "blues"), ("grad_D.", "D layers", "oranges"))),
+    PlotTab(
+        "Overfitting",
+        (
+            ("holdout_acc_train", "D accuracy: training reals"),
+            ("holdout_acc_heldout", "held-out reals"),
+            ("holdout_acc_fake", "fakes"),
+            ("d_overfit_rt", "r_t"),
+        ),
+        "accuracy / r_t",
+    ),
+    PlotTab(
+        "Layer gradients",
+        (),
+        "gradient norm",
+        smooth=False,
+        groups=(("grad_G.", "G layers", "blues"), ("grad_D.", "D layers", "oranges")),
+    ),
 )

@@ -51,6 +51,3 @@ def init_weights(m: nn.Module) -> None:
 
 def count_parameters(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
-
-
-

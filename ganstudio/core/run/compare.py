@@ -21,8 +21,11 @@ def _show(v: Any) -> str:
 def key_history(state: RunState, key: str) -> list[tuple[int, Any]]:
     """[(step, value)] of `key` over a run: its value at the start, then each change and its step
     (the config a run folder holds is its latest, so the start is the first change's old value)."""
-    changes = [(ev.step, ev.changes[key]) for ev in state.log
-               if isinstance(ev, HyperparamsChanged) and key in ev.changes]
+    changes = [
+        (ev.step, ev.changes[key])
+        for ev in state.log
+        if isinstance(ev, HyperparamsChanged) and key in ev.changes
+    ]
     final = get(state.config, key) if state.config is not None else None
     if not changes:
         return [(0, final)]
@@ -30,7 +33,7 @@ def key_history(state: RunState, key: str) -> list[tuple[int, Any]]:
 
 
 def describe_key(history: list[tuple[int, Any]]) -> str:
-    """"2e-4", or "2e-4 → 1e-3 @ 3,000 → 5e-4 @ 4,000" for a key changed during the run."""
+    """ "2e-4", or "2e-4 → 1e-3 @ 3,000 → 5e-4 @ 4,000" for a key changed during the run."""
     first, *rest = history
     return " → ".join([_show(first[1])] + [f"{_show(v)} @ {step:,}" for step, v in rest])
 
@@ -48,4 +51,3 @@ def config_diff(states: list[RunState], skip: tuple[str, ...] = ("log.out",)) ->
         if changed or len(set(cells)) > 1:
             out.append((key, cells))
     return out
-

@@ -78,8 +78,13 @@ class RunDriver:
     ):
         if not isinstance(spec, RunSpec):
             checkpoint = resume_checkpoint(resume, folder)
-            spec = RunSpec(spec, checkpoint=checkpoint, fork=fork, folder=folder,
-                           out=Path(out) if out is not None else None)
+            spec = RunSpec(
+                spec,
+                checkpoint=checkpoint,
+                fork=fork,
+                folder=folder,
+                out=Path(out) if out is not None else None,
+            )
         self.spec = spec
         self.cfg = spec.cfg
         self.collective = collective  # None: one process (train.distributed.Local, made when prepared)
@@ -160,8 +165,14 @@ class RunDriver:
         store = self.folder.checkpoints_dir if self.collective.main else None
         if ckpt is None:
             return Trainer(self.cfg, checkpoint_dir=store, collective=self.collective)
-        trainer = Trainer.from_checkpoint(ckpt, config=self.cfg, checkpoint_dir=store, fork=self.spec.fork,
-                                          collective=self.collective, name=str(self.spec.checkpoint))
+        trainer = Trainer.from_checkpoint(
+            ckpt,
+            config=self.cfg,
+            checkpoint_dir=store,
+            fork=self.spec.fork,
+            collective=self.collective,
+            name=str(self.spec.checkpoint),
+        )
         self._replay = created  # a new folder gets the earlier history; the same folder has it already
         if self.spec.fork and trainer.main:
             _note_fork(trainer, ckpt)
@@ -175,8 +186,14 @@ class RunDriver:
             self._replay = trainer.step > 0
         trainer.checkpoint_dir = self.folder.checkpoints_dir
         if not self.folder.meta_path.exists():  # a --run-dir made by hand or by an older version
-            self.folder.write_meta({"created": time.time(), "host": socket.gethostname(),
-                                    "name": run_name(trainer.cfg), "parent": self._parent})
+            self.folder.write_meta(
+                {
+                    "created": time.time(),
+                    "host": socket.gethostname(),
+                    "name": run_name(trainer.cfg),
+                    "parent": self._parent,
+                }
+            )
         if trainer.cfg.log.tensorboard:  # no package: said now, before training starts
             from ganstudio.core.run.tensorboard import TensorBoardMissing, check_available
 
@@ -252,8 +269,13 @@ class RunDriver:
             return []  # (at the end nothing more is trained: the final checkpoint's failure says it)
         steps, self._unsaved = self._unsaved, []
         folder = self.folder
-        message = halt_message(folder.checkpoints_dir, steps, self.on_log_failure == "pause",
-                               folder.latest_checkpoint(), folder.path)
+        message = halt_message(
+            folder.checkpoints_dir,
+            steps,
+            self.on_log_failure == "pause",
+            folder.latest_checkpoint(),
+            folder.path,
+        )
         return [self._halt(ev.step, message)]
 
     def _halt(self, step: int, message: str) -> Alert:
@@ -309,9 +331,17 @@ class RunDriver:
             self._tensorboard.handle(ev)
         except Exception as e:  # a missing package, a full disk: TensorBoard is a bonus, not the run
             self._tensorboard_failed = True
-            return [Alert(step=getattr(ev, "step", 0), kind="disk", message=(
-                f"TensorBoard files are not written to {self.folder.tensorboard_dir}: {e}. Training and "
-                "its run folder go on; turn log.tensorboard off, or fix this and turn it on again."))]
+            return [
+                Alert(
+                    step=getattr(ev, "step", 0),
+                    kind="disk",
+                    message=(
+                        f"TensorBoard files are not written to {self.folder.tensorboard_dir}: {e}. "
+                        "Training and its run folder go on; turn log.tensorboard off, or fix this and turn "
+                        "it on again."
+                    ),
+                )
+            ]
         return []
 
     def close(self) -> None:
@@ -341,7 +371,10 @@ def _note_fork(trainer: Any, ckpt: dict[str, Any]) -> None:
     where it leaves the parent and how."""
     from ganstudio.core.checkpoint import io as checkpoints
 
-    changes = {k: v for k, v in live_changes(checkpoints.config_of(ckpt), trainer.cfg).items()
-               if k not in ("log.out", "log.name", "train.device", "train.threads")}
+    changes = {
+        k: v
+        for k, v in live_changes(checkpoints.config_of(ckpt), trainer.cfg).items()
+        if k not in ("log.out", "log.name", "train.device", "train.threads")
+    }
     if changes:
         trainer.state.apply(HyperparamsChanged(step=trainer.step, changes=changes))

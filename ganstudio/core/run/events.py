@@ -61,16 +61,32 @@ class RunStarted:
 
     def record(self) -> dict[str, Any]:
         # The config is in config.toml beside the log; a line stays short.
-        return {"event": self.KIND, "step": self.step, "device": self.device,
-                "total_steps": self.total_steps, "threads": self.threads, "host": self.host,
-                "pid": self.pid, "world_size": self.world_size, "backend": self.backend}
+        return {
+            "event": self.KIND,
+            "step": self.step,
+            "device": self.device,
+            "total_steps": self.total_steps,
+            "threads": self.threads,
+            "host": self.host,
+            "pid": self.pid,
+            "world_size": self.world_size,
+            "backend": self.backend,
+        }
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> RunStarted:
-        return cls(run_dir=None, config={}, device=str(r.get("device", "")), step=int(r["step"]),
-                   total_steps=int(r.get("total_steps", 0)), threads=int(r.get("threads", 0)),
-                   host=str(r.get("host", "")), pid=int(r.get("pid", 0)),
-                   world_size=int(r.get("world_size", 1)), backend=str(r.get("backend", "")))
+        return cls(
+            run_dir=None,
+            config={},
+            device=str(r.get("device", "")),
+            step=int(r["step"]),
+            total_steps=int(r.get("total_steps", 0)),
+            threads=int(r.get("threads", 0)),
+            host=str(r.get("host", "")),
+            pid=int(r.get("pid", 0)),
+            world_size=int(r.get("world_size", 1)),
+            backend=str(r.get("backend", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -93,8 +109,9 @@ class Stats:
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> Stats:
         values = {k: _num(v) for k, v in r.items() if k not in _STATS_FIELDS}
-        return cls(step=int(r["step"]), epoch=_num(r.get("epoch", 0.0)), wall=_num(r.get("wall", 0.0)),
-                   values=values)
+        return cls(
+            step=int(r["step"]), epoch=_num(r.get("epoch", 0.0)), wall=_num(r.get("wall", 0.0)), values=values
+        )
 
 
 _STATS_FIELDS = frozenset(("event", "step", "epoch", "wall"))
@@ -153,8 +170,11 @@ class HyperparamsChanged:
     KIND: ClassVar[str] = "hparams"
 
     def record(self) -> dict[str, Any]:
-        return {"event": self.KIND, "step": self.step,
-                "changes": {k: [json_safe(old), json_safe(new)] for k, (old, new) in self.changes.items()}}
+        return {
+            "event": self.KIND,
+            "step": self.step,
+            "changes": {k: [json_safe(old), json_safe(new)] for k, (old, new) in self.changes.items()},
+        }
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> HyperparamsChanged:
@@ -162,8 +182,12 @@ class HyperparamsChanged:
         return cls(step=int(r["step"]), changes=changes)
 
     def describe(self) -> str:
-        return ", ".join(f"{k}: {old:g} → {new:g}" if isinstance(new, float) and isinstance(old, float)
-                         else f"{k}: {old} → {new}" for k, (old, new) in self.changes.items())
+        return ", ".join(
+            f"{k}: {old:g} → {new:g}"
+            if isinstance(new, float) and isinstance(old, float)
+            else f"{k}: {old} → {new}"
+            for k, (old, new) in self.changes.items()
+        )
 
 
 @dataclass(frozen=True)
@@ -265,15 +289,26 @@ class Alert:
     REQUEST_KINDS: ClassVar[frozenset[str]] = frozenset(("config", "control"))
 
     def record(self) -> dict[str, Any]:
-        return {"event": self.KIND, "step": self.step, "kind": self.kind, "message": self.message,
-                "evidence": {k: json_safe(v) for k, v in self.evidence.items()}}
+        return {
+            "event": self.KIND,
+            "step": self.step,
+            "kind": self.kind,
+            "message": self.message,
+            "evidence": {k: json_safe(v) for k, v in self.evidence.items()},
+        }
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> Alert:
-        evidence = {str(k): (_num(v) if v is None or isinstance(v, (int, float)) else v)
-                    for k, v in dict(r.get("evidence") or {}).items()}
-        return cls(step=int(r["step"]), kind=str(r.get("kind", "")), message=str(r.get("message", "")),
-                   evidence=evidence)
+        evidence = {
+            str(k): (_num(v) if v is None or isinstance(v, (int, float)) else v)
+            for k, v in dict(r.get("evidence") or {}).items()
+        }
+        return cls(
+            step=int(r["step"]),
+            kind=str(r.get("kind", "")),
+            message=str(r.get("message", "")),
+            evidence=evidence,
+        )
 
 
 @dataclass(frozen=True)
@@ -296,8 +331,12 @@ class Marker:
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> Marker:
-        return cls(step=int(r["step"]), kind=str(r.get("kind", "")), text=str(r.get("text", "")),
-                   tag=str(r.get("tag") or ""))
+        return cls(
+            step=int(r["step"]),
+            kind=str(r.get("kind", "")),
+            text=str(r.get("text", "")),
+            tag=str(r.get("tag") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -328,8 +367,9 @@ class Failed:
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> Failed:
-        return cls(step=int(r["step"]), message=str(r.get("message", "")),
-                   traceback=str(r.get("traceback", "")))
+        return cls(
+            step=int(r["step"]), message=str(r.get("message", "")), traceback=str(r.get("traceback", ""))
+        )
 
 
 @dataclass(frozen=True)
@@ -390,8 +430,20 @@ Event = (
 #: run folder, which loads the file they name).
 LOGGED: dict[str, Any] = {
     cls.KIND: cls
-    for cls in (RunStarted, Stats, HyperparamsChanged, CheckpointSaved, CheckpointFailed, Paused, Resumed,
-                Metrics, Alert, Marker, Finished, Failed)
+    for cls in (
+        RunStarted,
+        Stats,
+        HyperparamsChanged,
+        CheckpointSaved,
+        CheckpointFailed,
+        Paused,
+        Resumed,
+        Metrics,
+        Alert,
+        Marker,
+        Finished,
+        Failed,
+    )
 }
 
 

@@ -22,14 +22,16 @@ FIRST = ("step", "epoch", "wall")
 def check_run(folder: RunFolder) -> None:
     """RunFolderError unless `folder` is a run folder this version reads."""
     if not folder.path.is_dir():
-        raise RunFolderError(f"{folder.path} is not a folder; give a run folder (it holds config.toml "
-                             "and metrics.jsonl)")
+        raise RunFolderError(
+            f"{folder.path} is not a folder; give a run folder (it holds config.toml and metrics.jsonl)"
+        )
     problem = folder.version_problem()
     if problem is not None:
         raise RunFolderError(problem)
     if not folder.metrics_path.is_file():
-        raise RunFolderError(f"{folder.path} has no metrics.jsonl: it is not a run folder, or nothing "
-                             "was logged yet")
+        raise RunFolderError(
+            f"{folder.path} has no metrics.jsonl: it is not a run folder, or nothing was logged yet"
+        )
 
 
 def export_csv(folder: RunFolder, target: str | Path) -> int:

@@ -139,8 +139,13 @@ class RunFolder:
     # ----- making and recognising ----------------------------------------------------------------
 
     @classmethod
-    def create(cls, cfg: Config, out: str | Path | None = None, now: float | None = None,
-               parent: dict[str, Any] | None = None) -> RunFolder:
+    def create(
+        cls,
+        cfg: Config,
+        out: str | Path | None = None,
+        now: float | None = None,
+        parent: dict[str, Any] | None = None,
+    ) -> RunFolder:
         """Make a new, unique run folder under `out` (default cfg.log.out), with its run.json."""
         base_dir = Path(out if out is not None else cfg.log.out).expanduser()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
@@ -153,24 +158,32 @@ class RunFolder:
                 if not base_dir.is_dir():
                     raise RunFolderError(
                         f"cannot make a run folder in {base_dir}: it is a file, not a folder; "
-                        "choose another runs folder (log.out)") from None
+                        "choose another runs folder (log.out)"
+                    ) from None
                 continue
             except (OSError, ValueError) as e:
                 raise RunFolderError(
                     f"cannot make the run folder {path}: {describe_os_error(e)}. Choose another "
-                    "runs folder (log.out) or run name (log.name)") from None
+                    "runs folder (log.out) or run name (log.name)"
+                ) from None
             folder = cls(path)
             try:
-                folder.write_meta({"created": time.time() if now is None else now,
-                                   "host": socket.gethostname(), "name": run_name(cfg),
-                                   "parent": parent})
+                folder.write_meta(
+                    {
+                        "created": time.time() if now is None else now,
+                        "host": socket.gethostname(),
+                        "name": run_name(cfg),
+                        "parent": parent,
+                    }
+                )
             except RunFolderError:
                 with contextlib.suppress(OSError):
                     path.rmdir()
                 raise
             return folder
-        raise RunFolderError(f"cannot make a new run folder under {base_dir}: 1000 folders named {base} "
-                             "exist already")
+        raise RunFolderError(
+            f"cannot make a new run folder under {base_dir}: 1000 folders named {base} exist already"
+        )
 
     @classmethod
     def of_checkpoint(cls, path: str | Path) -> RunFolder | None:
@@ -230,8 +243,10 @@ class RunFolder:
             return f"{self.meta_path} is not a GAN Studio run description"
         version = meta.get("version")
         if not isinstance(version, int) or version > VERSION:
-            return (f"{self.path} was written by a newer GAN Studio (run folder format {version!r}; "
-                    f"this one reads {VERSION}): update GAN Studio to open it")
+            return (
+                f"{self.path} was written by a newer GAN Studio (run folder format {version!r}; "
+                f"this one reads {VERSION}): update GAN Studio to open it"
+            )
         return None
 
     @property
@@ -268,8 +283,9 @@ class RunFolder:
         """The PNG of the samples at `step` (for 2D data the scatter; its points are beside it)."""
         return self.samples_dir / f"step-{step:09d}.png"
 
-    def sample_timeline(self, up_to_step: int | None = None,
-                        limit: int | None = None) -> list[tuple[int, Path]]:
+    def sample_timeline(
+        self, up_to_step: int | None = None, limit: int | None = None
+    ) -> list[tuple[int, Path]]:
         """(step, png) of the folder's sample grids, by step; at most `limit` of them, evenly thinned
         (`thin`), when a limit is given."""
         out = []
@@ -282,8 +298,14 @@ class RunFolder:
         out.sort()
         return out if limit is None else [out[i] for i in thin(len(out), limit)]
 
-    def write_samples(self, step: int, grid: np.ndarray | None, points: np.ndarray | None,
-                      reference: np.ndarray | None = None, lab: dict[str, Any] | None = None) -> Path:
+    def write_samples(
+        self,
+        step: int,
+        grid: np.ndarray | None,
+        points: np.ndarray | None,
+        reference: np.ndarray | None = None,
+        lab: dict[str, Any] | None = None,
+    ) -> Path:
         """Write one step's samples; returns the PNG's path. Raises OSError."""
         png = self.sample_path(step)
         png.parent.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,15 @@ class Follower:
         if not self.folder.path.is_dir():
             if not self._missing:
                 self._missing = True
-                out.append(SourceStatus("missing", (
-                    f"the run folder {self.folder.path} has disappeared (deleted, moved or unmounted); "
-                    "what was read stays shown, and it is followed again if it comes back")))
+                out.append(
+                    SourceStatus(
+                        "missing",
+                        (
+                            f"the run folder {self.folder.path} has disappeared (deleted, moved or "
+                            "unmounted); what was read stays shown, and it is followed again if it comes back"
+                        ),
+                    )
+                )
             return out
         try:
             events = self.reader.read()
@@ -59,9 +65,15 @@ class Follower:
         out.extend(events)
         if self.reader.damaged > self._damaged:
             self._damaged = self.reader.damaged
-            out.append(SourceStatus("damaged", (
-                f"{self._damaged} line{'s' if self._damaged != 1 else ''} of {self.folder.metrics_path} "
-                "could not be read (torn or foreign) and were skipped")))
+            out.append(
+                SourceStatus(
+                    "damaged",
+                    (
+                        f"{self._damaged} line{'s' if self._damaged != 1 else ''} of "
+                        f"{self.folder.metrics_path} could not be read (torn or foreign) and were skipped"
+                    ),
+                )
+            )
         for ev in events:
             self._logged = status_of(ev) or self._logged
         out.extend(self._pulse_events())
@@ -101,10 +113,14 @@ class Follower:
         try:
             st = path.stat()
             data = json.loads(path.read_text(encoding="utf-8"))
-            ev = Heartbeat(time=float(data["time"]), step=int(data.get("step", 0)),
-                           status=str(data.get("status", "running")), host=str(data.get("host", "")),
-                           pid=int(data.get("pid", 0)),
-                           steps_per_s=float(data.get("steps_per_s") or float("nan")))
+            ev = Heartbeat(
+                time=float(data["time"]),
+                step=int(data.get("step", 0)),
+                status=str(data.get("status", "running")),
+                host=str(data.get("host", "")),
+                pid=int(data.get("pid", 0)),
+                steps_per_s=float(data.get("steps_per_s") or float("nan")),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return (st.st_mtime_ns, st.st_size, data.get("seq")), ev, st.st_mtime

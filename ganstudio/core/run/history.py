@@ -194,6 +194,7 @@ class History:
             buf = np.full(h._cap, np.nan)
             buf[:n] = values
             h._values[key] = buf
-        h.markers = [Marker(int(m[0]), str(m[1]), str(m[2]), str(m[3]) if len(m) > 3 else "")
-                     for m in state["markers"]]
+        h.markers = [
+            Marker(int(m[0]), str(m[1]), str(m[2]), str(m[3]) if len(m) > 3 else "") for m in state["markers"]
+        ]
         return h

@@ -41,8 +41,10 @@ TAIL_BYTES = 64 * 1024  # the end of metrics.jsonl read for the status, the step
 #: The quality metric shown for a run: the first of these its last evaluation has.
 MAIN_METRICS = ("fd", "modes_covered", "classes_covered", "recognised", "high_quality", "precision")
 _LIFECYCLE_KINDS = frozenset(cls.KIND for cls in (RunStarted, Resumed, Paused, Finished, Failed))
-NEVER_STARTED = (f"no {CONFIG} {STALE_S:.0f} s after its folder was made: its process stopped while "
-                 "starting (or is still loading its data, or the folder did not sync whole)")
+NEVER_STARTED = (
+    f"no {CONFIG} {STALE_S:.0f} s after its folder was made: its process stopped while "
+    "starting (or is still loading its data, or the folder did not sync whole)"
+)
 
 
 class RunsError(Exception):
@@ -111,8 +113,10 @@ class RunInfo:
     def why_not_trash(self) -> str:
         """Why this run cannot go to the trash now ("" when it can)."""
         if self.alive:
-            return (f"{self.name} is {self.status} in another process (a sign of life under "
-                    f"{STALE_S:.0f} s old): stop it first; a live run is never moved to the trash")
+            return (
+                f"{self.name} is {self.status} in another process (a sign of life under "
+                f"{STALE_S:.0f} s old): stop it first; a live run is never moved to the trash"
+            )
         return ""
 
 
@@ -125,8 +129,9 @@ def describe(path: str | Path, now: float | None = None) -> RunInfo:
         folder = RunFolder(Path(path))
         info = RunInfo(path=folder.path, name=folder.name, created=_mtime(folder.path))
     except Exception as e:  # a path no file system function takes (a NUL in it)
-        return RunInfo(path=Path(str(path)), name=str(path), status=DAMAGED, live_status=DAMAGED,
-                       problem=_unforeseen(e))
+        return RunInfo(
+            path=Path(str(path)), name=str(path), status=DAMAGED, live_status=DAMAGED, problem=_unforeseen(e)
+        )
     try:
         return with_staleness(_describe(folder, info), now)
     except Exception as e:  # the promise above, kept for a case no reader below foresaw
@@ -134,8 +139,10 @@ def describe(path: str | Path, now: float | None = None) -> RunInfo:
 
 
 def _unforeseen(e: BaseException) -> str:
-    return (f"cannot be listed: {type(e).__name__}: {e} (a bug in GAN Studio, not in the folder; "
-            "please report it)")
+    return (
+        f"cannot be listed: {type(e).__name__}: {e} (a bug in GAN Studio, not in the folder; "
+        "please report it)"
+    )
 
 
 def _describe(folder: RunFolder, info: RunInfo) -> RunInfo:
@@ -144,8 +151,12 @@ def _describe(folder: RunFolder, info: RunInfo) -> RunInfo:
     if not folder.is_run() and not folder.meta_path.exists():
         if _nothing_yet(folder.path):  # made a moment ago: its run.json not yet in it, or being written
             return replace(info, status=STARTING, live_status=STARTING, newest=info.created or 0.0)
-        return replace(info, status=NOT_A_RUN, live_status=NOT_A_RUN,
-                       problem=f"no {CONFIG} or {METRICS}: not a GAN Studio run folder")
+        return replace(
+            info,
+            status=NOT_A_RUN,
+            live_status=NOT_A_RUN,
+            problem=f"no {CONFIG} or {METRICS}: not a GAN Studio run folder",
+        )
     try:
         problem = folder.version_problem()
         meta = folder.meta() if problem is None else {}
@@ -177,10 +188,12 @@ def _describe(folder: RunFolder, info: RunInfo) -> RunInfo:
 def _meta_fields(meta: dict[str, Any], info: RunInfo) -> dict[str, Any]:
     """RunInfo fields from run.json: what has the right type, each on its own."""
     name, note, parent = meta.get("name"), meta.get("note"), meta.get("parent")
-    return {"name": name if isinstance(name, str) and name.strip() else info.name,
-            "note": " ".join(note.split()) if isinstance(note, str) else "",
-            "parent": parent if isinstance(parent, dict) else None,
-            "created": _number(meta.get("created")) or info.created}
+    return {
+        "name": name if isinstance(name, str) and name.strip() else info.name,
+        "note": " ".join(note.split()) if isinstance(note, str) else "",
+        "parent": parent if isinstance(parent, dict) else None,
+        "created": _number(meta.get("created")) or info.created,
+    }
 
 
 def _config_fields(folder: RunFolder) -> tuple[dict[str, Any], str]:
@@ -188,8 +201,12 @@ def _config_fields(folder: RunFolder) -> tuple[dict[str, Any], str]:
     cfg, why = folder.try_config()
     if cfg is None:
         return {}, why
-    return {"dataset": cfg.data.dataset, "arch": cfg.model.arch, "loss": cfg.loss.kind,
-            "total": cfg.train.steps}, ""
+    return {
+        "dataset": cfg.data.dataset,
+        "arch": cfg.model.arch,
+        "loss": cfg.loss.kind,
+        "total": cfg.train.steps,
+    }, ""
 
 
 def with_staleness(info: RunInfo, now: float) -> RunInfo:
@@ -234,17 +251,27 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
             wall = _number(rec.get("wall")) or wall
             status = status if status != NEW else RUNNING  # the started line may be further back
         elif kind == Metrics.KIND:
-            metric = next(((k, float(rec[k])) for k in MAIN_METRICS if _number(rec.get(k)) is not None),
-                          metric)
-    info = replace(info, step=step, live_status=status, status=status, duration=wall, metric=metric,
-                   processes=processes, newest=max(info.newest, _mtime(path) or 0.0))
+            metric = next(
+                ((k, float(rec[k])) for k in MAIN_METRICS if _number(rec.get(k)) is not None), metric
+            )
+    info = replace(
+        info,
+        step=step,
+        live_status=status,
+        status=status,
+        duration=wall,
+        metric=metric,
+        processes=processes,
+        newest=max(info.newest, _mtime(path) or 0.0),
+    )
     if good == 0 and (torn or foreign):
         return info, f"{path.name} is not a GAN Studio log (its last lines are not run events)"
     if foreign:
         return info, f"{path.name} has {foreign} line(s) near its end that are not GAN Studio events"
     if torn:
-        return info, (f"{path.name} has {torn} torn line(s) near its end (a process died mid-write); "
-                      "the rest reads")
+        return info, (
+            f"{path.name} has {torn} torn line(s) near its end (a process died mid-write); the rest reads"
+        )
     return info, ""
 
 
@@ -283,8 +310,9 @@ def _with_heartbeat(folder: RunFolder, info: RunInfo) -> RunInfo:
     ranks = beat.get("rank_steps")
     processes = max(info.processes, len(ranks) if isinstance(ranks, list) else 1)
     status = run_status(info.live_status, said=said)  # its age is judged by with_staleness
-    return replace(info, live_status=status, status=status, processes=processes,
-                   newest=max(info.newest, mtime))
+    return replace(
+        info, live_status=status, status=status, processes=processes, newest=max(info.newest, mtime)
+    )
 
 
 def _nothing_yet(path: Path) -> bool:
@@ -460,8 +488,19 @@ def trash(path: str | Path, now: float | None = None) -> Path:
 
 # ----- the terminal's table --------------------------------------------------------------------
 
-COLUMNS = ("name", "folder", "dataset", "arch", "loss", "steps", "status", "started", "duration", "metric",
-           "note")
+COLUMNS = (
+    "name",
+    "folder",
+    "dataset",
+    "arch",
+    "loss",
+    "steps",
+    "status",
+    "started",
+    "duration",
+    "metric",
+    "note",
+)
 
 
 def row(r: RunInfo, depth: int = 0) -> dict[str, str]:
@@ -470,7 +509,9 @@ def row(r: RunInfo, depth: int = 0) -> dict[str, str]:
     return {
         "name": ("  " * max(0, depth - 1) + "└ " if depth else "") + r.name,
         "folder": r.folder,
-        "dataset": r.dataset, "arch": r.arch, "loss": r.loss,
+        "dataset": r.dataset,
+        "arch": r.arch,
+        "loss": r.loss,
         "steps": r.steps_text(),
         "status": r.status_text(),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "",

@@ -70,8 +70,13 @@ class RunWriter:
     LogWriteError and is kept, to be written before the next one (nothing is lost while the process
     lives)."""
 
-    def __init__(self, folder: RunFolder, cfg: Config, reference_points: np.ndarray | None = None,
-                 failures: WriteFailures | None = None):
+    def __init__(
+        self,
+        folder: RunFolder,
+        cfg: Config,
+        reference_points: np.ndarray | None = None,
+        failures: WriteFailures | None = None,
+    ):
         self.folder = folder
         self.cfg = cfg
         self._reference = reference_points
@@ -85,7 +90,8 @@ class RunWriter:
         except (OSError, ValueError) as e:
             raise RunFolderError(
                 f"cannot write the run folder {folder.path}: {describe_os_error(e)}. "
-                "Choose another runs folder (log.out), or make the folder writable") from None
+                "Choose another runs folder (log.out), or make the folder writable"
+            ) from None
         # A process that died mid-line left a torn last line: end it, so the next line stands alone.
         with contextlib.suppress(OSError):
             size = os.fstat(self._fd).st_size
@@ -121,7 +127,8 @@ class RunWriter:
                 raise LogWriteError(
                     f"cannot write {self.folder.metrics_path}: {describe_os_error(e)}"
                     f"{f' ({space})' if space else ''}. Training's log needs it: free some space "
-                    "or make the folder writable; what was not written is kept until then") from None
+                    "or make the folder writable; what was not written is kept until then"
+                ) from None
             self._pending = self._pending[n:]
 
     def _append(self, text: str) -> None:
@@ -136,10 +143,17 @@ class RunWriter:
             except (OSError, ValueError) as e:
                 if not self.failures.failed("samples", ev.step):
                     return []
-                return [Alert(step=ev.step, kind="disk", message=(
-                    f"the samples of step {ev.step} were not saved in {self.folder.samples_dir}: "
-                    f"{describe_os_error(e)}. Training goes on; free some space to keep them (the "
-                    "sample writes that fail after this one are counted, not each told)."))]
+                return [
+                    Alert(
+                        step=ev.step,
+                        kind="disk",
+                        message=(
+                            f"the samples of step {ev.step} were not saved in {self.folder.samples_dir}: "
+                            f"{describe_os_error(e)}. Training goes on; free some space to keep them (the "
+                            "sample writes that fail after this one are counted, not each told)."
+                        ),
+                    )
+                ]
             extra.extend(_told(self.failures.succeeded("samples", ev.step)))
             rec = ev.record()
             rec["file"] = self.folder.relative(png)
@@ -149,8 +163,9 @@ class RunWriter:
                 self.folder.save_config(self.cfg)
             except RunFolderError as e:
                 if self.failures.failed("config", ev.step):
-                    extra.append(Alert(step=ev.step, kind="disk",
-                                       message=f"{e}; the change is in metrics.jsonl"))
+                    extra.append(
+                        Alert(step=ev.step, kind="disk", message=f"{e}; the change is in metrics.jsonl")
+                    )
             else:
                 extra.extend(_told(self.failures.succeeded("config", ev.step)))
             rec = ev.record()
@@ -173,8 +188,12 @@ class RunWriter:
         series = {k: h.series(k) for k in h.keys}
         lines = []
         for i in range(len(h)):
-            rec = {"event": Stats.KIND, "step": int(steps[i]), "epoch": float(epochs[i]),
-                   "wall": float(walls[i])}
+            rec = {
+                "event": Stats.KIND,
+                "step": int(steps[i]),
+                "epoch": float(epochs[i]),
+                "wall": float(walls[i]),
+            }
             rec.update({k: _finite_or_none(v[i]) for k, v in series.items()})
             lines.append(_dumps(rec))
         for ev in state.log:
@@ -195,9 +214,12 @@ def _finite_or_none(v: float) -> float | None:
 def _lab_arrays(ev: Samples) -> dict[str, Any] | None:
     if ev.field is None or ev.extent is None:
         return None
-    return {"field": ev.field, "extent": np.asarray(ev.extent, dtype=np.float64),
-            "arrows": ev.arrows if ev.arrows is not None else np.zeros((0, 2), np.float32),
-            "field_is_probability": np.asarray(bool(ev.field_is_probability))}
+    return {
+        "field": ev.field,
+        "extent": np.asarray(ev.extent, dtype=np.float64),
+        "arrows": ev.arrows if ev.arrows is not None else np.zeros((0, 2), np.float32),
+        "field_is_probability": np.asarray(bool(ev.field_is_probability)),
+    }
 
 
 # ----- reading ---------------------------------------------------------------------------------
@@ -249,8 +271,9 @@ class LogReader:
         out: list[Event] = []
         if self._identity is not None and (identity != self._identity or st.st_size < self._offset):
             self.reset()
-            out.append(SourceStatus("rewritten", f"{path} was rewritten or truncated; read again from "
-                                                 "the start"))
+            out.append(
+                SourceStatus("rewritten", f"{path} was rewritten or truncated; read again from the start")
+            )
         self._identity = identity
         if st.st_size == self._offset:
             return out
@@ -440,8 +463,9 @@ def _table(rows: list[dict], names: list[str]) -> np.ndarray | None:
     if len(names) < 2:
         return None
     try:
-        flat = np.fromiter(chain.from_iterable(map(itemgetter(*names), rows)), dtype=np.float64,
-                           count=len(rows) * len(names))
+        flat = np.fromiter(
+            chain.from_iterable(map(itemgetter(*names), rows)), dtype=np.float64, count=len(rows) * len(names)
+        )
     except (KeyError, TypeError, ValueError):
         return None
     return flat.reshape(len(rows), len(names))
@@ -463,9 +487,13 @@ class _Helper:
         paths = [root, os.environ.get("PYTHONPATH", "")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         try:
-            proc = subprocess.Popen([sys.executable, "-c", _HELPER, str(path), str(a), str(b)],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _HELPER, str(path), str(a), str(b)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
         except OSError:
             return None
         return cls(proc)

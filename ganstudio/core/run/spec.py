@@ -63,8 +63,9 @@ class RunSpec:
         folder = RunFolder(Path(run_dir).expanduser()) if run_dir is not None else None
         checkpoint = resume_checkpoint(resume, folder) if fork is None else Path(fork)
         if folder is not None and resume is None and folder.metrics_path.exists():
-            raise RunFolderError(f"{folder.path} already holds a run; use --resume auto to continue it, "
-                                 "or another --run-dir")
+            raise RunFolderError(
+                f"{folder.path} already holds a run; use --resume auto to continue it, or another --run-dir"
+            )
         if checkpoint is None:
             cfg = apply_overrides(base_config(config, preset), list(overrides))
         else:
@@ -88,7 +89,7 @@ class RunSpec:
 
     @property
     def kind(self) -> str:
-        """"new", "resume" or "fork"."""
+        """ "new", "resume" or "fork"."""
         return "new" if self.checkpoint is None else "fork" if self.fork else "resume"
 
     def parent(self, step: int | None) -> dict[str, Any] | None:
@@ -97,8 +98,12 @@ class RunSpec:
         if self.checkpoint is None:
             return None
         source = RunFolder.of_checkpoint(self.checkpoint)
-        return {"kind": self.kind, "run": str(source.path) if source is not None else None, "step": step,
-                "checkpoint": str(self.checkpoint.resolve())}
+        return {
+            "kind": self.kind,
+            "run": str(source.path) if source is not None else None,
+            "step": step,
+            "checkpoint": str(self.checkpoint.resolve()),
+        }
 
 
 def base_config(config: Config | str | Path | None = None, preset: str | None = None) -> Config:

@@ -170,8 +170,12 @@ class RunState:
             return set()
         self.history.extend(ev)
         self.step = max(self.step, int(ev.steps[-1]))
-        self.last_stats = Stats(step=int(ev.steps[-1]), epoch=float(ev.epochs[-1]), wall=float(ev.walls[-1]),
-                                values={k: float(v[-1]) for k, v in ev.values.items()})
+        self.last_stats = Stats(
+            step=int(ev.steps[-1]),
+            epoch=float(ev.epochs[-1]),
+            wall=float(ev.walls[-1]),
+            values={k: float(v[-1]) for k, v in ev.values.items()},
+        )
         return {"stats"}
 
     def _samples(self, ev: Samples) -> set[str]:

@@ -58,8 +58,10 @@ class ControlFile:
             ok = os.access(folder, os.W_OK)
         if ok:
             return True, ""
-        return False, (f"{folder} is read-only here, so the run can only be watched: steering writes "
-                       f"requests to {path.name} in it (sync the folder both ways, e.g. with sshfs)")
+        return False, (
+            f"{folder} is read-only here, so the run can only be watched: steering writes "
+            f"requests to {path.name} in it (sync the folder both ways, e.g. with sshfs)"
+        )
 
     def request(self, op: str, **args: Any) -> str:
         """Append one request; returns its id. Raises RunFolderError when it cannot be written."""
@@ -135,9 +137,16 @@ class Steering:
     """The training process's side: reads the control file and writes the heartbeat, on a daemon
     thread. `status()` tells it (step, "running" or "paused", steps/s) for the heartbeat."""
 
-    def __init__(self, folder: RunFolder, control: Control, status: Callable[[], tuple[int, str, float]],
-                 *, step_of_alert: Callable[[], int] | None = None, read_requests: bool = True,
-                 extra: Callable[[], dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        folder: RunFolder,
+        control: Control,
+        status: Callable[[], tuple[int, str, float]],
+        *,
+        step_of_alert: Callable[[], int] | None = None,
+        read_requests: bool = True,
+        extra: Callable[[], dict[str, Any]] | None = None,
+    ):
         self.folder = folder
         self.control = control
         self._status = status
@@ -196,7 +205,7 @@ class Steering:
         self._offset += len(data)
         data = self._partial + data
         end = data.rfind(b"\n") + 1
-        self._partial = data[end:][:MAX_LINE + 1]
+        self._partial = data[end:][: MAX_LINE + 1]
         for line in data[:end].split(b"\n")[:-1]:
             if not line.strip():
                 continue
@@ -204,17 +213,31 @@ class Steering:
                 req = parse_request(line)
             except ValueError as e:
                 text = line[:80].decode("utf-8", "replace")
-                self.control.post(Alert(step=self._step(), kind="control", message=(
-                    f"a request in {self.folder.control_path.name} was ignored: {e} (line: {text!r})")))
+                self.control.post(
+                    Alert(
+                        step=self._step(),
+                        kind="control",
+                        message=(
+                            f"a request in {self.folder.control_path.name} was ignored: {e} (line: {text!r})"
+                        ),
+                    )
+                )
                 continue
             apply_request(self.control, req)
 
     def beat(self, status: str | None = None) -> None:
         step, live, rate = self._status()
         self._seq += 1
-        data = {"time": time.time(), "seq": self._seq, "step": step, "status": status or live,
-                "host": self._host, "pid": os.getpid(),
-                "steps_per_s": rate if math.isfinite(rate) else None, **self._extra()}
+        data = {
+            "time": time.time(),
+            "seq": self._seq,
+            "step": step,
+            "status": status or live,
+            "host": self._host,
+            "pid": os.getpid(),
+            "steps_per_s": rate if math.isfinite(rate) else None,
+            **self._extra(),
+        }
         path = self.folder.heartbeat_path
         tmp = path.with_name(f".{path.name}.tmp")
         try:

@@ -24,8 +24,10 @@ from ganstudio.core.run.log import LogReader
 
 # The same words as the README's: from GAN Studio's folder, its extra; or the package alone, into
 # the environment that runs GAN Studio (sys.executable's, whatever pip is first on the PATH).
-INSTALL = (f'pip install -e ".[tensorboard]" in GAN Studio\'s folder, or {Path(sys.executable)} -m pip '
-           "install tensorboard")
+INSTALL = (
+    f'pip install -e ".[tensorboard]" in GAN Studio\'s folder, or {Path(sys.executable)} -m pip '
+    "install tensorboard"
+)
 
 
 class TensorBoardMissing(RuntimeError):
@@ -38,7 +40,8 @@ def check_available() -> None:
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
         raise TensorBoardMissing(
-            f"writing TensorBoard files needs the tensorboard package: {INSTALL}") from None
+            f"writing TensorBoard files needs the tensorboard package: {INSTALL}"
+        ) from None
 
 
 def summary_writer(logdir: str | Path, **kwargs: Any):

@@ -58,13 +58,17 @@ class WriteFailures:
         streak = self._streaks.pop(kind, None)
         if streak is None or not streak.more:
             return None
-        return Alert(step=step, kind="disk",
-                     message=f"{_count(kind, streak)}; writing works again from step {step:,}")
+        return Alert(
+            step=step, kind="disk", message=f"{_count(kind, streak)}; writing works again from step {step:,}"
+        )
 
     def summary(self, step: int) -> list[Alert]:
         """At the end of a run (or of this session of it): the counts not told yet, one per kind."""
-        out = [Alert(step=step, kind="disk", message=f"{_count(kind, streak)}; they were not written")
-               for kind, streak in self._streaks.items() if streak.more]
+        out = [
+            Alert(step=step, kind="disk", message=f"{_count(kind, streak)}; they were not written")
+            for kind, streak in self._streaks.items()
+            if streak.more
+        ]
         self._streaks.clear()
         return out
 
@@ -77,16 +81,19 @@ def _count(kind: str, streak: _Streak) -> str:
     return f"{n:,} more {noun} write{'s' if n != 1 else ''} failed after the first ({steps})"
 
 
-def halt_message(checkpoints_dir: Path, steps: list[int], pause: bool, latest: Path | None,
-                 run_dir: Path | None = None) -> str:
+def halt_message(
+    checkpoints_dir: Path, steps: list[int], pause: bool, latest: Path | None, run_dir: Path | None = None
+) -> str:
     """Why a run halts when its checkpoints could not be written at `steps` (the intervals in a
     row): where they go, the space free there, and what to do; `pause`: the app (it pauses and
     can be resumed), else the CLI (it stops)."""
     free = free_space(checkpoints_dir)
     at = ", ".join(f"{s:,}" for s in steps)
-    said = (f"no checkpoint could be written for {len(steps)} checkpoint intervals in a row (steps {at}) "
-            f"in {checkpoints_dir}{f' ({free} there)' if free else ''}. Everything trained from here on "
-            "would be lost, so ")
+    said = (
+        f"no checkpoint could be written for {len(steps)} checkpoint intervals in a row (steps {at}) "
+        f"in {checkpoints_dir}{f' ({free} there)' if free else ''}. Everything trained from here on "
+        "would be lost, so "
+    )
     if latest is not None:
         try:
             size = f" (a checkpoint of this run takes {size_text(latest.stat().st_size)})"
@@ -96,11 +103,15 @@ def halt_message(checkpoints_dir: Path, steps: list[int], pause: bool, latest: P
     else:
         kept = "No checkpoint of this run was written"
     if pause:
-        return (f"{said}training is paused. Free some space on that disk, then press Resume (the next "
-                f"checkpoint is written at the next interval). {kept}.")
+        return (
+            f"{said}training is paused. Free some space on that disk, then press Resume (the next "
+            f"checkpoint is written at the next interval). {kept}."
+        )
     if latest is not None and run_dir is not None:
-        then = (f"then continue where it stopped: ganstudio train --run-dir {run_dir} --resume auto; or "
-                f"continue on another disk: ganstudio train --resume {latest} --out DIR")
+        then = (
+            f"then continue where it stopped: ganstudio train --run-dir {run_dir} --resume auto; or "
+            f"continue on another disk: ganstudio train --resume {latest} --out DIR"
+        )
     else:
         then = "then start it again, or choose a folder on another disk with --out DIR"
     return f"{said}training stopped. {kept}. Free some space on that disk, {then}."

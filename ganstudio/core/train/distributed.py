@@ -163,7 +163,7 @@ class Job:
             parts.append(torch.tensor(extra, dtype=grads[0].dtype, device=grads[0].device))
         flat = torch.cat(parts)
         dist.all_reduce(flat)
-        summed = flat[flat.numel() - len(extra):].tolist() if extra else []
+        summed = flat[flat.numel() - len(extra) :].tolist() if extra else []
         flat.div_(self.world_size)
         offset = 0
         for g in grads:
@@ -268,8 +268,9 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     through it to every rank. Eval mode and a single process are plain BatchNorm."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized()
-                and dist.get_world_size() > 1):
+        if not (
+            self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        ):
             return super().forward(x)
         dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
@@ -325,8 +326,9 @@ def global_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
 def _convert(module: nn.Module) -> nn.Module:
     out = module
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
-        out = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                              module.track_running_stats)
+        out = GlobalBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
         if module.affine:
             with torch.no_grad():
                 out.weight.copy_(module.weight)

@@ -99,8 +99,13 @@ class HealthMonitor:
                     f"D(G(z)) {v.get('d_fake', math.nan):.3f}), so the generator learns little. "
                     "Try a lower optim.lr_d, fewer optim.d_steps or another loss."
                 ),
-                evidence={"loss_d": loss, "threshold": h.d_wins_loss, "intervals": float(self._low_d),
-                          "d_real": v.get("d_real", math.nan), "d_fake": v.get("d_fake", math.nan)},
+                evidence={
+                    "loss_d": loss,
+                    "threshold": h.d_wins_loss,
+                    "intervals": float(self._low_d),
+                    "d_real": v.get("d_real", math.nan),
+                    "d_fake": v.get("d_fake", math.nan),
+                },
             )
 
         return self._episode("d_wins", self._low_d >= h.d_wins_window, RECOVER, make, bad=low)
@@ -129,8 +134,14 @@ class HealthMonitor:
                     "use more data, augmentation, a smaller D (model.width), fewer optim.d_steps or a "
                     "lower optim.lr_d."
                 ),
-                evidence={"acc_train": train, "acc_heldout": held, "gap": gap, "threshold": h.overfit_gap,
-                          "intervals": float(self._gap_run), "r_t": v.get("d_overfit_rt", math.nan)},
+                evidence={
+                    "acc_train": train,
+                    "acc_heldout": held,
+                    "gap": gap,
+                    "threshold": h.overfit_gap,
+                    "intervals": float(self._gap_run),
+                    "r_t": v.get("d_overfit_rt", math.nan),
+                },
             )
 
         return self._episode("d_overfit", self._gap_run >= h.overfit_window, RECOVER, make, bad=wide)
@@ -178,8 +189,10 @@ class HealthMonitor:
         evidence: dict[str, float] = {}
         div = v.get("diversity")
         if h.collapse_diversity > 0 and _finite(div) and div < h.collapse_diversity:
-            reasons.append(f"the samples are {div:.2f}x as spread out as real data "
-                           f"(health.collapse_diversity {h.collapse_diversity:g})")
+            reasons.append(
+                f"the samples are {div:.2f}x as spread out as real data "
+                f"(health.collapse_diversity {h.collapse_diversity:g})"
+            )
             evidence.update(diversity=div, diversity_threshold=h.collapse_diversity)
         for key, label in COVERAGE_KEYS:
             covered = v.get(key)
@@ -195,7 +208,8 @@ class HealthMonitor:
             return Alert(
                 step=ev.step,
                 kind="collapse",
-                message=f"mode collapse at step {ev.step}: " + "; ".join(reasons)
+                message=f"mode collapse at step {ev.step}: "
+                + "; ".join(reasons)
                 + ". Try a lower learning rate, a different loss, or an earlier checkpoint.",
                 evidence=evidence,
             )

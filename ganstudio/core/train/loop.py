@@ -148,8 +148,11 @@ def finish(trainer: Trainer, requests: Requests) -> Iterator[Event]:
         if trainer.cfg.log.sample_every and trainer.last_samples != trainer.step:
             yield trainer.samples()
         yield from trainer.metrics.drain(trainer.health, wait=completed, stopping=lambda: requests.stopping)
-        if (trainer.store is not None and trainer.last_checkpoint != trainer.step
-                and (completed or requests.save_on_stop)):
+        if (
+            trainer.store is not None
+            and trainer.last_checkpoint != trainer.step
+            and (completed or requests.save_on_stop)
+        ):
             yield trainer.try_checkpoint()
     yield Finished(step=trainer.step, reason=COMPLETED if completed else "stopped")
 
@@ -167,8 +170,9 @@ def ending_in_failure(trainer: Trainer, events: Iterator[Event]) -> Iterator[Eve
             where = f"at step {trainer.step}"
             failure = Failed(step=trainer.step, message=oom.describe(e, trainer.cfg, trainer.device, where))
         else:
-            failure = Failed(step=trainer.step, message=f"{type(e).__name__}: {e}",
-                             traceback=traceback.format_exc())
+            failure = Failed(
+                step=trainer.step, message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()
+            )
     if failure is not None:
         if out_of_memory:  # outside the handler, whose traceback held the step's tensors
             oom.release(trainer.device)
@@ -176,6 +180,8 @@ def ending_in_failure(trainer: Trainer, events: Iterator[Event]) -> Iterator[Eve
 
 
 def _nan_reason(bad: list[str], step: int) -> str:
-    return (f"{', '.join(bad)} became NaN or infinite by step {step}; training paused and no "
-            "checkpoint was written from these weights. Lower the learning rates, or open the last "
-            "good checkpoint.")
+    return (
+        f"{', '.join(bad)} became NaN or infinite by step {step}; training paused and no "
+        "checkpoint was written from these weights. Lower the learning rates, or open the last "
+        "good checkpoint."
+    )

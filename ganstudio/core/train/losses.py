@@ -87,9 +87,7 @@ class WGANGP(GANLoss):
         return -fake.mean()
 
 
-LOSSES: dict[str, type[GANLoss]] = {
-    cls.name: cls for cls in (Minimax, NonSaturating, Hinge, LSGAN, WGANGP)
-}
+LOSSES: dict[str, type[GANLoss]] = {cls.name: cls for cls in (Minimax, NonSaturating, Hinge, LSGAN, WGANGP)}
 
 
 def make(kind: str) -> GANLoss:

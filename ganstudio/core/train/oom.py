@@ -47,10 +47,14 @@ def describe(e: BaseException, cfg: Config, device: torch.device | str, when: st
     sizes = f"train.batch_size (now {cfg.train.batch_size}), model.width (now {width})"
     if not is_2d(cfg):
         sizes += f" or data.image_size (now {resolved_image_shape(cfg.data)[1]})"
-    other = "close other programs using the GPU, or train on the CPU (train.device = cpu)" if on_gpu \
+    other = (
+        "close other programs using the GPU, or train on the CPU (train.device = cpu)"
+        if on_gpu
         else "close other programs"
-    return (f"out of {what} {when}{asked}. Lower {sizes}, or {other}; "
-            "the run folder and its checkpoints are kept")
+    )
+    return (
+        f"out of {what} {when}{asked}. Lower {sizes}, or {other}; the run folder and its checkpoints are kept"
+    )
 
 
 def describe_metrics(e: BaseException, cfg: Config) -> str:
@@ -58,8 +62,10 @@ def describe_metrics(e: BaseException, cfg: Config) -> str:
     is not stopped by it: the evaluation is reported as failed and the next one tries again."""
     asked = _asked(str(e))
     asked = f" ({asked})" if asked else ""
-    return (f"out of memory (RAM) while computing the quality metrics{asked}. Lower metrics.samples "
-            f"(now {cfg.metrics.samples}), or turn the metrics off (metrics.every = 0); training goes on")
+    return (
+        f"out of memory (RAM) while computing the quality metrics{asked}. Lower metrics.samples "
+        f"(now {cfg.metrics.samples}), or turn the metrics off (metrics.every = 0); training goes on"
+    )
 
 
 def _asked(text: str) -> str:

@@ -66,12 +66,21 @@ class Schedule:
         end = step >= cfg.train.steps
         metrics = _every(cfg.metrics.every, step) and not broken
         # At the run's end the final checkpoint comes after the last metrics, so they are in it.
-        checkpoint = (self.checkpoints and _every(cfg.log.checkpoint_every, step) and not broken
-                      and not (metrics and end))
+        checkpoint = (
+            self.checkpoints
+            and _every(cfg.log.checkpoint_every, step)
+            and not broken
+            and not (metrics and end)
+        )
         stats = step % cfg.log.every == 0 or single or end or metrics
         samples = bool(cfg.log.sample_every) and (step % cfg.log.sample_every == 0 or single)
-        return Due(stats=stats, samples=samples and main, checkpoint=checkpoint, metrics=metrics and main,
-                   health=main)
+        return Due(
+            stats=stats,
+            samples=samples and main,
+            checkpoint=checkpoint,
+            metrics=metrics and main,
+            health=main,
+        )
 
 
 def _every(interval: int, step: int) -> bool:

@@ -38,11 +38,13 @@ def state_of(t: Trainer) -> dict[str, Any]:
         "epoch": float(t.sampler.epoch),
         "wall": float(t.wall),
         # On the CPU, whatever the device: the file, and so its digest, is device independent.
-        "models": checkpoints.on_cpu({
-            "G": t.G.state_dict(),
-            "D": t.D.state_dict(),
-            "G_ema": t.G_ema.state_dict() if t.G_ema is not None else {},
-        }),
+        "models": checkpoints.on_cpu(
+            {
+                "G": t.G.state_dict(),
+                "D": t.D.state_dict(),
+                "G_ema": t.G_ema.state_dict() if t.G_ema is not None else {},
+            }
+        ),
         "optimizers": checkpoints.on_cpu({"G": t.opt_g.state_dict(), "D": t.opt_d.state_dict()}),
         "sampler": t.sampler.state_dict(),
         "rng": {
@@ -98,15 +100,24 @@ def from_checkpoint(
     cfg = saved_cfg
     if config is not None:
         try:
-            cfg, _ = live_update(saved_cfg, config, allowed=FORK_KEYS if fork else RESUMABLE_KEYS,
-                                 why="fork" if fork else "resume")
+            cfg, _ = live_update(
+                saved_cfg,
+                config,
+                allowed=FORK_KEYS if fork else RESUMABLE_KEYS,
+                why="fork" if fork else "resume",
+            )
         except ConfigError as e:
             raise CheckpointError(f"{name}: " + "; ".join(e.problems)) from None
     try:
         # Built with the checkpoint's seed: the data (the 2D toys' points) and the sampler's
         # order are the parent's; a fork's new seed applies to the noise from here on.
-        t = cls(_with_seed(cfg, saved_cfg.train.seed), dataset=dataset, device=device,
-                checkpoint_dir=checkpoint_dir, collective=collective)
+        t = cls(
+            _with_seed(cfg, saved_cfg.train.seed),
+            dataset=dataset,
+            device=device,
+            checkpoint_dir=checkpoint_dir,
+            collective=collective,
+        )
         with oom.reported(cfg, t.device, "while loading the checkpoint"):
             t._load_state(ckpt)
         if cfg.train.seed != saved_cfg.train.seed:
@@ -119,8 +130,7 @@ def from_checkpoint(
         # load_state_dict puts the mismatches on the lines after its first: keep them all.
         detail = " ".join(line.strip() for line in str(e).strip().splitlines() if line.strip())
         raise CheckpointError(
-            f"{name} does not match its config (was it edited or made by another program?): "
-            f"{detail[:600]}"
+            f"{name} does not match its config (was it edited or made by another program?): {detail[:600]}"
         ) from None
     return t
 

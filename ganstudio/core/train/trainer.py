@@ -64,8 +64,15 @@ GRID_SAMPLES = 64  # images in the fixed-noise grid (8 x 8)
 POINT_SAMPLES = 1024  # generated points shown for 2D data
 _ACC = ("loss_d", "loss_g", "d_real", "d_fake")  # summed on the device every step
 # D on training reals, held-out reals and fakes at the end of each log interval (data.holdout).
-OVERFIT_KEYS = ("holdout_d_train", "holdout_d_heldout", "holdout_d_fake", "holdout_acc_train",
-                "holdout_acc_heldout", "holdout_acc_fake", "d_overfit_rt")
+OVERFIT_KEYS = (
+    "holdout_d_train",
+    "holdout_d_heldout",
+    "holdout_d_fake",
+    "holdout_acc_train",
+    "holdout_acc_heldout",
+    "holdout_acc_fake",
+    "d_overfit_rt",
+)
 __all__ = ["RESUMABLE_KEYS", "Trainer", "resolve_device"]
 
 
@@ -150,13 +157,20 @@ class Trainer:
             device=self.x.device,
         )
         if len(self.data) < cfg.train.batch_size:
-            raise ConfigError([f"train.batch_size = {cfg.train.batch_size} is larger than the dataset "
-                               f"({len(self.data)} samples); use at most {len(self.data)}"])
+            raise ConfigError(
+                [
+                    f"train.batch_size = {cfg.train.batch_size} is larger than the dataset "
+                    f"({len(self.data)} samples); use at most {len(self.data)}"
+                ]
+            )
         if self.sampler.n < cfg.train.batch_size:
-            raise ConfigError([
-                f"data.holdout = {cfg.data.holdout:g} leaves {self.sampler.n} of the {len(self.data)} "
-                f"images to train on, fewer than one batch (train.batch_size = {cfg.train.batch_size}); "
-                "use a smaller data.holdout or batch"])
+            raise ConfigError(
+                [
+                    f"data.holdout = {cfg.data.holdout:g} leaves {self.sampler.n} of the {len(self.data)} "
+                    f"images to train on, fewer than one batch (train.batch_size = {cfg.train.batch_size}); "
+                    "use a smaller data.holdout or batch"
+                ]
+            )
 
         self.step = 0
         self.wall = 0.0
@@ -283,8 +297,9 @@ class Trainer:
                 loss_d = self.loss.d_loss(d_real.float(), d_fake.float())
                 if cfg.loss.kind == "wgan-gp" and cfg.loss.gp_weight > 0:
                     shape = (bs,) + (1,) * (real.dim() - 1)
-                    eps = torch.rand(shape, device=real.device, dtype=real.dtype,
-                                     generator=self.noise_gen)[self._part]
+                    eps = torch.rand(shape, device=real.device, dtype=real.dtype, generator=self.noise_gen)[
+                        self._part
+                    ]
                     gp = losses.gradient_penalty(self.D, real, fake.to(real.dtype), eps=eps)
                     loss_d = loss_d + cfg.loss.gp_weight * gp
             self.opt_d.zero_grad(set_to_none=True)
@@ -342,9 +357,17 @@ class Trainer:
             self.D.train(was)
         real, fake = d_real.detach().float(), d_fake.detach().float()
         out, edge = self.loss.d_output, self.loss.decision
-        return torch.stack([out(real).mean(), out(held).mean(), out(fake).mean(),
-                            (real > edge).float().mean(), (held > edge).float().mean(),
-                            (fake <= edge).float().mean(), torch.sign(real - edge).mean()])
+        return torch.stack(
+            [
+                out(real).mean(),
+                out(held).mean(),
+                out(fake).mean(),
+                (real > edge).float().mean(),
+                (held > edge).float().mean(),
+                (fake <= edge).float().mean(),
+                torch.sign(real - edge).mean(),
+            ]
+        )
 
     @torch.no_grad()
     def _update_ema(self, decay: float) -> None:
@@ -384,11 +407,18 @@ class Trainer:
         if self.data.is_2d:
             # The lab's view: G's points with the push on each, over D's field, in the run's
             # fixed extent so the view stays put.
-            snap = lab.field_snapshot(self.D, self.sampling_generator, self.fixed_noise, self.loss,
-                                      self.extent, device=self.device)
-            return Samples(step=self.step, points=snap.fake_points, field=snap.field, extent=self.extent,
-                           arrows=snap.g_grad, field_is_probability=self.loss.probabilistic,
-                           generator=generator)
+            snap = lab.field_snapshot(
+                self.D, self.sampling_generator, self.fixed_noise, self.loss, self.extent, device=self.device
+            )
+            return Samples(
+                step=self.step,
+                points=snap.fake_points,
+                field=snap.field,
+                extent=self.extent,
+                arrows=snap.g_grad,
+                field_is_probability=self.loss.probabilistic,
+                generator=generator,
+            )
         return Samples(step=self.step, grid=to_grid(self.generate(self.fixed_noise)), generator=generator)
 
     def flush_stats(self) -> Stats | None:
@@ -426,8 +456,10 @@ class Trainer:
             names += OVERFIT_KEYS
             parts.append(self._overfit)
         if self._layer_norms is not None:
-            for net, module, each in (("G", self.G, self._layer_norms[0]),
-                                      ("D", self.D, self._layer_norms[1])):
+            for net, module, each in (
+                ("G", self.G, self._layer_norms[0]),
+                ("D", self.D, self._layer_norms[1]),
+            ):
                 layers, index = _layers_of(module)
                 sq = torch.zeros(len(layers), device=each.device)
                 sq.index_add_(0, index.to(each.device), each * each)
@@ -504,18 +536,23 @@ class Trainer:
         self.last_checkpoint = self.step
         # Absolute: a path relative to the working directory reads as one inside the run folder
         # once it is in the log, and was joined to the folder a second time.
-        return CheckpointSaved(step=self.step, path=str(Path(saved).absolute()),
-                               manual=manual or path is not None)
+        return CheckpointSaved(
+            step=self.step, path=str(Path(saved).absolute()), manual=manual or path is not None
+        )
 
-    def try_checkpoint(self, path: str | Path | None = None, manual: bool = False,
-                       interval: bool = False) -> Event:
+    def try_checkpoint(
+        self, path: str | Path | None = None, manual: bool = False, interval: bool = False
+    ) -> Event:
         """Save, or say why not (CheckpointFailed); `interval`: the checkpoint of a checkpoint
         interval (log.checkpoint_every), counted in `unsaved_intervals` when it cannot be written."""
         where = str(path or self.checkpoint_dir)
         if self.broken or not self._finite():
-            return CheckpointFailed(step=self.step, path=where,
-                                    message=f"not saved: the losses or weights hold NaN/Inf values at step "
-                                    f"{self.step}; the previous checkpoint is the last good one")
+            return CheckpointFailed(
+                step=self.step,
+                path=where,
+                message=f"not saved: the losses or weights hold NaN/Inf values at step "
+                f"{self.step}; the previous checkpoint is the last good one",
+            )
         try:
             saved = self._save(path, manual)
         except CheckpointError as e:

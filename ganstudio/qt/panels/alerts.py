@@ -118,8 +118,10 @@ class AlertsPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("alerts_panel")
         self._model = model
-        self._hint = QLabel("No alerts. GAN Studio warns here when the discriminator wins outright, "
-                            "gradients explode or the samples collapse.")
+        self._hint = QLabel(
+            "No alerts. GAN Studio warns here when the discriminator wins outright, "
+            "gradients explode or the samples collapse."
+        )
         self._hint.setWordWrap(True)
         self._list = QListWidget()
         self._list.setObjectName("alerts_list")
@@ -152,8 +154,11 @@ class AlertsPanel(QWidget):
     def add_alert(self, ev: Alert) -> None:
         item = QListWidgetItem(describe(ev))
         if ev.evidence:
-            item.setToolTip("\n".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-                                      for k, v in ev.evidence.items()))
+            item.setToolTip(
+                "\n".join(
+                    f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in ev.evidence.items()
+                )
+            )
         item.setData(Qt.ItemDataRole.UserRole, ev.kind)
         self._list.insertItem(0, item)
         self._hint.setVisible(False)

@@ -42,8 +42,10 @@ class CheckpointsPanel(QWidget):
         self._fork = QPushButton("Fork…")
         self._fork.setObjectName("checkpoints_fork")
         self._fork.setEnabled(False)
-        self._fork.setToolTip("Start a new run from the selected checkpoint with changed settings, trained "
-                              "beside this one and drawn on its plots")
+        self._fork.setToolTip(
+            "Start a new run from the selected checkpoint with changed settings, trained "
+            "beside this one and drawn on its plots"
+        )
         self._fork.clicked.connect(self._on_fork_clicked)
         buttons = QHBoxLayout()
         buttons.addStretch(1)

@@ -112,8 +112,14 @@ def grid_pixmap(grid: np.ndarray, size: int = TILE_PX) -> QPixmap:
     fmt = QImage.Format.Format_Grayscale8 if data.shape[2] == 1 else QImage.Format.Format_RGB888
     image = QImage(data.data, w, h, w * data.shape[2], fmt).copy()  # owns its pixels
     factor = max(1, size // max(h, w))
-    return QPixmap.fromImage(image.scaled(w * factor, h * factor, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                          Qt.TransformationMode.FastTransformation))
+    return QPixmap.fromImage(
+        image.scaled(
+            w * factor,
+            h * factor,
+            Qt.AspectRatioMode.IgnoreAspectRatio,
+            Qt.TransformationMode.FastTransformation,
+        )
+    )
 
 
 class ComparePanel(QWidget):
@@ -237,8 +243,10 @@ class ComparePanel(QWidget):
         """The config diff as text: a header row of run names, then a row per key."""
         t = self._diff
         header = ["key"] + [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]
-        rows = [[t.verticalHeaderItem(r).text()] + [t.item(r, c).text() for c in range(t.columnCount())]
-                for r in range(t.rowCount())]
+        rows = [
+            [t.verticalHeaderItem(r).text()] + [t.item(r, c).text() for c in range(t.columnCount())]
+            for r in range(t.rowCount())
+        ]
         return [header, *rows]
 
     def show_tab(self, title: str) -> None:
@@ -321,8 +329,11 @@ class ComparePanel(QWidget):
         with QSignalBlocker(self._slider):
             self._slider.setRange(0, max(0, len(self._steps) - 1))
             if self._steps:
-                target = len(self._steps) - 1 if at_end or old is None else \
-                    max(0, bisect.bisect_right(self._steps, old) - 1)
+                target = (
+                    len(self._steps) - 1
+                    if at_end or old is None
+                    else max(0, bisect.bisect_right(self._steps, old) - 1)
+                )
                 self._slider.setValue(target)
         self._slider.setEnabled(len(self._steps) > 1)
 
@@ -399,7 +410,8 @@ class ComparePanel(QWidget):
             color = QColor(run.color)
             color.setAlpha(CLOUD_ALPHA)
             scatter = self._scatters[id(run)] = pg.ScatterPlotItem(
-                size=4, pen=None, brush=pg.mkBrush(color), name=self._legend_text(run))
+                size=4, pen=None, brush=pg.mkBrush(color), name=self._legend_text(run)
+            )
             scatter.setZValue(Z_CURRENT if run is self._current else Z_CLOUD)
             self._points.addItem(scatter)
         return scatter
@@ -478,5 +490,7 @@ class ComparePanel(QWidget):
         elif not rows:
             self._diff_note.setText("These runs have the same configuration.")
         else:
-            self._diff_note.setText(f"{len(rows)} key{'s' if len(rows) != 1 else ''} differ, or changed "
-                                    "during a run (→ new value @ step).")
+            self._diff_note.setText(
+                f"{len(rows)} key{'s' if len(rows) != 1 else ''} differ, or changed "
+                "during a run (→ new value @ step)."
+            )

@@ -125,18 +125,20 @@ def label_for(key: str) -> str:
     return LABELS.get(key) or key.split(".", 1)[1].replace("_", " ").capitalize()
 
 
-_KEY_NAMES = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(k) for k in sorted(KEYS, key=len, reverse=True))
-                        + r")(?![\w])")
+_KEY_NAMES = re.compile(
+    r"(?<![\w.-])(" + "|".join(re.escape(k) for k in sorted(KEYS, key=len, reverse=True)) + r")(?![\w])"
+)
 
 
 def with_labels(text: str) -> str:
     """`text` (a message from the core) with each config key it names shown as this window names
     it: "optim.lr_g: must be > 0" -> "Learning rate G (optim.lr_g): must be > 0". A key already
     beside its label is left alone."""
+
     def label(m: re.Match) -> str:
         key = m.group(1)
         name = label_for(key)
-        before = text[:m.start()].rstrip()
+        before = text[: m.start()].rstrip()
         before = before[:-1].rstrip() if before.endswith("(") else before
         return key if before.lower().endswith(name.lower()) else f"{name} ({key})"
 

@@ -83,8 +83,9 @@ class LatentPanel(QWidget):
     def _build(self) -> None:
         self._source_label = QLabel(NO_SOURCE, objectName="latent_source", wordWrap=True)
         self._psi = self._slider("latent_truncation", 0, PSI_TICKS, PSI_TICKS)
-        self._psi.setToolTip("Truncation ψ: scales every z towards the mean (0): 1 leaves it, 0 makes "
-                             "every sample the mean's")
+        self._psi.setToolTip(
+            "Truncation ψ: scales every z towards the mean (0): 1 leaves it, 0 makes every sample the mean's"
+        )
         self._psi_label = QLabel(objectName="latent_truncation_value")
         controls = QGridLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -100,8 +101,10 @@ class LatentPanel(QWidget):
         self._walk: dict[str, QSlider] = {}
         self._walk_labels: dict[str, QLabel] = {}
         names = [(f"z{i}", f"z[{i}]", f"Along latent dimension {i}") for i in range(AXES)]
-        names += [("random", "random", "Along a random direction (New draws another)"),
-                  ("between", "A → B", "Along the direction from pick A to pick B")]
+        names += [
+            ("random", "random", "Along a random direction (New draws another)"),
+            ("between", "A → B", "Along the direction from pick A to pick B"),
+        ]
         top = int(WALK_RANGE * WALK_TICKS)
         for i, (key, text, tip) in enumerate(names):
             row, col = divmod(i, 2)  # two sliders a row: the dock's height is for the images
@@ -220,8 +223,9 @@ class LatentPanel(QWidget):
     @Slot(int)
     def pick(self, index: int) -> None:
         """Pick sample `index` of the fixed noise: A, then B; a third pick starts again at A."""
-        self._set_picks(self._picks + [("sample", int(index))] if len(self._picks) == 1
-                        else [("sample", int(index))])
+        self._set_picks(
+            self._picks + [("sample", int(index))] if len(self._picks) == 1 else [("sample", int(index))]
+        )
 
     def set_seeds(self, a: int, b: int) -> None:
         self._seed_a.setValue(a)
@@ -264,8 +268,9 @@ class LatentPanel(QWidget):
         if s.following:
             path = s.followed.latest_checkpoint()
             if path is None:
-                self._set_no_source("This run has no checkpoint yet; the explorer loads its latest one "
-                                    "when it appears.")
+                self._set_no_source(
+                    "This run has no checkpoint yet; the explorer loads its latest one when it appears."
+                )
                 return
             try:
                 st = path.stat()
@@ -381,8 +386,13 @@ class LatentPanel(QWidget):
         if reply.generation != self._generation:
             return  # computed from a generator that is no longer the explorer's
         if reply.error:
-            what = {"source": "load the generator", "grid": "draw the grid", "strip": "interpolate",
-                    "compare": "compare G and its EMA", "nearest": "find the nearest real images"}
+            what = {
+                "source": "load the generator",
+                "grid": "draw the grid",
+                "strip": "interpolate",
+                "compare": "compare G and its EMA",
+                "nearest": "find the nearest real images",
+            }
             self._status.setText(f"Could not {what[reply.kind]}: {reply.error}")
             if reply.kind == "source":
                 self._source_label.setText(f"Could not load the generator: {reply.error}")
@@ -465,8 +475,10 @@ class LatentPanel(QWidget):
         names = {"A": None, "B": None}
         for label, (kind, value) in zip("AB", self._picks, strict=False):
             names[label] = f"sample {value}" if kind == "sample" else f"seed {value}"
-        self._picks_label.setText(f"A: {names['A'] or '—'} · B: {names['B'] or '—'}"
-                                  + ("" if self._picks else "  (click samples to pick)"))
+        self._picks_label.setText(
+            f"A: {names['A'] or '—'} · B: {names['B'] or '—'}"
+            + ("" if self._picks else "  (click samples to pick)")
+        )
         self._psi_label.setText(f"{self._psi_value():.2f}")
         for key, s in self._walk.items():
             self._walk_labels[key].setText(f"{s.value() / WALK_TICKS:+.2f}")
@@ -483,18 +495,28 @@ class LatentPanel(QWidget):
         if info is None:
             self._compare.note.setText("")
         elif is_2d:
-            self._compare.note.setText("The fixed noise's points through G" + (", its EMA" if info["has_ema"]
-                                       else " (train.ema is off: no EMA)") + " and G on truncated latents.")
+            self._compare.note.setText(
+                "The fixed noise's points through G"
+                + (", its EMA" if info["has_ema"] else " (train.ema is off: no EMA)")
+                + " and G on truncated latents."
+            )
         elif info["has_ema"]:
-            self._compare.note.setText("The same latents (the picks, else the first 8 samples) through G, "
-                                       "its EMA and G on truncated latents; difference maps per pixel.")
+            self._compare.note.setText(
+                "The same latents (the picks, else the first 8 samples) through G, "
+                "its EMA and G on truncated latents; difference maps per pixel."
+            )
         else:
-            self._compare.note.setText("train.ema is off: there is no EMA generator to compare. G and G "
-                                       "on truncated latents, and their difference per pixel.")
+            self._compare.note.setText(
+                "train.ema is off: there is no EMA generator to compare. G and G "
+                "on truncated latents, and their difference per pixel."
+            )
         self._nearest.note.setText(
-            "For image data." if is_2d else
-            "Pick a sample: its nearest training images show whether G memorises them."
-            if not self._picks else "The nearest training images of pick A, as drawn in the grid.")
+            "For image data."
+            if is_2d
+            else "Pick a sample: its nearest training images show whether G memorises them."
+            if not self._picks
+            else "The nearest training images of pick A, as drawn in the grid."
+        )
         if is_2d and self._tabs.currentIndex() == 2:
             self._tabs.setCurrentIndex(0)  # a disabled tab left in front would stay blank
         self._tabs.setTabEnabled(2, not is_2d)
@@ -505,11 +527,15 @@ class LatentPanel(QWidget):
     def _on_model_changed(self, changes) -> None:
         if not self._active:
             return
-        if "samples" in changes and any(getattr(e, "generator", None) is not None
-                                        for e in changes.of_type(Samples)):
+        if "samples" in changes and any(
+            getattr(e, "generator", None) is not None for e in changes.of_type(Samples)
+        ):
             self._refresh_source()
-        elif "checkpoints" in changes and (self._session.following or self._source_key is None) \
-                and changes.of_type(CheckpointSaved):
+        elif (
+            "checkpoints" in changes
+            and (self._session.following or self._source_key is None)
+            and changes.of_type(CheckpointSaved)
+        ):
             self._refresh_source()
 
     @Slot()
@@ -574,14 +600,16 @@ class LatentPanel(QWidget):
         return path
 
     def _on_export_png_clicked(self) -> None:
-        path = self._export_path("Export the interpolation strip", "interpolation.png", "PNG image (*.png)",
-                                 ".png")
+        path = self._export_path(
+            "Export the interpolation strip", "interpolation.png", "PNG image (*.png)", ".png"
+        )
         if path:
             self._export(self.export_png, path)
 
     def _on_export_gif_clicked(self) -> None:
-        path = self._export_path("Export the interpolation as GIF", "interpolation.gif", "GIF image (*.gif)",
-                                 ".gif")
+        path = self._export_path(
+            "Export the interpolation as GIF", "interpolation.gif", "GIF image (*.gif)", ".gif"
+        )
         if path:
             self._export(self.export_gif, path)
 
@@ -596,4 +624,3 @@ class LatentPanel(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.shutdown()
         super().closeEvent(event)
-

@@ -73,8 +73,6 @@ OVERLAY_COLUMN_PX = 2
 CURSOR_COLOR = "#64748b"
 
 
-
-
 @dataclass
 class _Curve:
     key: str
@@ -124,8 +122,6 @@ class _Tab:
     # unless `expand` is checked.
     prefixes: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     expand: QCheckBox | None = None
-
-
 
 
 class PlotsPanel(QWidget):
@@ -180,8 +176,14 @@ class PlotsPanel(QWidget):
         layout.addWidget(self._tab_widget, 1)
 
         for tab in TABS:
-            self.add_tab(tab.title, list(tab.series), tab.y_label, tab.smooth, tab.bands,
-                         {prefix: (name, RAMPS[ramp]) for prefix, name, ramp in tab.groups})
+            self.add_tab(
+                tab.title,
+                list(tab.series),
+                tab.y_label,
+                tab.smooth,
+                tab.bands,
+                {prefix: (name, RAMPS[ramp]) for prefix, name, ramp in tab.groups},
+            )
         self._update_smoothing_label()
 
         self._smoothing.valueChanged.connect(self._on_smoothing_value_changed)
@@ -217,8 +219,15 @@ class PlotsPanel(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
-        tab = _Tab(title, page, list(series), y_label or title.lower(), smooth and not bands, bands,
-                   prefixes=dict(prefixes or {}))
+        tab = _Tab(
+            title,
+            page,
+            list(series),
+            y_label or title.lower(),
+            smooth and not bands,
+            bands,
+            prefixes=dict(prefixes or {}),
+        )
         if tab.prefixes:
             tab.expand = QCheckBox("Every series in the legend", objectName=f"plots_expand_{len(self._tabs)}")
             tab.expand.setToolTip("List each curve in the legend (collapsed: one line a group)")
@@ -286,9 +295,7 @@ class PlotsPanel(QWidget):
         faint = QColor(color)
         faint.setAlpha(RAW_ALPHA)
         raw = pg.PlotDataItem(pen=pg.mkPen(faint, width=1), antialias=False)
-        dots = (
-            {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if tab.bands else {}
-        )
+        dots = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if tab.bands else {}
         main = SeriesItem(pen=pg.mkPen(color, width=1), antialias=False, name=label, **dots)
         for data_item in (raw, main):
             item.addItem(data_item)
@@ -320,7 +327,7 @@ class PlotsPanel(QWidget):
             for key in new:
                 n = sum(c.key.startswith(prefix) for c in tab.curves)
                 color = colors[n % len(colors)]
-                curve = self._add_curve(tab, tab.plot.getPlotItem(), key, key[len(prefix):], color)
+                curve = self._add_curve(tab, tab.plot.getPlotItem(), key, key[len(prefix) :], color)
                 curve.smooth.setToolTip(key)
                 tab.series.append((key, curve.label))
 
@@ -460,8 +467,9 @@ class PlotsPanel(QWidget):
         for o in self._overlays:  # the same for each compared run, whose caches are its own
             oh, seen = o.history, o.seen
             n = len(oh)
-            if seen and (oh.revision != seen[0] or n < seen[1]
-                         or (seen[1] and int(oh.steps()[seen[1] - 1]) != seen[2])):
+            if seen and (
+                oh.revision != seen[0] or n < seen[1] or (seen[1] and int(oh.steps()[seen[1] - 1]) != seen[2])
+            ):
                 o.caches.clear()
             o.seen = (oh.revision, n, int(oh.steps()[n - 1]) if n else -1)
 
@@ -546,8 +554,16 @@ class PlotsPanel(QWidget):
         view did not change keeps its curves (and the layer the paths made from them)."""
         entries, curves = [], []
         for o in self._overlays:
-            made_from = (o.name, o.color, o.history.revision, len(o.history), view, weight, self._wall_x,
-                         len(tab.series))
+            made_from = (
+                o.name,
+                o.color,
+                o.history.revision,
+                len(o.history),
+                view,
+                weight,
+                self._wall_x,
+                len(tab.series),
+            )
             known = tab.compared.get(id(o))
             if known is None or known[0] != made_from:
                 known = tab.compared[id(o)] = (made_from, self._overlay_curves(tab, o, view, weight))
@@ -584,8 +600,17 @@ class PlotsPanel(QWidget):
                 x, y = self._curve_data(coarse, cache, x_all, raw, i0, i1, smoothed=weight > 0.0)
             t = OVERLAY_TINTS[i % len(OVERLAY_TINTS)]
             tint = QColor.fromRgbF(*(c + (1.0 - c) * t for c in (base.redF(), base.greenF(), base.blueF())))
-            out.append(LayerCurve(id(o), o.name, label, pg.mkPen(tint, width=1), x, y,
-                                  pg.mkBrush(base) if tab.bands else None))
+            out.append(
+                LayerCurve(
+                    id(o),
+                    o.name,
+                    label,
+                    pg.mkPen(tint, width=1),
+                    x,
+                    y,
+                    pg.mkBrush(base) if tab.bands else None,
+                )
+            )
         return out
 
     def _emphasise(self, tab: _Tab) -> None:
@@ -620,8 +645,9 @@ class PlotsPanel(QWidget):
         widest = max((metrics.horizontalAdvance(label) for _, label in entries), default=0) + LEGEND_ENTRY_PX
         room = tab.plot.width() - item.getAxis("left").width()
         columns = max(1, min(len(entries), int(room // widest)))
-        if [(sample.item, label.text) for sample, label in legend.items] == entries and \
-                legend.columnCount == columns:
+        if [
+            (sample.item, label.text) for sample, label in legend.items
+        ] == entries and legend.columnCount == columns:
             return
         legend.clear()
         legend.setColumnCount(columns)

@@ -41,8 +41,19 @@ from ganstudio.core.run.listing import RunInfo
 SCAN_S = 2.0  # how often the folders are looked at again (only changed runs are re-read)
 POLL_MS = 20  # while a scan is in flight, how often the GUI thread looks for its result
 # The folder tells apart runs of one name (every run of a default config has the same one).
-HEADERS = ("Name", "Folder", "Dataset", "Arch", "Loss", "Steps", "Status", "Started", "Duration", "Metric",
-           "Note")
+HEADERS = (
+    "Name",
+    "Folder",
+    "Dataset",
+    "Arch",
+    "Loss",
+    "Steps",
+    "Status",
+    "Started",
+    "Duration",
+    "Metric",
+    "Note",
+)
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 PROBLEM_COLOR = "#c2410c"
@@ -191,13 +202,21 @@ class RunsPanel(QWidget):
         key = (current, dataset)
         if dataset and key != self._current_key:
             self._current_key = key
-            other = [p for p in self._ticked if self._infos.get(p) is not None
-                     and self._infos[p].dataset not in ("", dataset)]
+            other = [
+                p
+                for p in self._ticked
+                if self._infos.get(p) is not None and self._infos[p].dataset not in ("", dataset)
+            ]
             self._ticked = [p for p in self._ticked if p not in other]
             names = ", ".join(f"{self._infos[p].name} ({self._infos[p].dataset})" for p in other)
-            self._untick_note = "" if not other else (
-                f"Unticked {names}: another dataset than the current run's ({dataset}). Tick again to "
-                "compare anyway.")
+            self._untick_note = (
+                ""
+                if not other
+                else (
+                    f"Unticked {names}: another dataset than the current run's ({dataset}). Tick again to "
+                    "compare anyway."
+                )
+            )
             self._show_notice()
         self._apply_layout(force=True)
 
@@ -290,9 +309,14 @@ class RunsPanel(QWidget):
     def _say_scan(self, failure: Exception | None) -> None:
         """A failed scan is said in the dock (the rows stay as the last scan left them), with its
         traceback once in the terminal; the next scan that works clears it."""
-        problem = "" if failure is None else (
-            f"Listing the runs failed ({type(failure).__name__}: {failure}); the list shows the last "
-            "scan and is tried again every few seconds. This is a bug in GAN Studio: please report it.")
+        problem = (
+            ""
+            if failure is None
+            else (
+                f"Listing the runs failed ({type(failure).__name__}: {failure}); the list shows the last "
+                "scan and is tried again every few seconds. This is a bug in GAN Studio: please report it."
+            )
+        )
         if problem == self._scan_problem:
             return
         self._scan_problem = problem
@@ -328,8 +352,16 @@ class RunsPanel(QWidget):
         margins = self.layout().contentsMargins()
         spacing = self.layout().spacing() * 2
         buttons = self._add.sizeHint().height()
-        return (self._filter.sizeHint().height() + header + rows * row + 2 * self._view.frameWidth()
-                + buttons + spacing + margins.top() + margins.bottom())
+        return (
+            self._filter.sizeHint().height()
+            + header
+            + rows * row
+            + 2 * self._view.frameWidth()
+            + buttons
+            + spacing
+            + margins.top()
+            + margins.bottom()
+        )
 
     def _apply_layout(self, force: bool = False) -> None:
         """Rebuild the tree when runs came or went or moved in it; else update the rows in place."""
@@ -337,8 +369,11 @@ class RunsPanel(QWidget):
         key = tuple((depth, info.path) for depth, info in order)
         # Resolved once here, not each time a row is filled (show_live fills the current run's row
         # on every stats batch).
-        self._current_listed = next((p for p in self._infos if p.resolve() == self._current), None) \
-            if self._current is not None else None
+        self._current_listed = (
+            next((p for p in self._infos if p.resolve() == self._current), None)
+            if self._current is not None
+            else None
+        )
         self._ticked = [p for p in self._ticked if p in self._infos]
         if force or key != self._layout_key:
             self._rebuild(order)
@@ -403,14 +438,37 @@ class RunsPanel(QWidget):
             step, status, duration = self._live
             info = dataclasses.replace(info, step=step, status=status, duration=max(duration, info.duration))
         texts = runs.row(info)
-        values = [info.name, texts["folder"], info.dataset, info.arch, info.loss, texts["steps"],
-                  texts["status"], texts["started"], texts["duration"], texts["metric"],
-                  info.problem or info.note]
-        sort = [info.name.lower(), texts["folder"], info.dataset, info.arch, info.loss, info.step,
-                texts["status"], info.created or 0.0, info.duration,
-                info.metric[1] if info.metric else float("-inf"), info.problem or info.note]
-        tip = str(info.path) + (f"\n{info.problem}" if info.problem else "") + (f"\nNote: {info.note}"
-                                                                                 if info.note else "")
+        values = [
+            info.name,
+            texts["folder"],
+            info.dataset,
+            info.arch,
+            info.loss,
+            texts["steps"],
+            texts["status"],
+            texts["started"],
+            texts["duration"],
+            texts["metric"],
+            info.problem or info.note,
+        ]
+        sort = [
+            info.name.lower(),
+            texts["folder"],
+            info.dataset,
+            info.arch,
+            info.loss,
+            info.step,
+            texts["status"],
+            info.created or 0.0,
+            info.duration,
+            info.metric[1] if info.metric else float("-inf"),
+            info.problem or info.note,
+        ]
+        tip = (
+            str(info.path)
+            + (f"\n{info.problem}" if info.problem else "")
+            + (f"\nNote: {info.note}" if info.note else "")
+        )
         changed = set()
         for c, (item, text, key) in enumerate(zip(row, values, sort, strict=True)):
             if item.text() != text:
@@ -460,8 +518,9 @@ class RunsPanel(QWidget):
                 index = self._proxy.index(r, 0, parent)
                 row = {h: self._proxy.index(r, c, parent).data() or "" for c, h in enumerate(HEADERS)}
                 row["depth"] = depth
-                row["checked"] = self._proxy.data(index, Qt.ItemDataRole.CheckStateRole) == \
-                    Qt.CheckState.Checked.value
+                row["checked"] = (
+                    self._proxy.data(index, Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked.value
+                )
                 row["path"] = self._proxy.data(index, PATH_ROLE)
                 out.append(row)
                 walk(index, depth + 1)
@@ -520,8 +579,10 @@ class RunsPanel(QWidget):
         if why:
             self.error.emit(f"Not moved to the trash: {why}.")
             return
-        if not self.confirm(f"Move {info.name} to the trash?\n\n{info.path} goes to the .trash folder "
-                            "beside it; nothing is deleted."):
+        if not self.confirm(
+            f"Move {info.name} to the trash?\n\n{info.path} goes to the .trash folder "
+            "beside it; nothing is deleted."
+        ):
             return
         if info.path in self._ticked:
             self.set_ticked(info.path, False)

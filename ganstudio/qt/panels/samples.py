@@ -482,7 +482,9 @@ class SamplesPanel(QWidget):
 
     def _on_export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Export samples as GIF", os.path.join(self._dialog_dir(), "samples.gif"),
+            self,
+            "Export samples as GIF",
+            os.path.join(self._dialog_dir(), "samples.gif"),
             "GIF image (*.gif)",
         )
         if not path:

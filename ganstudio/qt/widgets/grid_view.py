@@ -13,8 +13,9 @@ GRID_NROW, GRID_PADDING = 8, 1  # the layout of the trainer's grids (core.train.
 PICK_COLORS = {"A": QColor(37, 99, 235), "B": QColor(234, 88, 12)}  # the latent explorer's picks
 
 
-def grid_index(shape: tuple[int, ...], x: float, y: float, nrow: int = GRID_NROW,
-               padding: int = GRID_PADDING) -> int | None:
+def grid_index(
+    shape: tuple[int, ...], x: float, y: float, nrow: int = GRID_NROW, padding: int = GRID_PADDING
+) -> int | None:
     """The index of the sample under pixel (x, y) of a grid of square samples laid out as
     core.train.trainer.to_grid lays them out (`nrow` per row, `padding` px around each), or None on the
     padding or outside. The fixed-noise grid's sample i is G(fixed_noise[i])."""
@@ -125,5 +126,7 @@ class GridView(QWidget):
             return
         target, pos = self._target(), event.position()
         if target.contains(pos):
-            self.clicked.emit((pos.x() - target.x()) * self._image.width() / target.width(),
-                              (pos.y() - target.y()) * self._image.height() / target.height())
+            self.clicked.emit(
+                (pos.x() - target.x()) * self._image.width() / target.width(),
+                (pos.y() - target.y()) * self._image.height() / target.height(),
+            )

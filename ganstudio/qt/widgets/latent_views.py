@@ -61,8 +61,9 @@ class Plane:
             axis.setTextPen(palette.color(QPalette.ColorRole.Text))
         if legend:
             self.widget.addLegend(offset=(8, 8), labelTextColor=palette.color(QPalette.ColorRole.Text))
-        self.real = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(150, 150, 150, 90),
-                                       name="real data")
+        self.real = pg.ScatterPlotItem(
+            size=3, pen=None, brush=pg.mkBrush(150, 150, 150, 90), name="real data"
+        )
         self.widget.addItem(self.real)
         self.layers: dict[str, Any] = {}
 
@@ -91,14 +92,26 @@ class Plane:
         for key in self.layers:
             self.clear(key)
 
-    def lines(self, key: str, xy: np.ndarray | None, color: tuple, width: float = 1.0, z: float = 0,
-              symbol: str | None = None) -> None:
+    def lines(
+        self,
+        key: str,
+        xy: np.ndarray | None,
+        color: tuple,
+        width: float = 1.0,
+        z: float = 0,
+        symbol: str | None = None,
+    ) -> None:
         """A polyline; NaN rows break it (connect="finite")."""
         item = self.layers.get(key)
         if item is None:
-            item = self.pg.PlotDataItem(pen=self.pg.mkPen(color=color, width=width), connect="finite",
-                                        symbol=symbol, symbolSize=6, symbolPen=None,
-                                        symbolBrush=self.pg.mkBrush(*color))
+            item = self.pg.PlotDataItem(
+                pen=self.pg.mkPen(color=color, width=width),
+                connect="finite",
+                symbol=symbol,
+                symbolSize=6,
+                symbolPen=None,
+                symbolBrush=self.pg.mkBrush(*color),
+            )
             item.setZValue(z)
             self.widget.addItem(item)
             self.layers[key] = item
@@ -149,8 +162,9 @@ class ExploreTab(QWidget):
         self._stack = QStackedWidget()
         self._stack.addWidget(self.grid_view)
         self.mesh = QCheckBox("Latent mesh", objectName="latent_mesh", checked=True)
-        self.mesh.setToolTip("The image of a regular grid over z[0], z[1] in [-3, 3] (GAN Lab's "
-                             "manifold view)")
+        self.mesh.setToolTip(
+            "The image of a regular grid over z[0], z[1] in [-3, 3] (GAN Lab's manifold view)"
+        )
         self.mode = QComboBox(objectName="latent_mode")
         self.mode.addItem("spherical", "slerp")
         self.mode.addItem("linear", "linear")
@@ -198,8 +212,9 @@ class ExploreTab(QWidget):
             plane = self._ensure_plane()
             self.plane_points = out["grid"]
             plane.scatter("points", out["grid"], POINTS_COLOR, 4)
-            plane.lines("mesh", mesh_polyline(out["mesh"]) if out["mesh"] is not None else None,
-                        (120, 120, 120, 160))
+            plane.lines(
+                "mesh", mesh_polyline(out["mesh"]) if out["mesh"] is not None else None, (120, 120, 120, 160)
+            )
             self._show_picks_on_plane()
         else:
             self.grid_view.set_image(out["grid"])
@@ -216,8 +231,9 @@ class ExploreTab(QWidget):
         """Picks ("sample", index) or ("seed", seed), A first: the samples are marked; the strip
         or path of the last two is gone."""
         self._picks = list(picks)
-        self.grid_view.set_marks([(v, label) for label, (kind, v) in zip("AB", picks, strict=False)
-                                  if kind == "sample"])
+        self.grid_view.set_marks(
+            [(v, label) for label, (kind, v) in zip("AB", picks, strict=False) if kind == "sample"]
+        )
         self.strip_view.set_image(None)
         if self.plane is not None:
             self.plane.clear("path")
@@ -326,8 +342,9 @@ class CompareTab(QWidget):
             self._remove_column(key)
         for i, (title, image) in enumerate(cmp.columns.items()):
             if title not in self.views:
-                label = _shrinkable(QLabel(objectName=f"latent_compare_title_{i}",
-                                           alignment=Qt.AlignmentFlag.AlignCenter))
+                label = _shrinkable(
+                    QLabel(objectName=f"latent_compare_title_{i}", alignment=Qt.AlignmentFlag.AlignCenter)
+                )
                 view = ImageView(f"latent_compare_{i}", 64)
                 box = QVBoxLayout()
                 box.addWidget(label)
@@ -379,8 +396,9 @@ class NearestTab(QWidget):
     def show_nearest(self, out: dict) -> None:
         """The thread's answer: the query image and, per space, a row of images and distances."""
         self.query.set_image(out["query"])
-        for (key, (label, view)), (space, (row, distances)) in zip(self.views.items(), out["rows"].items(),
-                                                                    strict=True):
+        for (key, (label, view)), (space, (row, distances)) in zip(
+            self.views.items(), out["rows"].items(), strict=True
+        ):
             shown = ", ".join(f"{d:.2f}" for d in distances)
             where = "pixels" if key == "pixels" else f"the metrics' feature space ({space})"
             label.setText(f"The {len(distances)} nearest training images in {where}; distances {shown}")

@@ -485,10 +485,16 @@ class CompareLayer(_ViewLayer):
         """The item the legend lists for `run` (the same one while its look does not change)."""
         sample = self._samples.get(run)
         symbol = first.symbol_brush is not None
-        if (sample is None or sample.opts["pen"].color() != first.pen.color()
-                or bool(sample.opts["symbol"]) != symbol):
-            dots = {"symbol": "t", "symbolSize": SYMBOL_PX, "symbolBrush": first.symbol_brush,
-                    "symbolPen": None} if symbol else {}
+        if (
+            sample is None
+            or sample.opts["pen"].color() != first.pen.color()
+            or bool(sample.opts["symbol"]) != symbol
+        ):
+            dots = (
+                {"symbol": "t", "symbolSize": SYMBOL_PX, "symbolBrush": first.symbol_brush, "symbolPen": None}
+                if symbol
+                else {}
+            )
             sample = self._samples[run] = _LegendSample(self, run, pen=first.pen, antialias=False, **dots)
             if run in self._hidden:
                 sample.setVisible(False)
@@ -580,8 +586,10 @@ class CompareLayer(_ViewLayer):
                 y = self._y(c)
                 ok = np.isfinite(y) & np.isfinite(c.x)
                 x, y = np.asarray(c.x, dtype=np.float64)[ok], y[ok]
-                p.fillPath(_triangles(t.m11() * x + t.m21() * y + t.dx(), t.m12() * x + t.m22() * y + t.dy()),
-                           c.symbol_brush)
+                p.fillPath(
+                    _triangles(t.m11() * x + t.m21() * y + t.dx(), t.m12() * x + t.m22() * y + t.dy()),
+                    c.symbol_brush,
+                )
             p.setTransform(t)
 
     # ---- hover --------------------------------------------------------------------------------
