@@ -217,14 +217,6 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _fmt_eta(seconds: float) -> str:
-    if seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 class _Signals:
     """Ctrl+C and SIGTERM (kill, docker stop, a scheduler, torchrun) behave alike: the first one
     finishes the step, saves a checkpoint and exits 130 (Ctrl+C) or 143 (SIGTERM); during start-up,
@@ -572,11 +564,13 @@ class _Printer:
         v = ev.values
         rate = v.get("steps_per_s", 0.0)
         eta = (total - ev.step) / rate if rate > 0 else float("nan")
+        from ganstudio.core.run.listing import fmt_duration
+
         line = (
             f"step {ev.step}/{total} {100 * ev.step / max(total, 1):3.0f}% | "
             f"D {v.get('loss_d', float('nan')):.4f} G {v.get('loss_g', float('nan')):.4f} | "
             f"D(x) {v.get('d_real', float('nan')):.3f} D(G(z)) {v.get('d_fake', float('nan')):.3f} | "
-            f"{rate:.0f} it/s | ETA {_fmt_eta(eta)} | epoch {ev.epoch:.1f}"
+            f"{rate:.0f} it/s | ETA {fmt_duration(eta, '--:--', zero=True)} | epoch {ev.epoch:.1f}"
         )
         print(
             ("\r" + line + "\033[K") if self.tty else line,

@@ -14,6 +14,7 @@ from PySide6.QtCore import QRect, Qt, Slot
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QStyle, QStyleOption, QWidget
 
+from ganstudio.core.run.listing import fmt_duration
 from ganstudio.core.run.state import FAILED, FINISHED, STALE
 from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING
 
@@ -38,14 +39,6 @@ SESSION_STATUS = {
     STOPPING: "Stopping…",
     STOPPED: "Stopped",
 }
-
-
-def fmt_duration(seconds: float) -> str:
-    if not seconds or seconds != seconds or seconds == float("inf") or seconds < 0:
-        return "—"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 GAP = 8  # px between the message's end and the first permanent widget
@@ -151,7 +144,7 @@ class StatusView:
                 rate = last.values.get("steps_per_s", 0.0)
                 self.rate.setText(f"{rate:,.0f} it/s")
                 eta = (total - step) / rate if rate > 0 else float("nan")
-                self.eta.setText(f"ETA {fmt_duration(eta)}")
+                self.eta.setText(f"ETA {fmt_duration(eta, '—')}")
             else:  # the last rate is not what training does now: paused, nothing at all
                 self.rate.setText("paused" if s.state == PAUSED else "— it/s")
                 self.eta.setText("ETA —")

@@ -590,3 +590,14 @@ def test_runs_of_one_name_show_their_folders_a_job_its_processes_and_runs_its_no
     assert set(rows) >= {first.name, twin.name, job.name}
     assert rows[twin.name].rstrip().endswith("lr 1e-3, the second try")
     assert "running (3 processes)" in rows[job.name]
+
+
+def test_one_duration_format_for_the_table_the_cli_and_the_status_bar():
+    from ganstudio.core.run.listing import fmt_duration
+
+    assert [fmt_duration(s) for s in (5, 65, 3725)] == ["0:05", "1:05", "1:02:05"]
+    # Not known: blank in the runs table, "--:--" as the CLI's ETA, "—" in the status bar.
+    for unknown in (float("nan"), float("inf"), -1.0):
+        assert fmt_duration(unknown) == "" and fmt_duration(unknown, "--:--", zero=True) == "--:--"
+    assert fmt_duration(0) == "" and fmt_duration(0, "—") == "—"  # a run with no duration yet
+    assert fmt_duration(0, "--:--", zero=True) == "0:00"  # an ETA at the end

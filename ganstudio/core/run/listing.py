@@ -521,9 +521,16 @@ def row(r: RunInfo, depth: int = 0) -> dict[str, str]:
     }
 
 
-def fmt_duration(seconds: float) -> str:
-    if not seconds or seconds != seconds or seconds < 0:
-        return ""
+def fmt_duration(seconds: float, missing: str = "", zero: bool = False) -> str:
+    """A duration as "m:ss" or "h:mm:ss", for the runs table, the CLI's ETA and the status bar
+    alike; `missing` for one not known (NaN, infinite, negative, and 0 unless `zero`)."""
+    if (
+        seconds != seconds
+        or seconds in (float("inf"), float("-inf"))
+        or seconds < 0
+        or (not seconds and not zero)
+    ):
+        return missing
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
