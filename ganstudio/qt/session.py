@@ -233,6 +233,7 @@ class Session(QObject):
                 )
             return
         from ganstudio.core.run.driver import RunDriver
+        from ganstudio.core.run.spec import RunSpec
 
         cfg = self._config
         self.control = Control(paused=paused)
@@ -246,27 +247,14 @@ class Session(QObject):
             self.folder = folder
             self.model.start_over(cfg)
             self.driver = RunDriver(
-                cfg, folder=folder, control=self.control, on_log_failure="pause", reserve_cores=1
+                RunSpec(cfg, folder=folder), control=self.control, on_log_failure="pause", reserve_cores=1
             )
         elif self.driver is None:
-            # A model opened from a checkpoint: it continues in a run folder of its own, made on
-            # the worker thread, with the history it had.
-            parent, out = None, None
-            if self.checkpoint_path is not None:
-                source = RunFolder.of_checkpoint(self.checkpoint_path)
-                parent = {
-                    "run": str(source.path) if source else None,
-                    "step": self.trainer.step,
-                    "checkpoint": str(self.checkpoint_path),
-                }
-                out = source.path.parent if source is not None else None  # beside the run it continues
+            # A model opened from a checkpoint: it continues in a run folder of its own beside the
+            # run it continues (made on the worker thread), with the history it had.
+            spec = RunSpec.beside(self.checkpoint_path, cfg) if self.checkpoint_path else RunSpec(cfg)
             self.driver = RunDriver(
-                trainer=self.trainer,
-                control=self.control,
-                on_log_failure="pause",
-                reserve_cores=1,
-                parent=parent,
-                out=out,
+                spec, trainer=self.trainer, control=self.control, on_log_failure="pause", reserve_cores=1
             )
             if self.trainer.cfg != cfg:
                 # Edits the trainer missed (made while a checkpoint was being opened, say).
@@ -724,12 +712,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def _read_timeline(folder: RunFolder, up_to_step: int, points: bool) -> list[Samples]:
     """A run folder's sample grids (or 2D points) up to a step, evenly thinned to TIMELINE_LIMIT."""
-    import numpy as np
-
-    items = folder.sample_timeline(up_to_step=up_to_step)
-    if len(items) > TIMELINE_LIMIT:
-        idx = np.linspace(0, len(items) - 1, TIMELINE_LIMIT).round().astype(int)
-        items = [items[i] for i in sorted(set(idx))]
+    items = folder.sample_timeline(up_to_step=up_to_step, limit=TIMELINE_LIMIT)
     out = []
     for step, png in items:
         arrays = folder.read_samples(png, points)

@@ -6,6 +6,7 @@ a typical wait ends within a second.
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -379,6 +380,11 @@ def test_open_checkpoint_in_a_new_window_restores_and_continues(qtbot, make_wind
     assert len(s.history) == 10
     assert s.run_dir != first.session.run_dir  # a resumed model gets a run folder of its own
     assert (s.run_dir / "checkpoints" / "latest.pt").exists()
+    # ...beside the run it continues, whose run.json names what it continued.
+    assert s.run_dir.parent == first.session.run_dir.parent
+    parent = json.loads((s.run_dir / "run.json").read_text())["parent"]
+    assert parent["step"] == 10 and Path(parent["checkpoint"]) == ckpt.resolve()
+    assert Path(parent["run"]) == first.session.run_dir.resolve()
 
 
 def test_open_bad_or_missing_checkpoint_changes_nothing(qtbot, make_window, tmp_path):
