@@ -43,6 +43,29 @@ TINY_DATA: dict[str, dict[str, Any]] = {
 LOG_SHORTHANDS = ("every", "sample_every", "checkpoint_every", "keep_checkpoints")
 
 
+# `ganstudio train` arguments for a run that takes a second on one CPU thread.
+TINY_CLI: dict[str, Any] = {
+    "train.threads": 1,
+    "train.device": "cpu",
+    "train.batch_size": 16,
+    "model.width": 8,
+    "model.latent_dim": 16,
+    "log.every": 2,
+}
+
+
+# ...and one that trains until it is stopped, logging every step and writing nothing else.
+ENDLESS = {"log.every": 1, "metrics.every": 0, "log.sample_every": 0, "log.checkpoint_every": 0}
+
+
+def tiny_cli(extra: dict[str, Any] | None = None) -> list[str]:
+    """`--set KEY=VALUE` for TINY_CLI and `extra`, then `--quiet`."""
+    args = []
+    for key, value in {**TINY_CLI, **(extra or {})}.items():
+        args += ["--set", f"{key}={value}"]
+    return [*args, "--quiet"]
+
+
 def make_tiny_config(kind: str = "digits", values: dict[str, Any] | None = None, **flat: Any) -> Config:
     """A validated tiny config. kind: digits, ring8 or dcgan (digits upscaled to 16 px).
 

@@ -17,25 +17,10 @@ from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import Config, from_toml, load, presets, to_toml, with_values
 from ganstudio.core.image import to_grid
 from ganstudio.core.run.log import read_metrics
+from tests.core.conftest import tiny_cli
 
 # Every in-process `train` call runs tiny and on one CPU thread.
-TINY = [
-    "--set",
-    "train.threads=1",
-    "--set",
-    "train.device=cpu",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "model.width=8",
-    "--set",
-    "model.latent_dim=16",
-    "--set",
-    "log.every=2",
-    "--set",
-    "metrics.every=0",
-    "--quiet",
-]
+TINY = tiny_cli({"metrics.every": 0})
 
 
 def run_dirs(out: Path) -> list[Path]:

@@ -18,21 +18,9 @@ from ganstudio.core.run.log import read_metrics, read_run
 pytest.importorskip("tensorboard", reason="the test extra installs tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-TINY = [
-    "--set",
-    "train.threads=1",
-    "--set",
-    "train.device=cpu",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "model.width=8",
-    "--set",
-    "model.latent_dim=16",
-    "--set",
-    "log.every=2",
-    "--quiet",
-]
+from tests.core.conftest import tiny_cli
+
+TINY = tiny_cli()
 
 
 @pytest.fixture(scope="module")

@@ -12,26 +12,9 @@ from ganstudio.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.run.folder import RunFolder
 from ganstudio.core.run.log import read_metrics, read_run
+from tests.core.conftest import tiny_cli
 
-TINY = [
-    "--set",
-    "train.threads=1",
-    "--set",
-    "train.device=cpu",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "model.width=8",
-    "--set",
-    "model.latent_dim=16",
-    "--set",
-    "log.every=2",
-    "--set",
-    "metrics.every=0",
-    "--set",
-    "log.sample_every=0",
-    "--quiet",
-]
+TINY = tiny_cli({"metrics.every": 0, "log.sample_every": 0})
 
 
 @pytest.fixture

@@ -18,24 +18,9 @@ from ganstudio.core.run.events import Failed
 from ganstudio.core.run.log import read_metrics
 from ganstudio.core.train import oom
 from ganstudio.core.train.trainer import Trainer
+from tests.core.conftest import tiny_cli
 
-TINY = [
-    "--set",
-    "train.threads=1",
-    "--set",
-    "train.device=cpu",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "model.width=8",
-    "--set",
-    "model.latent_dim=16",
-    "--set",
-    "log.every=2",
-    "--set",
-    "metrics.every=0",
-    "--quiet",
-]
+TINY = tiny_cli({"metrics.every": 0})
 
 
 def allocate_too_much(*_args, **_kwargs):

@@ -20,24 +20,9 @@ from ganstudio.core.run.events import Finished, RunStarted
 from ganstudio.core.run.folder import TRASH, RunFolder
 from ganstudio.core.run.log import read_run
 from ganstudio.core.run.state import FINISHED, STALE_S, STOPPED, RunState
+from tests.core.conftest import tiny_cli
 
-TINY = [
-    "--set",
-    "train.threads=1",
-    "--set",
-    "train.device=cpu",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "model.width=8",
-    "--set",
-    "model.latent_dim=16",
-    "--set",
-    "log.every=2",
-    "--set",
-    "log.sample_every=0",
-    "--quiet",
-]
+TINY = tiny_cli({"log.sample_every": 0})
 
 
 @pytest.fixture(scope="module")

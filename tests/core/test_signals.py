@@ -16,32 +16,10 @@ import pytest
 from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.run.folder import RunFolder
 from ganstudio.core.run.log import read_metrics
-from tests.core.conftest import wait_until
+from tests.core.conftest import ENDLESS, tiny_cli, wait_until
 
 WAIT_S = 60.0
-TRAIN = [
-    "train",
-    "--set",
-    "train.threads=1",
-    "--set",
-    "train.device=cpu",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "model.width=8",
-    "--set",
-    "model.latent_dim=16",
-    "--set",
-    "log.every=1",
-    "--set",
-    "metrics.every=0",
-    "--set",
-    "log.sample_every=0",
-    "--set",
-    "log.checkpoint_every=0",
-    "--steps",
-    "10000000",
-]
+TRAIN = ["train", *tiny_cli(ENDLESS)[:-1], "--steps", "10000000"]
 
 
 def _stats(folder: RunFolder) -> int:

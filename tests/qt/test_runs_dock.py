@@ -21,30 +21,11 @@ from ganstudio.core.run.folder import TRASH, RunFolder
 from ganstudio.core.run.listing import RunInfo, fmt_duration
 from ganstudio.core.run.log import read_metrics
 from ganstudio.qt.panels.runs import HEADERS, RunsPanel
+from tests.core.conftest import tiny_cli
 from tests.qt.conftest import WAIT_MS, tiny_config
 
 FORK_WAIT_MS = 120_000  # a fork is a new Python process: importing torch alone takes seconds
-TINY = [
-    "--set",
-    "train.threads=1",
-    "--set",
-    "train.device=cpu",
-    "--set",
-    "train.batch_size=16",
-    "--set",
-    "model.width=8",
-    "--set",
-    "model.latent_dim=16",
-    "--set",
-    "log.every=2",
-    "--set",
-    "log.sample_every=5",
-    "--set",
-    "log.checkpoint_every=10",
-    "--set",
-    "metrics.samples=50",
-    "--quiet",
-]
+TINY = tiny_cli({"log.sample_every": 5, "log.checkpoint_every": 10, "metrics.samples": 50})
 
 
 @pytest.fixture(scope="module")
