@@ -1,0 +1,85 @@
+"""The `ganstudio` command line: its arguments, as argparse reads them (`parser()`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ganstudio",
+        description="Train GANs and watch them train. With no command, opens the desktop app.",
+    )
+    p.add_argument("--config", metavar="FILE", help="app: open with this config (TOML)")
+    p.add_argument("--run", metavar="RUN_DIR", help="app: open this run folder and follow it live")
+    p.add_argument("--start", action="store_true", help="app: start training at once")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train headless, writing a run folder")
+    t.add_argument("--config", metavar="FILE", help="config file (TOML); default: the built-in default")
+    t.add_argument("--preset", metavar="NAME", help="start from a named preset (see `ganstudio presets`)")
+    t.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override a config key, e.g. --set optim.lr_g=1e-4 (repeatable)",
+    )
+    t.add_argument("--steps", type=int, metavar="N", help="shorthand for --set train.steps=N")
+    t.add_argument(
+        "--resume",
+        metavar="CKPT",
+        help="continue from a checkpoint (.pt); 'auto': the --run-dir's latest one, if any",
+    )
+    t.add_argument(
+        "--fork",
+        metavar="CKPT",
+        help="a new run that continues a checkpoint with changed keys (--set): the live ones, "
+        "the loss, train.seed; it records its parent (default folder: beside the parent's)",
+    )
+    t.add_argument("--out", metavar="DIR", help="shorthand for --set log.out=DIR")
+    t.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="use this run folder (made if missing) instead of a new one under --out",
+    )
+    t.add_argument("--quiet", action="store_true", help="no progress line, only the summary")
+
+    s = sub.add_parser("sample", help="write samples from a checkpoint")
+    s.add_argument("checkpoint", metavar="CKPT")
+    s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    s.add_argument("--out", metavar="FILE", help="output .png (images) or .npy (2D points)")
+    s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    s.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        metavar="K",
+        help="enlarge the grid K times, pixels kept sharp (default 1: digits make a 73x73 PNG)",
+    )
+
+    r = sub.add_parser(
+        "runs", help="list the runs in a folder of run folders (folder, status, progress, metric, note)"
+    )
+    r.add_argument(
+        "dirs",
+        metavar="DIR",
+        nargs="*",
+        help="folders holding run folders (default: log.out of the default config, 'runs')",
+    )
+
+    e = sub.add_parser("export", help="write a run's curves as CSV or TensorBoard event files")
+    e.add_argument("run", metavar="RUN", help="a run folder")
+    e.add_argument("--csv", metavar="FILE", help="one row per logged step, a column per series")
+    e.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="event files in DIR/<run folder name>/ (scalars, metrics, sample grids, "
+        "hyperparameter changes): tensorboard --logdir DIR",
+    )
+
+    sub.add_parser("presets", help="list the named presets")
+    c = sub.add_parser("config", help="print a config as TOML (a starting point for --config)")
+    c.add_argument("--preset", metavar="NAME")
+    return p

@@ -1,0 +1,66 @@
+"""The `sample` command: samples from a checkpoint, as a PNG grid (images) or a .npy file (points)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ganstudio.cli.common import EXIT_BAD_INPUT, EXIT_OK, error
+
+
+def sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from ganstudio.core import models
+    from ganstudio.core.checkpoint import io as checkpoints
+    from ganstudio.core.checkpoint.io import CheckpointError
+    from ganstudio.core.config import is_2d, resolved_image_shape
+    from ganstudio.core.image import save_grid_png, to_grid
+
+    if args.n < 1:
+        error(f"--n {args.n}: ask for at least 1 sample")
+        return EXIT_BAD_INPUT
+    if not 1 <= args.scale <= 64:
+        error(f"--scale {args.scale}: use a whole number from 1 to 64")
+        return EXIT_BAD_INPUT
+    try:
+        ckpt = checkpoints.load(args.checkpoint)
+        if not ckpt.get("verified", True):
+            print(checkpoints.unverified_note(args.checkpoint), file=sys.stderr)
+        cfg = checkpoints.config_of(ckpt)
+        shape = (2,) if is_2d(cfg) else resolved_image_shape(cfg.data)
+        g, _ = models.build(cfg, shape)
+        use_ema = bool(ckpt["models"].get("G_ema")) and cfg.train.ema > 0
+        try:
+            g.load_state_dict(ckpt["models"]["G_ema" if use_ema else "G"])
+        except RuntimeError as e:
+            detail = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+            raise CheckpointError(f"{args.checkpoint} does not match its config: {detail[:600]}") from None
+    except CheckpointError as e:
+        error(str(e))
+        return EXIT_BAD_INPUT
+    gen = torch.Generator().manual_seed(args.seed)
+    with torch.no_grad():
+        out = g.eval()(torch.randn(args.n, cfg.model.latent_dim, generator=gen))
+    default = Path(args.checkpoint).with_suffix(".npy" if is_2d(cfg) else ".png").name
+    target = Path(args.out or f"samples-{default}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if is_2d(cfg):
+            if target.suffix != ".npy":
+                error(f"--out {target}: 2D samples are written as points; use a .npy file name")
+                return EXIT_BAD_INPUT
+            np.save(target, out.numpy().astype(np.float32))
+        else:
+            nrow = max(1, int(round(args.n**0.5)))
+            grid = to_grid(out, nrow=nrow)
+            if args.scale > 1:
+                grid = grid.repeat(args.scale, axis=0).repeat(args.scale, axis=1)  # nearest: crisp pixels
+            save_grid_png(grid, target)
+    except (OSError, ValueError) as e:
+        error(f"cannot write {target}: {e}")
+        return EXIT_BAD_INPUT
+    print(target)
+    return EXIT_OK
