@@ -20,7 +20,8 @@ from ganstudio.core.config import Config
 from ganstudio.core.run.folder import TRASH, RunFolder
 from ganstudio.core.run.listing import RunInfo, fmt_duration
 from ganstudio.core.run.log import read_metrics
-from ganstudio.qt.panels.runs import HEADERS, RunsPanel
+from ganstudio.qt.panels.runs import RunsPanel
+from ganstudio.qt.widgets.runs_tree import HEADERS
 from tests.core.conftest import tiny_cli
 from tests.qt.conftest import WAIT_MS, tiny_config
 

@@ -14,49 +14,27 @@ from __future__ import annotations
 import dataclasses
 import sys
 import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QBrush, QColor, QFontMetrics, QStandardItem, QStandardItemModel
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
     QMenu,
     QMessageBox,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
 from ganstudio.core.run import listing as runs
 from ganstudio.core.run.listing import RunInfo
-
-SCAN_S = 2.0  # how often the folders are looked at again (only changed runs are re-read)
-POLL_MS = 20  # while a scan is in flight, how often the GUI thread looks for its result
-# The folder tells apart runs of one name (every run of a default config has the same one).
-HEADERS = (
-    "Name",
-    "Folder",
-    "Dataset",
-    "Arch",
-    "Loss",
-    "Steps",
-    "Status",
-    "Started",
-    "Duration",
-    "Metric",
-    "Note",
-)
-PATH_ROLE = Qt.ItemDataRole.UserRole + 1
-SORT_ROLE = Qt.ItemDataRole.UserRole + 2
-PROBLEM_COLOR = "#c2410c"
+from ganstudio.qt.runs_scan import RunsScan
+from ganstudio.qt.widgets.runs_tree import PROBLEM_COLOR, RunsTree
 
 
 class RunsPanel(QWidget):
@@ -74,10 +52,6 @@ class RunsPanel(QWidget):
         self._infos: dict[Path, RunInfo] = {}
         self._layout_key: tuple = ()
         self._ticked: list[Path] = []
-        # Set while the rows are (re)filled: their check states change then, not the user's ticks.
-        # (Blocking the model's signals instead left the sort proxy and the view holding rows the
-        # model had removed, and the next look at the current row crashed.)
-        self._filling = False
         self._told: list[tuple[Path, str]] = []  # what ticked_changed said last
         self._current: Path | None = None
         self._current_key: tuple | None = None  # (current run, its dataset) when ticks were last checked
@@ -86,14 +60,6 @@ class RunsPanel(QWidget):
         self._current_listed: Path | None = None  # its key in _infos (found once per scan, see _apply_layout)
         self._live: tuple[int, str, float] | None = None  # the current run's step, status, wall (show_live)
         self._expected: list[str] = []  # checkpoints of forks launched from here: tick them when they appear
-        # One plain thread scans; the GUI thread collects the result from a timer. Not a QThread
-        # per scan: a Worker deleted on its finishing thread every 2 s while the GUI thread made
-        # widgets deadlocked PySide6 (the worker's ~QObject waited for the GIL, the GUI thread for
-        # Qt's signal-slot mutex).
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runs-scan")
-        self._scan: Future | None = None
-        self._again = False
-        self._closed = False
         # Replaced by tests: dialogs that would block.
         self.ask_text = self._ask_text
         self.confirm = self._confirm
@@ -104,26 +70,7 @@ class RunsPanel(QWidget):
         self._notice.setWordWrap(True)
         self._notice.setStyleSheet(f"color: {PROBLEM_COLOR}")
         self._notice.hide()
-        self._model = QStandardItemModel(0, len(HEADERS), self)
-        self._model.setHorizontalHeaderLabels(list(HEADERS))
-        self._proxy = QSortFilterProxyModel(self)
-        self._proxy.setSourceModel(self._model)
-        self._proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self._proxy.setFilterKeyColumn(-1)
-        self._proxy.setRecursiveFilteringEnabled(True)
-        self._proxy.setSortRole(SORT_ROLE)
-        self._view = QTreeView(objectName="runs_tree")
-        self._view.setModel(self._proxy)
-        self._view.setSortingEnabled(True)
-        self._view.sortByColumn(HEADERS.index("Started"), Qt.SortOrder.AscendingOrder)
-        self._view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._view.setAlternatingRowColors(True)
-        self._view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        # Sized to the contents when rows come or go, not on every cell change (ResizeToContents
-        # measured all 200 rows of a big folder on each update, on the GUI thread).
-        self._view.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self._view.header().setStretchLastSection(True)
-
+        self._view = RunsTree()
         self._add = QPushButton("Add Folder…", objectName="runs_add_folder")
         self._add.setToolTip("Also list the runs in another folder")
         self._rename = QPushButton("Rename…", objectName="runs_rename")
@@ -143,8 +90,8 @@ class RunsPanel(QWidget):
         layout.addWidget(self._view, 1)
         layout.addLayout(buttons)
 
-        self._filter.textChanged.connect(self._on_filter_text_changed)
-        self._model.itemChanged.connect(self._on_model_item_changed)
+        self._filter.textChanged.connect(self._view.set_filter)
+        self._view.tick_changed.connect(self._on_view_tick_changed)
         self._view.selectionModel().currentChanged.connect(self._on_view_current_changed)
         self._view.doubleClicked.connect(self._on_view_double_clicked)
         self._view.customContextMenuRequested.connect(self._on_view_context_menu)
@@ -155,13 +102,9 @@ class RunsPanel(QWidget):
         self._untick.clicked.connect(self.untick_all)
         self._update_buttons()
 
-        self._timer = QTimer(self, objectName="runs_scan_timer")
-        self._timer.setInterval(int(SCAN_S * 1000))
-        self._timer.timeout.connect(self.rescan)
-        self._timer.start()
-        self._poll = QTimer(self, objectName="runs_scan_poll")
-        self._poll.setInterval(POLL_MS)
-        self._poll.timeout.connect(self._on_poll_timeout)
+        self._scans = RunsScan(self._scanner, self.roots, self)
+        self._scans.found.connect(self._on_scans_found)
+        self._scans.failed.connect(self._say_scan)
 
     # ----- what is listed ----------------------------------------------------------------------
 
@@ -233,8 +176,8 @@ class RunsPanel(QWidget):
             return
         self._live = (step, status, duration)
         info = self._infos.get(self._current_listed) if self._current_listed is not None else None
-        if info is not None and self._name_item(info.path) is not None:
-            self._fill_row(self._row_items(info.path), info)
+        if info is not None:
+            self._view.refresh_row(self._shown(info), self._current_listed, self._ticked)
 
     def expect_fork(self, checkpoint: str | Path) -> None:
         """A fork of `checkpoint` was launched from here: tick its run as soon as it is listed."""
@@ -246,10 +189,7 @@ class RunsPanel(QWidget):
         return [(p, self._infos[p].name) for p in self._ticked if p in self._infos]
 
     def set_ticked(self, path: str | Path, on: bool) -> None:
-        path = Path(path)
-        item = self._name_item(path)
-        if item is not None:
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self._view.set_checked(Path(path), on)
 
     @Slot()
     def untick_all(self) -> None:
@@ -266,45 +206,23 @@ class RunsPanel(QWidget):
     @Slot()
     def rescan(self) -> None:
         """Look at the folders again now (or right after the scan in flight)."""
-        if self._closed:
-            return
-        if self._scan is not None:
-            self._again = True
-            return
-        self._scan = self._executor.submit(self._scanner.scan, self.roots())
-        self._poll.start()
+        self._scans.rescan()
 
     @property
     def scanning(self) -> bool:
-        return self._scan is not None
+        return self._scans.scanning
 
     def shutdown(self) -> None:
         """Stop scanning and wait for a scan in flight (the window is closing)."""
-        self._closed = True
-        self._timer.stop()
-        self._poll.stop()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._scans.shutdown()
 
-    @Slot()
-    def _on_poll_timeout(self) -> None:
-        scan = self._scan
-        if scan is None or not scan.done():
-            return
-        self._scan = None
-        self._poll.stop()
-        try:
-            found, failure = scan.result(), None
-        except Exception as e:  # a bug, not the folders (describe never raises for them)
-            found, failure = None, e
-        self._say_scan(failure)
-        if found is not None:
-            self._infos = {r.path: r for r in found}
-            self._tick_expected_forks()
-            self._apply_layout()
-            self.scanned.emit()
-        if self._again:
-            self._again = False
-            self.rescan()
+    @Slot(list)
+    def _on_scans_found(self, found: list[RunInfo]) -> None:
+        self._say_scan(None)
+        self._infos = {r.path: r for r in found}
+        self._tick_expected_forks()
+        self._apply_layout()
+        self.scanned.emit()
 
     def _say_scan(self, failure: Exception | None) -> None:
         """A failed scan is said in the dock (the rows stay as the last scan left them), with its
@@ -346,8 +264,7 @@ class RunsPanel(QWidget):
 
     def compact_height(self, rows: int = 5) -> int:
         """The panel's height showing `rows` runs: what the dock starts at, leaving the plots room."""
-        row = self._view.sizeHintForRow(0) if self._model.rowCount() else 0
-        row = max(row, self._view.fontMetrics().height() + 6)
+        row = self._view.row_height()
         header = self._view.header().sizeHint().height()
         margins = self.layout().contentsMargins()
         spacing = self.layout().spacing() * 2
@@ -375,19 +292,12 @@ class RunsPanel(QWidget):
             else None
         )
         self._ticked = [p for p in self._ticked if p in self._infos]
+        shown = [(depth, self._shown(info)) for depth, info in order]
         if force or key != self._layout_key:
-            self._rebuild(order)
+            self._view.rebuild(shown, self._current_listed, self._ticked)
             self._layout_key = key
         else:
-            changed: set[int] = set()
-            for _, info in order:
-                changed |= self._fill_row(self._row_items(info.path), info)
-            # A text that grew (a metric that appeared, a longer duration) widens its column, never
-            # narrows it: the user's widths stand, and nothing is elided.
-            for c in sorted(changed - {len(HEADERS) - 1}):
-                wanted = self._view.sizeHintForColumn(c)
-                if wanted > self._view.columnWidth(c):
-                    self._view.setColumnWidth(c, wanted)
+            self._view.refresh([info for _, info in shown], self._current_listed, self._ticked)
         self._update_buttons()
         self._tell_ticked()
 
@@ -396,151 +306,26 @@ class RunsPanel(QWidget):
             self._told = self.ticked()
             self.ticked_changed.emit(self._told)
 
-    def _rebuild(self, order: list[tuple[int, RunInfo]]) -> None:
-        selected = self.selected()
-        self._filling = True
-        try:
-            self._model.removeRows(0, self._model.rowCount())
-            parents: list[QStandardItem] = []
-            for depth, info in order:
-                row = [QStandardItem() for _ in HEADERS]
-                for item in row:
-                    item.setEditable(False)
-                    item.setData(str(info.path), PATH_ROLE)
-                row[0].setCheckable(info.is_run)
-                self._fill_row(row, info)
-                del parents[depth:]
-                (parents[-1] if parents else self._model.invisibleRootItem()).appendRow(row)
-                parents.append(row[0])
-        finally:
-            self._filling = False
-        self._view.expandAll()
-        for c in range(len(HEADERS) - 1):
-            self._view.resizeColumnToContents(c)
-        # A running run's "step / total" grows between rebuilds: room for it at its end.
-        ends = [f"{info.total:,} / {info.total:,}" for _, info in order if info.total]
-        if ends:
-            font = self._view.font()
-            font.setBold(True)
-            fits = QFontMetrics(font).horizontalAdvance(max(ends, key=len)) + 16
-            col = HEADERS.index("Steps")
-            self._view.setColumnWidth(col, max(self._view.columnWidth(col), fits))
-        if selected is not None:
-            self.select(selected)
-
-    def _is_current(self, info: RunInfo) -> bool:
-        return self._current_listed is not None and info.path == self._current_listed
-
-    def _fill_row(self, row: list[QStandardItem], info: RunInfo) -> set[int]:
-        """Set the row's texts; returns the columns whose text changed."""
-        bold = self._is_current(info)
-        if bold and self._live is not None and self._live[0] >= info.step and info.is_run:
-            step, status, duration = self._live
-            info = dataclasses.replace(info, step=step, status=status, duration=max(duration, info.duration))
-        texts = runs.row(info)
-        values = [
-            info.name,
-            texts["folder"],
-            info.dataset,
-            info.arch,
-            info.loss,
-            texts["steps"],
-            texts["status"],
-            texts["started"],
-            texts["duration"],
-            texts["metric"],
-            info.problem or info.note,
-        ]
-        sort = [
-            info.name.lower(),
-            texts["folder"],
-            info.dataset,
-            info.arch,
-            info.loss,
-            info.step,
-            texts["status"],
-            info.created or 0.0,
-            info.duration,
-            info.metric[1] if info.metric else float("-inf"),
-            info.problem or info.note,
-        ]
-        tip = (
-            str(info.path)
-            + (f"\n{info.problem}" if info.problem else "")
-            + (f"\nNote: {info.note}" if info.note else "")
-        )
-        changed = set()
-        for c, (item, text, key) in enumerate(zip(row, values, sort, strict=True)):
-            if item.text() != text:
-                item.setText(text)
-                changed.add(c)
-            item.setData(key, SORT_ROLE)
-            item.setToolTip(tip)
-            font = item.font()
-            if font.bold() != bold:
-                font.setBold(bold)
-                item.setFont(font)
-        for c in (HEADERS.index("Status"), len(HEADERS) - 1):
-            row[c].setForeground(QBrush(QColor(PROBLEM_COLOR)) if info.problem else QBrush())
-        if row[0].isCheckable():
-            state = Qt.CheckState.Checked if info.path in self._ticked else Qt.CheckState.Unchecked
-            if row[0].checkState() != state:
-                filling, self._filling = self._filling, True
-                try:
-                    row[0].setCheckState(state)
-                finally:
-                    self._filling = filling
-        return changed
-
-    def _row_items(self, path: Path) -> list[QStandardItem]:
-        name = self._name_item(path)
-        parent = name.parent() or self._model.invisibleRootItem()
-        return [parent.child(name.row(), c) for c in range(len(HEADERS))]
-
-    def _name_item(self, path: Path) -> QStandardItem | None:
-        stack = [self._model.invisibleRootItem()]
-        while stack:
-            node = stack.pop()
-            for r in range(node.rowCount()):
-                child = node.child(r, 0)
-                if child.data(PATH_ROLE) == str(path):
-                    return child
-                stack.append(child)
-        return None
+    def _shown(self, info: RunInfo) -> RunInfo:
+        """`info`, with the window's step, status and duration when it is the current run's."""
+        live = self._live
+        if info.path != self._current_listed or live is None or live[0] < info.step or not info.is_run:
+            return info
+        step, status, duration = live
+        return dataclasses.replace(info, step=step, status=status, duration=max(duration, info.duration))
 
     def rows(self) -> list[dict[str, str]]:
         """What the tree shows, in its order (with sorting and the filter), for tests: a dict per
-        row of the headers' texts, plus "depth" and "checked"."""
-        out = []
-
-        def walk(parent, depth: int) -> None:
-            for r in range(self._proxy.rowCount(parent)):
-                index = self._proxy.index(r, 0, parent)
-                row = {h: self._proxy.index(r, c, parent).data() or "" for c, h in enumerate(HEADERS)}
-                row["depth"] = depth
-                row["checked"] = (
-                    self._proxy.data(index, Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked.value
-                )
-                row["path"] = self._proxy.data(index, PATH_ROLE)
-                out.append(row)
-                walk(index, depth + 1)
-
-        from PySide6.QtCore import QModelIndex
-
-        walk(QModelIndex(), 0)
-        return out
+        row of the headers' texts, plus "depth", "checked" and "path"."""
+        return self._view.rows()
 
     # ----- selection and actions ---------------------------------------------------------------
 
     def selected(self) -> Path | None:
-        index = self._view.currentIndex()
-        path = index.data(PATH_ROLE) if index.isValid() else None
-        return Path(path) if path else None
+        return self._view.selected()
 
     def select(self, path: str | Path) -> None:
-        item = self._name_item(Path(path))
-        if item is not None:
-            self._view.setCurrentIndex(self._proxy.mapFromSource(item.index()))
+        self._view.select(path)
 
     def trash_button(self) -> QPushButton:
         return self._trash
@@ -605,17 +390,7 @@ class RunsPanel(QWidget):
 
     # ----- handlers ----------------------------------------------------------------------------
 
-    @Slot(str)
-    def _on_filter_text_changed(self, text: str) -> None:
-        self._proxy.setFilterFixedString(text)
-        self._view.expandAll()
-
-    @Slot(QStandardItem)
-    def _on_model_item_changed(self, item: QStandardItem) -> None:
-        if self._filling or item.column() != 0 or not item.isCheckable():
-            return
-        path = Path(item.data(PATH_ROLE))
-        on = item.checkState() == Qt.CheckState.Checked
+    def _on_view_tick_changed(self, path: Path, on: bool) -> None:
         if on and path not in self._ticked:
             self._ticked.append(path)
         elif not on and path in self._ticked:
@@ -630,15 +405,12 @@ class RunsPanel(QWidget):
         self._update_buttons()
 
     def _on_view_double_clicked(self, index) -> None:
-        path = index.data(PATH_ROLE)
-        info = self._infos.get(Path(path)) if path else None
+        info = self._infos.get(self._view.path_of(index))
         if info is not None and info.openable:
             self.open_requested.emit(str(info.path))
 
     def _on_view_context_menu(self, pos) -> None:
-        index = self._view.indexAt(pos)
-        path = index.data(PATH_ROLE) if index.isValid() else None
-        info = self._infos.get(Path(path)) if path else None
+        info = self._infos.get(self._view.path_at(pos))
         if info is None:
             return
         menu = QMenu(self)
