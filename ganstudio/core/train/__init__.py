@@ -6,6 +6,7 @@ loop.py         the training loop, top to bottom: `run(trainer, requests, schedu
 schedule.py     what is due at a step (stats, samples, checkpoint, metrics, health): pure, no torch
 batches.py      the sampler, the held-out images, where the data lives
 snapshot.py     a trainer as a checkpoint dict and back
+saving.py       a trainer's checkpoint written (to its folder or a file), or why not
 losses.py       the GAN objectives
 distributed.py  the collective: `Local` (one process, does nothing) or a torchrun `Job` (gradient
                 averaging, global BatchNorm, stats reduced per log interval, agreed requests)

@@ -27,8 +27,6 @@ import torch
 from torch import nn
 
 from ganstudio.core import models
-from ganstudio.core.checkpoint import io as checkpoints
-from ganstudio.core.checkpoint.io import CheckpointError
 from ganstudio.core.checkpoint.store import CheckpointStore
 from ganstudio.core.config import (
     RESUMABLE_KEYS,
@@ -44,7 +42,6 @@ from ganstudio.core.image import to_grid
 from ganstudio.core.metrics.schedule import QualityMetrics
 from ganstudio.core.run.control import Control
 from ganstudio.core.run.events import (
-    CheckpointFailed,
     CheckpointSaved,
     Event,
     HyperparamsChanged,
@@ -54,7 +51,7 @@ from ganstudio.core.run.events import (
 )
 from ganstudio.core.run.history import History
 from ganstudio.core.run.state import RunState
-from ganstudio.core.train import lab, loop, losses, oom, snapshot, threads
+from ganstudio.core.train import lab, loop, losses, oom, saving, snapshot, threads
 from ganstudio.core.train.batches import Sampler, holdout_split, resident
 from ganstudio.core.train.distributed import Collective, Local
 from ganstudio.core.train.health import HealthMonitor
@@ -516,50 +513,17 @@ class Trainer:
 
     def save_checkpoint(self, path: str | Path | None = None, *, manual: bool = True) -> CheckpointSaved:
         """Save to `path`, or into the run's checkpoint folder; recorded in `state`. A checkpoint
-        someone asked for (`manual`) is never rotated away. Raises CheckpointError."""
-        ev = self._save(path, manual)
+        someone asked for (`manual`) is never rotated away. Raises CheckpointError (saving.py)."""
+        ev = saving.save(self, path, manual)
         self.state.apply(ev)
         return ev
-
-    def _save(self, path: str | Path | None, manual: bool) -> CheckpointSaved:
-        if path is None and self.store is None:
-            raise CheckpointError("this run has no checkpoint folder; choose a file to save to")
-        self.saving = True  # the CLI's second Ctrl+C waits for this to end rather than lose the save
-        try:
-            state = self.state_dict()
-            if path is not None:
-                saved = checkpoints.save_atomic(state, path)
-            else:
-                saved = self.store.save(state, self.step, self.cfg.log.keep_checkpoints, manual=manual)
-        finally:
-            self.saving = False
-        self.last_checkpoint = self.step
-        # Absolute: a path relative to the working directory reads as one inside the run folder
-        # once it is in the log, and was joined to the folder a second time.
-        return CheckpointSaved(
-            step=self.step, path=str(Path(saved).absolute()), manual=manual or path is not None
-        )
 
     def try_checkpoint(
         self, path: str | Path | None = None, manual: bool = False, interval: bool = False
     ) -> Event:
         """Save, or say why not (CheckpointFailed); `interval`: the checkpoint of a checkpoint
         interval (log.checkpoint_every), counted in `unsaved_intervals` when it cannot be written."""
-        where = str(path or self.checkpoint_dir)
-        if self.broken or not self._finite():
-            return CheckpointFailed(
-                step=self.step,
-                path=where,
-                message=f"not saved: the losses or weights hold NaN/Inf values at step "
-                f"{self.step}; the previous checkpoint is the last good one",
-            )
-        try:
-            saved = self._save(path, manual)
-        except CheckpointError as e:
-            self.unsaved_intervals += interval
-            return CheckpointFailed(step=self.step, path=where, message=str(e))
-        self.unsaved_intervals = 0
-        return saved
+        return saving.attempt(self, path, manual, interval)
 
     @staticmethod
     def non_finite(stats: Stats) -> list[str]:
@@ -574,11 +538,6 @@ class Trainer:
     def losses_finite(self) -> bool:
         """Whether the losses accumulated so far are finite (one host sync: before a checkpoint)."""
         return bool(torch.isfinite(self._acc).all())
-
-    def _finite(self) -> bool:
-        """Whether the unreported losses and every weight are finite (one host sync: for saves)."""
-        tensors = [self._acc, *self.G.parameters(), *self.D.parameters()]
-        return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
     # ----- the loop (core/train/loop.py) -----------------------------------------------------
 
