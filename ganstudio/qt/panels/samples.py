@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.core.extent import Extent, data_extent
+from ganstudio.core.image import rasterise_points
 from ganstudio.core.run.events import Samples
 from ganstudio.qt.widgets.grid_view import PICK_COLORS, GridView, grid_index
 from ganstudio.qt.widgets.plot_items import offer_working_exports
@@ -39,10 +41,10 @@ GIF_MIN_WIDTH = 256  # small grids are upscaled (nearest) to at least this width
 GIF_FRAME_MS = 100
 GIF_MARGIN = 16  # px above each frame for its "step N" label
 POINTS_IMAGE_SIZE = 256  # 2D samples are rasterised at this size for PNG / GIF
-POINT_RANGE_MARGIN = 0.3  # fraction of the data's extent added around the scatter (samples stray)
 MARK_SIZE = 13  # px: the ring around a picked point of a 2D scatter
 FAKE_RGBA = (37, 99, 235, 150)  # generated points: blue, see-through where they pile up
 REAL_ALPHA = 110  # the real points, in the palette's text colour
+REAL_EXPORT_RGB = (60, 60, 60)  # the real points in an exported PNG / GIF (on white)
 Z_FAKE, Z_REAL, Z_MARKS = 0, 5, 10
 
 
@@ -71,41 +73,6 @@ def _owned(array: np.ndarray) -> np.ndarray:
     three-channel torch tensor, so 400 such frames held 6.4 MB (and 400 tensors) for 2.1 MB of
     pixels."""
     return array if array.base is None else array.copy()
-
-
-def _bounds(points: np.ndarray) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) around `points`, square and with a margin, for a fixed equal-aspect view."""
-    finite = points[np.all(np.isfinite(points), axis=1)]
-    if len(finite) == 0:
-        return (-1.0, -1.0, 1.0, 1.0)
-    lo, hi = finite.min(axis=0), finite.max(axis=0)
-    centre = (lo + hi) / 2
-    half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + POINT_RANGE_MARGIN)
-    return (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
-
-
-def _render_points(
-    points: np.ndarray, reference: np.ndarray | None, bounds: tuple[float, float, float, float]
-) -> np.ndarray:
-    """Rasterise a scatter (samples blue, the real points dark grey above them) for PNG / GIF
-    export. Points are stamped as small squares with numpy, so a long timeline exports in a blink."""
-    size = POINTS_IMAGE_SIZE
-    image = np.full((size, size, 3), 255, dtype=np.uint8)
-    x0, y0, x1, y1 = bounds
-    # The real points last, above the samples, as on screen.
-    for data, radius, colour in ((points, 2, FAKE_RGBA[:3]), (reference, 1, (60, 60, 60))):
-        if data is None:
-            continue
-        p = np.asarray(data, dtype=np.float64)
-        p = p[np.all(np.isfinite(p), axis=1)]
-        col = np.round((p[:, 0] - x0) / (x1 - x0) * (size - 1)).astype(np.int64)
-        row = np.round((1 - (p[:, 1] - y0) / (y1 - y0)) * (size - 1)).astype(np.int64)  # y up
-        for dr in range(-radius + 1, radius):
-            for dc in range(-radius + 1, radius):
-                r, c = row + dr, col + dc
-                inside = (r >= 0) & (r < size) & (c >= 0) & (c < size)
-                image[r[inside], c[inside]] = colour
-    return image
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
@@ -141,7 +108,7 @@ class SamplesPanel(QWidget):
         self._frames: list[_Frame] = []
         self._index = -1  # the displayed frame
         self._reference: np.ndarray | None = None
-        self._bounds: tuple[float, float, float, float] | None = None
+        self._extent: Extent | None = None
         self._last_dir = os.path.expanduser("~")
         self._marks: list[tuple[int, str]] = []  # the latent explorer's picks, outlined here too
 
@@ -277,18 +244,18 @@ class SamplesPanel(QWidget):
         self._reference = None if points is None else np.asarray(points, dtype=np.float64)
         if self._reference is None:
             self._reference_item.clear()
-            self._bounds = None
+            self._extent = None
         else:
             self._reference_item.setData(pos=self._reference)
-            self._bounds = _bounds(self._reference)
-        self._apply_bounds()
+            self._extent = data_extent(self._reference)
+        self._apply_extent()
 
     def clear(self) -> None:
         """Empty the timeline (a new run)."""
         self._frames.clear()
         self._index = -1
         if self._reference is None:
-            self._bounds = None
+            self._extent = None
         self._grid_view.set_image(None)
         self._points_item.clear()
         self.set_marks([])  # another run's noise: the picks were of the old one
@@ -366,8 +333,9 @@ class SamplesPanel(QWidget):
     def _export_image(self, frame: _Frame) -> np.ndarray:
         if frame.image is not None:
             return frame.image
-        bounds = self._bounds or _bounds(frame.points)
-        return _render_points(frame.points, self._reference, bounds)
+        # The real points last, above the samples, as on screen.
+        layers = ((frame.points, FAKE_RGBA[:3], 3), (self._reference, REAL_EXPORT_RGB, 1))
+        return rasterise_points(layers, self._extent or data_extent(frame.points), POINTS_IMAGE_SIZE)
 
     def _show(self) -> None:
         frame = self._frames[self._index]
@@ -375,9 +343,9 @@ class SamplesPanel(QWidget):
             self._grid_view.set_image(frame.image)
             self._stack.setCurrentWidget(self._grid_view)
         else:
-            if self._bounds is None:  # no reference: fix the view on the first points seen
-                self._bounds = _bounds(frame.points)
-                self._apply_bounds()
+            if self._extent is None:  # no reference: fix the view on the first points seen
+                self._extent = data_extent(frame.points)
+                self._apply_extent()
             self._points_item.setData(pos=frame.points)
             self._stack.setCurrentWidget(self._scatter)
         self._show_marked_points()
@@ -392,13 +360,13 @@ class SamplesPanel(QWidget):
                     spots.append({"pos": points[index], "pen": pen, "brush": pg.mkBrush(0, 0, 0, 0)})
         self._marks_item.setData(spots=spots)
 
-    def _apply_bounds(self) -> None:
+    def _apply_extent(self) -> None:
         view = self._scatter.getPlotItem().getViewBox()
-        if self._bounds is None:
+        if self._extent is None:
             view.enableAutoRange()
             return
-        x0, y0, x1, y1 = self._bounds
-        view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        xmin, xmax, ymin, ymax = self._extent
+        view.setRange(xRange=(xmin, xmax), yRange=(ymin, ymax), padding=0)
         view.disableAutoRange()
 
     def _apply_palette(self) -> None:
