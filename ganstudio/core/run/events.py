@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ganstudio.core.extent import Extent
+
 # Stats keys, in display order. d_real/d_fake are D's mean output on real and generated data:
 # probabilities for minimax/nonsaturating, raw scores for hinge/lsgan/wgan-gp.
 STAT_KEYS = (
@@ -151,7 +153,7 @@ class Samples:
     grid: np.ndarray | None = None
     points: np.ndarray | None = None
     field: np.ndarray | None = None
-    extent: tuple[float, float, float, float] | None = None
+    extent: Extent | None = None  # (xmin, xmax, ymin, ymax)
     arrows: np.ndarray | None = None
     field_is_probability: bool | None = None  # True: field in [0, 1]; False: raw scores
     generator: Any = None  # GeneratorWeights | None (core.latent imports torch; events does not)

@@ -15,7 +15,7 @@ from PySide6.QtCore import QEvent, QRectF, QTimer
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ganstudio.core.extent import data_extent
+from ganstudio.core.extent import Extent, data_extent
 from ganstudio.core.run.events import Samples
 from ganstudio.qt.widgets.plot_items import offer_working_exports
 
@@ -73,7 +73,7 @@ def arrow_segments(points: np.ndarray, grads: np.ndarray, length: float) -> np.n
     return segments
 
 
-def field_at(field: np.ndarray, extent: tuple[float, float, float, float], points: np.ndarray) -> np.ndarray:
+def field_at(field: np.ndarray, extent: Extent, points: np.ndarray) -> np.ndarray:
     """The field's value in the grid cell under each finite point; points outside the extent take
     the nearest edge cell."""
     p = np.asarray(points, dtype=np.float64)
@@ -87,7 +87,7 @@ def field_at(field: np.ndarray, extent: tuple[float, float, float, float], point
 
 def raw_levels(
     field: np.ndarray,
-    extent: tuple[float, float, float, float],
+    extent: Extent,
     real: np.ndarray | None,
     fake: np.ndarray | None,
 ) -> tuple[float, float]:
@@ -145,8 +145,8 @@ class Lab2DPanel(QWidget):
             model.reset.connect(self.clear)
         self._latest: Samples | None = None
         self._dirty = False
-        self._extent: tuple[float, float, float, float] | None = None
-        self._reference_extent: tuple[float, float, float, float] | None = None
+        self._extent: Extent | None = None
+        self._reference_extent: Extent | None = None
         self._probabilistic: bool | None = None  # None: decide from the values seen
         self._seen_raw = False  # a value outside [0, 1] was seen this run: raw scores
         self._raw_levels = (-1.0, 1.0)  # the levels of the last field drawn as raw scores
@@ -244,7 +244,7 @@ class Lab2DPanel(QWidget):
         return None if self._latest is None or self._dirty else self._latest.step
 
     @property
-    def extent(self) -> tuple[float, float, float, float] | None:
+    def extent(self) -> Extent | None:
         """(xmin, xmax, ymin, ymax) of the field, the view that Reset view restores."""
         return self._extent or self._reference_extent
 
