@@ -7,6 +7,7 @@ schedule.py     what is due at a step (stats, samples, checkpoint, metrics, heal
 batches.py      the sampler, the held-out images, where the data lives
 snapshot.py     a trainer as a checkpoint dict and back
 saving.py       a trainer's checkpoint written (to its folder or a file), or why not
+sampling.py     the samples event of a step: the fixed-noise grid, or the 2D lab's view
 losses.py       the GAN objectives
 distributed.py  the collective: `Local` (one process, does nothing) or a torchrun `Job` (gradient
                 averaging, global BatchNorm, stats reduced per log interval, agreed requests)

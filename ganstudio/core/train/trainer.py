@@ -38,7 +38,6 @@ from ganstudio.core.config import (
 )
 from ganstudio.core.data import Dataset, load_dataset
 from ganstudio.core.extent import Extent
-from ganstudio.core.image import to_grid
 from ganstudio.core.metrics.schedule import QualityMetrics
 from ganstudio.core.run.control import Control
 from ganstudio.core.run.events import (
@@ -51,7 +50,7 @@ from ganstudio.core.run.events import (
 )
 from ganstudio.core.run.history import History
 from ganstudio.core.run.state import RunState
-from ganstudio.core.train import lab, loop, losses, oom, saving, snapshot, threads
+from ganstudio.core.train import lab, loop, losses, oom, sampling, saving, snapshot, threads
 from ganstudio.core.train.batches import Sampler, holdout_split, resident
 from ganstudio.core.train.distributed import Collective, Local
 from ganstudio.core.train.health import HealthMonitor
@@ -393,30 +392,8 @@ class Trainer:
             g.train(was_training)
 
     def samples(self) -> Samples:
-        self.last_samples = self.step
-        # While the latent explorer is open, a CPU copy of the generator the grid was drawn with
-        # goes along (one copy of G's weights); otherwise nothing: the flag is set from the GUI.
-        generator = None
-        if self.share_generator:
-            from ganstudio.core.latent import weights_of
-
-            generator = weights_of(self)
-        if self.data.is_2d:
-            # The lab's view: G's points with the push on each, over D's field, in the run's
-            # fixed extent so the view stays put.
-            snap = lab.field_snapshot(
-                self.D, self.sampling_generator, self.fixed_noise, self.loss, self.extent, device=self.device
-            )
-            return Samples(
-                step=self.step,
-                points=snap.fake_points,
-                field=snap.field,
-                extent=self.extent,
-                arrows=snap.g_grad,
-                field_is_probability=self.loss.probabilistic,
-                generator=generator,
-            )
-        return Samples(step=self.step, grid=to_grid(self.generate(self.fixed_noise)), generator=generator)
+        """The samples event of this step: a grid, or the 2D lab's view (sampling.py)."""
+        return sampling.samples_of(self)
 
     def flush_stats(self) -> Stats | None:
         """The stats of the steps since the last flush, averaged over them (and a job's ranks); None

@@ -1,0 +1,39 @@
+"""The run's samples at a step, as a Samples event: the fixed-noise grid of images or, for 2D data,
+the lab's view (lab.py). What the generator draws them with is the trainer's (`generate`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ganstudio.core.image import to_grid
+from ganstudio.core.run.events import Samples
+from ganstudio.core.train import lab
+
+if TYPE_CHECKING:
+    from ganstudio.core.train.trainer import Trainer
+
+
+def samples_of(t: Trainer) -> Samples:
+    """The samples of `t`'s current step (recorded in `t.last_samples`)."""
+    t.last_samples = t.step
+    # While the latent explorer is open, a CPU copy of the generator the grid was drawn with
+    # goes along (one copy of G's weights); otherwise nothing: the flag is set from the GUI.
+    generator = None
+    if t.share_generator:
+        from ganstudio.core.latent import weights_of
+
+        generator = weights_of(t)
+    if t.data.is_2d:
+        # The lab's view: G's points with the push on each, over D's field, in the run's
+        # fixed extent so the view stays put.
+        snap = lab.field_snapshot(t.D, t.sampling_generator, t.fixed_noise, t.loss, t.extent, device=t.device)
+        return Samples(
+            step=t.step,
+            points=snap.fake_points,
+            field=snap.field,
+            extent=t.extent,
+            arrows=snap.g_grad,
+            field_is_probability=t.loss.probabilistic,
+            generator=generator,
+        )
+    return Samples(step=t.step, grid=to_grid(t.generate(t.fixed_noise)), generator=generator)
