@@ -1,6 +1,8 @@
 """The numbers behind a live curve, Qt-free: TensorBoard's debiased EMA carried across chunks, a
-growable buffer, a min/max pyramid that reduces any index range to screen resolution, and one
-stat's incremental cache of both. The plots panel draws from these; they have their own tests.
+growable buffer (the one the curves use), a min/max pyramid that reduces any index range to screen
+resolution, one stat's incremental cache of both, the x and y a plot hands pyqtgraph for a view,
+and the distance from a point to a polyline (hovering a curve). The plots panel draws from these;
+they have their own tests.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 LOD_FACTOR = 8  # each level of the min/max pyramid reduces blocks of 8 of the level below
+LOD_DIRECT_POINTS = 4096  # up to this many points in view are handed to pyqtgraph as they are
 SMOOTHING_MODULE = "scipy.signal"  # lfilter; its package takes ~1 s to import on a slow machine
 
 
@@ -98,6 +101,10 @@ class Growable:
 
     def view(self) -> np.ndarray:
         return self.data[: self.n]
+
+    def clear(self) -> None:
+        """Forget what was written; the capacity stays."""
+        self.n = 0
 
 
 class Lod:
@@ -224,7 +231,7 @@ class SeriesCache:
             return
         if weight != self.weight:
             self.weight = weight
-            self.smoothed.n = 0
+            self.smoothed.clear()
             self.state, self.count = 0.0, 0
             self.lod_smooth = Lod()
         if self.count < self.n_finite:
@@ -246,3 +253,86 @@ class SeriesCache:
             lod = self.lod_raw
             lod.extend(self.finite_values(raw, lod.n, self.n_finite))
         return lod
+
+
+def index_range(view: tuple, cache: SeriesCache, x_all: np.ndarray) -> tuple[int, int]:
+    """The finite points of a series to draw for `view`: all of them when the view follows the
+    latest ((), or (width,)), else, for (width, x_lo, x_hi), those in view plus one view width
+    either side (so a pan shows lines before the next redraw) and one point more each way (so the
+    lines reach the edges). Indices among the finite points; `x_all` is every point's x."""
+    n = cache.n_finite
+    if len(view) < 3:
+        return 0, n
+    lo, hi = view[1], view[2]
+    span = hi - lo
+    a = int(np.searchsorted(x_all, lo - span, side="left"))
+    b = int(np.searchsorted(x_all, hi + span, side="right"))
+    if cache.finite is not None:
+        index = cache.finite.view()
+        a, b = int(np.searchsorted(index, a)), int(np.searchsorted(index, b))
+    return max(0, a - 1), min(n, b + 1)
+
+
+def curve_data(
+    view: tuple,
+    cache: SeriesCache,
+    x_all: np.ndarray,
+    raw: np.ndarray,
+    i0: int,
+    i1: int,
+    smoothed: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """x and y for one curve: the finite points i0..i1-1 as they are (views of the buffers when
+    possible), or when there are more than LOD_DIRECT_POINTS, the min and max of each of about one
+    bucket per pixel column (`view[0]` columns wide), from the series' pyramid."""
+    finite = cache.finite.view() if cache.finite is not None else None
+    if smoothed:
+        smooth = cache.smoothed.view()
+        values: Callable[[int, int], np.ndarray] = lambda a, b: smooth[a:b]  # noqa: E731
+    else:
+        values = lambda a, b: cache.finite_values(raw, a, b)  # noqa: E731
+    if i1 - i0 <= LOD_DIRECT_POINTS:
+        return (x_all[i0:i1] if finite is None else x_all[finite[i0:i1]]), values(i0, i1)
+    width = view[0] if len(view) == 1 else 3 * view[0]  # the margins hold two more views
+    starts, mins, maxs = cache.pyramid(raw, smoothed).buckets(values, i0, i1, width)
+    xs = x_all[starts] if finite is None else x_all[finite[starts]]
+    return np.repeat(xs, 2), np.column_stack([mins, maxs]).ravel()
+
+
+def distance_to_polyline(x: np.ndarray, y: np.ndarray) -> float:
+    """The distance from the origin to the polyline through the points (x, y); inf if none is finite."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    if len(x) == 1 or not ok.any():
+        return float(np.hypot(x, y)[ok].min()) if ok.any() else float("inf")
+    x0, y0, dx, dy = x[:-1], y[:-1], np.diff(x), np.diff(y)
+    length2 = dx * dx + dy * dy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip(np.where(length2 > 0, -(x0 * dx + y0 * dy) / length2, 0.0), 0.0, 1.0)
+    d = np.hypot(x0 + t * dx, y0 + t * dy)
+    d = d[np.isfinite(d)]
+    points = np.hypot(x, y)[ok]  # a lone finite point between gaps is a curve too
+    return float(min(d.min() if len(d) else np.inf, points.min()))
+
+
+class SeriesCaches:
+    """Each stat's SeriesCache for one History, all dropped when the History's revision says that
+    points were removed or rewritten (a rollback, a metric merged in, another run adopted) rather
+    than appended."""
+
+    def __init__(self) -> None:
+        self._caches: dict[str, SeriesCache] = {}
+        self._revision: int | None = None
+
+    def get(self, key: str, revision: int) -> SeriesCache:
+        """`key`'s cache, valid for a History at `revision`."""
+        if revision != self._revision:
+            self._caches.clear()
+            self._revision = revision
+        cache = self._caches.get(key)
+        if cache is None:
+            cache = self._caches[key] = SeriesCache()
+        return cache
+
+    def clear(self) -> None:
+        self._caches.clear()
+        self._revision = None
