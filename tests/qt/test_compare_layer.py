@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QCheckBox
 from ganstudio.core.run.events import Stats
 from ganstudio.core.run.history import History
 from ganstudio.qt.panels.plots import SERIES_COLORS, Overlay, PlotsPanel
-from ganstudio.qt.widgets.plot_items import CompareLayer
+from ganstudio.qt.widgets.compare_layer import CompareLayer
 
 RUN_A, RUN_B = "#e8590c", "#0ca678"
 

@@ -37,7 +37,8 @@ from PySide6.QtWidgets import (
 from ganstudio.core.curves import SeriesCache
 from ganstudio.core.metrics.tabs import TABS
 from ganstudio.core.run.history import History
-from ganstudio.qt.widgets.plot_items import CompareLayer, LayerCurve, MarkerLayer, SeriesItem, TimedPlotWidget
+from ganstudio.qt.widgets.compare_layer import CompareLayer, LayerCurve
+from ganstudio.qt.widgets.plot_items import MarkerLayer, SeriesItem, TimedPlotWidget
 
 REDRAW_INTERVAL_MS = 25  # the display tick: how soon a change the user made is drawn
 MIN_REDRAW_GAP_S = 0.1  # new training data is drawn at most 10 times a second...
