@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from statistics import median
 
-from bench_plots import append_points, plots_panel, synthetic_history
+from bench_plots import append_points, model_of, plots_panel, synthetic_history
 from common import Options, Row, log, percentile, qt_app, spin
 
 RUNS, POINTS = 10, 100_000
@@ -32,10 +32,12 @@ def overlay_frames(opts: Options) -> Row:
     from ganstudio.qt.overlays import RUN_COLORS
     from ganstudio.qt.panels.plots import Overlay
 
-    app, history, panel = plots_panel()
+    app, model, panel = plots_panel()
     n = 20_000 if opts.quick else POINTS
-    history.replace_with(synthetic_history(n, seed=99))
-    overlays = [Overlay(f"run {k}", RUN_COLORS[k], synthetic_history(n, seed=k)) for k in range(RUNS)]
+    model.history.replace_with(synthetic_history(n, seed=99))  # refresh() below draws it
+    overlays = [
+        Overlay(f"run {k}", RUN_COLORS[k], model_of(synthetic_history(n, seed=k))) for k in range(RUNS)
+    ]
     panel.set_overlays(overlays)
     plot = panel.plot_widget("Losses")
     t0 = time.perf_counter()
@@ -45,8 +47,8 @@ def overlay_frames(opts: Options) -> Row:
     frames = 5 if opts.quick else 20
     total, data_part = [], []
     for _ in range(frames):
-        for h in (history, *(o.history for o in overlays)):
-            append_points(h, 5)
+        for m in (model, *(o.model for o in overlays)):
+            append_points(m, 5)
         t0 = time.perf_counter()
         panel.redraw()
         t1 = time.perf_counter()

@@ -1,8 +1,9 @@
 """4. Plots: PlotsPanel redraw time with 1e4 / 1e5 / 1e6 logged points per curve.
 
-A History is filled with synthetic stats (every stat the trainer logs, random-walk losses) and the
-panel is shown offscreen at a typical size. One frame is what the app does at each display tick
-while training: a few new points arrive, the panel's redraw timer fires (setData on the visible
+A run model's History is filled with synthetic stats (every stat the trainer logs, random-walk
+losses) and the panel is shown offscreen at a typical size. One frame is what the app does at each
+display tick while training: a few new points arrive through the model (which marks the plots
+dirty), the panel's redraw timer fires (setData on the visible
 tab's curves, incremental smoothing and min/max reduction), and the plot is painted (`grab()`:
 pyqtgraph's auto-range and the paint). The panel's own timer is stopped and the redraw is called by
 hand (`PlotsPanel.redraw`, the tick without its rate budget), so only timed frames run. `refresh()`
@@ -63,45 +64,58 @@ def synthetic_history(n: int, seed: int = 0):
     return History.from_state_dict(state)
 
 
-def append_points(history, k: int) -> None:
+def model_of(history):
+    """A RunModel showing `history` (a copy of it)."""
+    from ganstudio.qt.run_model import RunModel
+
+    model = RunModel()
+    model.history.replace_with(history)
+    return model
+
+
+def append_points(model, k: int) -> None:
+    """`k` new points through the run model, as a batch of training stats arrives."""
     import random
 
     from ganstudio.core.run.events import Stats
 
+    history = model.history
     n = len(history)
     last = int(history.steps()[-1]) if n else 0
+    events = []
     for i in range(1, k + 1):
         step = last + 10 * i
         values = {key: history.last(key) or 0.0 for key in KEYS}
         values["loss_d"] += random.gauss(0, 0.05)
         values["loss_g"] += random.gauss(0, 0.05)
-        history.append(Stats(step=step, epoch=step / 1797.0, wall=step / 100.0, values=values))
+        events.append(Stats(step=step, epoch=step / 1797.0, wall=step / 100.0, values=values))
+    model.apply(events)
 
 
 def plots_panel():
-    """(app, history, panel): a shown 1000x700 PlotsPanel on an empty History, its redraw timer
+    """(app, model, panel): a shown 1000x700 PlotsPanel on an empty RunModel, its redraw timer
     stopped (the benchmark calls redraw itself), and the smoothing's module imported, as the app
     imports it on a thread at startup (preload_smoothing), long before a run's first curves: so a
     first draw here does not pay for the import either."""
     from PySide6.QtCore import QTimer
 
     from ganstudio.core.curves import SMOOTHING_MODULE
-    from ganstudio.core.run.history import History
     from ganstudio.qt.panels.plots import PlotsPanel
+    from ganstudio.qt.run_model import RunModel
 
     app = qt_app()
     importlib.import_module(SMOOTHING_MODULE)
-    history = History()
-    panel = PlotsPanel(history)
+    model = RunModel()
+    panel = PlotsPanel(model)
     panel.resize(1000, 700)
     panel.show()
     panel.findChild(QTimer, "plots_redraw_timer").stop()
     spin(0.2)
-    return app, history, panel
+    return app, model, panel
 
 
 def run(opts: Options) -> list[Row]:
-    app, history, panel = plots_panel()
+    app, model, panel = plots_panel()
     plot = panel.plot_widget("Losses")  # the tab shown
     for title in ("D outputs", "Gradients", "Learning rates"):
         panel.plot_widget(title)  # tabs build their plot when first shown: build all 4 for refresh()
@@ -109,7 +123,7 @@ def run(opts: Options) -> list[Row]:
     frames = 5 if opts.quick else 20
     rows: list[Row] = []
     for j, n in enumerate(sizes):
-        history.replace_with(synthetic_history(n, seed=j))
+        model.history.replace_with(synthetic_history(n, seed=j))  # refresh() below draws it
         t0 = time.perf_counter()
         panel.refresh()
         plot.grab()
@@ -117,7 +131,7 @@ def run(opts: Options) -> list[Row]:
         app.processEvents()
         total, data_part, refresh_all = [], [], []
         for _ in range(frames):
-            append_points(history, APPEND)
+            append_points(model, APPEND)
             t0 = time.perf_counter()
             panel.redraw()  # what the panel's display tick does, without its redraw budget
             t1 = time.perf_counter()
@@ -127,7 +141,7 @@ def run(opts: Options) -> list[Row]:
             data_part.append((t1 - t0) * 1e3)
             app.processEvents()
         for _ in range(max(3, frames // 4)):
-            append_points(history, APPEND)
+            append_points(model, APPEND)
             t0 = time.perf_counter()
             panel.refresh()
             plot.grab()

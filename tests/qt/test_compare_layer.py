@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QCheckBox
 from ganstudio.core.run.events import Stats
 from ganstudio.core.run.history import History
 from ganstudio.qt.panels.plots import SERIES_COLORS, Overlay, PlotsPanel
+from ganstudio.qt.run_model import RunModel
 from ganstudio.qt.widgets.compare_layer import CompareLayer
 
 RUN_A, RUN_B = "#e8590c", "#0ca678"
@@ -34,9 +35,16 @@ def run_history(n: int, offset: float, seed: int, metric_every: int = 0) -> Hist
     return h
 
 
+def run_model(n: int, offset: float, seed: int, metric_every: int = 0) -> RunModel:
+    """A run's model showing run_history(...); the tests grow it through the model (model.apply)."""
+    model = RunModel()
+    model.history.replace_with(run_history(n, offset, seed, metric_every))
+    return model
+
+
 @pytest.fixture
 def panel(qtbot) -> PlotsPanel:
-    p = PlotsPanel(run_history(300, 0.0, seed=0, metric_every=20))
+    p = PlotsPanel(run_model(300, 0.0, seed=0, metric_every=20))
     qtbot.addWidget(p)
     p.resize(800, 400)
     p.show()
@@ -47,8 +55,8 @@ def panel(qtbot) -> PlotsPanel:
 @pytest.fixture
 def overlays(panel) -> list[Overlay]:
     out = [
-        Overlay("run a", RUN_A, run_history(300, 3.0, seed=1, metric_every=20)),
-        Overlay("run b", RUN_B, run_history(200, 6.0, seed=2, metric_every=20)),
+        Overlay("run a", RUN_A, run_model(300, 3.0, seed=1, metric_every=20)),
+        Overlay("run b", RUN_B, run_model(200, 6.0, seed=2, metric_every=20)),
     ]
     panel.set_overlays(out)
     panel.refresh()
@@ -115,13 +123,15 @@ def test_hover_names_the_run_and_series_and_widens_its_curve(panel, overlays):
 
 
 def test_log_y_maps_compared_runs_and_a_value_below_zero_is_a_gap(panel, overlays, qtbot):
-    overlays[0].history.append(
-        Stats(
-            step=3000,
-            epoch=0.0,
-            wall=151.0,
-            values={"loss_d": -1.0, "loss_g": 0.0, "d_real": 0.6, "d_fake": 0.4},
-        )
+    overlays[0].model.apply(
+        [
+            Stats(
+                step=3000,
+                epoch=0.0,
+                wall=151.0,
+                values={"loss_d": -1.0, "loss_g": 0.0, "d_real": 0.6, "d_fake": 0.4},
+            )
+        ]
     )
     panel.refresh()
     log_y = panel.findChild(QCheckBox, "plots_log_y")
@@ -156,13 +166,15 @@ def test_clicking_a_run_in_the_legend_hides_and_shows_it(panel, overlays):
     assert colours(image(panel)).get(RUN_B, 0) == 0
     assert layer.dataBounds(1)[1] < 6.0  # out of the auto-range too
     panel.redraw()  # stays hidden while its run grows
-    overlays[1].history.append(
-        Stats(
-            step=2000,
-            epoch=0.0,
-            wall=101.0,
-            values={"loss_d": 7.0, "loss_g": 8.0, "d_real": 0.6, "d_fake": 0.4},
-        )
+    overlays[1].model.apply(
+        [
+            Stats(
+                step=2000,
+                epoch=0.0,
+                wall=101.0,
+                values={"loss_d": 7.0, "loss_g": 8.0, "d_real": 0.6, "d_fake": 0.4},
+            )
+        ]
     )
     assert colours(image(panel)).get(RUN_B, 0) == 0
     sample.mouseClickEvent(Click())
@@ -172,13 +184,15 @@ def test_clicking_a_run_in_the_legend_hides_and_shows_it(panel, overlays):
 def test_a_compared_run_that_did_not_change_keeps_its_curves(panel, overlays):
     a0 = panel.overlay_curves("Losses", overlays[0])
     b0 = panel.overlay_curves("Losses", overlays[1])
-    overlays[0].history.append(
-        Stats(
-            step=3000,
-            epoch=0.0,
-            wall=151.0,
-            values={"loss_d": 4.0, "loss_g": 5.0, "d_real": 0.6, "d_fake": 0.4},
-        )
+    overlays[0].model.apply(
+        [
+            Stats(
+                step=3000,
+                epoch=0.0,
+                wall=151.0,
+                values={"loss_d": 4.0, "loss_g": 5.0, "d_real": 0.6, "d_fake": 0.4},
+            )
+        ]
     )
     assert panel.redraw()
     a1 = panel.overlay_curves("Losses", overlays[0])
@@ -207,7 +221,7 @@ def test_a_sparse_metric_marks_each_compared_point_with_a_triangle(panel, overla
 def test_the_current_run_is_twice_as_wide_while_runs_are_compared(panel):
     thin = colours(image(panel)).get(SERIES_COLORS[0], 0)
     # A copy of the current run: the same auto-range, drawn under it.
-    panel.set_overlays([Overlay("copy", RUN_A, run_history(300, 0.0, seed=0, metric_every=20))])
+    panel.set_overlays([Overlay("copy", RUN_A, run_model(300, 0.0, seed=0, metric_every=20))])
     wide = colours(image(panel)).get(SERIES_COLORS[0], 0)
     assert panel.curve("Losses", "loss_d").opts["pen"].width() == 2
     assert wide > 1.6 * thin
@@ -225,7 +239,7 @@ def test_the_legend_fits_as_many_runs_to_a_row_as_the_width_holds_and_shrinks_ba
     from ganstudio.qt.panels.plots import LEGEND_ROW_PX
 
     panel.set_overlays(
-        [Overlay(f"run {k}", RUN_A if k % 2 else RUN_B, run_history(50, float(k), seed=k)) for k in range(10)]
+        [Overlay(f"run {k}", RUN_A if k % 2 else RUN_B, run_model(50, float(k), seed=k)) for k in range(10)]
     )
     panel.resize(1200, 500)
     qtbot.waitUntil(lambda: panel.plot_widget("Losses").width() > 1000, timeout=5000)
@@ -244,3 +258,19 @@ def test_the_legend_fits_as_many_runs_to_a_row_as_the_width_holds_and_shrinks_ba
     panel.set_overlays([])
     panel.refresh()
     assert len(legend.items) == 2 and item.layout.rowMinimumHeight(0) == LEGEND_ROW_PX
+
+
+def test_a_compared_runs_model_marks_the_plots_dirty_until_it_is_unticked(panel, overlays, qtbot):
+    point = Stats(step=2000, epoch=0.0, wall=101.0, values={"loss_d": 7.0, "loss_g": 8.0})
+    panel.redraw()
+    assert not panel.is_dirty("Losses")
+    n = len(panel.overlay_curves("Losses", overlays[1])[0].x)
+    overlays[1].model.apply([point])
+    assert panel.is_dirty("Losses") and panel.is_dirty("FD")
+    qtbot.waitUntil(lambda: len(panel.overlay_curves("Losses", overlays[1])[0].x) == n + 1, timeout=2000)
+    overlays[1].model.start_over()  # its folder read again from the start: empty for now
+    qtbot.waitUntil(lambda: panel.overlay_curves("Losses", overlays[1]) == [], timeout=2000)
+    panel.set_overlays([overlays[0]])
+    panel.redraw()
+    overlays[1].model.apply([point])  # no longer compared: its changes draw nothing
+    assert not panel.is_dirty("Losses")

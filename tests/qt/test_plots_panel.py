@@ -11,14 +11,16 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QSlider, QTabWidget
 
-from ganstudio.core.run.events import CheckpointSaved, HyperparamsChanged, Stats
+from ganstudio.core.run.events import CheckpointSaved, HyperparamsChanged, Resumed, Stats
 from ganstudio.core.run.history import History, Marker
 from ganstudio.qt.panels.plots import PlotsPanel
+from ganstudio.qt.run_model import RunModel
 from tests.core.test_curves import reference_ema
 
 
-def fill(history: History, n: int, start: int = 0, seed: int = 0, nan_every: int = 0) -> None:
+def points(n: int, start: int = 0, seed: int = 0, nan_every: int = 0) -> list[Stats]:
     rng = np.random.default_rng(seed)
+    out = []
     for i in range(start, start + n):
         loss_d = float(rng.normal(1.0, 0.3))
         if nan_every and i % nan_every == 3:
@@ -33,19 +35,40 @@ def fill(history: History, n: int, start: int = 0, seed: int = 0, nan_every: int
             "lr_d": 2e-4,
             "lr_g": 2e-4,
         }
-        history.append(Stats(step=10 * i, epoch=i / 100, wall=0.5 * i + 1.0, values=values))
+        out.append(Stats(step=10 * i, epoch=i / 100, wall=0.5 * i + 1.0, values=values))
+    return out
+
+
+def fill(history: History, n: int, start: int = 0, seed: int = 0, nan_every: int = 0) -> None:
+    for ev in points(n, start, seed, nan_every):
+        history.append(ev)
+
+
+def model_of(history: History) -> RunModel:
+    """A RunModel showing a copy of `history` (a test then reads and grows `model.history`)."""
+    model = RunModel()
+    model.history.replace_with(history)
+    return model
 
 
 @pytest.fixture
-def history() -> History:
-    h = History(capacity=16)  # small, so the tests also cross History's buffer growth
-    fill(h, 300, nan_every=17)
-    return h
+def model() -> RunModel:
+    m = RunModel()
+    m.history.replace_with(History(capacity=16))  # small, so the tests also cross its buffer growth
+    fill(m.history, 300, nan_every=17)
+    return m
 
 
 @pytest.fixture
-def panel(qtbot, history) -> PlotsPanel:
-    p = PlotsPanel(history)
+def history(model) -> History:
+    """The model's History. A test that changes it directly (not through the model) calls
+    refresh(), which draws whether or not the model said anything changed."""
+    return model.history
+
+
+@pytest.fixture
+def panel(qtbot, model) -> PlotsPanel:
+    p = PlotsPanel(model)
     qtbot.addWidget(p)
     p.resize(800, 400)
     p.show()
@@ -301,7 +324,7 @@ def test_rollback_redraws_from_scratch(panel, history):
     assert len(panel.marker_layer("Losses").x) == 0
 
 
-def test_timer_redraws_only_when_history_changed(panel, qtbot, history):
+def test_timer_redraws_only_when_history_changed(panel, qtbot, model, history):
     panel.refresh()
     curve = panel.curve("Losses", "loss_g")
     calls = []
@@ -312,15 +335,73 @@ def test_timer_redraws_only_when_history_changed(panel, qtbot, history):
         with qtbot.waitSignal(timer.timeout, timeout=2000):
             pass
     assert calls == []
-    fill(history, 10, start=300)
+    model.apply(points(10, start=300))
     qtbot.waitUntil(lambda: len(curve.xData) == len(history), timeout=2000)
     drawn = len(calls)
     for _ in range(3):
         with qtbot.waitSignal(timer.timeout, timeout=2000):
             pass
     assert len(calls) == drawn
-    history.add_marker(CheckpointSaved(3000, "/x.pt"))
+    model.apply([CheckpointSaved(3000, "/x.pt")])
     qtbot.waitUntil(lambda: len(panel.marker_layer("Losses").x) == 1, timeout=2000)
+
+
+def count_draws(panel: PlotsPanel) -> list[str]:
+    """The titles of the tabs the panel draws from now on, one entry a draw."""
+    drawn: list[str] = []
+    original = panel._redraw
+
+    def counting(tab, force: bool = False) -> bool:
+        did = original(tab, force)
+        if did:
+            drawn.append(tab.title)
+        return did
+
+    panel._redraw = counting
+    return drawn
+
+
+def ticks(qtbot, panel: PlotsPanel, n: int = 3) -> None:
+    timer = panel.findChild(QTimer, "plots_redraw_timer")
+    for _ in range(n):
+        with qtbot.waitSignal(timer.timeout, timeout=2000):
+            pass
+
+
+def test_an_idle_model_redraws_no_tab(panel, qtbot, model):
+    """Nothing changed: no tick, redraw() or switch between built tabs draws anything, and a change
+    the plots do not show (a run resumed) does not either."""
+    panel.show_tab("Gradients")
+    panel.show_tab("Losses")
+    panel.refresh()
+    drawn = count_draws(panel)
+    ticks(qtbot, panel)
+    assert not panel.redraw()
+    panel.show_tab("Gradients")
+    panel.show_tab("Losses")
+    model.apply([Resumed(step=3000)])
+    ticks(qtbot, panel)
+    assert drawn == [] and not panel.is_dirty("Losses") and not panel.is_dirty("Gradients")
+
+
+def test_a_model_change_marks_every_tab_dirty_and_the_tick_draws_the_visible_one(panel, qtbot, model):
+    panel.show_tab("Gradients")
+    panel.show_tab("Losses")
+    panel.refresh()
+    drawn = count_draws(panel)
+    model.apply(points(5, start=300))
+    assert all(panel.is_dirty(title) for title in panel.titles())  # built or not, shown or not
+    qtbot.waitUntil(lambda: drawn == ["Losses"], timeout=2000)
+    assert not panel.is_dirty("Losses") and panel.is_dirty("Gradients")
+    assert len(panel.curve("Losses", "loss_g").xData) == len(model.history)
+    ticks(qtbot, panel)
+    assert drawn == ["Losses"]  # drawn once, not again while idle
+    panel.show_tab("Gradients")  # a hidden tab catches up when shown
+    assert drawn == ["Losses", "Gradients"]
+    assert len(panel.curve("Gradients", "grad_d").xData) == len(model.history)
+    model.start_over()  # another run (empty so far): drawn from scratch
+    curve = panel.curve("Gradients", "grad_d")
+    qtbot.waitUntil(lambda: curve.xData is None or len(curve.xData) == 0, timeout=2000)
 
 
 def wheel(widget, delta: int = 120) -> None:
@@ -385,9 +466,10 @@ def million_point_history(n: int = 1_000_000) -> History:
 
 
 def test_million_points_are_reduced_to_screen_resolution_keeping_every_peak(qtbot):
-    history = million_point_history()
+    model = model_of(million_point_history())
+    history = model.history
     n = len(history)
-    panel = PlotsPanel(history)
+    panel = PlotsPanel(model)
     qtbot.addWidget(panel)
     panel.resize(800, 400)
     panel.show()
@@ -414,8 +496,9 @@ def test_million_points_are_reduced_to_screen_resolution_keeping_every_peak(qtbo
 
 
 def test_zoomed_in_view_is_reduced_at_its_own_resolution(qtbot):
-    history = million_point_history()
-    panel = PlotsPanel(history)
+    model = model_of(million_point_history())
+    history = model.history
+    panel = PlotsPanel(model)
     qtbot.addWidget(panel)
     panel.resize(800, 400)
     panel.show()
