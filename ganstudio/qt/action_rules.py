@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ganstudio.qt.session import PAUSED, RUNNING, STARTING, STOPPED, STOPPING
+from ganstudio.qt.states import PAUSED, RUNNING, STARTING, STOPPED, STOPPING
 
 if TYPE_CHECKING:
     from ganstudio.qt.session import Session

@@ -39,7 +39,7 @@ from ganstudio import __version__
 from ganstudio.core import config as cfgmod
 from ganstudio.core.config import Config, ConfigError, presets
 from ganstudio.core.curves import preload_smoothing
-from ganstudio.qt import action_rules, shortcuts
+from ganstudio.qt import shortcuts
 from ganstudio.qt.exporter import Exporter
 from ganstudio.qt.fork import ForkDialog
 from ganstudio.qt.launcher import Launcher
@@ -53,6 +53,7 @@ from ganstudio.qt.panels.latent import LatentPanel
 from ganstudio.qt.panels.plots import Overlay, PlotsPanel
 from ganstudio.qt.panels.runs import RunsPanel
 from ganstudio.qt.panels.samples import SamplesPanel
+from ganstudio.qt.run_handle import RunHandle
 from ganstudio.qt.session import PAUSED, RUNNING, STARTING, STOPPED, Session
 from ganstudio.qt.status_bar import StatusBar, StatusView
 from ganstudio.qt.unexpected import UnexpectedErrors
@@ -60,8 +61,6 @@ from ganstudio.qt.unexpected import UnexpectedErrors
 MAX_RECENT = 8
 DEFAULT_SIZE = (1360, 860)
 TITLE = "GAN Studio"
-START_TIP = "Start training, or continue the current model"
-FOLLOW_START_TIP = "Continue this run here, from its latest checkpoint"
 SPACE_RULE = (
     "Space pauses and resumes training wherever the focus is, also in a text field whose "
     "value was committed (Return, or focus moved on), except while a value is being typed "
@@ -295,7 +294,7 @@ class MainWindow(QMainWindow):
         K = QKeySequence.StandardKey
         s = self.session
         self.action_start = self._action(
-            "action_start", "&Start", self._on_start_triggered, "Ctrl+Return", START_TIP
+            "action_start", "&Start", self._on_start_triggered, "Ctrl+Return", RunHandle.start_tip
         )
         self.action_pause = self._action(
             "action_pause", "&Pause", s.toggle_pause, "Space", "Pause or resume training"
@@ -935,11 +934,8 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         """Enable each action exactly when it can run; a disabled one says why (action_rules)."""
         s = self.session
-        if s.following:
-            reasons = action_rules.following(s, self._closing)
-        else:
-            reasons = action_rules.local(s, self.hyperparams.is_valid(), self._closing)
-        self.action_start.setProperty("tip", FOLLOW_START_TIP if s.following else START_TIP)
+        reasons = s.handle.action_reasons(self.hyperparams.is_valid(), self._closing)
+        self.action_start.setProperty("tip", s.handle.start_tip)
         for name, why in reasons.items():
             if name == "preset":
                 self._preset.setEnabled(not why)
@@ -951,18 +947,8 @@ class MainWindow(QMainWindow):
         self.action_pause.setText("&Resume" if st == PAUSED else "&Pause")
         self.action_pause.setIcon(self._pause_icons[st == PAUSED])
         self.recent_menu.setEnabled(bool(self._recent()) and not reasons["action_open_run"])
-        if s.following:
-            self.hyperparams.set_running(True)
-            # Alive: edits go to the run, which needs its folder writable. Not alive: they are for
-            # its continuation here (Continue).
-            watch_only = s.run.alive and not s.can_steer()
-            why = s.watch_only or "the run is not training now"
-            self.hyperparams.set_read_only(
-                f"Live edits reach the run only through its folder: {why}" if watch_only else ""
-            )
-        else:
-            self.hyperparams.set_running(s.trainer is not None or s.busy)
-            self.hyperparams.set_read_only("")
+        self.hyperparams.set_running(s.handle.has_model or s.busy)
+        self.hyperparams.set_read_only(s.handle.edit_problem())
 
     @staticmethod
     def _set_action(action: QAction, why: str) -> None:

@@ -295,6 +295,11 @@ class RunDriver:
         """For the heartbeat of a job: every rank's step at the last agreement."""
         return self.trainer.collective.heartbeat()
 
+    def record(self, ev: Event) -> list[Event]:
+        """An event made outside the loop (a live edit or a save of a stopped model), written to
+        the run folder like the loop's own; returns the events that writing it produced."""
+        return self._write(ev)
+
     def _write(self, ev: Event) -> list[Event]:
         try:
             extra = self.writer.handle(ev)

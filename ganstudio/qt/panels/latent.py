@@ -36,13 +36,13 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.run.events import CheckpointSaved, Samples
 from ganstudio.qt.latent_thread import ORDER, ExplorerThread, Reply
+from ganstudio.qt.run_handle import NO_SOURCE
 from ganstudio.qt.widgets.latent_views import CompareTab, ExploreTab, NearestTab, compact
 
 PSI_TICKS = 100  # truncation slider ticks per unit of psi
 WALK_RANGE, WALK_TICKS = 3.0, 100  # walk sliders: -3..3 (prior standard deviations), 0.01 steps
 AXES = 4  # walk sliders along the first latent dimensions
 ALL_VIEWS = {"grid", "strip", "compare", "nearest"}
-NO_SOURCE = "No generator yet: start training, open a checkpoint, or open a run."
 
 
 # ----- the panel --------------------------------------------------------------------------------
@@ -262,44 +262,16 @@ class LatentPanel(QWidget):
         self._session.set_share_generator(self._active)
 
     def _refresh_source(self) -> None:
-        s = self._session
+        """Load the current generator, wherever the run lives (the run handle says where)."""
         if not self._active:
             return
-        if s.following:
-            path = s.followed.latest_checkpoint()
-            if path is None:
-                self._set_no_source(
-                    "This run has no checkpoint yet; the explorer loads its latest one when it appears."
-                )
-                return
-            try:
-                st = path.stat()
-                key = ("checkpoint", str(path), st.st_mtime_ns, st.st_size)
-            except OSError:
-                return
-            self._load(key, {"checkpoint": str(path)}, f"Loading {path.name}…")
-            return
-        latest = s.run.latest_samples
-        weights = getattr(latest, "generator", None) if latest is not None else None
-        dataset = s.trainer.data if s.trainer is not None else None
-        if weights is not None:
-            self._load(("weights", id(weights)), {"weights": weights, "dataset": dataset}, "")
-        elif s.trainer is not None and not s.busy:
-            from ganstudio.core import latent
-
-            trainer = s.trainer
-            name = f"checkpoint {s.checkpoint_path.name}" if s.checkpoint_path is not None else "run"
-            key = ("trainer", id(trainer), trainer.step)
-            if key != self._source_key:
-                self._load(key, {"weights": latent.weights_of(trainer, name), "dataset": dataset}, "")
-        elif s.trainer is not None or s.busy:
-            path = s.folder.latest_checkpoint() if s.folder is not None else None
-            if path is not None and self._source_key is None:
-                self._load(("checkpoint", str(path)), {"checkpoint": str(path), "dataset": dataset}, "")
-            elif self._source_key is None:
-                self._set_no_source("Waiting for the run's next samples (every log.sample_every steps).")
-        else:
-            self._set_no_source(NO_SOURCE)
+        src = self._session.handle.generator()
+        if src.fallback and self._source_key is not None:
+            return  # a fallback only while nothing is shown
+        if src.key is not None:
+            self._load(src.key, src.args, src.note)
+        elif src.note:
+            self._set_no_source(src.note)
 
     def _load(self, key: Any, args: dict, note: str) -> None:
         if key == self._source_key:
@@ -533,7 +505,7 @@ class LatentPanel(QWidget):
             self._refresh_source()
         elif (
             "checkpoints" in changes
-            and (self._session.following or self._source_key is None)
+            and (self._session.handle.elsewhere or self._source_key is None)
             and changes.of_type(CheckpointSaved)
         ):
             self._refresh_source()
