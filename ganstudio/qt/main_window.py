@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         self.session = Session(config or self._last_config(), self)
         s = self.session
 
-        self.plots = PlotsPanel(s.history)
+        self.plots = PlotsPanel(s.model)
         # Alerts get a banner above the plots: a status-bar line is overwritten by the next
         # "Checkpoint saved", and the Alerts tab is usually behind the hyperparameters.
         self.alert_banner = AlertBanner(s.model)
@@ -1007,7 +1007,7 @@ class MainWindow(QMainWindow):
     def _on_overlays_changed(self, _run=None) -> None:
         old, self._plot_overlays = self._plot_overlays, {}
         for run in self.overlays.runs():
-            overlay = old.get(run) or Overlay(run.name, run.color, run.model.history)
+            overlay = old.get(run) or Overlay(run.name, run.color, run.model)
             overlay.name = run.name
             self._plot_overlays[run] = overlay
         self.plots.set_overlays(list(self._plot_overlays.values()))

@@ -92,6 +92,16 @@ class RunHandle(QObject):
     def close(self) -> None:
         """The handle is being replaced: let go of threads and files (the run itself stays)."""
 
+    def stop_reading(self) -> None:
+        """The window closes: stop reading a folder another process writes (that run goes on)."""
+
+    def on_started(self, ev: Any) -> None:
+        """The run says it started (RunStarted)."""
+
+    def settle(self) -> None:
+        """An app's thread ended (training, or opening a checkpoint): the state it leaves."""
+        self.s._set_state(STOPPED if self.trainer is not None else IDLE)
+
 
 class LocalRun(RunHandle):
     """A run the app trains on its worker thread; with no trainer yet it is the config of the next
@@ -285,6 +295,9 @@ class LocalRun(RunHandle):
             elif run.status == RUN_RUNNING:
                 self.s._set_state(RUNNING)
 
+    def on_started(self, ev: Any) -> None:
+        self.s.message.emit(f"Training on {ev.device} — run folder {self.s.run_dir}")
+
     def is_halt(self, alert: Any) -> bool:
         """The alert is the driver pausing training for want of disk."""
         return self.driver is not None and alert == self.driver.halted
@@ -467,6 +480,12 @@ class FolderRun(RunHandle):
     def shutdown(self, save: bool) -> None:
         """The run trains in its own process and goes on without the app."""
         self.close()
+
+    def stop_reading(self) -> None:
+        self.close()
+
+    def settle(self) -> None:
+        self.on_status(self.s.run)  # continuing it here failed: it is what its folder says
 
     def on_status(self, run: Any) -> None:
         s = self.s

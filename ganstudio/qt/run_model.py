@@ -9,7 +9,6 @@ aspects changed, and the batch's events) and `reset` (a different run: start ove
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +17,6 @@ from PySide6.QtCore import QObject, Signal
 from ganstudio.core.config import Config
 from ganstudio.core.run.history import History
 from ganstudio.core.run.state import RunState
-
-# id(History) -> the model that owns it (RunModel.of); an entry goes with its model.
-_OWNERS: weakref.WeakValueDictionary[int, RunModel] = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True)
@@ -44,14 +40,6 @@ class RunModel(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.state = RunState()
-        _OWNERS[id(self.state.history)] = self
-
-    @staticmethod
-    def of(history: History) -> RunModel | None:
-        """The live model whose History `history` is, if any: for a view still handed a model's
-        History rather than the model (the window builds the plots so), to subscribe to it."""
-        model = _OWNERS.get(id(history))
-        return model if model is not None and model.history is history else None
 
     @property
     def history(self) -> History:

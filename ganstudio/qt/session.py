@@ -73,7 +73,7 @@ class Session(QObject):
     checkpoint_path = property(lambda self: self.handle.checkpoint_path)
     followed = property(lambda self: self.handle.followed)
     watch_only = property(lambda self: self.handle.watch_only)
-    following = property(lambda self: self.handle.elsewhere)
+    following = property(lambda self: self.handle.elsewhere)  # trained by another process
 
     @property
     def run_dir(self) -> Path | None:
@@ -326,8 +326,6 @@ class Session(QObject):
 
     def request_shutdown(self, save: bool) -> None:
         """Stop training (optionally saving first); `thread_finished` says when it is safe to quit."""
-        if self.following:  # a followed run goes on without us; only its reader ends
-            self._use(LocalRun(self))
         self.handle.shutdown(save)
         if self.busy and self.state != STOPPING:
             self._set_state(STOPPING)
@@ -341,10 +339,7 @@ class Session(QObject):
 
     def stop_following(self) -> None:
         """Stop reading a followed folder (the run itself goes on); waits for the reader thread."""
-        if self.following:
-            self._use(LocalRun(self))
-            if not self.busy:
-                self._set_state(STOPPED)
+        self.handle.stop_reading()
 
     # ----- the model: one stream of events, whatever their source ------------------------------
 
@@ -362,8 +357,7 @@ class Session(QObject):
                     f"Training is paused: the run folder cannot be written.\\n\\n{ev.message}", ""
                 )
         for ev in changes.of_type(RunStarted):
-            if not self.following:
-                self.message.emit(f"Training on {ev.device} — run folder {self.run_dir}")
+            self.handle.on_started(ev)
         for ev in changes.of_type(Finished):
             self.message.emit(f"{'Finished' if ev.reason == 'completed' else 'Stopped'} at step {ev.step}.")
         for ev in changes.of_type(Failed):
@@ -400,12 +394,7 @@ class Session(QObject):
 
     def _on_handle_thread_finished(self) -> None:
         """The app's own thread ended (training, or opening a checkpoint)."""
-        if self.following:
-            self.handle.on_status(self.model.state)
-        elif self.trainer is None:
-            self._set_state(IDLE)
-        else:
-            self._set_state(STOPPED)
+        self.handle.settle()
         self.thread_finished.emit()
 
 

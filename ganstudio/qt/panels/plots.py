@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.curves import LOD_DIRECT_POINTS, SeriesCache, SeriesCaches, curve_data, index_range
 from ganstudio.core.metrics.tabs import TABS
-from ganstudio.core.run.history import History
 from ganstudio.qt.run_model import RunChanges, RunModel
 from ganstudio.qt.widgets.compare_layer import CompareLayer, LayerCurve
 from ganstudio.qt.widgets.plot_items import MarkerLayer
@@ -63,14 +62,9 @@ class PlotsPanel(QWidget):
     marker_activated = Signal(object)  # Marker double-clicked or right-clicked on any tab
 
     def __init__(self, model: RunModel, parent: QWidget | None = None):
-        """`model`: the run to plot (a History is taken for the RunModel that owns it)."""
+        """`model`: the run to plot."""
         super().__init__(parent)
         self.setObjectName("plots_panel")
-        if isinstance(model, History):
-            owner = RunModel.of(model)
-            if owner is None:
-                raise TypeError("PlotsPanel plots a RunModel; this History belongs to none")
-            model = owner
         self._model = model
         self._history = model.history  # the same object for the model's whole life
         self._overlays: list[Overlay] = []

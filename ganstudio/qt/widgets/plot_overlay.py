@@ -25,21 +25,13 @@ OVERLAY_COLUMN_PX = 2
 @dataclass(eq=False)
 class Overlay:
     """Another run drawn on every tab beside the current one: its name (legend and hover), colour
-    and RunModel, which the panel only reads and redraws on (its `changed` and `reset`). A History
-    is taken for the model that owns it (RunModel.of)."""
+    and RunModel, which the panel only reads and redraws on (its `changed` and `reset`)."""
 
     name: str
     color: str
     model: RunModel
     caches: SeriesCaches = field(default_factory=SeriesCaches)
     version: int = 0  # bumped on every change of the run: its curves are made again
-
-    def __post_init__(self) -> None:
-        if isinstance(self.model, History):
-            model = RunModel.of(self.model)
-            if model is None:
-                raise TypeError(f"compared run '{self.name}': its History belongs to no RunModel")
-            self.model = model
 
     @property
     def history(self) -> History:
