@@ -190,6 +190,7 @@ class MainWindow(QMainWindow):
         s.message.connect(self._on_session_message)
         s.thread_finished.connect(self._on_session_thread_finished)
         self.hyperparams.config_edited.connect(s.set_config)
+        s.edit_pending.connect(self.hyperparams.set_pending)  # until the run applies it
         self.hyperparams.valid_changed.connect(self._on_hyperparams_valid_changed)
         self.checkpoints.open_requested.connect(self.open_checkpoint)
         self.checkpoints.fork_requested.connect(self.fork_from)

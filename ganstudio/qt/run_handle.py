@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 FOLLOW_POLL_S = 0.1  # how often a followed folder is looked at (its events drawn within ~0.25 s)
 NO_SOURCE = "No generator yet: start training, open a checkpoint, or open a run."
 WAITING_FOR_SAMPLES = "Waiting for the run's next samples (every log.sample_every steps)."
+NEW_RUN_HINT = "File › New Run starts over with another configuration."
 NO_CHECKPOINT_YET = "This run has no checkpoint yet; the explorer loads its latest one when it appears."
 
 
@@ -273,10 +274,10 @@ class LocalRun(RunHandle):
     def edit(self, cfg: Config, values: dict[str, Any]) -> None:
         s = self.s
         if self.busy:
-            # While starting, too: the trainer takes it before its first step. The app's own
-            # trainer applies it for sure (a refusal would come back as an alert and undo this).
-            s._adopt_config(cfg)
+            # While starting, too: the trainer takes it before its first step; its
+            # HyperparamsChanged (or a refusal) comes back through the model like any run's.
             self.control.update_values(values)
+            s.edit_pending.emit(sorted(values))
         elif self.trainer is not None:  # stopped (an open of another checkpoint may be running)
             ev = self.trainer.apply_config(values)
             if ev is not None:
@@ -472,7 +473,10 @@ class FolderRun(RunHandle):
     def edit(self, cfg: Config, values: dict[str, Any]) -> None:
         s = self.s
         if s.run.alive:
-            self._request("set", values=values)
+            if self._request("set", values=values):
+                s.edit_pending.emit(sorted(values))
+            else:
+                s.config_changed.emit(s.config)  # not sent: the fields go back to the run's
         else:  # it trains no more: the edit is for its continuation here (Continue)
             s._adopt_config(cfg)
             s.message.emit("The run is not training now: the change applies when you continue it here.")

@@ -15,11 +15,11 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ganstudio.core import config as cfgmod
-from ganstudio.core.config import Config, ConfigError
+from ganstudio.core.config import Config, ConfigError, LockedKeys
 from ganstudio.core.extent import preview_points
 from ganstudio.core.run.events import Alert, Failed, Finished, RunStarted, Samples
 from ganstudio.core.run.folder import RunFolder
-from ganstudio.qt.run_handle import FolderRun, LocalRun, RunHandle, user_errors
+from ganstudio.qt.run_handle import NEW_RUN_HINT, FolderRun, LocalRun, RunHandle, user_errors
 from ganstudio.qt.run_model import RunChanges, RunModel
 from ganstudio.qt.states import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING
 from ganstudio.qt.worker import Worker, start_worker
@@ -32,6 +32,7 @@ TIMELINE_LIMIT = 400  # sample grids read from a reopened checkpoint's folder
 class Session(QObject):
     state_changed = Signal(str)
     config_changed = Signal(object)  # Config (model -> hyperparameter panel)
+    edit_pending = Signal(list)  # keys of a live edit sent to the run, not yet applied by it
     reference_points = Signal(object)  # np.ndarray | None: real 2D data to draw behind samples
     health_paused = Signal(str)  # training paused itself (NaN/Inf): the reason
     error = Signal(str, str)  # (message, details) for a dialog
@@ -139,17 +140,12 @@ class Session(QObject):
                 cfg, changes = cfgmod.live_update(self._config, cfg)
             else:
                 cfg, changes = cfgmod.validate(cfg), {}
+        except LockedKeys as e:
+            self.error.emit("\n".join(p + "." for p in e.problems) + "\n\n" + NEW_RUN_HINT, "")
+            self.config_changed.emit(self._config)
+            return
         except ConfigError as e:
-            locked = [p for p in e.problems if "cannot change" in p]
-            if locked:
-                keys = ", ".join(p.split(" ", 1)[0] for p in locked)
-                self.error.emit(
-                    f"{keys} can't change while a model exists; use File › New run "
-                    "to start over with a new configuration.",
-                    "",
-                )
-            else:
-                self.error.emit("The configuration is not valid:\\n" + "\\n".join(e.problems), "")
+            self.error.emit("The configuration is not valid:\n" + "\n".join(e.problems), "")
             self.config_changed.emit(self._config)
             return
         if not exists:
@@ -353,16 +349,14 @@ class Session(QObject):
                 self.config_changed.emit(self._config)
                 self.error.emit(f"The change was not applied: {ev.message}", "")
             elif self.handle.is_halt(ev):  # paused for want of disk
-                self.error.emit(
-                    f"Training is paused: the run folder cannot be written.\\n\\n{ev.message}", ""
-                )
+                self.error.emit(f"Training is paused: the run folder cannot be written.\n\n{ev.message}", "")
         for ev in changes.of_type(RunStarted):
             self.handle.on_started(ev)
         for ev in changes.of_type(Finished):
             self.message.emit(f"{'Finished' if ev.reason == 'completed' else 'Stopped'} at step {ev.step}.")
         for ev in changes.of_type(Failed):
             self.error.emit(
-                f"Training stopped with an error at step {ev.step}:\\n\\n{ev.message}", ev.traceback
+                f"Training stopped with an error at step {ev.step}:\n\n{ev.message}", ev.traceback
             )
         if "checkpoints" in changes and run.checkpoint_failures:
             last = run.checkpoint_failures[-1]

@@ -14,12 +14,15 @@ from ganstudio.core.config import (
     RUN_NAME_MAX_BYTES,
     Config,
     ConfigError,
+    LockedKeys,
     apply_overrides,
     check_value,
     from_dict,
     from_toml,
     live_changes,
+    live_update,
     load,
+    locked_message,
     parse_value,
     presets,
     resolved_image_shape,
@@ -331,6 +334,28 @@ def test_live_changes():
     new = with_values(old, {"optim.lr_g": 1e-3, "model.latent_dim": 8})
     assert live_changes(old, new) == {"optim.lr_g": (2e-4, 1e-3), "model.latent_dim": (100, 8)}
     assert live_changes(old, old) == {}
+
+
+def test_a_live_edit_of_locked_keys_names_them_in_the_one_wording():
+    old = Config()
+    with pytest.raises(LockedKeys) as info:
+        live_update(old, {"model.width": 64, "data.dataset": "ring8", "optim.lr_g": 1e-3})
+    e = info.value
+    assert e.keys == ("data.dataset", "model.width") and e.why == "train"
+    assert e.problems == [locked_message("data.dataset"), locked_message("model.width")]
+    assert e.problems[1] == (
+        "model.width cannot change while training runs: the models are built from it; "
+        "start a new run to change it"
+    )
+    # A bad value is a ConfigError that is not a lock: no keys to name as locked.
+    with pytest.raises(ConfigError) as info:
+        live_update(old, {"optim.lr_g": -1.0})
+    assert not isinstance(info.value, LockedKeys)
+    # Continuing a run names the checkpoint as the reason instead.
+    with pytest.raises(LockedKeys) as info:
+        live_update(old, {"model.width": 64}, allowed=LIVE_KEYS, why="resume")
+    assert info.value.problems == [locked_message("model.width", "resume")]
+    assert "fixed by the checkpoint" in info.value.problems[0]
 
 
 # --- presets and example files --------------------------------------------------------------------

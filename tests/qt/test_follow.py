@@ -131,7 +131,8 @@ def test_a_headless_run_is_followed_and_steered_from_the_window(qtbot, make_wind
     edit.selectAll()
     qtbot.keyClicks(edit, "0.001")
     qtbot.keyClick(edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: s.config.optim.lr_g == 0.001, timeout=WAIT_MS)
+    assert window.hyperparams.pending() == {"optim.lr_g"}  # sent; shown applied once the run says so
+    qtbot.waitUntil(lambda: s.config.optim.lr_g == 0.001 and not window.hyperparams.pending(), timeout=WAIT_MS)
     changes = [r for r in records(folder) if r["event"] == "hparams"]
     assert changes[-1]["changes"] == {"optim.lr_g": [0.0002, 0.001]}
     assert field(window, "optim.lr_g").text() == "0.001"
@@ -271,7 +272,7 @@ def test_every_way_to_open_a_run(qtbot, make_window, trained_run, monkeypatch):
     a = action(window, "action_open_run")
     assert a.shortcut().toString() == "Ctrl+Shift+O"
     monkeypatch.setattr(
-        "ganstudio.qt.main_window.QFileDialog.getExistingDirectory", lambda *args, **kw: str(trained_run)
+        "ganstudio.qt.file_dialogs.QFileDialog.getExistingDirectory", lambda *args, **kw: str(trained_run)
     )
     a.trigger()
     qtbot.waitUntil(lambda: s.following and len(s.history) == 10, timeout=WAIT_MS)

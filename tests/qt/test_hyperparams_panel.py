@@ -229,7 +229,8 @@ def test_set_running_locks_exactly_the_non_live_keys(panel):
             assert KEYS[key].help in w.toolTip()
         else:
             assert not w.isEnabled(), key
-            assert key in w.toolTip() and "Stop training" in w.toolTip()
+            assert key in w.toolTip() and "cannot change while training runs" in w.toolTip()
+            assert "File › New Run" in w.toolTip()  # the one wording of a lock, and the way out
     assert not panel.findChild(QToolButton, "data.root.browse").isEnabled()
 
     panel.set_running(False)

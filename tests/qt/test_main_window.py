@@ -22,6 +22,7 @@ from ganstudio.core.run.history import History
 from ganstudio.core.train.trainer import Trainer
 from ganstudio.qt import worker as worker_module
 from ganstudio.qt.app import main
+from ganstudio.qt.run_handle import NEW_RUN_HINT
 from tests.qt.conftest import LONG_RUN, WAIT_MS, collect, has_events, stop_and_wait
 
 ACTIONS = (
@@ -236,7 +237,12 @@ def test_live_edit_reaches_the_trainer_plots_and_run_folder(qtbot, make_window):
     start_and_wait(qtbot, window)
 
     type_value(qtbot, window, "optim.lr_g", "0.001")
-    assert s.config.optim.lr_g == 0.001
+    # Sent, and marked pending until the run applies it (its HyperparamsChanged comes back): the
+    # same protocol as for a run another process trains.
+    assert window.hyperparams.pending() == {"optim.lr_g"} and s.config.optim.lr_g == 2e-4
+    assert field(window, "optim.lr_g").property("pending")
+    qtbot.waitUntil(lambda: s.config.optim.lr_g == 0.001 and not window.hyperparams.pending(), timeout=WAIT_MS)
+    assert not field(window, "optim.lr_g").property("pending")
     qtbot.waitUntil(lambda: any(m.kind == "hparams" for m in s.history.markers), timeout=WAIT_MS)
     marker = next(m for m in s.history.markers if m.kind == "hparams")
     assert "optim.lr_g" in marker.text
@@ -247,6 +253,18 @@ def test_live_edit_reaches_the_trainer_plots_and_run_folder(qtbot, make_window):
     assert s.trainer.opt_g.param_groups[0]["lr"] == 0.001
     assert s.trainer.opt_d.param_groups[0]["lr"] == 2e-4
     assert cfgmod.load(s.run_dir / "config.toml").optim.lr_g == 0.001
+
+
+def test_a_locked_key_is_refused_by_name_with_the_way_out_and_nothing_applied(qtbot, window):
+    s = window.session
+    action(window, "action_start").trigger()
+    qtbot.waitUntil(lambda: s.state == "stopped" and s.step == 20, timeout=WAIT_MS)
+    said = []
+    s.error.connect(lambda message, _details: said.append(message))
+    s.set_config(cfgmod.with_values(s.config, {"model.width": 64, "optim.lr_g": 1e-3}))
+    assert said == [cfgmod.locked_message("model.width") + ".\n\n" + NEW_RUN_HINT]
+    assert s.config.model.width != 64 and s.config.optim.lr_g == 2e-4  # the edit as a whole refused
+    assert field(window, "optim.lr_g").text() == "0.0002" and not window.hyperparams.pending()
 
 
 def test_edit_while_starting_reaches_the_trainer(qtbot, make_window):

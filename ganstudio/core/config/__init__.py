@@ -54,10 +54,13 @@ from ganstudio.core.config.keys import (
 from ganstudio.core.config.live import (
     FORK_KEYS,
     LIVE_KEYS,
+    LOCK_REASONS,
     LOCKED_WHY,
     RESUMABLE_KEYS,
+    LockedKeys,
     live_changes,
     live_update,
+    locked_message,
 )
 from ganstudio.core.config.validate import batch_split_problem, check_value, validate, with_values
 
@@ -72,7 +75,9 @@ __all__ = [
     "INT_MIN",
     "KEYS",
     "LIVE_KEYS",
+    "LOCK_REASONS",
     "LOCKED_WHY",
+    "LockedKeys",
     "LOSSES",
     "NATIVE_SHAPE",
     "RESUMABLE_KEYS",
@@ -99,6 +104,7 @@ __all__ = [
     "is_2d",
     "live_changes",
     "live_update",
+    "locked_message",
     "load",
     "markdown_key_table",
     "parse_value",

@@ -23,11 +23,37 @@ RESUMABLE_KEYS = LIVE_KEYS | frozenset({"log.out", "log.name", "train.device", "
 #: parent's, so their shapes and the data order stay).
 FORK_KEYS = RESUMABLE_KEYS | frozenset({"train.seed"})
 LOCKED_WHY = {
-    "train": "cannot change while training runs; stop training to change it",
+    "train": "cannot change while training runs: {reason}; start a new run to change it",
     "resume": "is fixed by the checkpoint's models and data; it cannot change when a run continues",
     "fork": "is fixed by the checkpoint's models and data (their shapes or the data order); a fork "
     "can change the live keys, the loss and train.seed",
 }
+#: Why a key that is not live is fixed once a run exists, by section.
+LOCK_REASONS = {
+    "data": "the models and data are built for it",
+    "model": "the models are built from it",
+    "loss": "the loss is built from it at start",
+    "train": "the run was started with it",
+    "log": "the run folder was created from it",
+}
+
+
+def locked_message(key: str, why: str = "train") -> str:
+    """The one wording of "this key cannot change now", for the CLI, a control file's refusal,
+    the app's dialog and the field's tooltip alike."""
+    reason = LOCK_REASONS.get(key.split(".", 1)[0], "the run was started with it")
+    return f"{key} " + LOCKED_WHY[why].format(reason=reason)
+
+
+class LockedKeys(ConfigError):
+    """A live edit that would change keys the run has fixed: `keys` names them (sorted), `why` is
+    the occasion ("train": a live edit; "resume" or "fork": a run that continues), and `problems`
+    says each in the one wording (locked_message)."""
+
+    def __init__(self, keys: list[str] | tuple[str, ...], why: str = "train"):
+        self.keys = tuple(keys)
+        self.why = why
+        super().__init__([locked_message(k, why) for k in self.keys])
 
 
 def live_update(
@@ -41,8 +67,8 @@ def live_update(
 
     `change` is a whole Config or {"section.key": value} (JSON-style: 1 for a float key is 1.0).
     Every value goes through the validator, and a key outside `allowed` whose value differs is
-    refused ("<key> cannot change while training runs; ..."). Returns the new config and
-    {key: (old, new)} for what changed; raises ConfigError listing every problem."""
+    refused. Returns the new config and {key: (old, new)} for what changed; raises LockedKeys when
+    only locked keys are wrong, else ConfigError listing every problem."""
     if isinstance(change, Config):
         new = change
     else:
@@ -62,5 +88,5 @@ def live_update(
     changes = live_changes(current, new)
     locked = sorted(k for k in changes if k not in allowed)
     if locked:
-        raise ConfigError([f"{k} {LOCKED_WHY[why]}" for k in locked])
+        raise LockedKeys(locked, why)
     return new, changes

@@ -37,10 +37,12 @@ from ganstudio.core.config import (
     KeyInfo,
     check_value,
     get,
+    locked_message,
     parse_value,
     validate,
     with_values,
 )
+from ganstudio.qt.run_handle import NEW_RUN_HINT
 
 SECTION_TITLES = {
     "data": "Data",
@@ -91,19 +93,20 @@ CHOICE_LABELS = {
 FOLDER_KEYS = {"data.root": "Choose the data folder", "log.out": "Choose the folder for run folders"}
 
 # Why a non-live key is locked while training runs, by section.
-LOCK_REASONS = {
-    "data": "the models and data are built for it",
-    "model": "the models are built from it",
-    "loss": "the loss is built from it at start",
-    "train": "the run was started with it",
-    "log": "the run folder was created from it",
-}
-
 # A key as a whole word in a message: 'log.every' must not match inside 'log.sample_every'.
 _KEY_PATTERNS = {key: re.compile(rf"(?<![\w.]){re.escape(key)}(?!\w)") for key in KEYS}
 
 ERROR_COLOR = "#e5534b"
+PENDING_COLOR = "#d29922"
+PENDING_TIP = "Sent to the run; shown as applied once the run confirms it (its next step)."
 STYLE_SHEET = f"""
+QLineEdit[pending="true"], QComboBox[pending="true"] {{
+    border: 1px dashed {PENDING_COLOR};
+    border-radius: 3px;
+    padding: 2px 3px;
+    font-style: italic;
+}}
+QCheckBox[pending="true"] {{ font-style: italic; color: {PENDING_COLOR}; }}
 QLineEdit[invalid="true"], QComboBox[invalid="true"] {{
     border: 1px solid {ERROR_COLOR};
     border-radius: 3px;
@@ -155,11 +158,7 @@ def format_value(info: KeyInfo, value: object) -> str:
 
 
 def lock_tooltip(key: str) -> str:
-    reason = LOCK_REASONS.get(key.split(".", 1)[0], "the run was started with it")
-    return (
-        f"{key} can't change while a model exists: {reason}. "
-        "Stop training and choose File › New run to change it."
-    )
+    return f"{locked_message(key)}.\n{NEW_RUN_HINT}"
 
 
 @dataclass
@@ -195,6 +194,7 @@ class HyperparamsPanel(QWidget):
         self._valid = True
         self._running = False
         self._read_only = ""  # why no field can be edited now ("" when they can)
+        self._pending: frozenset[str] = frozenset()  # keys sent to the run, not yet applied
         self._header_count = 0
         self._fields: dict[str, _Field] = {}
 
@@ -248,12 +248,30 @@ class HyperparamsPanel(QWidget):
         return self._valid
 
     def set_config(self, cfg: Config) -> None:
-        """Show `cfg` in every field; emits valid_changed if validity flips, never config_edited."""
+        """Show `cfg` in every field; emits valid_changed if validity flips, never config_edited.
+        It is the run's config: no field is pending any more."""
         self._values = {key: get(cfg, key) for key in KEYS}
         self._field_errors = {}
         self._write_widgets()
         self._committed = cfg
+        self.set_pending(())
         self._revalidate()
+
+    def set_pending(self, keys) -> None:
+        """Mark `keys` as sent to the run and not yet applied by it (the next `set_config`, with
+        the run's config, clears every mark: applied, or refused and put back)."""
+        self._pending = frozenset(keys)
+        for key, f in self._fields.items():
+            pending = key in self._pending
+            if bool(f.widget.property("pending")) != pending:
+                f.widget.setProperty("pending", pending)
+                f.widget.style().unpolish(f.widget)
+                f.widget.style().polish(f.widget)
+            self._refresh_tooltip(key)
+
+    def pending(self) -> frozenset[str]:
+        """The keys sent to the run and not yet applied by it."""
+        return self._pending
 
     def is_valid(self) -> bool:
         return self._valid
@@ -478,6 +496,8 @@ class HyperparamsPanel(QWidget):
         else:
             error = self._shown_errors.get(key)
             tip = f"{error}\n\n{self._help_tooltip(key)}" if error else self._help_tooltip(key)
+            if key in self._pending:
+                tip = f"{PENDING_TIP}\n\n{tip}"
         f.widget.setToolTip(tip)
         f.label.setToolTip(tip)
 
