@@ -19,7 +19,8 @@ the session's state (the window's action state: idle/starting/running/paused/sto
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,13 +53,14 @@ NO_CHECKPOINT_YET = "This run has no checkpoint yet; the explorer loads its late
 class GeneratorSource:
     """Where the latent explorer gets the current generator.
 
-    `key` names one generator (the explorer reloads only when it changes) and `args` are what its
-    thread loads it from ({"checkpoint": path} or {"weights": ..., "dataset": ...}). With no key,
-    `note` says why there is none ("" means: keep whatever is shown). `fallback` marks a source used
-    only while the explorer shows nothing yet (the run's latest checkpoint while it trains)."""
+    `key` names one generator (the explorer reloads only when it changes) and `args()` makes what
+    its thread loads it from ({"checkpoint": path} or {"weights": ..., "dataset": ...}); it is
+    called only for a new key (copying a trainer's weights is not free). With no key, `note` says
+    why there is none ("" means: keep whatever is shown). `fallback` marks a source used only while
+    the explorer shows nothing yet (the run's latest checkpoint while it trains)."""
 
     key: Any = None
-    args: dict = field(default_factory=dict)
+    args: Callable[[], dict] = dict
     note: str = ""
     fallback: bool = False
 
@@ -149,18 +151,20 @@ class LocalRun(RunHandle):
         weights = getattr(latest, "generator", None) if latest is not None else None
         dataset = trainer.data if trainer is not None else None
         if weights is not None:
-            return GeneratorSource(("weights", id(weights)), {"weights": weights, "dataset": dataset})
+            return GeneratorSource(("weights", id(weights)), lambda: {"weights": weights, "dataset": dataset})
         if trainer is not None and not self.busy:  # stopped: the trainer's own weights are the latest
             from ganstudio.core import latent
 
             name = f"checkpoint {self.checkpoint_path.name}" if self.checkpoint_path is not None else "run"
             key = ("trainer", id(trainer), trainer.step)
-            return GeneratorSource(key, {"weights": latent.weights_of(trainer, name), "dataset": dataset})
+            return GeneratorSource(
+                key, lambda: {"weights": latent.weights_of(trainer, name), "dataset": dataset}
+            )
         if self.has_model:
             path = self.folder.latest_checkpoint() if self.folder is not None else None
             if path is not None:
                 args = {"checkpoint": str(path), "dataset": dataset}
-                return GeneratorSource(("checkpoint", str(path)), args, fallback=True)
+                return GeneratorSource(("checkpoint", str(path)), lambda: args, fallback=True)
             return GeneratorSource(note=WAITING_FOR_SAMPLES, fallback=True)
         return GeneratorSource(note=NO_SOURCE)
 
@@ -423,7 +427,7 @@ class FolderRun(RunHandle):
         except OSError:
             return GeneratorSource()  # gone meanwhile: keep what is shown
         key = ("checkpoint", str(path), st.st_mtime_ns, st.st_size)
-        return GeneratorSource(key, {"checkpoint": str(path)}, f"Loading {path.name}…")
+        return GeneratorSource(key, lambda: {"checkpoint": str(path)}, f"Loading {path.name}…")
 
     def set_share_generator(self, on: bool) -> None:
         """The explorer loads a followed run's checkpoints: there is no trainer here to share."""

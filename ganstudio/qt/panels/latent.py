@@ -269,7 +269,8 @@ class LatentPanel(QWidget):
         if src.fallback and self._source_key is not None:
             return  # a fallback only while nothing is shown
         if src.key is not None:
-            self._load(src.key, src.args, src.note)
+            if src.key != self._source_key:
+                self._load(src.key, src.args(), src.note)
         elif src.note:
             self._set_no_source(src.note)
 
@@ -520,10 +521,7 @@ class LatentPanel(QWidget):
     @Slot(str)
     def _on_session_state_changed(self, _state: str) -> None:
         self._sync_sharing()  # a trainer built or continued: it shares from its next samples
-        if self._active and self._source_key is None:
-            self._refresh_source()
-        elif self._active and not self._session.busy and self._session.trainer is not None:
-            self._refresh_source()  # stopped: the trainer's own weights are the latest
+        self._refresh_source()  # stopped, say: the trainer's own weights are the latest
 
     @Slot(object)
     def _on_session_reference_points(self, points) -> None:
