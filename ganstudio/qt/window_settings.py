@@ -1,0 +1,48 @@
+"""What the window keeps between sessions in QSettings: its geometry and dock layout, the last
+configuration, and the folders added to the Runs dock. (Open Recent's list: recent.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMainWindow
+
+from ganstudio.core import config as cfgmod
+from ganstudio.core.config import Config, ConfigError
+
+
+def last_config(settings: QSettings) -> Config:
+    """The config the last session ended with, or the default one."""
+    text = settings.value("session/config")
+    if isinstance(text, str) and text:
+        try:
+            return cfgmod.from_toml(text, source="the last session's config")
+        except ConfigError:
+            pass  # an older or damaged setting: start from the default rather than fail
+    return Config()
+
+
+def restore_layout(settings: QSettings, window: QMainWindow) -> bool:
+    """Restore the saved geometry and dock layout; whether there was a saved layout."""
+    geometry = settings.value("window/geometry")
+    if geometry is not None:
+        window.restoreGeometry(geometry)
+    state = settings.value("window/state")
+    if state is not None:
+        window.restoreState(state)
+    return state is not None
+
+
+def run_folders(settings: QSettings) -> list[str]:
+    """The folders the user added to the Runs dock."""
+    folders = settings.value("runs/folders", [])
+    return [folders] if isinstance(folders, str) else list(folders or [])
+
+
+def save(settings: QSettings, window: QMainWindow, config: Config, folders: list[Path]) -> None:
+    settings.setValue("window/geometry", window.saveGeometry())
+    settings.setValue("window/state", window.saveState())
+    settings.setValue("session/config", cfgmod.to_toml(config))
+    settings.setValue("runs/folders", [str(p) for p in folders])
+    settings.sync()
