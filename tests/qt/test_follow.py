@@ -132,7 +132,9 @@ def test_a_headless_run_is_followed_and_steered_from_the_window(qtbot, make_wind
     qtbot.keyClicks(edit, "0.001")
     qtbot.keyClick(edit, Qt.Key.Key_Return)
     assert window.hyperparams.pending() == {"optim.lr_g"}  # sent; shown applied once the run says so
-    qtbot.waitUntil(lambda: s.config.optim.lr_g == 0.001 and not window.hyperparams.pending(), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: s.config.optim.lr_g == 0.001 and not window.hyperparams.pending(), timeout=WAIT_MS
+    )
     changes = [r for r in records(folder) if r["event"] == "hparams"]
     assert changes[-1]["changes"] == {"optim.lr_g": [0.0002, 0.001]}
     assert field(window, "optim.lr_g").text() == "0.001"

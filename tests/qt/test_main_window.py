@@ -241,7 +241,9 @@ def test_live_edit_reaches_the_trainer_plots_and_run_folder(qtbot, make_window):
     # same protocol as for a run another process trains.
     assert window.hyperparams.pending() == {"optim.lr_g"} and s.config.optim.lr_g == 2e-4
     assert field(window, "optim.lr_g").property("pending")
-    qtbot.waitUntil(lambda: s.config.optim.lr_g == 0.001 and not window.hyperparams.pending(), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: s.config.optim.lr_g == 0.001 and not window.hyperparams.pending(), timeout=WAIT_MS
+    )
     assert not field(window, "optim.lr_g").property("pending")
     qtbot.waitUntil(lambda: any(m.kind == "hparams" for m in s.history.markers), timeout=WAIT_MS)
     marker = next(m for m in s.history.markers if m.kind == "hparams")
