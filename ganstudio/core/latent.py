@@ -33,6 +33,7 @@ from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import Config, is_2d, resolved_image_shape
 from ganstudio.core.data import Dataset
 from ganstudio.core.metrics.background import cpu_generator
+from ganstudio.core.models import provenance, user
 
 MODES = ("slerp", "linear")
 MIN_FRAMES, MAX_FRAMES = 8, 64
@@ -63,6 +64,8 @@ class GeneratorWeights:
     fixed_noise: np.ndarray
     step: int
     source: str = ""  # what it was taken from, for people: "run", "checkpoint latest.pt", ...
+    # Your own model's file (core.models.user.ModelRef, plain data), for model.arch = FILE.py:FUNCTION.
+    model: Any = None
 
 
 def _numpy_state(module_or_state: nn.Module | dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -82,6 +85,7 @@ def weights_of(trainer: Any, source: str = "run") -> GeneratorWeights:
         fixed_noise=trainer.fixed_noise.detach().cpu().numpy().copy(),
         step=int(trainer.step),
         source=source,
+        model=getattr(trainer, "model_ref", None),
     )
 
 
@@ -105,6 +109,7 @@ def weights_from_checkpoint(path: str | Path) -> GeneratorWeights:
         fixed_noise=ckpt["fixed_noise"].float().numpy().copy(),
         step=int(ckpt["step"]),
         source=f"checkpoint {path.name}",
+        model=provenance.recorded(ckpt),
     )
 
 
@@ -315,7 +320,7 @@ class Explorer:
             )
 
     def _build(self, state: dict[str, np.ndarray], name: str) -> nn.Module:
-        g = cpu_generator(self.config, self.shape)
+        g = cpu_generator(self.config, self.shape, self._model_code())
         try:
             g.load_state_dict({k: torch.from_numpy(np.array(v, copy=True)) for k, v in state.items()})
         except RuntimeError as e:
@@ -325,6 +330,20 @@ class Explorer:
                 f"for samples of shape {self.shape}: {detail[:300]}"
             ) from None
         return g.eval()
+
+    def _model_code(self) -> Any:
+        """Your own model's file, when this process has imported it already: the explorer imports
+        nothing itself (the app asks before a checkpoint's file is imported: user.load)."""
+        ref = self.weights.model
+        if ref is None:
+            return None
+        code = user.loaded(ref)
+        if code is None:
+            raise user.ModelCodeError(
+                f"the generator comes from your model file {ref.path} (SHA-256 {ref.sha256[:12]}…), "
+                "which has not been imported: open the run or checkpoint and allow it first"
+            )
+        return code
 
     @property
     def has_ema(self) -> bool:

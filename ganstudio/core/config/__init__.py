@@ -1,5 +1,6 @@
 """The run configuration: nested frozen dataclasses of plain values, validated in one place.
 
+arch.py      what model.arch may say: a built-in name, FILE.py:FUNCTION or package.module:FUNCTION
 keys.py      the sections and their keys, each describing itself (`KEYS`, the README's table)
 validate.py  the one validator (`validate`, `check_value`) and `with_values`
 io.py        plain dicts, TOML files and `key=value` text in and out (`load`, `save`, `apply_overrides`)
@@ -9,6 +10,7 @@ presets.py   named starting configs (`ganstudio presets`)
 This package's names are the config's public API: `from ganstudio.core.config import Config, load`.
 """
 
+from ganstudio.core.config.arch import ARCHS, arch_file_problem, arch_problem, is_user
 from ganstudio.core.config.io import (
     apply_overrides,
     from_dict,
@@ -20,7 +22,6 @@ from ganstudio.core.config.io import (
     to_toml,
 )
 from ganstudio.core.config.keys import (
-    ARCHS,
     DATASETS,
     DATASETS_2D,
     DATASETS_IMAGE,
@@ -95,6 +96,8 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
     "apply_overrides",
+    "arch_file_problem",
+    "arch_problem",
     "batch_split_problem",
     "check_value",
     "fork_name",
@@ -102,6 +105,7 @@ __all__ = [
     "from_toml",
     "get",
     "is_2d",
+    "is_user",
     "live_changes",
     "live_update",
     "locked_message",

@@ -16,10 +16,12 @@ from typing import Any
 
 import tomli_w
 
+from ganstudio.core.config.arch import ALLOWED as ARCH_ALLOWED
+from ganstudio.core.config.arch import arch_label
+
 DATASETS_2D = ("ring8", "grid25", "spiral")
 DATASETS_IMAGE = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
 DATASETS = DATASETS_IMAGE + DATASETS_2D
-ARCHS = ("mlp", "dcgan")
 LOSSES = ("minimax", "nonsaturating", "hinge", "lsgan", "wgan-gp")
 DCGAN_SIZES = (16, 28, 32, 64)
 # Native (height=width, channels) of the fixed datasets; image_size/channels 0 mean "native".
@@ -37,7 +39,7 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 RUN_NAME_MAX_BYTES = 255 - len("20260101-000000-") - len("-999")
 
 
-def _key(help: str, *, choices=None, min=None, max=None, min_exclusive=False, live=False):
+def _key(help: str, *, choices=None, min=None, max=None, min_exclusive=False, live=False, allowed=None):
     return {
         "help": help,
         "choices": choices,
@@ -45,6 +47,7 @@ def _key(help: str, *, choices=None, min=None, max=None, min_exclusive=False, li
         "max": max,
         "min_exclusive": min_exclusive,
         "live": live,
+        "allowed": allowed,
     }
 
 
@@ -76,7 +79,13 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = field(default="mlp", metadata=_key("Generator/discriminator family.", choices=ARCHS))
+    arch: str = field(
+        default="mlp",
+        metadata=_key(
+            "Generator/discriminator family: a built-in one, or your own (see Your own GAN).",
+            allowed=ARCH_ALLOWED,
+        ),
+    )
     latent_dim: int = field(default=100, metadata=_key("Size of the noise vector z.", min=1, max=4096))
     width: int = field(
         default=0,
@@ -317,6 +326,7 @@ class KeyInfo:
     max: float | None
     min_exclusive: bool
     live: bool
+    allowed_text: str | None = None  # what `allowed` says when choices and ranges cannot say it
 
 
 def _type_of(f: dataclasses.Field) -> type:
@@ -340,6 +350,7 @@ def _all_keys() -> list[KeyInfo]:
                     max=m["max"],
                     min_exclusive=m["min_exclusive"],
                     live=m["live"],
+                    allowed_text=m["allowed"],
                 )
             )
     return out
@@ -349,6 +360,8 @@ KEYS: dict[str, KeyInfo] = {k.key: k for k in _all_keys()}
 
 
 def allowed(info: KeyInfo) -> str:
+    if info.allowed_text is not None:
+        return info.allowed_text
     if info.choices is not None:
         return "one of " + ", ".join(repr(c) for c in info.choices)
 
@@ -415,7 +428,7 @@ def get(cfg: Config, key: str) -> Any:
 
 
 def run_name(cfg: Config) -> str:
-    return cfg.log.name or f"{cfg.data.dataset}-{cfg.model.arch}-{cfg.loss.kind}"
+    return cfg.log.name or f"{cfg.data.dataset}-{arch_label(cfg.model.arch)}-{cfg.loss.kind}"
 
 
 def fork_name(parent: Config, index: int | None = None) -> str:

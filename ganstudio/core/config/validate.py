@@ -8,6 +8,7 @@ import math
 import re
 from typing import Any
 
+from ganstudio.core.config.arch import arch_problem
 from ganstudio.core.config.keys import (
     DATASETS_2D,
     DCGAN_SIZES,
@@ -80,7 +81,7 @@ def check_value(key: str, value: Any) -> str | None:
         if not finite:
             return f"{key} = {shown} is not a finite number; it must be {allowed(info)}"
     if t is str:
-        problem = _text_problem(key, value)
+        problem = _text_problem(key, value) or (arch_problem(value) if key == "model.arch" else None)
         if problem:
             return problem
     if info.choices is not None and value not in info.choices:

@@ -23,6 +23,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,13 +46,14 @@ class Result:
     seconds: float = 0.0
 
 
-def cpu_generator(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
-    """An uninitialised CPU generator of the run's architecture, to load a state_dict into.
+def cpu_generator(cfg: Config, sample_shape: tuple[int, ...], code: Any = None) -> nn.Module:
+    """An uninitialised CPU generator of the run's architecture, to load a state_dict into; `code`:
+    your own model's loaded file (core.models.user.LoadedModel), for model.arch = FILE.py:FUNCTION.
 
     Built on the meta device: building normally would draw initial weights from torch's global
     generator, whose state a checkpoint records (exact resume must not see metrics)."""
     with torch.device("meta"):
-        g, _ = models.build(cfg, sample_shape)
+        g, _ = models.build(cfg, sample_shape, code)
     return g.to_empty(device="cpu").requires_grad_(False)
 
 

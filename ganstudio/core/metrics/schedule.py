@@ -25,8 +25,9 @@ DRAIN_S = 60.0  # how long a completed run waits for its last quality metrics
 
 
 class QualityMetrics:
-    def __init__(self, data: Dataset):
+    def __init__(self, data: Dataset, model_code=None):
         self.data = data
+        self.model_code = model_code  # your own model's loaded file (core.models.user), if any
         self.last_step = -1  # the step of the last weights submitted
         self._worker: BackgroundEvaluator | None = None
         self._noise: torch.Tensor | None = None
@@ -36,7 +37,7 @@ class QualityMetrics:
         if self._worker is None:
             shape = self.data.shape
             self._worker = BackgroundEvaluator(
-                Evaluator(cfg, self.data, "cpu"), lambda: cpu_generator(cfg, shape)
+                Evaluator(cfg, self.data, "cpu"), lambda: cpu_generator(cfg, shape, self.model_code)
             )
         n = cfg.metrics.samples
         if self._noise is None or self._noise.shape[0] != n:

@@ -1,8 +1,15 @@
-"""Generators and discriminators, built by name from the config.
+"""Generators and discriminators, built by name from the config, or by your own model file.
 
 `build(cfg, sample_shape)` is the registry's one door: the trainer, checkpoint loading and the
 metrics all build models through it, so the shapes a checkpoint is checked against are the shapes
-training would create.
+training would create. model.arch = FILE.py:FUNCTION or package.module:FUNCTION builds with your
+own code, once it is loaded (user.py; which file a checkpoint names: provenance.py; the check of
+its outputs when a trainer builds it: probe.py).
+
+mlp.py, dcgan.py  the built-in families
+user.py           your own model's file: found, hashed, imported (ModelRef, LoadedModel, ModelCodeError)
+provenance.py     which file a checkpoint or run would import, and whether its hash matches
+probe.py          the built models checked once on a tiny batch
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from torch import nn
 
 from ganstudio.core.config import Config
 from ganstudio.core.models import dcgan, mlp
+from ganstudio.core.models.user import LoadedModel, ModelCodeError
 
 Builder = Callable[[Config, tuple[int, ...]], tuple[nn.Module, nn.Module]]
 
@@ -22,12 +30,22 @@ REGISTRY: dict[str, Builder] = {
 }
 
 
-def build(cfg: Config, sample_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+def build(
+    cfg: Config, sample_shape: tuple[int, ...], code: LoadedModel | None = None
+) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) for the config's arch and one sample's shape ((C, H, W) or (2,)).
 
     Generators map (B, latent_dim) noise to (B, *sample_shape) in [-1, 1] (images) or R^2 (points);
-    discriminators map samples to (B,) logits/scores.
+    discriminators map samples to (B,) logits/scores. For your own arch, `code` is its loaded file
+    (user.load): nothing here imports one; its modules keep the initialisation its code gives them.
     """
+    if cfg.model.arch not in REGISTRY:
+        if code is None:
+            raise ModelCodeError(
+                f"model.arch = {cfg.model.arch!r} names a model file that has not been loaded; "
+                "load it first (ganstudio.core.models.user.load)"
+            )
+        return code.build(cfg, tuple(sample_shape))
     g, d = REGISTRY[cfg.model.arch](cfg, tuple(sample_shape))
     if len(sample_shape) == 3:
         g.apply(init_weights)

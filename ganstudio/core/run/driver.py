@@ -164,7 +164,7 @@ class RunDriver:
 
         store = self.folder.checkpoints_dir if self.collective.main else None
         if ckpt is None:
-            return Trainer(self.cfg, checkpoint_dir=store, collective=self.collective)
+            return Trainer(self.cfg, checkpoint_dir=store, collective=self.collective, model=self.spec.model)
         trainer = Trainer.from_checkpoint(
             ckpt,
             config=self.cfg,
@@ -172,6 +172,7 @@ class RunDriver:
             fork=self.spec.fork,
             collective=self.collective,
             name=str(self.spec.checkpoint),
+            model=self.spec.model,
         )
         self._replay = created  # a new folder gets the earlier history; the same folder has it already
         if self.spec.fork and trainer.main:
@@ -194,6 +195,9 @@ class RunDriver:
                     "parent": self._parent,
                 }
             )
+        code = getattr(trainer, "model_ref", None)
+        if code is not None:  # your own model: the file as it was imported, and its hash
+            self.folder.keep_model_file(code)
         if trainer.cfg.log.tensorboard:  # no package: said now, before training starts
             from ganstudio.core.run.tensorboard import TensorBoardMissing, check_available
 

@@ -12,6 +12,10 @@
         control.jsonl     requests from a watching app, one JSON object per line (ganstudio.core.run.steer)
         heartbeat.json    the training process's pulse, rewritten every few seconds
         tensorboard/      TensorBoard event files, when log.tensorboard is on (ganstudio.core.run.tensorboard)
+        model/            your own model's file (model.arch = FILE.py:FUNCTION), copied as it was
+                          imported, and SHA256SUMS ("<sha256>  <name>" per copy, as sha256sum writes);
+                          run.json's "model" says which file was imported: {"arch", "path", "sha256",
+                          "module", "copy"}
 
     <log.out>/.trash/     run folders the user moved to the trash (ganstudio.core.run.listing), kept until
                           emptied by hand
@@ -23,6 +27,7 @@ before run.json existed read as version 1 too. A reader refuses a folder of a ne
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -49,6 +54,8 @@ HEARTBEAT = "heartbeat.json"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
+MODEL = "model"
+SHA256SUMS = "SHA256SUMS"
 TRASH = ".trash"  # in the folder that holds the run folders
 _SAMPLE_FILE = re.compile(r"^step-(\d+)\.png$")
 
@@ -110,6 +117,10 @@ class RunFolder:
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL
 
     @property
     def checkpoints(self) -> CheckpointStore:
@@ -230,6 +241,49 @@ class RunFolder:
         data.update(updates)
         data["format"], data["version"] = FORMAT, VERSION
         _write_atomic(self.meta_path, json.dumps(data, indent=1) + "\n")
+
+    # ----- your own model's file -----------------------------------------------------------------
+
+    def _model_copy_names(self, ref: Any) -> tuple[str, str]:
+        """The names a copy of `ref`'s file (a core.models.user.ModelRef) may have: its own, or with
+        its hash's start when another version already has that name."""
+        p = Path(ref.path)
+        return p.name, f"{p.stem}-{ref.sha256[:12]}{p.suffix}"
+
+    def model_copy(self, ref: Any) -> Path | None:
+        """The folder's copy of `ref`'s file with `ref`'s hash, if it has one."""
+        for name in self._model_copy_names(ref):
+            copy = self.model_dir / name
+            with contextlib.suppress(OSError):
+                if copy.is_file() and hashlib.sha256(copy.read_bytes()).hexdigest() == ref.sha256:
+                    return copy
+        return None
+
+    def keep_model_file(self, ref: Any) -> Path:
+        """Copy `ref`'s file into model/ (unless a copy with its hash is there), list its hash in
+        model/SHA256SUMS and record in run.json which file the run imported. The copy is of the
+        file's bytes as they were hashed; a file changed since is refused (RunFolderError)."""
+        copy = self.model_copy(ref)
+        if copy is None:
+            try:
+                data = Path(ref.path).read_bytes()
+            except OSError as e:
+                raise RunFolderError(
+                    f"cannot copy {ref.path} into {self.model_dir}: {describe_os_error(e)}"
+                ) from None
+            if hashlib.sha256(data).hexdigest() != ref.sha256:
+                raise RunFolderError(f"{ref.path} changed while the run started; start it again")
+            own, hashed = self._model_copy_names(ref)
+            copy = self.model_dir / (hashed if (self.model_dir / own).exists() else own)
+            try:
+                self.model_dir.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(data)
+                with open(self.model_dir / SHA256SUMS, "a", encoding="utf-8") as f:
+                    f.write(f"{ref.sha256}  {copy.name}\n")
+            except OSError as e:
+                raise RunFolderError(f"cannot write {copy}: {describe_os_error(e)}") from None
+        self.write_meta({"model": {**ref.as_dict(), "copy": self.relative(copy)}})
+        return copy
 
     def version_problem(self) -> str | None:
         """Why this build cannot read the folder (a newer format, a foreign run.json), or None."""

@@ -26,13 +26,16 @@ class RunSpec:
     """What to run. `cfg`: the run's config (None: the checkpoint's own). `checkpoint`: the one it
     continues (None: a new run); `fork`: a new run of its own from it (train.seed may change, and it
     is recorded as a fork). `folder`: the run folder to write (`--run-dir`); None: a new one under
-    `out` (None: cfg.log.out). Plain data: a job's rank 0 resolves it and hands it to every rank."""
+    `out` (None: cfg.log.out). `model`: for your own model (model.arch = FILE.py:FUNCTION), the file
+    to import, with its hash (core.models.user.ModelRef); None: a built-in, or for a new run the file
+    the config names. Plain data: a job's rank 0 resolves it and hands it to every rank."""
 
     cfg: Config | None = None
     checkpoint: Path | None = None
     fork: bool = False
     folder: RunFolder | None = None
     out: Path | None = None
+    model: Any = None
 
     @classmethod
     def resolve(
@@ -45,6 +48,7 @@ class RunSpec:
         fork: str | Path | None = None,
         run_dir: str | Path | None = None,
         out: str | Path | None = None,
+        model_file: str | Path | None = None,
     ) -> RunSpec:
         """A run as `ganstudio train` describes it: a config (a Config or a TOML file; else the
         `preset`, else the default; a continued checkpoint's own when neither is given) with the
@@ -52,11 +56,15 @@ class RunSpec:
         when it has one (else a new run there); `fork` a checkpoint to fork; `run_dir` the folder to
         use (made if missing). A new folder goes under the config's log.out, except a fork's when
         `out` (the CLI's --out, also in `overrides` as log.out) is not given: beside its parent's.
+        Your own model's file: the one a new run's model.arch names, or the one a continued
+        checkpoint records when it is there with the recorded hash; `model_file` (--model-file)
+        names another (see core/models/provenance.py). Nothing is imported here.
 
         Reads the continued checkpoint (its config, checked here against the overrides when the run
         is built). Raises ConfigError, CheckpointError, RunFolderError or OSError, each saying what
         to do; makes nothing but `run_dir`."""
         from ganstudio.core.checkpoint import io as checkpoints  # torch: only when a run is resolved
+        from ganstudio.core.models import provenance
 
         if fork is not None and (resume is not None or run_dir is not None):
             raise ConfigError(["--fork makes a new run of its own: use it without --resume and --run-dir"])
@@ -68,8 +76,11 @@ class RunSpec:
             )
         if checkpoint is None:
             cfg = apply_overrides(base_config(config, preset), list(overrides))
+            model = _new_model_file(cfg, model_file)
         else:
-            saved = checkpoints.config_of(checkpoints.load(checkpoint))
+            ckpt = checkpoints.load(checkpoint)
+            model = provenance.for_checkpoint(ckpt, checkpoint, model_file)
+            saved = checkpoints.config_of(ckpt)
             base = config if isinstance(config, Config) else load(config) if config else saved
             if fork is not None and base.log.name == saved.log.name:  # named by neither config nor --set
                 base = with_values(base, {"log.name": fork_name(saved)})
@@ -77,15 +88,20 @@ class RunSpec:
         if folder is not None:
             folder.path.mkdir(parents=True, exist_ok=True)
         if fork is not None and out is None:
-            return cls.beside(checkpoint, cfg, fork=True)
-        return cls(cfg, checkpoint=checkpoint, fork=fork is not None, folder=folder)  # under cfg.log.out
+            return cls.beside(checkpoint, cfg, fork=True, model=model)
+        # under cfg.log.out
+        return cls(cfg, checkpoint=checkpoint, fork=fork is not None, folder=folder, model=model)
 
     @classmethod
-    def beside(cls, checkpoint: str | Path, cfg: Config | None = None, *, fork: bool = False) -> RunSpec:
+    def beside(
+        cls, checkpoint: str | Path, cfg: Config | None = None, *, fork: bool = False, model: Any = None
+    ) -> RunSpec:
         """A run that continues `checkpoint` in a new folder beside the run folder the checkpoint is
-        in (under cfg.log.out when it is in none): a fork, or the app's Continue of a checkpoint."""
+        in (under cfg.log.out when it is in none): a fork, or the app's Continue of a checkpoint.
+        `model`: the ModelRef to build your own model with (provenance.for_checkpoint)."""
         source = RunFolder.of_checkpoint(checkpoint)
-        return cls(cfg, checkpoint=Path(checkpoint), fork=fork, out=source.path.parent if source else None)
+        out = source.path.parent if source else None
+        return cls(cfg, checkpoint=Path(checkpoint), fork=fork, out=out, model=model)
 
     @property
     def kind(self) -> str:
@@ -123,6 +139,21 @@ def base_config(config: Config | str | Path | None = None, preset: str | None = 
         except KeyError as e:
             raise ConfigError([str(e.args[0])]) from None
     return Config()
+
+
+def _new_model_file(cfg: Config, model_file: str | Path | None) -> Any:
+    """The model file a new run imports: `model_file` when named, else the one model.arch names
+    (a ModelRef, hashed now); None for a built-in arch."""
+    from ganstudio.core.config.arch import is_user
+    from ganstudio.core.models import provenance, user
+
+    if not is_user(cfg.model.arch):
+        if model_file is not None:
+            raise ConfigError([f"--model-file {model_file}: model.arch = {cfg.model.arch!r} is built in"])
+        return None
+    if model_file is not None:
+        return provenance.named_file(cfg.model.arch, model_file)
+    return user.locate(cfg.model.arch)
 
 
 def resume_checkpoint(resume: str | Path | None, folder: RunFolder | None) -> Path | None:

@@ -16,7 +16,10 @@ from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.checkpoint.checks import check_holdout, check_state, for_optimizer
 from ganstudio.core.checkpoint.io import CheckpointError
 from ganstudio.core.config import FORK_KEYS, RESUMABLE_KEYS, Config, ConfigError, live_update, to_dict
+from ganstudio.core.config.arch import is_user
 from ganstudio.core.data import Dataset
+from ganstudio.core.models import provenance
+from ganstudio.core.models.user import LoadedModel, ModelCodeError, ModelRef
 from ganstudio.core.run.history import History
 from ganstudio.core.train import oom
 
@@ -30,6 +33,8 @@ def state_of(t: Trainer) -> dict[str, Any]:
     pickled (it loads with weights_only=True)."""
     np_state = np.random.get_state()
     py_state = random.getstate()
+    # Your own model: which file built it, and its hash (resume, fork and sample check them).
+    code = {provenance.RECORD_KEY: t.model_ref.as_dict()} if t.model_ref is not None else {}
     return {
         "format": checkpoints.FORMAT,
         "version": checkpoints.VERSION,
@@ -72,6 +77,7 @@ def state_of(t: Trainer) -> dict[str, Any]:
         "world_size": t.world_size,
         # The images held out from training (data.holdout), so a resumed run holds out the same.
         "holdout": t.holdout_index.clone(),
+        **code,
     }
 
 
@@ -86,6 +92,7 @@ def from_checkpoint(
     fork: bool = False,
     collective: Collective | None = None,
     name: str = "",
+    model: LoadedModel | ModelRef | None = None,
 ) -> Trainer:
     """A new `cls` (a Trainer) in the exact state a checkpoint recorded.
 
@@ -93,10 +100,21 @@ def from_checkpoint(
     is raised and nothing that already exists (a running trainer, its files) is touched.
     `config` may change live-editable keys and train.steps (e.g. to train longer); for a `fork`,
     also train.seed, which reseeds the training noise from the checkpoint's step on.
+
+    A checkpoint of your own model (model.arch = FILE.py:FUNCTION) needs `model`, the file to build
+    it with: importing runs code, so the caller decides which (`provenance.for_checkpoint`: the
+    recorded file when its hash matches, or one the user names); without it, ModelCodeError.
     """
     ckpt = checkpoints.load(source) if not isinstance(source, dict) else checkpoints.check(source)
     name = name or (source if not isinstance(source, dict) else "checkpoint")
     saved_cfg = checkpoints.config_of(ckpt)
+    if model is None and is_user(saved_cfg.model.arch):
+        check = provenance.check_checkpoint(ckpt, None if isinstance(source, dict) else source)
+        raise ModelCodeError(
+            f"{name} was trained with your own model, {check.path} (SHA-256 "
+            f"{check.recorded.sha256[:12]}…): importing it runs its code, so say which file to use "
+            "(model=..., e.g. ganstudio.core.models.provenance.for_checkpoint)"
+        )
     cfg = saved_cfg
     if config is not None:
         try:
@@ -117,6 +135,7 @@ def from_checkpoint(
             device=device,
             checkpoint_dir=checkpoint_dir,
             collective=collective,
+            model=model,
         )
         with oom.reported(cfg, t.device, "while loading the checkpoint"):
             t._load_state(ckpt)
@@ -124,6 +143,8 @@ def from_checkpoint(
             t.cfg = t.health.cfg = cfg
             t.state.config = cfg
             t.noise_gen.manual_seed(cfg.train.seed + 1)
+    except ModelCodeError:
+        raise
     except CheckpointError as e:
         raise CheckpointError(f"{name}: {e}") from None
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:

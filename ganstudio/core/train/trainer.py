@@ -39,6 +39,7 @@ from ganstudio.core.config import (
 from ganstudio.core.data import Dataset, load_dataset
 from ganstudio.core.extent import Extent
 from ganstudio.core.metrics.schedule import QualityMetrics
+from ganstudio.core.models import probe, user
 from ganstudio.core.run.control import Control
 from ganstudio.core.run.events import (
     CheckpointSaved,
@@ -97,7 +98,11 @@ class Trainer:
         device: torch.device | str | None = None,
         checkpoint_dir: str | Path | None = None,
         collective: Collective | None = None,
+        model: user.LoadedModel | user.ModelRef | None = None,
     ):
+        """`model`: for model.arch = FILE.py:FUNCTION (or package.module:FUNCTION), the file to build
+        with (a ModelRef to import, or one already loaded); None: the file the config names, found
+        from the working folder (a checkpoint's file is resolved by from_checkpoint instead)."""
         self.cfg = validate(cfg)
         # One process (Local), or one of a torchrun job (distributed.Job): the trainer calls the
         # same collectives on either.
@@ -107,9 +112,9 @@ class Trainer:
         self.device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
         # Out of memory while the data or the models go to the device: a message of what to lower.
         with oom.reported(self.cfg, self.device, "while building the run"):
-            self._build(cfg, dataset, checkpoint_dir)
+            self._build(cfg, dataset, checkpoint_dir, model)
 
-    def _build(self, cfg: Config, dataset: Dataset | None, checkpoint_dir: str | Path | None) -> None:
+    def _build(self, cfg: Config, dataset: Dataset | None, checkpoint_dir: str | Path | None, model) -> None:
         self.data = dataset if dataset is not None else load_dataset(cfg.data, seed=cfg.train.seed)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.state = RunState(self.cfg)
@@ -122,7 +127,20 @@ class Trainer:
         # outputs on training reals show when it starts to memorise.
         self.holdout_gen = torch.Generator(self.device).manual_seed(cfg.train.seed + 6)
         self._set_holdout(holdout_split(self.data, cfg))
-        G, D = models.build(cfg, self.data.shape)
+        # Your own model's file, imported (None for a built-in arch); its checkpoints record it.
+        self.model_code = user.code_for(cfg.model.arch, model)
+        G, D = models.build(cfg, self.data.shape, self.model_code)
+        if self.model_code is not None:  # its contract checked once, on a probe batch
+            G.to(self.device), D.to(self.device)
+            probe.check(
+                G,
+                D,
+                self.model_code.ref.path,
+                cfg.model.latent_dim,
+                self.data.shape,
+                self.device,
+                self.autocast,
+            )
         # In a job, BatchNorm's statistics are the global batch's, as in one process.
         self.G, self.D = self.collective.wrap(G), self.collective.wrap(D)
         self.G.to(self.device)
@@ -185,7 +203,7 @@ class Trainer:
         self.extent: Extent | None = lab.data_extent(self.data.x) if self.data.is_2d else None
         self.last_checkpoint = -1  # the step of the last checkpoint saved
         self.health = HealthMonitor(self.cfg)
-        self.metrics = QualityMetrics(self.data)
+        self.metrics = QualityMetrics(self.data, self.model_code)
         self.broken = False  # a NaN was seen: no checkpoint may be written from these weights
         self.saving = False  # a checkpoint is being written right now
         # Checkpoint intervals in a row whose checkpoint could not be written (a full disk): the run
@@ -217,6 +235,11 @@ class Trainer:
     def history(self, history: History) -> None:
         # A checkpoint written before its events were kept: its markers are kept as they are.
         self.state.restore(history, None)
+
+    @property
+    def model_ref(self) -> user.ModelRef | None:
+        """The model file this trainer's models were built from (None: a built-in arch)."""
+        return self.model_code.ref if self.model_code is not None else None
 
     @property
     def main(self) -> bool:
@@ -480,7 +503,7 @@ class Trainer:
     @classmethod
     def from_checkpoint(cls, source: str | Path | dict[str, Any], **kw: Any) -> Trainer:
         """A new Trainer in the exact state a checkpoint recorded (`snapshot.from_checkpoint`: the
-        keyword arguments are config, dataset, device, checkpoint_dir, fork, collective, name).
+        keyword arguments are config, dataset, device, checkpoint_dir, fork, collective, name, model).
         Everything is checked first; on any problem a CheckpointError is raised and nothing that
         already exists (a running trainer, its files) is touched."""
         return snapshot.from_checkpoint(cls, source, **kw)
