@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+MODEL_FILE_HELP = (
+    "your own model (model.arch = FILE.py:FUNCTION): import this file instead of the one the "
+    "checkpoint records (which is used only while its SHA-256 matches); for a new run, instead of "
+    "the file model.arch names"
+)
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -45,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
         help="use this run folder (made if missing) instead of a new one under --out",
     )
     t.add_argument("--quiet", action="store_true", help="no progress line, only the summary")
+    t.add_argument("--model-file", metavar="PATH", help=MODEL_FILE_HELP)
 
     s = sub.add_parser("sample", help="write samples from a checkpoint")
     s.add_argument("checkpoint", metavar="CKPT")
@@ -58,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="K",
         help="enlarge the grid K times, pixels kept sharp (default 1: digits make a 73x73 PNG)",
     )
+    s.add_argument("--model-file", metavar="PATH", help=MODEL_FILE_HELP)
 
     r = sub.add_parser(
         "runs", help="list the runs in a folder of run folders (folder, status, progress, metric, note)"

@@ -18,6 +18,7 @@ def sample(args: argparse.Namespace) -> int:
     from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.config import is_2d, resolved_image_shape
     from ganstudio.core.image import save_grid_png, to_grid
+    from ganstudio.core.models import probe, provenance, user
 
     if args.n < 1:
         error(f"--n {args.n}: ask for at least 1 sample")
@@ -31,14 +32,19 @@ def sample(args: argparse.Namespace) -> int:
             print(checkpoints.unverified_note(args.checkpoint), file=sys.stderr)
         cfg = checkpoints.config_of(ckpt)
         shape = (2,) if is_2d(cfg) else resolved_image_shape(cfg.data)
-        g, _ = models.build(cfg, shape)
+        # Your own model: the file the checkpoint records (same hash), or the one --model-file names.
+        ref = provenance.for_checkpoint(ckpt, args.checkpoint, args.model_file)
+        code = user.load(ref) if ref is not None else None
+        g, d = models.build(cfg, shape, code)
+        if code is not None:
+            probe.check(g, d, ref.path, cfg.model.latent_dim, shape, torch.device("cpu"))
         use_ema = bool(ckpt["models"].get("G_ema")) and cfg.train.ema > 0
         try:
             g.load_state_dict(ckpt["models"]["G_ema" if use_ema else "G"])
         except RuntimeError as e:
             detail = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
             raise CheckpointError(f"{args.checkpoint} does not match its config: {detail[:600]}") from None
-    except CheckpointError as e:
+    except (CheckpointError, user.ModelCodeError) as e:
         error(str(e))
         return EXIT_BAD_INPUT
     gen = torch.Generator().manual_seed(args.seed)

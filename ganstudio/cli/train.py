@@ -172,6 +172,7 @@ def _resolve(args: argparse.Namespace, overrides: list[str]):
     """(the run the arguments describe, None), or (None, what is wrong with them)."""
     from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.disk import describe_os_error
+    from ganstudio.core.models.user import ModelCodeError
     from ganstudio.core.run.folder import RunFolderError
     from ganstudio.core.run.spec import RunSpec
 
@@ -184,7 +185,10 @@ def _resolve(args: argparse.Namespace, overrides: list[str]):
             fork=args.fork,
             run_dir=args.run_dir,
             out=args.out,
+            model_file=args.model_file,
         )
+    except ModelCodeError as e:
+        return None, str(e)
     except ConfigError as e:
         return None, "invalid configuration:\n  " + "\n  ".join(e.problems)
     except (CheckpointError, RunFolderError) as e:
@@ -199,6 +203,7 @@ def _prepare(spec, control, job, say, run_dir):
     from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.data import DataError
     from ganstudio.core.disk import describe_os_error
+    from ganstudio.core.models.user import ModelCodeError
     from ganstudio.core.run.driver import JobFailed, RunDriver
     from ganstudio.core.run.folder import RunFolderError
     from ganstudio.core.train.oom import OutOfMemory
@@ -206,6 +211,8 @@ def _prepare(spec, control, job, say, run_dir):
     driver = RunDriver(spec, control=control, on_log_failure="stop", collective=job)
     try:
         driver.prepare()
+    except ModelCodeError as e:  # your model's code, said as it is: file, line, expected, returned
+        say(str(e)) if job is None or job.main else error(f"rank {job.rank}: {e}")
     except ConfigError as e:
         say("invalid configuration:\n  " + "\n  ".join(e.problems))
     except (CheckpointError, DataError, RunFolderError, OutOfMemory) as e:
