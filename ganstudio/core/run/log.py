@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ganstudio.core.config import Config, is_2d, with_values
+from ganstudio.core.config import KEYS, Config, is_2d, with_values
 from ganstudio.core.disk import describe_os_error, free_space
 from ganstudio.core.run.events import (
     Alert,
@@ -158,7 +158,9 @@ class RunWriter:
             rec = ev.record()
             rec["file"] = self.folder.relative(png)
         elif isinstance(ev, HyperparamsChanged):
-            self.cfg = with_values(self.cfg, {k: new for k, (_, new) in ev.changes.items()})
+            # A loop of the user's own (core/api) also changes keys of its own: its log line says
+            # them, config.toml holds GAN Studio's.
+            self.cfg = with_values(self.cfg, {k: new for k, (_, new) in ev.changes.items() if k in KEYS})
             try:
                 self.folder.save_config(self.cfg)
             except RunFolderError as e:
