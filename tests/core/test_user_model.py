@@ -5,6 +5,7 @@ breaks the contract are an exit 2 that names the file, never a traceback."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 from pathlib import Path
@@ -118,6 +119,9 @@ def test_on_the_2d_toys_with_the_lab_and_the_latent_explorer(model_file, tmp_pat
     assert weights.model.sha256 == sha(model_file)
     explorer = latent.Explorer(weights)  # this process imported the file while training
     assert explorer.grid().shape[1] == 2
+    unseen = dataclasses.replace(weights.model, sha256="0" * 64)  # a file this process never imported
+    with pytest.raises(user.ModelCodeError, match="has not been imported"):
+        latent.Explorer(dataclasses.replace(weights, model=unseen))
     npy = tmp_path / "points.npy"
     assert main(["sample", str(latest(run)), "--out", str(npy)]) == EXIT_OK
 
@@ -289,3 +293,21 @@ def test_a_model_file_under_torchrun(model_file, tmp_path):
     ck = checkpoints.load(latest(job))
     assert ck["world_size"] == 2 and ck["step"] == 4 and ck["model_code"]["sha256"] == sha(model_file)
     assert (RunFolder(job).model_dir / "my_gan.py").exists()
+
+
+@pytest.mark.parametrize("loss", ["minimax", "hinge", "lsgan", "wgan-gp"])
+def test_every_loss_ema_holdout_and_live_edits(loss, model_file):
+    from ganstudio.core.run.control import Control
+    from ganstudio.core.train.trainer import Trainer
+    from tests.core.conftest import make_tiny_config
+
+    values = {"model.arch": f"{model_file}:build", "loss.kind": loss, "train.ema": 0.9, "optim.d_steps": 2}
+    trainer = Trainer(make_tiny_config("digits", values, steps=4))
+    assert trainer.x_holdout is not None and trainer.G_ema is not None
+    events = list(trainer.run(Control()))
+    assert trainer.step == 4 and not any(type(e).__name__ == "Failed" for e in events)
+    stats = [e for e in events if type(e).__name__ == "Stats"]
+    assert stats and "holdout_acc_heldout" in stats[-1].values and "grad_G.net.0" in stats[-1].values
+    assert trainer.apply_config({"loss.kind": "nonsaturating", "optim.lr_g": 1e-3, "train.steps": 6})
+    list(trainer.run(Control()))
+    assert trainer.step == 6 and trainer.opt_g.param_groups[0]["lr"] == 1e-3
