@@ -17,7 +17,7 @@ from typing import Any
 import tomli_w
 
 from ganstudio.core.config.arch import ALLOWED as ARCH_ALLOWED
-from ganstudio.core.config.arch import arch_label
+from ganstudio.core.config.arch import ARCHS, arch_label
 
 DATASETS_2D = ("ring8", "grid25", "spiral")
 DATASETS_IMAGE = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
@@ -83,6 +83,7 @@ class ModelConfig:
         default="mlp",
         metadata=_key(
             "Generator/discriminator family: a built-in one, or your own (see Your own GAN).",
+            choices=ARCHS,
             allowed=ARCH_ALLOWED,
         ),
     )
@@ -326,7 +327,10 @@ class KeyInfo:
     max: float | None
     min_exclusive: bool
     live: bool
-    allowed_text: str | None = None  # what `allowed` says when choices and ranges cannot say it
+    # What `allowed` says when choices and ranges cannot: the choices are then the usual values
+    # (model.arch's built-ins, a field's list), and the validator's own check for the key says
+    # what else it takes (config/arch.py for model.arch).
+    allowed_text: str | None = None
 
 
 def _type_of(f: dataclasses.Field) -> type:

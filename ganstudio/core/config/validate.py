@@ -84,7 +84,7 @@ def check_value(key: str, value: Any) -> str | None:
         problem = _text_problem(key, value) or (arch_problem(value) if key == "model.arch" else None)
         if problem:
             return problem
-    if info.choices is not None and value not in info.choices:
+    if info.choices is not None and value not in info.choices and info.allowed_text is None:
         return f"{key} = {shown} is not allowed; it must be {allowed(info)}"
     if info.min is not None and (value <= info.min if info.min_exclusive else value < info.min):
         return f"{key} = {shown} is too small; it must be {allowed(info)}"
