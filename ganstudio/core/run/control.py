@@ -137,6 +137,13 @@ class Control:
     def stopping(self) -> bool:
         return self._stop
 
+    def quiet(self) -> bool:
+        """Nothing asked and not paused: a check without the lock, for a loop that asks every step
+        (a request that lands meanwhile is seen at its next call; `wait` decides under the lock)."""
+        return not (
+            self._paused or self._stop or self._edits or self._save or self._posted or self._step_tokens
+        )
+
     def take(self) -> Taken:
         """Everything asked since the last take: edits, saves and posted events."""
         with self._cond:
