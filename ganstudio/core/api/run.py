@@ -24,7 +24,6 @@ that raises is a warning (writer.py) or an alert, and the loop goes on.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import math
 import os
 import socket
@@ -94,6 +93,7 @@ class Run:
         self._writer: LoopWriter | None = None
         self._steering: Steering | None = None
         self._t0 = self._last_flush = time.monotonic()
+        self._next_flush = settings.cfg.log.every  # the step whose log call writes the next line
         self._paused_s = 0.0
         self._pause_began: float | None = None  # while paused and said so
         self._pause_reason = ""
@@ -136,18 +136,16 @@ class Run:
 
     def log(self, step: int, **scalars: Any) -> None:
         """Log numbers (floats, ints, numpy scalars, 0-d tensors on any device) at `step`, under
-        any names. Tensors are read once per flush, never here."""
+        any names. Tensors are read once per flush, never here. A stats line is written every
+        log.every steps (or FLUSH_S), each name averaged over the calls since the last one."""
         if not self.main or self._ended:
             return
-        bad = self._scalars.add(step, self._wall(), scalars)
+        kept = self._scalars
+        bad = kept.add(step, scalars)
         if bad:
             self._bad_values(step, bad)
-        if (
-            len(self._scalars) >= self._settings.cfg.log.every
-            or self._scalars.non_finite
-            or time.monotonic() - self._last_flush >= FLUSH_S
-        ):
-            self.flush()
+        if step >= self._next_flush or kept.non_finite or time.monotonic() - self._last_flush >= FLUSH_S:
+            self._flush()
 
     def log_images(self, step: int, x: Any) -> None:
         """Log samples at `step`: images (N, C, H, W) in [-1, 1] (C 1 or 3), or 2D points (N, 2).
@@ -167,9 +165,11 @@ class Run:
         self.step = step
         if self._stopped:
             return False
-        if self._scalars.rows and time.monotonic() - self._last_flush >= FLUSH_S:
-            self.flush()
+        if self._scalars.calls and time.monotonic() - self._last_flush >= FLUSH_S:
+            self._flush()
         control = self.control
+        if control.quiet():
+            return True
         while True:
             action = control.wait(pause_reported=self._pause_began is not None)
             if action == STOP:
@@ -216,27 +216,37 @@ class Run:
         return new
 
     def flush(self) -> None:
-        """Write what was logged (one host sync for its tensors), with the health alerts on it."""
+        """Write what was logged since the last stats line now, and wait until the run folder has
+        everything (log and tick do it without waiting, every log.every steps)."""
+        self._flush()
+        if self._writer is not None:
+            self._writer.drain()
+
+    def _flush(self) -> None:
+        """What was logged since the last flush as one stats line (one host sync for its tensors),
+        with the health alerts on it, queued for the writer."""
         self._last_flush = now = time.monotonic()
-        if not self._scalars.rows:
+        kept = self._scalars
+        if not kept.calls:
             return
-        self._scalars.non_finite.clear()
+        step = kept.step
+        self._next_flush = step + self._settings.cfg.log.every
         try:
-            rows = self._scalars.read()
+            values = kept.read()
         except Exception as e:  # a device error, say: the loop's own step will raise it too
             self._tell("read", f"logged values could not be read: {type(e).__name__}: {e}")
             return
         last, then, _ = self._rate
-        rate = (rows[-1][0] - last) / (now - then) if now > then else math.nan
-        self._rate = (rows[-1][0], now, rate)
-        extra = self._logged_lrs()
-        events: list[Event] = []
-        for step, wall, values in rows:
-            events += self._nan_check(step, values)
-            stats = Stats(step=step, epoch=0.0, wall=wall, values={**extra, **values, "steps_per_s": rate})
-            events.append(stats)
-            events += self._health.observe(stats)
-        self._write(events)
+        rate = (step - last) / (now - then) if now > then else math.nan
+        self._rate = (step, now, rate)
+        events = self._nan_check(step, values)
+        stats = Stats(
+            step=step,
+            epoch=0.0,
+            wall=self._wall(),
+            values={**self._logged_lrs(), **values, "steps_per_s": rate},
+        )
+        self._write([stats, *events, *self._health.observe(stats)])
 
     def finish(self, failed: BaseException | None = None) -> None:
         """End the run: what is logged is written, the status is finished (or stopped when Stop
@@ -256,10 +266,10 @@ class Run:
             end = Finished(step=self.step, reason="stopped" if stopped else COMPLETED)
             self._ended = STOPPED if stopped else "finished"
         self._write([end])
+        if self._writer is not None:
+            self._writer.close()  # everything written, then the heartbeat's last word
         if self._steering is not None:
             self._steering.close(final_status=self._ended)
-        if self._writer is not None:
-            self._writer.close()
         atexit.unregister(self._at_exit)
 
     def __enter__(self) -> Run:
@@ -342,7 +352,7 @@ class Run:
             self._save()
 
     def _paused(self) -> None:
-        self.flush()
+        self._flush()
         self._pause_began = time.monotonic()
         self._write([Paused(step=self.step, reason=self._pause_reason)])
 
@@ -388,8 +398,10 @@ class Run:
     def _logged_lrs(self) -> dict[str, float]:
         out = {}
         for name, opt in self._optimizers.items():
-            with contextlib.suppress(Exception):
+            try:
                 out[f"lr_{name}"] = float(opt.param_groups[0]["lr"])
+            except Exception:  # an optimizer of the loop's own making: no rate to show
+                pass
         return out
 
     def _nan_check(self, step: int, values: dict[str, float]) -> list[Event]:

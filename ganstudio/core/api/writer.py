@@ -6,15 +6,18 @@ loop of the user's own goes on, whatever happens to the folder. So here, around 
 lines while it lasts are counted and dropped, so memory does not grow), and the log goes on, with
 an alert saying how many were lost, once the disk has room again; a deleted or moved run folder is
 a warning and nothing more is written (the training goes on, unwatched). Warnings go to Python's
-`warnings` (the loop's stderr), once per episode.
+`warnings` (the loop's stderr), once per episode. The writing itself is done on a thread of its
+own, so neither a slow disk nor a full one ever holds the loop up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from ganstudio.core.run.folder import RunFolder, RunFolderError
 from ganstudio.core.run.log import LogWriteError, RunWriter
 
 RETRY_S = 5.0  # while the disk is full, how often a write is tried again
+WRITE_S = 0.05  # how often the writer thread writes what the loop queued
 
 
 class GanStudioWarning(RuntimeWarning):
@@ -43,6 +47,10 @@ def warn(message: str) -> None:
 
 
 class LoopWriter:
+    """`write(events)` queues them; a thread of its own writes them every WRITE_S, so the loop never
+    waits for a disk (a network mount may take milliseconds a line). `drain()` writes what is
+    queued now, on the calling thread; `close()` drains and ends the thread."""
+
     def __init__(self, folder: RunFolder, cfg: Config):
         self.folder = folder
         self.writer: RunWriter | None = RunWriter(folder, cfg)  # raises RunFolderError
@@ -50,6 +58,11 @@ class LoopWriter:
         self._retry_at = 0.0
         self._dropped = 0
         self._first_dropped = 0
+        self._queue: deque[Event] = deque()
+        self._io = threading.Lock()  # one writer at a time, in the queue's order
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ganstudio-loop-writer", daemon=True)
+        self._thread.start()
 
     @property
     def gone(self) -> bool:
@@ -57,15 +70,26 @@ class LoopWriter:
         return self.writer is None
 
     def write(self, events: Iterable[Event]) -> None:
-        if self.writer is None or not self._still_there():
-            return
-        now = time.monotonic()
-        for ev in events:
-            if self._failing and isinstance(ev, Stats) and now < self._retry_at:
-                self._dropped += 1
-                self._first_dropped = self._first_dropped or ev.step
-                continue
-            self._handle(ev, now)
+        self._queue.extend(events)
+
+    def _run(self) -> None:
+        while not self._stop.wait(WRITE_S):
+            self.drain()
+
+    def drain(self) -> None:
+        with self._io:
+            queue = self._queue
+            if not queue or self.writer is None or not self._still_there():
+                queue.clear()
+                return
+            now = time.monotonic()
+            while queue:
+                ev = queue.popleft()
+                if self._failing and isinstance(ev, Stats) and now < self._retry_at:
+                    self._dropped += 1
+                    self._first_dropped = self._first_dropped or ev.step
+                    continue
+                self._handle(ev, now)
 
     def _handle(self, ev: Event, now: float) -> None:
         try:
@@ -105,21 +129,29 @@ class LoopWriter:
             f"the run folder {self.folder.path} was deleted or moved: GAN Studio writes nothing more "
             "for this run; the loop goes on"
         )
-        self.close()
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        self.writer = None
         return False
 
     def set_config(self, cfg: Config) -> None:
         """The run's config as it starts (config.toml; the log writer's, for later edits)."""
-        if self.writer is None or self.writer.cfg == cfg:
-            return
-        self.writer.cfg = cfg
-        try:
-            self.folder.save_config(cfg)
-        except RunFolderError as e:
-            warn(str(e))
+        with self._io:
+            if self.writer is None or self.writer.cfg == cfg:
+                return
+            self.writer.cfg = cfg
+            try:
+                self.folder.save_config(cfg)
+            except RunFolderError as e:
+                warn(str(e))
 
     def close(self) -> None:
-        if self.writer is not None:
-            with contextlib.suppress(Exception):
-                self.writer.close()
-            self.writer = None
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(5.0)
+        self.drain()
+        with self._io:
+            if self.writer is not None:
+                with contextlib.suppress(Exception):
+                    self.writer.close()
+                self.writer = None
