@@ -37,6 +37,7 @@ BENCHMARKS = {
     "latent": ("bench_latent", "latent explorer: slider move to grid redrawn; GUI lateness while dragging"),
     "distributed": ("bench_distributed", "torchrun, 2 CPU processes vs one process; the per-step agreement"),
     "gpu": ("bench_gpu", "DCGAN 64x64 on CUDA: images/s vs tutorial, host syncs per step"),
+    "api": ("bench_api", "your own loop: ganstudio.init's cost per digits step; host syncs on a GPU"),
 }
 COLUMNS = ("#", "Benchmark", "Result", "Spread", "Goal", "Met")
 
