@@ -40,7 +40,7 @@ class FileDialogs(QObject):
     def save_checkpoint(self) -> None:
         """Save a checkpoint in the run folder; a model with no run folder asks where."""
         s = self._w.session
-        if s.trainer is not None and s.trainer.checkpoint_dir is None and not s.busy:
+        if s.handle.needs_save_path():
             self.save_checkpoint_as()
             return
         s.save_checkpoint()

@@ -70,7 +70,7 @@ class Launcher(QObject):
         overrides = self._asker.ask_forks(s.config, 2, "What If: two forks of this step", f"step {s.step:,}")
         if overrides is None:
             return
-        if s.can_steer() or (s.trainer is not None and not s.busy and s.folder is not None):
+        if s.handle.saves_in_folder():
             self._what_if = overrides
             s.save_checkpoint()  # its CheckpointSaved comes back through the model: then they start
             return

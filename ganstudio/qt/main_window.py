@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
         except ConfigError as e:
             self.dialogs.error(f"{Path(path).name} was not loaded:\n\n" + "\n".join(e.problems))
             return
-        if self.session.trainer is not None or self.session.busy:
+        if self.session.has_model:
             self.dialogs.error("A model exists; choose File › New run first, then load the config.")
             return
         self.presets.adopt(cfg)

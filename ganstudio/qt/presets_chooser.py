@@ -69,7 +69,7 @@ class PresetChooser(QComboBox):
         if name is None:
             return
         s = self._session
-        if s.trainer is not None or s.busy:
+        if s.has_model:
             self.failed.emit("A model exists; choose File › New run first, then pick a preset.", "")
             return
         self.name = name

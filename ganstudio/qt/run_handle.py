@@ -130,6 +130,15 @@ class LocalRun(RunHandle):
         steers = self.control is not None and self.s.state in (RUNNING, PAUSED)
         return "" if steers else "nothing is training"
 
+    def saves_in_folder(self) -> bool:
+        """Save Checkpoint makes one now, in the run's folder (through the run, or directly)."""
+        stopped_with_folder = self.trainer is not None and not self.busy and self.folder is not None
+        return not self.steer_problem() or stopped_with_folder
+
+    def needs_save_path(self) -> bool:
+        """A stopped model with no run folder yet (opened from a file): Save asks where."""
+        return self.trainer is not None and self.trainer.checkpoint_dir is None and not self.busy
+
     def can_start(self) -> bool:
         st = self.s.state
         if st == IDLE:
@@ -397,6 +406,12 @@ class FolderRun(RunHandle):
         if self.watch_only:
             return self.watch_only
         return "" if self.s.run.alive else "the run is not training now"
+
+    def saves_in_folder(self) -> bool:
+        return not self.steer_problem()
+
+    def needs_save_path(self) -> bool:
+        return False
 
     def can_start(self) -> bool:
         """A run that trains no more goes on here from its latest checkpoint (a continuation of

@@ -106,6 +106,12 @@ class Session(QObject):
         return self._opening is not None or self.handle.busy
 
     @property
+    def has_model(self) -> bool:
+        """A model exists (trained, opened, followed, or being built): only live keys may change,
+        and a new configuration needs File › New Run first."""
+        return self.handle.has_model or self.busy
+
+    @property
     def step(self) -> int:
         steps = self.history.steps()
         return int(steps[-1]) if steps.size else (self.trainer.step if self.trainer is not None else 0)
@@ -134,7 +140,7 @@ class Session(QObject):
     def set_config(self, cfg: Config) -> None:
         """A config edit from the user. While a model exists only live keys may change, and the
         change shows once the run has applied it (its HyperparamsChanged comes back)."""
-        exists = self.handle.has_model or self.busy
+        exists = self.has_model
         try:
             if exists:
                 cfg, changes = cfgmod.live_update(self._config, cfg)

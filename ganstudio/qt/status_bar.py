@@ -15,13 +15,14 @@ from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QStyle, QStyleOption, QWidget
 
 from ganstudio.core.run.listing import fmt_duration
-from ganstudio.core.run.state import FAILED, FINISHED, STALE
-from ganstudio.qt.session import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING
+from ganstudio.core.run.state import FAILED, FINISHED, NEW, STALE
+from ganstudio.qt.states import PAUSED, RUNNING, STARTING, STOPPED, STOPPING
 
 if TYPE_CHECKING:
     from ganstudio.qt.session import Session
 
-# A followed run's status as the window says it; the app's own run says the session's state.
+# One vocabulary: the run's own status (RunState's) in the window's words, for any run; while a
+# start or a stop is pending, that; with no model at all, "Ready".
 RUN_STATUS = {
     "running": "Training",
     "paused": "Paused",
@@ -31,14 +32,28 @@ RUN_STATUS = {
     "stale": "Stale",
     "new": "Waiting",
 }
-SESSION_STATUS = {
-    IDLE: "Ready",
-    STARTING: "Starting…",
-    RUNNING: "Training",
-    PAUSED: "Paused",
-    STOPPING: "Stopping…",
-    STOPPED: "Stopped",
-}
+PENDING = {STARTING: "Starting…", STOPPING: "Stopping…"}
+
+
+def status_text(s: Session) -> str:
+    """What the run is doing, in RUN_STATUS's words (with the reason it ended, where it ended)."""
+    run = s.run
+    if s.state in PENDING:
+        return PENDING[s.state]
+    if not s.has_model:
+        return "Ready"
+    if s.state in (RUNNING, PAUSED):
+        return RUN_STATUS[s.state]
+    status = run.status
+    if status in (RUNNING, PAUSED) or (status == NEW and not s.following):
+        status = STOPPED  # the run says it was training when saved; here it trains no more
+    if status == STALE:
+        return RUN_STATUS[STALE] + " (no heartbeat: the process died, or the folder stopped syncing)"
+    if status == FINISHED and run.finish_reason:
+        return f"Finished ({run.finish_reason})"
+    if status == FAILED and run.failure is not None:
+        return f"Failed: {run.failure.message[:80]}"
+    return RUN_STATUS.get(status, status)
 
 
 GAP = 8  # px between the message's end and the first permanent widget
@@ -113,18 +128,11 @@ class StatusView:
         if text is not None:
             self.state.setText(text)
             return
+        said = status_text(s)
         if not s.following:
             self.state.setToolTip("")
-            self.state.setText(SESSION_STATUS[s.state])
+            self.state.setText(said)
             return
-        run = s.run
-        said = "Stopping…" if s.state == STOPPING else RUN_STATUS.get(run.status, run.status)
-        if run.status == STALE:
-            said += " (no heartbeat: the process died, or the folder stopped syncing)"
-        elif run.status == FINISHED and run.finish_reason:
-            said = f"Finished ({run.finish_reason})"
-        elif run.status == FAILED and run.failure is not None:
-            said = f"Failed: {run.failure.message[:80]}"
         self.state.setText(("Watching · " if s.watch_only else "Following · ") + said)
         self.state.setToolTip(f"{s.run_dir}\n{s.watch_only}" if s.watch_only else str(s.run_dir))
 

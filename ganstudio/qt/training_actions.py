@@ -78,7 +78,7 @@ class TrainingActions(QObject):
         w.action_pause.setText("&Resume" if st == PAUSED else "&Pause")
         w.action_pause.setIcon(self._pause_icons[st == PAUSED])
         self._recent.set_allowed(not reasons["action_open_run"])
-        self._hyperparams.set_running(s.handle.has_model or s.busy)
+        self._hyperparams.set_running(s.has_model)
         self._hyperparams.set_read_only(s.handle.edit_problem())
 
     def update_run(self) -> None:

@@ -136,7 +136,11 @@ def start_worker(
     worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     _forget_finished_workers()
     _WORKERS[id(worker)] = (thread, worker)
-    worker.done.connect(worker.deleteLater)  # queued: the worker lives on the GUI thread by then
+    # Deleted once its thread has finished (queued: the worker lives on the GUI thread by then), so
+    # after every queued call of its `done`: deleted on `done` itself, the worker could go before a
+    # listener connected later than this line had its call, and PySide drops the calls of a deleted
+    # sender's Python receivers (a wait for `done` then timed out now and then).
+    thread.finished.connect(worker.deleteLater)
     if on_finished is not None:
         thread.finished.connect(on_finished)
     THREADS.add(thread)
