@@ -173,9 +173,14 @@ class ForkLauncher(QObject):
     def running(self) -> int:
         return sum(p.state() != QProcess.ProcessState.NotRunning for p in self._procs)
 
-    def fork(self, checkpoint: str | Path, overrides: list[str], name: str) -> QProcess:
+    def fork(
+        self, checkpoint: str | Path, overrides: list[str], name: str, model_file: str | None = None
+    ) -> QProcess:
+        """`model_file`: the file to build a checkpoint of your own model with (the user agreed)."""
         checkpoint = str(Path(checkpoint).resolve())
         args = ["-m", "ganstudio", "train", "--fork", checkpoint]
+        if model_file is not None:
+            args += ["--model-file", model_file]
         for o in overrides:
             args += ["--set", o]
         args += ["--set", f"log.name={name}", "--quiet"]

@@ -7,23 +7,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ganstudio.core import config as cfgmod
-from ganstudio.core.config import Config
+from ganstudio.core.config import Config, is_user
 from ganstudio.qt.fork import ForkLauncher
 from ganstudio.qt.run_model import RunChanges
 from ganstudio.qt.session import RUNNING, Session
 
 
 class Asker(Protocol):
-    """Asks the user which keys each fork changes (the window's fork dialog)."""
+    """Asks the user which keys each fork changes (the window's fork dialog), and which model file
+    to import for a checkpoint of your own model (model_code.py)."""
 
     def ask_forks(
         self, cfg: Config, count: int, title: str, base_label: str = "now"
     ) -> list[list[str]] | None: ...
+
+    def ask_model_code(self, check: Any) -> Any: ...
 
 
 class Launcher(QObject):
@@ -55,11 +58,19 @@ class Launcher(QObject):
         except checkpoints.CheckpointError as e:
             self.failed.emit(f"Cannot fork from it: {e}", "")
             return
+        from ganstudio.core.models import provenance
+        from ganstudio.core.models.user import ModelCodeError
+
         cfg, step = checkpoints.config_of(ckpt), int(ckpt["step"])
-        del ckpt  # the weights: only the config and step are needed here
+        try:
+            code = provenance.check_checkpoint(ckpt, checkpoint)
+        except ModelCodeError as e:
+            self.failed.emit(f"Cannot fork from it: {e}", "")
+            return
+        del ckpt  # the weights: only the config, step and model file are needed here
         overrides = self._asker.ask_forks(cfg, 1, f"Fork from {Path(checkpoint).name}", f"step {step:,}")
         if overrides is not None:
-            self._launch(checkpoint, overrides)
+            self._launch(checkpoint, overrides, code)
 
     @Slot()
     def what_if(self) -> None:
@@ -113,10 +124,39 @@ class Launcher(QObject):
         path = folder.resolve(saved[-1].path) if folder is not None else Path(saved[-1].path)
         self._launch(str(path), overrides)
 
-    def _launch(self, checkpoint: str, overrides: list[list[str]]) -> None:
+    def _code_of(self, checkpoint: str) -> Any:
+        """For a run of your own model: the file the app already imports (a ModelRef), or what the
+        checkpoint would import (a ModelFileCheck, read without importing); None for a built-in."""
+        s = self._session
+        if not is_user(s.config.model.arch):
+            return None
+        if s.trainer is not None and s.trainer.model_ref is not None:
+            return s.trainer.model_ref
+        from ganstudio.core.models.provenance import model_file_of
+
+        return model_file_of(checkpoint)
+
+    def _launch(self, checkpoint: str, overrides: list[list[str]], code: Any = "") -> None:
+        """Fork `checkpoint` once per override list. `code`: see _code_of ("": find it out). The
+        forks import a model file of the user's only with the user's yes (model_code.py)."""
+        from ganstudio.core.checkpoint.io import CheckpointError
+        from ganstudio.core.models.user import ModelCodeError, ModelRef
+
+        try:
+            code = self._code_of(checkpoint) if code == "" else code
+        except (CheckpointError, ModelCodeError) as e:
+            self.failed.emit(f"Cannot fork from {Path(checkpoint).name}: {e}", "")
+            return
+        model_file = None
+        if code is not None:
+            ref = code if isinstance(code, ModelRef) else self._asker.ask_model_code(code)
+            if ref is None:
+                self.message.emit("No fork started: its model file was not imported.")
+                return
+            model_file = ref.path
         for i, o in enumerate(overrides):
             name = cfgmod.fork_name(self._session.config, i if len(overrides) > 1 else None)
-            self.forks.fork(checkpoint, o, name)
+            self.forks.fork(checkpoint, o, name, model_file)
         self.forks_started.emit()
         n = len(overrides)
         self.message.emit(

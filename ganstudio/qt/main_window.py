@@ -22,6 +22,7 @@ from ganstudio.qt.docks import DockLayout
 from ganstudio.qt.exporter import Exporter
 from ganstudio.qt.file_dialogs import FileDialogs, dropped_path
 from ganstudio.qt.launcher import Launcher
+from ganstudio.qt.model_code import ask_model_code
 from ganstudio.qt.overlays import Overlays
 from ganstudio.qt.panels.alerts import AlertBanner, AlertsPanel
 from ganstudio.qt.panels.checkpoints import CheckpointsPanel
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         s.model.reset.connect(self._update_title)
         s.state_changed.connect(self._update_title)
         s.health_paused.connect(self._on_session_health_paused)
+        s.ask_model_code = lambda check: self.ask_model_code(check)  # before importing user code
         s.error.connect(self.dialogs.error)
         s.message.connect(self._on_session_message)
         s.thread_finished.connect(self._on_session_thread_finished)
@@ -247,6 +249,9 @@ class MainWindow(QMainWindow):
         if n is not None:
             self.hyperparams.commit()
             self.launcher.start_processes(n)
+
+    def ask_model_code(self, check):  # the model file to import (model_code.py), None if declined
+        return ask_model_code(self, check)
 
     def ask_forks(
         self, cfg: Config, count: int, title: str, base_label: str = "now"

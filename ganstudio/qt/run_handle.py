@@ -215,7 +215,12 @@ class LocalRun(RunHandle):
         elif self.driver is None:
             # A model opened from a checkpoint: it continues in a run folder of its own beside the
             # run it continues (made on the worker thread), with the history it had.
-            spec = RunSpec.beside(self.checkpoint_path, cfg) if self.checkpoint_path else RunSpec(cfg)
+            model = self.trainer.model_ref  # your own model: the file it was opened with
+            spec = (
+                RunSpec.beside(self.checkpoint_path, cfg, model=model)
+                if self.checkpoint_path
+                else RunSpec(cfg, model=model)
+            )
             self.driver = RunDriver(
                 spec, trainer=self.trainer, control=self.control, on_log_failure="pause", reserve_cores=1
             )

@@ -9,6 +9,7 @@ thread while one runs; when stopped, the GUI thread may save it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ class Session(QObject):
         self.share_generator = False  # samples carry a copy of G (the latent explorer is open)
         self._opening: QThread | None = None  # a checkpoint being read and checked
         self._open_ready: Any = None
+        self._reopen: tuple[Path, Any] | None = None  # a checkpoint to open again, with its model file
+        # Which model file to import for a checkpoint of your own model (a ModelFileCheck in, a
+        # ModelRef or None out); the window asks the user. Nothing is imported without it.
+        self.ask_model_code: Any = lambda check: None
         self._stop_requested = False
         self.model.changed.connect(self._on_model_changed)
 
@@ -229,9 +234,11 @@ class Session(QObject):
         if not self.handle.has_model and not self.busy:
             self.reference_points.emit(preview_points(self._config.data.dataset, self._config.train.seed))
 
-    def open_checkpoint(self, path: str | Path) -> bool:
+    def open_checkpoint(self, path: str | Path, model: Any = None) -> bool:
         """Open a checkpoint, ready to resume. It is read and checked on the worker thread; a bad
-        file is reported through `error` and changes nothing."""
+        file is reported through `error` and changes nothing. A checkpoint of your own model is
+        opened with `model` (a ModelRef); without one, `ask_model_code` is asked which file to
+        import first (importing runs code), and the open goes on only if it names one."""
         if self.busy:
             self.error.emit("Stop training before opening a checkpoint.", "")
             return False
@@ -240,15 +247,33 @@ class Session(QObject):
 
         def build():
             # Worker thread: rebuilding data and models and reading the sample PNGs take time.
+            from ganstudio.core.models.user import ModelCodeError
             from ganstudio.core.train.trainer import Trainer
 
-            trainer = Trainer.from_checkpoint(path, checkpoint_dir=None)
+            try:
+                trainer = Trainer.from_checkpoint(path, checkpoint_dir=None, model=model)
+            except ModelCodeError:
+                if model is not None:
+                    raise
+                from ganstudio.core.models.provenance import model_file_of
+
+                check = model_file_of(path)
+                if check is None:
+                    raise
+                return _ModelFileToAsk(check)  # nothing imported: the GUI asks, then opens again
             timeline: list[Samples] = []
             if source_run is not None:
                 timeline = _read_timeline(source_run, trainer.step - 1, points=trainer.data.is_2d)
             return trainer, timeline + [trainer.samples()]
 
         def on_ready(result):
+            if isinstance(result, _ModelFileToAsk):
+                ref = self.ask_model_code(result.check)
+                if ref is not None:
+                    self._reopen = (path, ref)  # once this thread has ended
+                else:
+                    self.message.emit(f"{path.name} was not opened: its model file was not imported.")
+                return
             trainer, samples = result
             self._use(LocalRun(self, trainer, checkpoint_path=path))
             self.handle.set_share_generator(self.share_generator)
@@ -390,12 +415,23 @@ class Session(QObject):
         thread, self._opening = self._opening, None
         if thread is not None:
             thread.deleteLater()
+        if self._reopen is not None:  # the user named the model file to import: open it with that
+            (path, model), self._reopen = self._reopen, None
+            if self.open_checkpoint(path, model):
+                return
         self._on_handle_thread_finished()
 
     def _on_handle_thread_finished(self) -> None:
         """The app's own thread ended (training, or opening a checkpoint)."""
         self.handle.settle()
         self.thread_finished.emit()
+
+
+@dataclass(frozen=True)
+class _ModelFileToAsk:
+    """An open that stopped before importing a model file: which one it would import."""
+
+    check: Any  # ganstudio.core.models.provenance.ModelFileCheck
 
 
 def _read_timeline(folder: RunFolder, up_to_step: int, points: bool) -> list[Samples]:

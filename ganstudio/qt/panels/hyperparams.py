@@ -7,6 +7,7 @@ corrects a value, so the GUI accepts exactly what the CLI and a config file acce
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -35,13 +36,16 @@ from ganstudio.core.config import (
     Config,
     ConfigError,
     KeyInfo,
+    arch_file_problem,
     check_value,
     get,
+    is_user,
     locked_message,
     parse_value,
     validate,
     with_values,
 )
+from ganstudio.core.config.arch import parse as parse_arch
 from ganstudio.qt.run_handle import NEW_RUN_HINT
 
 SECTION_TITLES = {
@@ -91,6 +95,10 @@ CHOICE_LABELS = {
 
 # Text keys that name a folder get a "…" button.
 FOLDER_KEYS = {"data.root": "Choose the data folder", "log.out": "Choose the folder for run folders"}
+# Choice fields that also take text of the user's own: model.arch names a built-in or your model
+# file as FILE.py:FUNCTION (… picks the file; FUNCTION defaults to `build`).
+FREE_CHOICE_KEYS = {"model.arch": "Choose your model file (FILE.py:FUNCTION, FUNCTION(cfg, sample_shape))"}
+MODEL_FUNCTION = "build"
 
 # Why a non-live key is locked while training runs, by section.
 # A key as a whole word in a message: 'log.every' must not match inside 'log.sample_every'.
@@ -155,6 +163,21 @@ def format_value(info: KeyInfo, value: object) -> str:
         # :g keeps 6 significant digits; a longer value must not be rounded by a round trip.
         return short if float(short) == value else repr(value)
     return str(value)
+
+
+def imports_note(arch: str) -> str:
+    """For your own model, which file a run imports and its hash (a line and a blank line); "" for a
+    built-in or a file that is not there."""
+    if not is_user(arch):
+        return ""
+    path = parse_arch(arch).path()
+    if path is None:
+        return f"Imports the module {parse_arch(arch).module}\n\n"
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+    return f"Imports {path}\nSHA-256 {digest}\n\n"
 
 
 def lock_tooltip(key: str) -> str:
@@ -352,6 +375,13 @@ class HyperparamsPanel(QWidget):
                 widget.addItem(CHOICE_LABELS.get((key, choice), str(choice)), choice)
             widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             widget.currentIndexChanged.connect(lambda _i, k=key: self._on_field_committed(k))
+            if key in FREE_CHOICE_KEYS:
+                widget.setEditable(True)
+                widget.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+                widget.lineEdit().textEdited.connect(lambda _t, k=key: self._on_field_edited(k))
+                widget.lineEdit().editingFinished.connect(lambda k=key: self._on_field_committed(k))
+                # A built-in picked again after a text of one's own: the index may not change.
+                widget.activated.connect(lambda _i, k=key: self._on_field_committed(k))
         elif info.type is bool:
             widget = QCheckBox()
             widget.toggled.connect(lambda _on, k=key: self._on_field_committed(k))
@@ -364,11 +394,11 @@ class HyperparamsPanel(QWidget):
         widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
         field_widget: QWidget = widget
-        if key in FOLDER_KEYS:
+        if key in FOLDER_KEYS or key in FREE_CHOICE_KEYS:
             browse = QToolButton()
             browse.setObjectName(f"{key}.browse")
             browse.setText("…")
-            browse.setToolTip(FOLDER_KEYS[key])
+            browse.setToolTip(FOLDER_KEYS.get(key) or FREE_CHOICE_KEYS[key])
             browse.clicked.connect(lambda _c=False, k=key: self._on_browse_clicked(k))
             field_widget = QWidget()
             row = QHBoxLayout(field_widget)
@@ -401,7 +431,10 @@ class HyperparamsPanel(QWidget):
             value = self._values[key]
             w = f.widget
             with QSignalBlocker(w):
-                if isinstance(w, QComboBox):
+                if isinstance(w, QComboBox) and w.isEditable() and w.findData(value) < 0:
+                    w.setCurrentIndex(-1)  # no built-in chosen: picking any one is a change
+                    w.setEditText(str(value))  # text of the user's own (a model file)
+                elif isinstance(w, QComboBox):
                     w.setCurrentIndex(w.findData(value))
                 elif isinstance(w, QCheckBox):
                     w.setChecked(bool(value))
@@ -415,7 +448,11 @@ class HyperparamsPanel(QWidget):
         w = self._fields[key].widget
         self._field_errors.pop(key, None)
         try:
-            if isinstance(w, QComboBox):
+            if isinstance(w, QComboBox) and w.isEditable():
+                text = w.currentText().strip()
+                i = w.findText(text)
+                value = w.itemData(i) if i >= 0 else text
+            elif isinstance(w, QComboBox):
                 value = w.currentData() if w.currentIndex() >= 0 else None
             elif isinstance(w, QCheckBox):
                 value = w.isChecked()
@@ -425,6 +462,8 @@ class HyperparamsPanel(QWidget):
             self._field_errors[key] = "\n".join(e.problems)
             return
         problem = check_value(key, value)
+        if not problem and key == "model.arch" and not self._running:
+            problem = arch_file_problem(value)  # a new run imports it: the file must be there
         if problem:
             self._field_errors[key] = problem
         else:
@@ -498,6 +537,8 @@ class HyperparamsPanel(QWidget):
             tip = f"{error}\n\n{self._help_tooltip(key)}" if error else self._help_tooltip(key)
             if key in self._pending:
                 tip = f"{PENDING_TIP}\n\n{tip}"
+            if key == "model.arch":
+                tip = f"{imports_note(self._values[key])}{tip}"
         f.widget.setToolTip(tip)
         f.label.setToolTip(tip)
 
@@ -517,6 +558,12 @@ class HyperparamsPanel(QWidget):
 
     def _on_browse_clicked(self, key: str) -> None:
         w = self._fields[key].widget
+        if key in FREE_CHOICE_KEYS:
+            path, _ = QFileDialog.getOpenFileName(self, FREE_CHOICE_KEYS[key], "", "Python files (*.py)")
+            if path:
+                w.setEditText(f"{path}:{MODEL_FUNCTION}")
+                self._on_field_committed(key)
+            return
         folder = QFileDialog.getExistingDirectory(self, FOLDER_KEYS[key], w.text())
         if folder:
             w.setText(folder)
