@@ -586,3 +586,18 @@ def test_one_duration_format_for_the_table_the_cli_and_the_status_bar():
         assert fmt_duration(unknown) == "" and fmt_duration(unknown, "--:--", zero=True) == "--:--"
     assert fmt_duration(0) == "" and fmt_duration(0, "—") == "—"  # a run with no duration yet
     assert fmt_duration(0, "--:--", zero=True) == "0:00"  # an ETA at the end
+
+
+def test_runs_of_your_own_loop_or_model_say_so_instead_of_the_default_keys(tmp_path):
+    import ganstudio
+
+    with ganstudio.init(out=str(tmp_path), name="mine", config={"optim.lr_g": 1e-3}) as run:
+        run.log(1, loss_d=1.0, loss_g=1.0)
+        run.tick(1)
+    loop = runs.describe(run.folder.path)
+    assert (loop.arch, loop.loss) == (runs.OWN_LOOP, "")  # not the config's default "mlp / nonsaturating"
+    cfg = with_values(Config(), {"model.arch": "/somewhere/code/my_gan.py:build", "log.out": str(tmp_path)})
+    folder = RunFolder.create(cfg)
+    folder.save_config(cfg)
+    own_model = runs.describe(folder.path)
+    assert (own_model.arch, own_model.loss) == ("my_gan", "nonsaturating")  # the file's name, not its path

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ganstudio.core.config.arch import arch_label
 from ganstudio.core.disk import describe_os_error
 from ganstudio.core.run.events import (
     LOGGED,
@@ -172,7 +173,7 @@ def _describe(folder: RunFolder, info: RunInfo) -> RunInfo:
         # its config: "starting", turned stale (with why) by with_staleness if it stays so.
         return replace(info, status=STARTING, live_status=STARTING, newest=info.created or 0.0)
     problems = []
-    fields, config_problem = _config_fields(folder)
+    fields, config_problem = _config_fields(folder, isinstance(meta.get("loop"), dict))
     info = replace(info, **fields)
     if config_problem:
         problems.append(config_problem)
@@ -196,15 +197,20 @@ def _meta_fields(meta: dict[str, Any], info: RunInfo) -> dict[str, Any]:
     }
 
 
-def _config_fields(folder: RunFolder) -> tuple[dict[str, Any], str]:
-    """({dataset, arch, loss, total} from config.toml, "") or ({}, why it cannot be read)."""
+OWN_LOOP = "your loop"  # the arch column of a run a loop of the user's writes (ganstudio.init)
+
+
+def _config_fields(folder: RunFolder, own_loop: bool = False) -> tuple[dict[str, Any], str]:
+    """({dataset, arch, loss, total} from config.toml, "") or ({}, why it cannot be read). A run
+    of your own model shows its file's name; one of your own loop (run.json's "loop" table) says
+    so, as its config's model and loss keys are only the defaults, not what the loop trains."""
     cfg, why = folder.try_config()
     if cfg is None:
         return {}, why
     return {
         "dataset": cfg.data.dataset,
-        "arch": cfg.model.arch,
-        "loss": cfg.loss.kind,
+        "arch": OWN_LOOP if own_loop else arch_label(cfg.model.arch),
+        "loss": "" if own_loop else cfg.loss.kind,
         "total": cfg.train.steps,
     }, ""
 
