@@ -125,6 +125,8 @@ class MainWindow(QMainWindow):
         s.thread_finished.connect(self._on_session_thread_finished)
         self.hyperparams.config_edited.connect(s.set_config)
         s.edit_pending.connect(self.hyperparams.set_pending)  # until the run applies it
+        s.loop_changed.connect(self.hyperparams.set_loop)  # a loop of yours: its own keys
+        self.hyperparams.loop_edited.connect(s.edit_values)
         self.hyperparams.valid_changed.connect(self.training.update)
         self.checkpoints.open_requested.connect(self.open_checkpoint)
         self.checkpoints.fork_requested.connect(self.fork_from)
@@ -178,10 +180,8 @@ class MainWindow(QMainWindow):
         return self._lab2d
 
     def finish_building(self) -> None:
-        """Build what start-up leaves until the window has painted once: the 2D lab (0.05 s),
-        hidden until a 2D run starts, and the plots' smoothing (imported on a thread). Runs from the
-        event loop right after the first paint, or when `lab2d` is first used; later calls do
-        nothing."""
+        """After the first paint (or when `lab2d` is first used; once): the 2D lab (0.05 s), hidden
+        until a 2D run starts, and the plots' smoothing (imported on a thread)."""
         if self._lab2d is not None:
             return
         preload_smoothing()

@@ -9,10 +9,13 @@ user picks. `ganstudio.core.models.provenance` answers which file, without impor
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from ganstudio.core.config.arch import is_user, parse
 
 TITLE = "Import a model file?"
 
@@ -28,6 +31,21 @@ def question(check: Any) -> str:
             "Importing a model file runs its code. Import it?"
         )
     return check.problem("another file (Choose File…)")
+
+
+def imports_note(arch: str) -> str:
+    """For your own model, which file a run imports and its hash (a line and a blank line); "" for a
+    built-in or a file that is not there."""
+    if not is_user(arch):
+        return ""
+    path = parse(arch).path()
+    if path is None:
+        return f"Imports the module {parse(arch).module}\n\n"
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+    return f"Imports {path}\nSHA-256 {digest}\n\n"
 
 
 def ask_model_code(parent: QWidget, check: Any) -> Any:

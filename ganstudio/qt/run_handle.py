@@ -81,6 +81,10 @@ class RunHandle(QObject):
         self.checkpoint_path: Path | None = None
         self.followed: RunFolder | None = None
         self.watch_only = ""
+        self.loop: dict | None = None  # run.json's "loop" table: a run your own loop writes
+
+    def on_markers(self) -> None:
+        """An edit or a status change arrived: what a loop of the user's takes may have changed."""
 
     @property
     def busy(self) -> bool:
@@ -384,6 +388,7 @@ class FolderRun(RunHandle):
         self.folder = self.followed = folder
         ok, why = ControlFile(folder).writable()
         self.watch_only = "" if ok else why
+        self.loop = self._read_loop()
         self._stop = threading.Event()
         stop = self._stop
 
@@ -527,6 +532,19 @@ class FolderRun(RunHandle):
 
     def is_halt(self, alert: Any) -> bool:
         return False
+
+    def on_markers(self) -> None:
+        loop = self._read_loop()
+        if loop != self.loop:
+            self.loop = loop
+            self.s.loop_changed.emit(loop)
+
+    def _read_loop(self) -> dict | None:
+        try:
+            loop = self.folder.meta().get("loop")
+        except RunFolderError:
+            return self.loop  # being rewritten right now: what was read last
+        return loop if isinstance(loop, dict) else None
 
     def close(self) -> None:
         """Stop reading the folder (the run itself goes on); waits for the reader thread."""

@@ -34,6 +34,7 @@ class Session(QObject):
     state_changed = Signal(str)
     config_changed = Signal(object)  # Config (model -> hyperparameter panel)
     edit_pending = Signal(list)  # keys of a live edit sent to the run, not yet applied by it
+    loop_changed = Signal(object)  # run.json's "loop" table of a run your own loop writes, or None
     reference_points = Signal(object)  # np.ndarray | None: real 2D data to draw behind samples
     health_paused = Signal(str)  # training paused itself (NaN/Inf): the reason
     error = Signal(str, str)  # (message, details) for a dialog
@@ -165,6 +166,12 @@ class Session(QObject):
         elif changes:
             self.handle.edit(cfg, {k: new for k, (_, new) in changes.items()})
 
+    @Slot(dict)
+    def edit_values(self, values: dict) -> None:
+        """A live edit by key, of keys a loop of the user's declared (not GAN Studio's): sent to the
+        run like any edit; the loop's run.json says when it has applied it."""
+        self.handle.edit(self._config, values)
+
     def _adopt_config(self, cfg: Config) -> None:
         self._config = cfg
         self.config_changed.emit(cfg)
@@ -216,6 +223,7 @@ class Session(QObject):
             old.close()
             old.deleteLater()
         self._stop_requested = False
+        self.loop_changed.emit(handle.loop)
 
     def new_run(self) -> None:
         """Forget the current model (its run folder and checkpoints stay on disk)."""
@@ -397,6 +405,8 @@ class Session(QObject):
             if run.pause_reason and any(getattr(e, "reason", "") for e in changes.events):
                 self.health_paused.emit(run.pause_reason)
             self.handle.on_status(run)
+        if changes.aspects & {"status", "markers"}:
+            self.handle.on_markers()
         if "source" in changes and run.source_problem:
             self.message.emit(run.source_problem)
 

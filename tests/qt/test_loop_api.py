@@ -26,7 +26,8 @@ import ganstudio
 
 G = torch.nn.Linear(4, 4)
 opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-run = ganstudio.init(out=sys.argv[1], name="my-loop", config={"log.every": 2})
+config = {"log.every": 2, "my.temperature": 1.0, "my.blocks": 3}
+run = ganstudio.init(out=sys.argv[1], name="my-loop", config=config, live=["my.temperature"])
 run.watch(g_optimizer=opt_g)
 print(run.folder.path, flush=True)
 with run:
@@ -37,7 +38,10 @@ with run:
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()
-        run.log(step, loss_g=loss.detach(), lr_seen=opt_g.param_groups[0]["lr"])
+        run.log(
+            step, loss_g=loss.detach(), lr_seen=opt_g.param_groups[0]["lr"],
+            temperature_seen=run.config["my.temperature"],
+        )
         time.sleep(0.005)
         if not run.tick(step):
             break
@@ -86,11 +90,23 @@ def test_a_hand_written_loop_is_followed_paused_edited_and_stopped(qtbot, make_w
         qtbot.waitUntil(
             lambda: s.config.optim.lr_g == 0.001 and not window.hyperparams.pending(), timeout=WAIT_MS
         )
+        # The loop's own keys: shown with its values, editable where it declared them live; of
+        # GAN Studio's live keys, only those it takes (its watched optimizers', health.*, ...).
+        keys = window.hyperparams.loop_keys()
+        assert keys.isVisible() and keys.values() == {"my.blocks": 3, "my.temperature": 1.0}
+        assert keys.field("my.temperature").isEnabled() and not keys.field("my.blocks").isEnabled()
+        gp = window.findChild(QLineEdit, "loss.gp_weight")
+        assert not gp.isEnabled() and "does not take live edits" in gp.toolTip()
+        temperature = keys.field("my.temperature")
+        temperature.setText("0.5")
+        temperature.editingFinished.emit()
+        qtbot.waitUntil(lambda: keys.values()["my.temperature"] == 0.5, timeout=WAIT_MS)  # run.json says so
         action(window, "action_pause").trigger()  # Resume
         qtbot.waitUntil(lambda: s.state == "running", timeout=WAIT_MS)
         qtbot.waitUntil(lambda: stats(folder)[-1]["lr_seen"] == 0.001, timeout=WAIT_MS)
         after = [r for r in stats(folder) if r["step"] > blocked]
         assert after and all(r["lr_seen"] == r["lr_g"] == 0.001 for r in after)  # the optimizer's own
+        assert all(r["temperature_seen"] == 0.5 for r in after)  # run.config, inside the loop
 
         action(window, "action_stop").trigger()
         qtbot.waitUntil(lambda: s.run.status == "stopped", timeout=WAIT_MS)

@@ -125,6 +125,7 @@ class Run:
                     warn(f"the {name.upper()} optimizer's settings are not shown in GAN Studio: {problem}")
         self._apply_optim(self._settings.cfg, given)
         self._health.cfg = self._settings.cfg
+        self._meta({"editable": sorted(self._settings.allowed(watched=bool(self._optimizers)))})
         return self
 
     def on_save(self, fn: Callable[[int], Any] | None) -> Run:
@@ -297,6 +298,8 @@ class Run:
                 "live": sorted(self._settings.live),
                 "values": self._settings.own_values(),
                 "save": False,
+                # The GAN Studio keys the app may edit now (the optimizers' once they are watched).
+                "editable": sorted(self._settings.allowed(watched=False)),
             }
         )
         self._steering = Steering(folder, self.control, self._status).start()

@@ -7,7 +7,6 @@ corrects a value, so the GUI accepts exactly what the CLI and a config file acce
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -39,14 +38,14 @@ from ganstudio.core.config import (
     arch_file_problem,
     check_value,
     get,
-    is_user,
     locked_message,
     parse_value,
     validate,
     with_values,
 )
-from ganstudio.core.config.arch import parse as parse_arch
+from ganstudio.qt.model_code import imports_note
 from ganstudio.qt.run_handle import NEW_RUN_HINT
+from ganstudio.qt.widgets.loop_keys import LoopKeys
 
 SECTION_TITLES = {
     "data": "Data",
@@ -165,19 +164,10 @@ def format_value(info: KeyInfo, value: object) -> str:
     return str(value)
 
 
-def imports_note(arch: str) -> str:
-    """For your own model, which file a run imports and its hash (a line and a blank line); "" for a
-    built-in or a file that is not there."""
-    if not is_user(arch):
-        return ""
-    path = parse_arch(arch).path()
-    if path is None:
-        return f"Imports the module {parse_arch(arch).module}\n\n"
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
-    return f"Imports {path}\nSHA-256 {digest}\n\n"
+LOOP_LOCK = (
+    "Your loop does not take live edits of {key}: declare it with ganstudio.init(..., live=[{key!r}])"
+    ", or watch the optimizers (run.watch) for optim.*."
+)
 
 
 def lock_tooltip(key: str) -> str:
@@ -203,6 +193,7 @@ class HyperparamsPanel(QWidget):
 
     config_edited = Signal(object)
     valid_changed = Signal(bool)
+    loop_edited = Signal(dict)  # {key: value} of your own loop's keys (LoopKeys)
 
     def __init__(self, config: Config, parent: QWidget | None = None):
         super().__init__(parent)
@@ -220,6 +211,8 @@ class HyperparamsPanel(QWidget):
         self._pending: frozenset[str] = frozenset()  # keys sent to the run, not yet applied
         self._header_count = 0
         self._fields: dict[str, _Field] = {}
+        self._live_keys = LIVE_KEYS  # what a run takes live (a loop of yours: what it declared)
+        self._own_loop = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -230,6 +223,9 @@ class HyperparamsPanel(QWidget):
         self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         content = QWidget()
         self._content_layout = QVBoxLayout(content)
+        self._loop = LoopKeys()  # your own loop's keys, when the run is a loop's
+        self._loop.edited.connect(self.loop_edited)
+        self._content_layout.addWidget(self._loop)
         self._content_layout.setContentsMargins(0, 0, 4, 0)
         self._build_fields()
         self._content_layout.addStretch(1)
@@ -319,10 +315,22 @@ class HyperparamsPanel(QWidget):
             self._read_only = reason
             self._apply_enabled()
 
+    def set_loop(self, loop: dict | None) -> None:
+        """A run your own loop writes: its keys (run.json's "loop" table), and only the GAN Studio
+        keys it takes live stay editable; None for any other run."""
+        self._loop.set_loop(loop)
+        editable = loop.get("editable") if isinstance(loop, dict) else None
+        self._own_loop = isinstance(editable, list)
+        self._live_keys = frozenset(editable) & LIVE_KEYS if self._own_loop else LIVE_KEYS
+        self._apply_enabled()
+
+    def loop_keys(self) -> LoopKeys:
+        return self._loop
+
     def _apply_enabled(self) -> None:
         running = self._running
         for key, f in self._fields.items():
-            enabled = not self._read_only and (not running or key in LIVE_KEYS)
+            enabled = not self._read_only and (not running or key in self._live_keys)
             f.widget.setEnabled(enabled)
             f.label.setEnabled(enabled)
             if f.browse is not None:
@@ -530,8 +538,8 @@ class HyperparamsPanel(QWidget):
         f = self._fields[key]
         if self._read_only:
             tip = f"{self._read_only}\n\n{self._help_tooltip(key)}"
-        elif self._running and key not in LIVE_KEYS:
-            tip = lock_tooltip(key)
+        elif self._running and key not in self._live_keys:
+            tip = LOOP_LOCK.format(key=key) if self._own_loop and key in LIVE_KEYS else lock_tooltip(key)
         else:
             error = self._shown_errors.get(key)
             tip = f"{error}\n\n{self._help_tooltip(key)}" if error else self._help_tooltip(key)
