@@ -100,10 +100,36 @@ def test_tabs_and_object_names(panel):
         "FD",
         "Overfitting",
         "Layer gradients",
+        "Logged",
     ]
+    # The rest tab (what a loop of yours logs by its own names) shows only while there is any.
+    assert not tabs.isTabVisible(tabs.count() - 1) and "Logged" not in panel.titles()
     legend = panel.plot_widget("Losses").getPlotItem().legend
     assert [label.text for _, label in legend.items] == ["D loss", "G loss"]
     assert panel.plot_widget("Losses").getPlotItem().getAxis("bottom").labelText == "step"
+
+
+def test_what_a_loop_logs_by_its_own_names_gets_a_tab_of_its_own(panel, model, qtbot):
+    model.apply(
+        [
+            Stats(
+                step=301 + i,
+                epoch=0.0,
+                wall=0.0,
+                values={"loss_d": 1.0, "my_loss": 0.5 + i, "my_loss_std": 0.1},
+            )
+            for i in range(5)
+        ]
+    )
+    assert "Logged" in panel.titles()  # shown as soon as such a name is logged
+    panel.show_tab("Logged")
+    panel.refresh()
+    legend = panel.plot_widget("Logged").getPlotItem().legend
+    assert [label.text for _, label in legend.items] == ["my_loss"]  # its _std is a band, not a curve
+    x, y = panel.curve("Logged", "my_loss", raw=True).getData()
+    assert list(x[-5:]) == [301, 302, 303, 304, 305] and list(y[-5:]) == [0.5, 1.5, 2.5, 3.5, 4.5]
+    model.start_over(None)  # another run, with no such names: the tab goes
+    assert "Logged" not in panel.titles()
 
 
 def test_smoothing_matches_reference_and_extends_incrementally(panel, history):

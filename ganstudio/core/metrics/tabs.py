@@ -22,6 +22,7 @@ class PlotTab:
     smooth: bool = True
     bands: bool = False
     groups: tuple[tuple[str, str, str], ...] = ()
+    rest: bool = False  # every History key no other tab draws (a loop of yours logs its own names)
 
 
 TABS = (
@@ -68,4 +69,25 @@ TABS = (
         smooth=False,
         groups=(("grad_G.", "G layers", "blues"), ("grad_D.", "D layers", "oranges")),
     ),
+    # What your own loop logs under names of its own (ganstudio.init(...).log(step, my_loss=...)):
+    # shown only while there is any.
+    PlotTab("Logged", (), "value", rest=True),
 )
+
+#: Keys the trainer logs that no tab draws, on purpose: rates are in the status bar, and the D
+#: outputs on held-out reals stand behind the Overfitting tab's accuracies.
+UNPLOTTED = frozenset(
+    {"steps_per_s", "images_per_s", "holdout_d_fake", "holdout_d_heldout", "holdout_d_train", "epoch"}
+)
+
+
+def rest_keys(keys) -> list[str]:
+    """Of History `keys`, those no tab draws (by name or by a group's prefix), sorted: the rest
+    tab's series. A metric's "<key>_std" belongs to its key."""
+    named = {key for tab in TABS for key, _ in tab.series}
+    prefixes = tuple(prefix for tab in TABS for prefix, _, _ in tab.groups)
+    return sorted(
+        k
+        for k in keys
+        if k not in named and k not in UNPLOTTED and not k.endswith("_std") and not k.startswith(prefixes)
+    )

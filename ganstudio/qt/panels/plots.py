@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ganstudio.core.curves import LOD_DIRECT_POINTS, SeriesCache, SeriesCaches, curve_data, index_range
-from ganstudio.core.metrics.tabs import TABS
+from ganstudio.core.metrics.tabs import TABS, rest_keys
 from ganstudio.qt.run_model import RunChanges, RunModel
 from ganstudio.qt.widgets.compare_layer import CompareLayer, LayerCurve
 from ganstudio.qt.widgets.plot_items import MarkerLayer
@@ -104,8 +104,10 @@ class PlotsPanel(QWidget):
                 tab.smooth,
                 tab.bands,
                 {prefix: (name, RAMPS[ramp]) for prefix, name, ramp in tab.groups},
+                rest=tab.rest,
             )
         self._update_smoothing_label()
+        self._show_rest_tabs()
 
         self._smoothing.valueChanged.connect(self._on_smoothing_value_changed)
         self._log_y.toggled.connect(self._on_log_y_toggled)
@@ -145,6 +147,7 @@ class PlotsPanel(QWidget):
         smooth: bool = True,
         bands: bool = False,
         prefixes: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+        rest: bool = False,
     ) -> None:
         """Add a tab plotting the History keys in `series`, given as (key, legend label) pairs.
         `y_label` defaults to the title in lower case; `smooth=False` ignores the smoothing slider.
@@ -165,6 +168,7 @@ class PlotsPanel(QWidget):
             smooth and not bands,
             bands,
             prefixes=dict(prefixes or {}),
+            rest=rest,
         )
         if tab.prefixes:
             tab.expand = QCheckBox("Every series in the legend", objectName=f"plots_expand_{len(self._tabs)}")
@@ -238,7 +242,8 @@ class PlotsPanel(QWidget):
         return self._tab(title).markers
 
     def titles(self) -> list[str]:
-        return [tab.title for tab in self._tabs]
+        """The tabs shown (a rest tab only while it has series)."""
+        return [tab.title for i, tab in enumerate(self._tabs) if self._tab_widget.isTabVisible(i)]
 
     def is_dirty(self, title: str) -> bool:
         """Whether tab `title` has something to draw that it has not drawn yet."""
@@ -333,7 +338,7 @@ class PlotsPanel(QWidget):
         x_all = h.walls() if self._wall_x else h.steps()
         weight = self._weight if tab.smooth else 0.0
         keys = set(h.keys)
-        if tab.prefixes:  # the series found in this run or in a compared one
+        if tab.prefixes or tab.rest:  # the series found in this run or in a compared one
             tab.discover(keys.union(*(o.history.keys for o in self._overlays)))
         with_data = [c for c in tab.curves if self._draw_curve(tab, c, view, x_all, weight, keys)]
         tab.sync_legend(tab.legend_entries(with_data) + self._draw_overlays(tab, view, weight))
@@ -422,11 +427,20 @@ class PlotsPanel(QWidget):
     def _on_model_changed(self, changes: RunChanges) -> None:
         if not changes.aspects.isdisjoint(PLOTTED):
             self._mark_dirty()  # drawn at the next tick the budget allows; hidden tabs when shown
+            self._show_rest_tabs()
+
+    def _show_rest_tabs(self) -> None:
+        """A rest tab (what your own loop logs by its own names) shows only while it has series."""
+        keys = set(self._history.keys).union(*(o.history.keys for o in self._overlays))
+        for i, tab in enumerate(self._tabs):
+            if tab.rest:
+                self._tab_widget.setTabVisible(i, bool(rest_keys(keys)))
 
     @Slot()
     def _on_model_reset(self) -> None:
         self._caches.clear()  # another run (its History's revision says so too)
         self._invalidate()
+        self._show_rest_tabs()
 
     @Slot(object)
     def _on_overlay_model_changed(self, changes: RunChanges) -> None:

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QCheckBox, QWidget
 
+from ganstudio.core.metrics.tabs import rest_keys
 from ganstudio.qt.widgets.compare_layer import CompareLayer, LayerCurve
 from ganstudio.qt.widgets.plot_items import MarkerLayer, SeriesItem, TimedPlotWidget
 
@@ -89,6 +90,7 @@ class PlotTab:
     # unless `expand` is checked.
     prefixes: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     expand: QCheckBox | None = None
+    rest: bool = False  # draws every key no other tab does (core.metrics.tabs.rest_keys)
 
     def build(self, name: str, x_label: str, log_y: bool, fill: QColor) -> TimedPlotWidget:
         """Make the tab's plot (object name `name`), its curves, legend row and layers."""
@@ -162,6 +164,11 @@ class PlotTab:
     def discover(self, keys: set[str]) -> None:
         """Curves for the history keys a prefix tab has not drawn yet (a layer seen for the first time)."""
         have = {c.key for c in self.curves}
+        if self.rest:
+            for key in rest_keys(keys - have):
+                i = len(self.curves)
+                curve = self.add_curve(key, key, SERIES_COLORS[i % len(SERIES_COLORS)])
+                self.series.append((key, curve.label))
         for prefix, (_group, colors) in self.prefixes.items():
             for key in sorted(k for k in keys if k.startswith(prefix) and k not in have):
                 n = sum(c.key.startswith(prefix) for c in self.curves)
