@@ -441,6 +441,8 @@ class FolderRun(RunHandle):
         its continuation here (Continue)."""
         if self.s.run.alive and self.steer_problem():
             return f"Live edits reach the run only through its folder: {self.steer_problem()}"
+        if self.loop is not None and not self.s.run.alive:  # no checkpoint of ours continues it
+            return "Your loop is not running: nothing takes an edit now"
         return ""
 
     def generator(self) -> GeneratorSource:

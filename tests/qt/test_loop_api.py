@@ -114,6 +114,8 @@ def test_a_hand_written_loop_is_followed_paused_edited_and_stopped(qtbot, make_w
         assert proc.returncode == 0, err
         assert out.startswith("ended")
         assert s.state == "stopped"
+        # Ended: nothing takes an edit now, its own keys included.
+        assert not keys.isEnabled() and not window.findChild(QLineEdit, "optim.lr_g").isEnabled()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -328,6 +328,7 @@ class HyperparamsPanel(QWidget):
         return self._loop
 
     def _apply_enabled(self) -> None:
+        self._loop.setEnabled(not self._read_only)
         running = self._running
         for key, f in self._fields.items():
             enabled = not self._read_only and (not running or key in self._live_keys)
