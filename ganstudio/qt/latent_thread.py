@@ -215,6 +215,6 @@ def _readable(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     return (
         text
-        if type(e).__name__ in ("CheckpointError", "DataError", "ValueError", "OSError")
+        if type(e).__name__ in ("CheckpointError", "DataError", "ValueError", "OSError", "ModelCodeError")
         else f"{type(e).__name__}: {text}"
     )

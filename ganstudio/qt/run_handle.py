@@ -449,6 +449,9 @@ class FolderRun(RunHandle):
         path = self.folder.latest_checkpoint()
         if path is None:
             return GeneratorSource(note=NO_CHECKPOINT_YET)
+        code = self._model_code_not_imported()
+        if code:
+            return GeneratorSource(note=code)
         try:
             st = path.stat()
         except OSError:
@@ -558,6 +561,25 @@ class FolderRun(RunHandle):
 
     def wait(self, ms: int) -> bool:
         return self._thread.wait(ms) if self._thread is not None else True
+
+    def _model_code_not_imported(self) -> str:
+        """For a run of your own model whose file this app has not imported (the user has not
+        agreed to), why the explorer cannot build its generator, and what to do; else ""."""
+        if not cfgmod.is_user(self.s.config.model.arch):
+            return ""
+        from ganstudio.core.models.user import ModelRef, loaded
+
+        try:
+            ref = ModelRef.from_dict(self.folder.meta().get("model"))
+        except RunFolderError:
+            ref = None
+        if ref is not None and loaded(ref) is not None:
+            return ""
+        where = ref.path if ref is not None else self.s.config.model.arch
+        return (
+            f"This run's generator is built by your model file {where}, which this app has not "
+            "imported: open one of its checkpoints (Checkpoints tab) and allow the import to explore it."
+        )
 
     def _request(self, op: str, **args: Any) -> bool:
         from ganstudio.core.run.steer import ControlFile

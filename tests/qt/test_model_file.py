@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QComboBox, QLabel
 
 from ganstudio.core.config import with_values
 from ganstudio.core.run.driver import RunDriver
+from tests.qt.conftest import TINY as TINY_KEYS
 from tests.qt.conftest import WAIT_MS, tiny_config
 from tests.qt.test_main_window import action, field
 
@@ -143,3 +146,22 @@ def test_a_fork_of_a_model_file_checkpoint_asks_and_passes_the_file(qtbot, make_
     window.answer = "yes"
     window.fork_from(checkpoint)
     assert len(questions) == 2 and forks == [str(model_file)]
+
+
+def test_the_explorer_on_a_followed_run_of_a_model_file_says_how_to_allow_it(qtbot, make_window, tmp_path):
+    # Trained by another process: this one has not imported its file.
+    code = tmp_path / "elsewhere" / "their_gan.py"
+    code.parent.mkdir()
+    shutil.copy(EXAMPLE, code)
+    args = ["--steps", "4", "--out", str(tmp_path / "theirs"), "--quiet", "--set", f"model.arch={code}:build"]
+    tiny = [a for k, v in TINY_KEYS.items() for a in ("--set", f"{k}={v}")]
+    subprocess.run([sys.executable, "-m", "ganstudio", "train", *tiny, *args], check=True, timeout=120)
+    (run,) = (tmp_path / "theirs").iterdir()
+    window = make_window()
+    window.open_run(run)
+    qtbot.waitUntil(lambda: window.session.following and len(window.session.history) > 0, timeout=WAIT_MS)
+    window._docks["latent"].show()
+    window._docks["latent"].raise_()
+    label = window.latent.findChild(QLabel, "latent_source")
+    qtbot.waitUntil(lambda: "has not imported" in label.text(), timeout=WAIT_MS)
+    assert "their_gan.py" in label.text() and "allow the import" in label.text()  # not a bare error
