@@ -36,6 +36,11 @@ CONFIGS = {
     "dcgan": ["--set", "model.arch=dcgan", "--set", "data.image_size=16", "--set", "model.width=32"],
     # WGAN-GP with 5 critic steps a step.
     "wgan-gp": ["--set", "loss.kind=wgan-gp", "--set", "optim.d_steps=5"],
+    # The relativistic pairing loss with R1 and R2 (lazy, every 2nd step) and a spectral-normed D.
+    "stabilisers": [
+        *("--set", "loss.kind=rpgan", "--set", "loss.r1=1", "--set", "loss.r2=0.5"),
+        *("--set", "loss.r_every=2", "--set", "model.spectral_norm=d"),
+    ],
 }
 # The relative floor of the weight-by-weight comparison. WGAN-GP's critic learns from a difference
 # of two expectations, E[D(fake)] - E[D(real)], whose terms cancel element by element; where they
@@ -43,13 +48,13 @@ CONFIGS = {
 # Adam's normalised step passes it on: those tensors differ by ~3e-5 relative after 5 steps, while 1
 # against 2 threads happens not to touch them. What D and G compute (their outputs, checked with the
 # plain rule below) still agrees as closely as 1 against 2 threads.
-WEIGHT_FLOOR = {"mlp": 1e-5, "dcgan": 1e-5, "wgan-gp": 1e-4}
+WEIGHT_FLOOR = {"mlp": 1e-5, "dcgan": 1e-5, "wgan-gp": 1e-4, "stabilisers": 1e-5}
 # Steps compared. WGAN-GP with 5 critic steps a step is chaotic at this size: now and then a rounding
 # difference puts one sample on the other side of a LeakyReLU's kink, G's gradient then differs by
 # ~1e-2 relative, and from there the two runs are equally right and drift apart. Which step that
 # happens at depends on the seed and the data (at step 10 here; 1 against 2 threads does it too, at
 # other steps and seeds), so WGAN-GP is compared over the 5 steps (25 critic updates) before it.
-STEPS = {"mlp": 20, "dcgan": 20, "wgan-gp": 5}
+STEPS = {"mlp": 20, "dcgan": 20, "wgan-gp": 5, "stabilisers": 20}
 
 
 def zero_gradient(cfg, net: str, key: str) -> bool:
@@ -59,7 +64,8 @@ def zero_gradient(cfg, net: str, key: str) -> bool:
     critic's output bias (its loss, E[D(fake)] - E[D(real)], and the penalty ignore a constant).
     Neither changes what G makes or what D tells apart: G's and D's outputs are compared below."""
     if net == "D":
-        return cfg.loss.kind == "wgan-gp" and key == "net.5.bias"  # the mlp critic's last Linear
+        # The mlp critic's last Linear; rpgan's loss, too, sees only differences of D's outputs.
+        return cfg.loss.kind in ("wgan-gp", "rpgan") and key == "net.5.bias"
     layers = {"net.2.bias", "net.5.bias", "net.8.bias"} if cfg.model.arch == "mlp" else set()
     return key in layers  # the Linear layers that feed BatchNorm1d (dcgan's have no bias)
 

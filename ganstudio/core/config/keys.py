@@ -22,7 +22,8 @@ from ganstudio.core.config.arch import ARCHS, arch_label
 DATASETS_2D = ("ring8", "grid25", "spiral")
 DATASETS_IMAGE = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
 DATASETS = DATASETS_IMAGE + DATASETS_2D
-LOSSES = ("minimax", "nonsaturating", "hinge", "lsgan", "wgan-gp")
+LOSSES = ("minimax", "nonsaturating", "hinge", "lsgan", "wgan-gp", "rpgan")
+SPECTRAL_NORM = ("off", "d", "both")
 DCGAN_SIZES = (16, 28, 32, 64)
 # Native (height=width, channels) of the fixed datasets; image_size/channels 0 mean "native".
 NATIVE_SHAPE = {
@@ -96,16 +97,57 @@ class ModelConfig:
             max=4096,
         ),
     )
+    spectral_norm: str = field(
+        default="off",
+        metadata=_key(
+            "Spectral normalisation (Miyato et al. 2018) of every linear and convolution layer of the "
+            "built-in archs: 'd' = the discriminator's, 'both' = the generator's too, 'off' = none. "
+            "Fixed when the models are built; your own model file is left as its code builds it.",
+            choices=SPECTRAL_NORM,
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class LossConfig:
     kind: str = field(
         default="nonsaturating",
-        metadata=_key("GAN objective; switch it mid-run to compare.", choices=LOSSES, live=True),
+        metadata=_key(
+            "GAN objective; switch it mid-run to compare. rpgan: the relativistic pairing loss "
+            "(R3GAN), each real scored against a fake.",
+            choices=LOSSES,
+            live=True,
+        ),
     )
     gp_weight: float = field(
         default=10.0, metadata=_key("Gradient-penalty weight (wgan-gp only).", min=0.0, live=True)
+    )
+    r1: float = field(
+        default=0.0,
+        metadata=_key(
+            "R1 weight gamma: D's loss gains gamma/2 * E||grad D(x)||^2 on real samples (zero-centred, "
+            "Mescheder et al. 2018), which keeps D flat on the data; any loss.kind; 0 = off.",
+            min=0.0,
+            live=True,
+        ),
+    )
+    r2: float = field(
+        default=0.0,
+        metadata=_key(
+            "R2 weight gamma: the same zero-centred penalty on generated samples; 0 = off.",
+            min=0.0,
+            live=True,
+        ),
+    )
+    r_every: int = field(
+        default=1,
+        metadata=_key(
+            "Lazy R1/R2 (StyleGAN2 uses 16): applied only on steps that are a multiple of this, "
+            "weighted this many times as much; 1 = every step.",
+            min=1,
+            max=1000,
+            live=True,
+        ),
     )
 
 

@@ -17,11 +17,15 @@ class GANLoss:
     probabilistic = False
     #: Where D's raw output says "real" above and "fake" below (for accuracies).
     decision = 0.0
+    #: G's loss pairs each fake with a real's score (relativistic losses): the trainer passes them.
+    pairs = False
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+    def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        """G's loss on D's scores of fakes; `real`: D's scores of as many reals (used by losses
+        that pair them, ignored by the others)."""
         raise NotImplementedError
 
     def d_output(self, scores: torch.Tensor) -> torch.Tensor:
@@ -38,7 +42,7 @@ class Minimax(GANLoss):
     def d_loss(self, real, fake):
         return F.softplus(-real).mean() + F.softplus(fake).mean()
 
-    def g_loss(self, fake):
+    def g_loss(self, fake, real=None):
         return -F.softplus(fake).mean()
 
 
@@ -47,7 +51,7 @@ class NonSaturating(Minimax):
 
     name = "nonsaturating"
 
-    def g_loss(self, fake):
+    def g_loss(self, fake, real=None):
         return F.softplus(-fake).mean()
 
 
@@ -57,7 +61,7 @@ class Hinge(GANLoss):
     def d_loss(self, real, fake):
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
 
-    def g_loss(self, fake):
+    def g_loss(self, fake, real=None):
         return -fake.mean()
 
 
@@ -70,7 +74,7 @@ class LSGAN(GANLoss):
     def d_loss(self, real, fake):
         return 0.5 * ((real - 1.0).pow(2).mean() + fake.pow(2).mean())
 
-    def g_loss(self, fake):
+    def g_loss(self, fake, real=None):
         return 0.5 * (fake - 1.0).pow(2).mean()
 
 
@@ -83,11 +87,29 @@ class WGANGP(GANLoss):
     def d_loss(self, real, fake):
         return fake.mean() - real.mean()
 
-    def g_loss(self, fake):
+    def g_loss(self, fake, real=None):
         return -fake.mean()
 
 
-LOSSES: dict[str, type[GANLoss]] = {cls.name: cls for cls in (Minimax, NonSaturating, Hinge, LSGAN, WGANGP)}
+class RpGAN(GANLoss):
+    """The relativistic pairing GAN (Jolicoeur-Martineau 2018; R3GAN, Huang et al. 2024): D learns
+    that each real scores above its paired fake, softplus(-(D(x) - D(G(z)))), and G the mirror,
+    softplus(-(D(G(z)) - D(x))). Scores are relative, so D(x) is reported raw. Without reals (the 2D
+    lab's push on single points) G's loss pairs each fake with a score of 0: same direction per point."""
+
+    name = "rpgan"
+    pairs = True
+
+    def d_loss(self, real, fake):
+        return F.softplus(fake - real).mean()
+
+    def g_loss(self, fake, real=None):
+        return F.softplus(-fake if real is None else real - fake).mean()
+
+
+LOSSES: dict[str, type[GANLoss]] = {
+    cls.name: cls for cls in (Minimax, NonSaturating, Hinge, LSGAN, WGANGP, RpGAN)
+}
 
 
 def make(kind: str) -> GANLoss:

@@ -18,6 +18,7 @@ import copy
 import math
 import os
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ from ganstudio.core.run.events import (
 )
 from ganstudio.core.run.history import History
 from ganstudio.core.run.state import RunState
-from ganstudio.core.train import lab, loop, losses, oom, sampling, saving, snapshot, threads
+from ganstudio.core.train import lab, loop, losses, oom, penalties, sampling, saving, snapshot, threads
 from ganstudio.core.train.batches import Sampler, holdout_split, resident
 from ganstudio.core.train.distributed import Collective, Local
 from ganstudio.core.train.health import HealthMonitor
@@ -70,6 +71,8 @@ OVERFIT_KEYS = (
     "holdout_acc_fake",
     "d_overfit_rt",
 )
+# A parametrized weight (model.spectral_norm) is "net.0.parametrizations.weight.original": layer "net.0".
+_PARAMETRIZED = re.compile(r"\.parametrizations\.(\w+)\.original$")
 __all__ = ["RESUMABLE_KEYS", "Trainer", "resolve_device"]
 
 
@@ -301,6 +304,7 @@ class Trainer:
         reuse = cfg.optim.d_steps == 1
         self.G.train()
         self.D.train()
+        weights = penalties.due(cfg.loss, self.step)  # R1/R2 this step (lazy: loss.r_every)
         for _ in range(cfg.optim.d_steps):
             real = self.x[self.sampler.next()[self._part]].to(self.device, non_blocking=True)
             if reuse:
@@ -310,17 +314,14 @@ class Trainer:
             else:
                 with torch.no_grad(), self.autocast:
                     fake = self.G(self._noise(bs))
+            penalties.mark_inputs(real, fake, weights)
             with self.autocast:
                 d_real = self.D(real)
                 d_fake = self.D(fake)
                 loss_d = self.loss.d_loss(d_real.float(), d_fake.float())
-                if cfg.loss.kind == "wgan-gp" and cfg.loss.gp_weight > 0:
-                    shape = (bs,) + (1,) * (real.dim() - 1)
-                    eps = torch.rand(shape, device=real.device, dtype=real.dtype, generator=self.noise_gen)[
-                        self._part
-                    ]
-                    gp = losses.gradient_penalty(self.D, real, fake.to(real.dtype), eps=eps)
-                    loss_d = loss_d + cfg.loss.gp_weight * gp
+                penalty = penalties.d_penalty(self, weights, real, fake, d_real, d_fake)
+                if penalty is not None:
+                    loss_d = loss_d + penalty
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.collective.average_gradients(self.D)
@@ -332,7 +333,8 @@ class Trainer:
         self.D.requires_grad_(False)  # G's backward needs no D parameter gradients
         with self.autocast:
             g_scores = self.D(fake_for_g if reuse else self.G(self._noise(bs)))
-            loss_g = self.loss.g_loss(g_scores.float())
+            paired = penalties.paired_real_scores(self.D, real, self.loss)  # rpgan only
+            loss_g = self.loss.g_loss(g_scores.float(), paired)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.collective.average_gradients(self.G, last=True)  # the step's requests ride on it
@@ -583,5 +585,6 @@ def _layers_of(module: nn.Module) -> tuple[list[str], torch.Tensor]:
     """The layers that own `module`'s parameters (in parameters() order), and for each parameter the
     index of its layer: "net.0.weight" and "net.0.bias" are layer "net.0"."""
     layers: dict[str, int] = {}
-    index = [layers.setdefault(name.rsplit(".", 1)[0], len(layers)) for name, _ in module.named_parameters()]
+    names = [_PARAMETRIZED.sub(r".\1", name) for name, _ in module.named_parameters()]
+    index = [layers.setdefault(name.rsplit(".", 1)[0], len(layers)) for name in names]
     return list(layers), torch.tensor(index, dtype=torch.int64)
