@@ -97,7 +97,7 @@ class App(threading.Thread):
             raise self.error
         assert self.changed["changes"]["optim.lr_g"] == [2e-4, 1e-3]
         # nothing ran between the pause and the edit: it applies at the step the loop paused at
-        assert self.changed["step"] == self.paused["step"]
+        assert self.changed["step"] == self.paused["step"], (self.paused, self.changed)
 
 
 def example(name: str):
@@ -130,9 +130,8 @@ def ended(proc: subprocess.Popen) -> dict[int, str]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 0, err[-3000:]
+    assert proc.returncode == 0, err[-6000:]
     # (two processes share the pipe: a line may land in the middle of the other's)
-    return {
-        int(rank): said
-        for rank, said in re.findall(r"rank (\d+): (ended at step \d+, lr_g \S+ lr_d [\d.e-]+)", out)
-    }
+    found = re.findall(r"rank (\d+): (ended at step \d+, lr_g \S+ lr_d [\d.e-]+)", out)
+    assert len(found) == 2, out
+    return {int(rank): said for rank, said in found}
