@@ -3,8 +3,8 @@ the lines marked `# GAN Studio` are all it takes. A small fully connected GAN on
 digits, so it runs offline in seconds, on one process or several:
 
     python examples/accelerate_gan.py --steps 3000                      # prints its run folder
-    accelerate launch --cpu --num_processes 2 examples/accelerate_gan.py --steps 3000
     torchrun --nproc_per_node=2 examples/accelerate_gan.py --cpu --steps 3000
+    accelerate launch --multi_gpu --num_processes 2 examples/accelerate_gan.py --steps 3000
     ganstudio --run runs/<that folder>                                  # or File › Open Run…
 
 Rank 0 writes the run folder; Pause blocks every rank, a new optim.lr_g reaches every rank's
