@@ -20,7 +20,8 @@ from ganstudio.core.config import Config, ConfigError, LockedKeys
 from ganstudio.core.extent import preview_points
 from ganstudio.core.run.events import Alert, Failed, Finished, RunStarted, Samples
 from ganstudio.core.run.folder import RunFolder
-from ganstudio.qt.run_handle import NEW_RUN_HINT, FolderRun, LocalRun, RunHandle, user_errors
+from ganstudio.qt.folder_run import FolderRun
+from ganstudio.qt.run_handle import NEW_RUN_HINT, LocalRun, RunHandle, user_errors
 from ganstudio.qt.run_model import RunChanges, RunModel
 from ganstudio.qt.states import IDLE, PAUSED, RUNNING, STARTING, STOPPED, STOPPING
 from ganstudio.qt.worker import Worker, start_worker
