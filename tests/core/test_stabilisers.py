@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ganstudio.core import models
-from ganstudio.core.config import KEYS, with_values
+from ganstudio.core.config import KEYS, presets, with_values
 from ganstudio.core.run.control import Control
 from ganstudio.core.run.events import Finished, HyperparamsChanged, Stats
 from ganstudio.core.train import penalties
@@ -238,3 +238,12 @@ def test_config_keys_document_themselves():
     assert not KEYS["model.spectral_norm"].live
     assert "own model" in KEYS["model.spectral_norm"].help
     assert "rpgan" in KEYS["loss.kind"].choices
+
+
+def test_ring8_minimax_r1_is_ring8_minimax_with_r1_and_trains(make_trainer):
+    plain, r1 = presets.get("ring8-minimax"), presets.get("ring8-minimax-r1")
+    assert r1.loss.r1 > 0 and with_values(r1, {"loss.r1": 0.0}) == plain
+    quick = {"train.steps": 10, "train.threads": 1, "train.device": "cpu", "metrics.every": 0}
+    quick.update({"log.sample_every": 0, "log.checkpoint_every": 0})
+    events = run_all(make_trainer(with_values(r1, quick)))
+    assert events[-1] == Finished(step=10, reason="completed")
