@@ -78,10 +78,12 @@ def d_penalty(
     return sum(terms[1:], terms[0]) if terms else None
 
 
-def paired_real_scores(d: nn.Module, real: torch.Tensor, loss: losses.GANLoss) -> torch.Tensor | None:
-    """D's scores of this step's reals for G's update, when the loss pairs fakes with reals (rpgan):
-    the current D's (after its update), with no gradient to anything. None for other losses."""
+def g_loss(loss: losses.GANLoss, scores: torch.Tensor, d: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """G's loss on D's `scores` of its fakes. A loss that pairs fakes with reals (rpgan) also gets
+    the current D's scores (after its update) of this step's reals, with no gradient to anything;
+    the others are called with the fakes' scores alone."""
     if not loss.pairs:
-        return None
+        return loss.g_loss(scores)
     with torch.no_grad():
-        return d(real.detach()).float()
+        paired = d(real.detach()).float()
+    return loss.g_loss(scores, paired)

@@ -333,8 +333,7 @@ class Trainer:
         self.D.requires_grad_(False)  # G's backward needs no D parameter gradients
         with self.autocast:
             g_scores = self.D(fake_for_g if reuse else self.G(self._noise(bs)))
-            paired = penalties.paired_real_scores(self.D, real, self.loss)  # rpgan only
-            loss_g = self.loss.g_loss(g_scores.float(), paired)
+            loss_g = penalties.g_loss(self.loss, g_scores.float(), self.D, real)  # rpgan: paired
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.collective.average_gradients(self.G, last=True)  # the step's requests ride on it
