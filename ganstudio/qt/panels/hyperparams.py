@@ -64,8 +64,12 @@ LABELS = {
     "model.arch": "Architecture",
     "model.latent_dim": "Latent size",
     "model.width": "Width",
+    "model.spectral_norm": "Spectral norm",
     "loss.kind": "Loss",
     "loss.gp_weight": "GP weight",
+    "loss.r1": "R1 (on reals)",
+    "loss.r2": "R2 (on fakes)",
+    "loss.r_every": "R1/R2 every (steps)",
     "optim.lr_g": "Learning rate G",
     "optim.lr_d": "Learning rate D",
     "optim.beta1": "Adam beta1",
@@ -90,6 +94,10 @@ CHOICE_LABELS = {
     ("data.channels", 0): "0 (dataset's own)",
     ("data.channels", 1): "1 (grayscale)",
     ("data.channels", 3): "3 (RGB)",
+    ("model.spectral_norm", "off"): "off",
+    ("model.spectral_norm", "d"): "D only",
+    ("model.spectral_norm", "both"): "G and D",
+    ("loss.kind", "rpgan"): "rpgan (relativistic pairing)",
 }
 
 # Text keys that name a folder get a "…" button.
