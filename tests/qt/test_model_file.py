@@ -165,3 +165,27 @@ def test_the_explorer_on_a_followed_run_of_a_model_file_says_how_to_allow_it(qtb
     label = window.latent.findChild(QLabel, "latent_source")
     qtbot.waitUntil(lambda: "has not imported" in label.text(), timeout=WAIT_MS)
     assert "their_gan.py" in label.text() and "allow the import" in label.text()  # not a bare error
+
+
+@pytest.mark.parametrize("case", ["probabilities", "forward raises", "wrong shape"])
+def test_broken_model_code_is_a_dialog_naming_the_file_and_the_current_run_is_kept(
+    qtbot, make_window, tmp_path, case
+):
+    from tests.core.test_user_model import BROKEN
+    from tests.qt.test_main_window import wait_dialog
+
+    text, line, words = BROKEN[case]
+    bad = tmp_path / f"broken_{case.replace(' ', '_')}.py"
+    bad.write_text(text)
+    window = make_window(train__steps=6)
+    s = window.session
+    action(window, "action_start").trigger()  # a good run first: it must survive the bad one
+    qtbot.waitUntil(lambda: s.state == "stopped" and s.step == 6, timeout=WAIT_MS)
+    good = s.run_dir
+    s.new_run()  # File › New Run: the finished run stays on disk
+    s.set_config(with_values(s.config, {"model.arch": f"{bad}:build"}))
+    action(window, "action_start").trigger()
+    box = wait_dialog(qtbot, window, "error_dialog", bad.name)
+    assert words in box.text() and (line in box.text()) and not box.detailedText()  # no traceback
+    qtbot.waitUntil(lambda: not s.busy, timeout=WAIT_MS)
+    assert s.state == "idle" and (good / "checkpoints" / "latest.pt").exists()  # nothing lost
