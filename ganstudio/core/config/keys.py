@@ -76,6 +76,26 @@ class DataConfig:
             max=0.5,
         ),
     )
+    augment: str = field(
+        default="off",
+        metadata=_key(
+            "DiffAugment (Zhao et al. 2020) on every image D sees, real and fake alike, differentiable "
+            "so G learns through it: 'off', or any of 'color', 'translation', 'cutout' joined by "
+            "commas. For small image sets (a few hundred images); images only.",
+            live=True,
+            allowed="'off', or any of 'color', 'translation', 'cutout' joined by commas",
+        ),
+    )
+    augment_p: str = field(
+        default="1",
+        metadata=_key(
+            "Chance that each augmentation is applied to each image: a number from 0 to 1 (as text, "
+            "e.g. '0.5'), or 'auto' (StyleGAN2-ADA's rule: p rises while D's r_t on the training "
+            "reals is above 0.6 and falls otherwise; needs data.holdout > 0, which measures r_t).",
+            live=True,
+            allowed="'auto', or a number from 0 to 1 written as text, e.g. '0.5'",
+        ),
+    )
 
 
 @dataclass(frozen=True)

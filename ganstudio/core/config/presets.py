@@ -124,6 +124,24 @@ _PRESETS: dict[str, tuple[str, dict]] = {
         "DCGAN on CIFAR-10 32x32 (needs the CIFAR-10 files in data.root, or a network).",
         {"data.dataset": "cifar10", "model.arch": "dcgan", "train.steps": 20000},
     ),
+    # DiffAugment's setting: a few hundred images, where D alone memorises them within a few thousand
+    # steps (the Overfitting tab's accuracies part) and G's samples then degrade. Every image D sees,
+    # real or fake, is recoloured, shifted and cut out, so it cannot learn the training set by heart.
+    "folder-small-augment": (
+        "DCGAN on a few hundred images of your own (set data.root to their folder) at 32x32, with "
+        "DiffAugment (colour, translation, cutout) on every image D sees, real and fake.",
+        {
+            "data.dataset": "folder",
+            "data.root": "my-images",
+            "data.image_size": 32,
+            "data.augment": "color,translation,cutout",
+            "data.augment_p": "1",
+            "model.arch": "dcgan",
+            "train.batch_size": 32,
+            "train.steps": 10000,
+            "log.sample_every": 200,
+        },
+    ),
 }
 
 NAMES = tuple(_PRESETS)

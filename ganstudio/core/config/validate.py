@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from ganstudio.core.config.arch import arch_problem
+from ganstudio.core.config.augment import augment_problem, ops_of
 from ganstudio.core.config.keys import (
     DATASETS_2D,
     DCGAN_SIZES,
@@ -82,6 +83,7 @@ def check_value(key: str, value: Any) -> str | None:
             return f"{key} = {shown} is not a finite number; it must be {allowed(info)}"
     if t is str:
         problem = _text_problem(key, value) or (arch_problem(value) if key == "model.arch" else None)
+        problem = problem or augment_problem(key, value)
         if problem:
             return problem
     if info.choices is not None and value not in info.choices and info.allowed_text is None:
@@ -123,9 +125,26 @@ def _cross_checks(cfg: Config) -> list[str]:
                     f"model.arch = 'dcgan' needs data.image_size in {', '.join(map(str, DCGAN_SIZES))}; "
                     f"{cfg.data.dataset} would be {size}x{size}: set data.image_size to one of them"
                 )
+    problems += _augment_checks(cfg)
     if cfg.data.dataset == "folder" and not cfg.data.root.strip():
         problems.append("data.root is empty; for data.dataset = 'folder' it must be your image folder")
     return problems
+
+
+def _augment_checks(cfg: Config) -> list[str]:
+    if not ops_of(cfg.data.augment):
+        return []
+    if is_2d(cfg):
+        return [
+            f"data.augment = {cfg.data.augment!r} augments images, but data.dataset = "
+            f"{cfg.data.dataset!r} is 2D points; set data.augment = 'off'"
+        ]
+    if cfg.data.augment_p.strip() == "auto" and cfg.data.holdout == 0:
+        return [
+            "data.augment_p = 'auto' steers p by D's r_t, measured with the held-out reals; set "
+            "data.holdout above 0 (e.g. 0.05) or give data.augment_p a number from 0 to 1"
+        ]
+    return []
 
 
 def validate(cfg: Config) -> Config:

@@ -51,7 +51,8 @@ TABS = (
     ),
     PlotTab("FD", (("fd", "Fréchet distance (classifier features)"),), "FD", bands=True),
     # D on training reals, reals it never trained on (data.holdout) and fakes: when the first two
-    # part, D is memorising (the d_overfit alert); r_t is StyleGAN2-ADA's heuristic.
+    # part, D is memorising (the d_overfit alert); r_t is StyleGAN2-ADA's heuristic, and the
+    # augmentation's chance p (data.augment) is what ADA's rule raises while r_t is above 0.6.
     PlotTab(
         "Overfitting",
         (
@@ -59,8 +60,9 @@ TABS = (
             ("holdout_acc_heldout", "held-out reals"),
             ("holdout_acc_fake", "fakes"),
             ("d_overfit_rt", "r_t"),
+            ("augment_p", "augmentation p"),
         ),
-        "accuracy / r_t",
+        "accuracy / r_t / p",
     ),
     PlotTab(
         "Layer gradients",

@@ -147,7 +147,10 @@ class Samples:
 
     `generator`, only while the latent explorer asks for it (Trainer.share_generator): a
     ganstudio.core.latent.GeneratorWeights, the generator these samples were drawn with as numpy
-    state_dicts. Never written to the run folder."""
+    state_dicts. Never written to the run folder.
+
+    `augmented`, for images while data.augment is on: a grid of training reals as D sees them now
+    (the samples panel's "Augmented reals"). Never written to the run folder either."""
 
     step: int
     grid: np.ndarray | None = None
@@ -157,6 +160,7 @@ class Samples:
     arrows: np.ndarray | None = None
     field_is_probability: bool | None = None  # True: field in [0, 1]; False: raw scores
     generator: Any = None  # GeneratorWeights | None (core.latent imports torch; events does not)
+    augmented: np.ndarray | None = None  # HxWxC uint8, like grid
 
     KIND: ClassVar[str] = "samples"
 

@@ -36,4 +36,11 @@ def samples_of(t: Trainer) -> Samples:
             field_is_probability=t.loss.probabilistic,
             generator=generator,
         )
-    return Samples(step=t.step, grid=to_grid(t.generate(t.fixed_noise)), generator=generator)
+    # The samples panel's "augmented reals": the first grid's worth of training reals as D sees them.
+    augmented = t.augment.preview(t.x[: len(t.fixed_noise)].float())
+    return Samples(
+        step=t.step,
+        grid=to_grid(t.generate(t.fixed_noise)),
+        generator=generator,
+        augmented=to_grid(augmented.cpu()) if augmented is not None else None,
+    )

@@ -77,6 +77,8 @@ def state_of(t: Trainer) -> dict[str, Any]:
         "world_size": t.world_size,
         # The images held out from training (data.holdout), so a resumed run holds out the same.
         "holdout": t.holdout_index.clone(),
+        # data.augment_p = "auto": the chance ADA's rule has reached (augment.py).
+        "augment": t.augment.state_dict(),
         **code,
     }
 
@@ -196,6 +198,7 @@ def load_into(t: Trainer, ck: dict[str, Any]) -> None:
     t._acc_n = int(acc["count"])
     t._acc_wall = float(acc["wall"])
     t.state.restore(History.from_state_dict(ck["history"]), ck.get("events"))
+    t.augment.load_state_dict(ck.get("augment"))
     t.checkpoint_verified = bool(ck.get("verified", True))
     t.step = int(ck["step"])
     t.wall = float(ck["wall"])

@@ -53,6 +53,7 @@ from ganstudio.core.run.events import (
 from ganstudio.core.run.history import History
 from ganstudio.core.run.state import RunState
 from ganstudio.core.train import lab, loop, losses, oom, penalties, sampling, saving, snapshot, threads
+from ganstudio.core.train.augment import Augment
 from ganstudio.core.train.batches import Sampler, holdout_split, resident
 from ganstudio.core.train.distributed import Collective, Local
 from ganstudio.core.train.health import HealthMonitor
@@ -164,6 +165,7 @@ class Trainer:
         self.loss = losses.make(cfg.loss.kind)
 
         self.noise_gen = torch.Generator(self.device).manual_seed(cfg.train.seed + 1)
+        self.augment = Augment(self)  # data.augment: what D sees, real and fake (augment.py)
         fixed_gen = torch.Generator().manual_seed(cfg.train.seed + 2)
         n_fixed = POINT_SAMPLES if self.data.is_2d else GRID_SAMPLES
         self.fixed_noise = torch.randn(n_fixed, cfg.model.latent_dim, generator=fixed_gen)
@@ -306,14 +308,14 @@ class Trainer:
         self.D.train()
         weights = penalties.due(cfg.loss, self.step)  # R1/R2 this step (lazy: loss.r_every)
         for _ in range(cfg.optim.d_steps):
-            real = self.x[self.sampler.next()[self._part]].to(self.device, non_blocking=True)
+            real = self.augment(self.x[self.sampler.next()[self._part]].to(self.device, non_blocking=True))
             if reuse:
                 with self.autocast:
-                    fake_for_g = self.G(self._noise(bs))
+                    fake_for_g = self.augment(self.G(self._noise(bs)))
                 fake = fake_for_g.detach()
             else:
                 with torch.no_grad(), self.autocast:
-                    fake = self.G(self._noise(bs))
+                    fake = self.augment(self.G(self._noise(bs)))
             penalties.mark_inputs(real, fake, weights)
             with self.autocast:
                 d_real = self.D(real)
@@ -332,7 +334,7 @@ class Trainer:
 
         self.D.requires_grad_(False)  # G's backward needs no D parameter gradients
         with self.autocast:
-            g_scores = self.D(fake_for_g if reuse else self.G(self._noise(bs)))
+            g_scores = self.D(fake_for_g if reuse else self.augment(self.G(self._noise(bs))))
             loss_g = penalties.g_loss(self.loss, g_scores.float(), self.D, real)  # rpgan: paired
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -438,6 +440,7 @@ class Trainer:
         values["steps_per_s"] = self._acc_n / interval
         values.update(self.collective.interval_stats(interval))  # a job's agreement's share of it
         values["images_per_s"] = self._acc_n * self.cfg.train.batch_size / interval
+        values.update(self.augment.observe(values))  # "auto" p steered by the agreed r_t
         self._acc.zero_()
         self._acc_n = 0
         self._acc_wall = self.wall

@@ -1,0 +1,48 @@
+"""What `data.augment` and `data.augment_p` may say, read as text only (the trainer's
+core/train/augment.py applies them): the DiffAugment ops by name, and a fixed chance or "auto"."""
+
+from __future__ import annotations
+
+import math
+
+OPS = ("color", "translation", "cutout")
+AUTO = "auto"
+
+
+def ops_of(text: str) -> tuple[str, ...]:
+    """The ops `data.augment` names, in the order they apply (colour, then translation, then cutout,
+    as DiffAugment); () for 'off'. Assumes a valid value (`augment_problem` is None)."""
+    named = {part.strip() for part in text.split(",")} - {"off", ""}
+    return tuple(op for op in OPS if op in named)
+
+
+def fixed_p(text: str) -> float | None:
+    """`data.augment_p` as a number, or None for 'auto'. Assumes a valid value."""
+    return None if text.strip() == AUTO else float(text)
+
+
+def augment_problem(key: str, value: str) -> str | None:
+    """What is wrong with `data.augment` or `data.augment_p`'s text, or None."""
+    if key == "data.augment":
+        parts = [part.strip() for part in value.split(",")]
+        if value.strip() == "off":
+            return None
+        bad = [part for part in parts if part not in OPS]
+        if bad or not parts:
+            return (
+                f"data.augment = {value!r}: {', '.join(repr(b) for b in bad) or 'nothing'} is not an "
+                f"augmentation; use 'off', or any of {', '.join(OPS)} joined by commas "
+                "(e.g. 'color,translation,cutout')"
+            )
+        return None
+    if key == "data.augment_p" and value.strip() != AUTO:
+        try:
+            p = float(value)
+        except ValueError:
+            p = math.nan
+        if not 0.0 <= p <= 1.0:
+            return (
+                f"data.augment_p = {value!r} is neither 'auto' nor a number from 0 to 1; use e.g. "
+                "'0.5', '1' (always, as DiffAugment) or 'auto' (adaptive, as StyleGAN2-ADA)"
+            )
+    return None
