@@ -64,3 +64,26 @@ def convergence(points: np.ndarray, modes: np.ndarray, std: float) -> Convergenc
 def converged(points: np.ndarray, modes: np.ndarray, std: float) -> bool:
     """Whether `points` meet the rule (see `convergence`)."""
     return convergence(points, modes, std).converged
+
+
+class FirstConverged:
+    """The first step at which a 2D toy's samples met the rule, watched over a run's samples (the
+    2D lab's). It checks each step's points until they converge, then nothing more: a few
+    thousand distances per samples event, and none once converged."""
+
+    def __init__(self, dataset: str):
+        from ganstudio.core.extent import toy_modes
+
+        self.dataset = dataset
+        self._modes = toy_modes(dataset)  # None: not a toy, never converged
+        self.step: int | None = None
+        self.last: Convergence | None = None
+
+    def observe(self, step: int, points: np.ndarray) -> bool:
+        """Check `points`, G's samples at `step`; True when they are the first to converge."""
+        if self.step is not None or self._modes is None:
+            return False
+        self.last = convergence(points, *self._modes)
+        if self.last.converged:
+            self.step = step
+        return self.last.converged

@@ -4,7 +4,8 @@ points over a translucent generated cloud: a mode the generator covers still sho
 
 The items are created once and updated. Samples are stored as they arrive and drawn from a
 display-rate single-shot QTimer, so a burst of events costs one redraw; a hidden panel draws
-when it is shown again.
+when it is shown again. Each samples event of the run is checked against the toy's convergence
+rule (core.metrics.converged) until it first holds: "converged at step N (Xs)" then stays.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ganstudio.core.extent import Extent, data_extent
+from ganstudio.core.metrics.converged import CLOSE_STDS, MIN_CLOSE_SHARE, MIN_MODE_SHARE, FirstConverged
 from ganstudio.core.run.events import Samples
 from ganstudio.qt.widgets.plot_items import offer_working_exports
 
@@ -140,6 +142,9 @@ class Lab2DPanel(QWidget):
         """`model`: the window's RunModel, whose 2D samples it draws."""
         super().__init__(parent)
         self.setObjectName("lab2d_panel")
+        self._model = model
+        self._convergence: FirstConverged | None = None  # of the run's dataset, made at its samples
+        self._converged_timed = False
         if model is not None:
             model.changed.connect(self._on_model_changed)
             model.reset.connect(self.clear)
@@ -201,6 +206,12 @@ class Lab2DPanel(QWidget):
             "loss pushes each generated point (longer = harder)."
         )
         self._step = QLabel("no samples", objectName="lab2d_step")
+        self._converged = QLabel(objectName="lab2d_converged")
+        self._converged.setToolTip(
+            f"The first samples in which every mode holds at least {MIN_MODE_SHARE:.0%} of the points "
+            f"within {CLOSE_STDS:g} std of its centre, and at least {MIN_CLOSE_SHARE:.0%} of all points "
+            "lie that close to some centre; the time is the run's training time at that step"
+        )
         for label in (self._legend, self._keys):
             label.setMinimumWidth(1)  # a narrow dock clips the text rather than growing
 
@@ -218,6 +229,7 @@ class Lab2DPanel(QWidget):
         legend.addStretch(1)
         legend.addWidget(self._keys)
         legend.addSpacing(6)
+        legend.addWidget(self._converged)
         legend.addWidget(self._step)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -257,10 +269,35 @@ class Lab2DPanel(QWidget):
             return self._latest.field_is_probability  # the trainer knows its loss
         return not self._seen_raw
 
+    @property
+    def converged_step(self) -> int | None:
+        """The step of the run's first samples that met the convergence rule, if any yet."""
+        return None if self._convergence is None else self._convergence.step
+
     def _on_model_changed(self, changes) -> None:
         for ev in changes.events:
             if isinstance(ev, Samples):
+                self._watch_convergence(ev)
                 self.show_samples(ev)
+        if self.converged_step is not None and not self._converged_timed:
+            self._show_converged()  # its step's training time may come with a later batch
+
+    def _watch_convergence(self, ev: Samples) -> None:
+        config = self._model.state.config
+        if ev.points is None or config is None:
+            return
+        dataset = config.data.dataset
+        if self._convergence is None or self._convergence.dataset != dataset:
+            self._convergence = FirstConverged(dataset)
+        if self._convergence.observe(ev.step, ev.points):
+            self._show_converged()
+
+    def _show_converged(self) -> None:
+        step, history = self.converged_step, self._model.history
+        known = len(history) > 0 and history.steps()[-1] >= step
+        when = f" ({history.wall_at(step):.1f} s)" if known else ""
+        self._converged.setText(f"converged at step {step}{when}")
+        self._converged_timed = known
 
     def show_samples(self, ev: Samples) -> None:
         """Keep the latest 2D samples; they are drawn at the next display tick. Image samples
@@ -313,6 +350,8 @@ class Lab2DPanel(QWidget):
         self.fake_item.clear()
         self.arrows_item.setData([], [])
         self._step.setText("no samples")
+        self._convergence = None
+        self._converged.clear()
         self._update_legend()
         self.reset_view()
 
