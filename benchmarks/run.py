@@ -38,6 +38,7 @@ BENCHMARKS = {
     "distributed": ("bench_distributed", "torchrun, 2 CPU processes vs one process; the per-step agreement"),
     "gpu": ("bench_gpu", "DCGAN 64x64 on CUDA: images/s vs tutorial, host syncs per step"),
     "api": ("bench_api", "your own loop: ganstudio.init's cost per digits step; host syncs on a GPU"),
+    "lab": ("bench_lab", "2D lab: training s until ring8, grid25, spiral have converged, 5 seeds"),
 }
 COLUMNS = ("#", "Benchmark", "Result", "Spread", "Goal", "Met")
 
