@@ -375,3 +375,22 @@ def test_picks_are_ringed_in_a_2d_scatter(panel):
     assert np.allclose(np.c_[rings.data["x"], rings.data["y"]], points[[7, 9]] + 1)
     panel.set_marks([(500, "A")])  # not one of these points: nothing ringed
     assert len(rings.data) == 0
+
+
+def test_the_augmented_reals_toggle_shows_what_d_sees_in_place_of_the_samples(panel, qtbot):
+    toggle = panel.findChild(QCheckBox, "samples_augmented")
+    view = panel.findChild(GridView, "samples_grid")
+    panel.add_samples(Samples(step=0, grid=grid(0, 3)))
+    assert not toggle.isVisible()  # data.augment off: nothing to show
+    augmented = grid(100, 3)
+    panel.add_samples(Samples(step=5, grid=grid(5, 3), augmented=augmented))
+    assert toggle.isVisible() and toggle.isEnabled() and not panel.showing_augmented()
+    assert np.array_equal(view.array, grid(5, 3))
+    toggle.setChecked(True)
+    assert panel.showing_augmented() and np.array_equal(view.array, augmented)
+    panel.findChild(QSlider, "samples_timeline").setValue(0)  # scrubbing keeps the augmented reals
+    assert panel.current_step == 0 and np.array_equal(view.array, augmented)
+    toggle.setChecked(False)
+    assert np.array_equal(view.array, grid(0, 3))  # the samples again, at the scrubbed step
+    panel.clear()  # another run: its augmentation is not known yet
+    assert not toggle.isEnabled() and not panel.showing_augmented()

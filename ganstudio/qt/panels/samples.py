@@ -55,6 +55,12 @@ class _Frame:
     points: np.ndarray | None = None  # (n, 2) float
 
 
+AUGMENTED_TIP = (
+    "Show the training reals as the discriminator sees them now (data.augment), in place of the "
+    "generator's samples; the timeline keeps scrubbing the samples."
+)
+
+
 def _frame(step: int, array: np.ndarray) -> _Frame:
     """A timeline frame from a stored array: uint8 arrays are grids, float (n, 2) ones points."""
     if array.dtype != np.uint8 and array.ndim == 2 and array.shape[1] == 2:
@@ -111,6 +117,7 @@ class SamplesPanel(QWidget):
         self._extent: Extent | None = None
         self._last_dir = os.path.expanduser("~")
         self._marks: list[tuple[int, str]] = []  # the latent explorer's picks, outlined here too
+        self._augmented: np.ndarray | None = None  # the latest training reals as D sees them
 
         self._grid_view = GridView(name="samples_grid")
         self._grid_view.setToolTip("Click a sample to pick it for the Latent Explorer (A, then B)")
@@ -151,6 +158,8 @@ class SamplesPanel(QWidget):
         self._step_label = QLabel(objectName="samples_step")
         self._follow = QCheckBox("Follow latest", objectName="samples_follow")
         self._follow.setChecked(True)
+        self._show_augmented = QCheckBox("Augmented reals", objectName="samples_augmented")
+        self._show_augmented.setToolTip(AUGMENTED_TIP)
         self._save = QPushButton("Save grid…", objectName="samples_save")
         self._export = QPushButton("Export GIF…", objectName="samples_export_gif")
 
@@ -159,6 +168,7 @@ class SamplesPanel(QWidget):
         scrub.addWidget(self._step_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self._follow)
+        buttons.addWidget(self._show_augmented)
         buttons.addStretch(1)
         buttons.addWidget(self._save)
         buttons.addWidget(self._export)
@@ -171,6 +181,7 @@ class SamplesPanel(QWidget):
         self._timeline.valueChanged.connect(self._on_timeline_value_changed)
         self._grid_view.clicked.connect(self._on_grid_view_clicked)
         self._follow.toggled.connect(self._on_follow_toggled)
+        self._show_augmented.toggled.connect(self._on_show_augmented_toggled)
         self._save.clicked.connect(self._on_save_clicked)
         self._export.clicked.connect(self._on_export_clicked)
         self._apply_palette()
@@ -212,6 +223,7 @@ class SamplesPanel(QWidget):
 
     def add_samples(self, ev: Samples) -> None:
         if ev.grid is not None:
+            self._augmented = _owned(ev.augmented) if ev.augmented is not None else None
             frame = _frame(ev.step, ev.grid)
         elif ev.points is not None:
             frame = _frame(ev.step, ev.points)
@@ -253,6 +265,7 @@ class SamplesPanel(QWidget):
     def clear(self) -> None:
         """Empty the timeline (a new run)."""
         self._frames.clear()
+        self._augmented = None
         self._index = -1
         if self._reference is None:
             self._extent = None
@@ -337,10 +350,14 @@ class SamplesPanel(QWidget):
         layers = ((frame.points, FAKE_RGBA[:3], 3), (self._reference, REAL_EXPORT_RGB, 1))
         return rasterise_points(layers, self._extent or data_extent(frame.points), POINTS_IMAGE_SIZE)
 
+    def showing_augmented(self) -> bool:
+        """Whether the grid shown is the augmented training reals (not the generator's samples)."""
+        return self._show_augmented.isChecked() and self._augmented is not None
+
     def _show(self) -> None:
         frame = self._frames[self._index]
         if frame.image is not None:
-            self._grid_view.set_image(frame.image)
+            self._grid_view.set_image(self._augmented if self.showing_augmented() else frame.image)
             self._stack.setCurrentWidget(self._grid_view)
         else:
             if self._extent is None:  # no reference: fix the view on the first points seen
@@ -396,6 +413,8 @@ class SamplesPanel(QWidget):
             self._step_label.setText("no samples")
         self._save.setEnabled(total > 0)
         self._export.setEnabled(total > 0)
+        self._show_augmented.setEnabled(self._augmented is not None)
+        self._show_augmented.setVisible(self._augmented is not None or self._show_augmented.isChecked())
 
     # ---- handlers -----------------------------------------------------------------------------
 
@@ -424,6 +443,10 @@ class SamplesPanel(QWidget):
         if self._follow.isChecked() != at_end:
             self._follow.setChecked(at_end)
         self._sync_controls()
+
+    def _on_show_augmented_toggled(self, _checked: bool) -> None:
+        if self._frames:
+            self._show()
 
     def _on_follow_toggled(self, checked: bool) -> None:
         if checked and self._frames and self._index != len(self._frames) - 1:
