@@ -80,7 +80,7 @@ BAD_VALUES = [
     ("train.batch_size", 0, ["too small", ">= 1"]),
     ("train.ema", 1.0, ["too large", "<= 0.99999"]),
     ("data.dataset", "imagenet", ["not allowed", "'digits'", "'ring8'", "'cifar10'"]),
-    ("model.arch", "resnet", ["not allowed", "'mlp'", "'dcgan'"]),
+    ("model.arch", "vgg", ["not allowed", "'mlp'", "'dcgan'", "'resnet'"]),
     ("loss.kind", "wasserstein", ["not allowed", "'nonsaturating'", "'wgan-gp'"]),
     ("data.channels", 2, ["not allowed", "0", "1", "3"]),
     ("optim.lr_g", "1e-4", ["is a str", "a number"]),

@@ -56,7 +56,7 @@ def only_run(out: Path) -> Path:
 def test_the_validator_reads_the_form_and_imports_nothing(tmp_path):
     assert check_value("model.arch", "nowhere.py:build") is None  # form only: no file is read
     assert check_value("model.arch", "pkg.module:build") is None
-    assert "FILE.py:FUNCTION" in check_value("model.arch", "resnet")
+    assert "FILE.py:FUNCTION" in check_value("model.arch", "vgg")
     assert "function name" in check_value("model.arch", "my_gan.py:2build")
     assert "no file" in arch_file_problem(f"{tmp_path / 'nowhere.py'}:build")
     assert arch_file_problem(f"{EXAMPLE}:build") is None

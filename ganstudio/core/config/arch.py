@@ -14,7 +14,9 @@ import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
-ARCHS = ("mlp", "dcgan")
+ARCHS = ("mlp", "dcgan", "resnet")
+# The image sides each built-in convolutional arch can make (mlp makes any, and 2D points too).
+IMAGE_SIZES = {"dcgan": (16, 28, 32, 64), "resnet": (16, 32, 64)}
 ALLOWED = (
     f"one of {', '.join(repr(a) for a in ARCHS)}, or your own model as FILE.py:FUNCTION or "
     "package.module:FUNCTION"

@@ -17,14 +17,14 @@ from typing import Any
 import tomli_w
 
 from ganstudio.core.config.arch import ALLOWED as ARCH_ALLOWED
-from ganstudio.core.config.arch import ARCHS, arch_label
+from ganstudio.core.config.arch import ARCHS, IMAGE_SIZES, arch_label
 
 DATASETS_2D = ("ring8", "grid25", "spiral")
 DATASETS_IMAGE = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
 DATASETS = DATASETS_IMAGE + DATASETS_2D
 LOSSES = ("minimax", "nonsaturating", "hinge", "lsgan", "wgan-gp", "rpgan")
 SPECTRAL_NORM = ("off", "d", "both")
-DCGAN_SIZES = (16, 28, 32, 64)
+DCGAN_SIZES = IMAGE_SIZES["dcgan"]
 # Native (height=width, channels) of the fixed datasets; image_size/channels 0 mean "native".
 NATIVE_SHAPE = {
     "digits": (8, 1),
@@ -112,7 +112,8 @@ class ModelConfig:
     width: int = field(
         default=0,
         metadata=_key(
-            "Hidden width: mlp's first generator layer, dcgan's base channels; 0 = the arch's default.",
+            "Hidden width: mlp's first generator layer, dcgan's base channels, resnet's channels in "
+            "every stage; 0 = the arch's default (64 for dcgan and resnet).",
             min=0,
             max=4096,
         ),

@@ -8,11 +8,10 @@ import math
 import re
 from typing import Any
 
-from ganstudio.core.config.arch import arch_problem
+from ganstudio.core.config.arch import IMAGE_SIZES, arch_problem
 from ganstudio.core.config.augment import augment_problem, ops_of
 from ganstudio.core.config.keys import (
     DATASETS_2D,
-    DCGAN_SIZES,
     INT_MAX,
     INT_MIN,
     KEYS,
@@ -112,17 +111,19 @@ def _cross_checks(cfg: Config) -> list[str]:
         )
     if cfg.data.dataset != "folder" and cfg.data.dataset not in DATASETS_2D and 0 < cfg.data.image_size < 4:
         problems.append(f"data.image_size = {cfg.data.image_size} is too small; use 0 (native) or >= 4")
-    if cfg.model.arch == "dcgan":
+    sizes = IMAGE_SIZES.get(cfg.model.arch)
+    if sizes:
+        arch = cfg.model.arch
         if is_2d(cfg):
             problems.append(
-                f"model.arch = 'dcgan' needs images, but data.dataset = {cfg.data.dataset!r} is 2D "
+                f"model.arch = {arch!r} needs images, but data.dataset = {cfg.data.dataset!r} is 2D "
                 "points; use model.arch = 'mlp'"
             )
         else:
             _, size, _ = resolved_image_shape(cfg.data)
-            if size not in DCGAN_SIZES:
+            if size not in sizes:
                 problems.append(
-                    f"model.arch = 'dcgan' needs data.image_size in {', '.join(map(str, DCGAN_SIZES))}; "
+                    f"model.arch = {arch!r} needs data.image_size in {', '.join(map(str, sizes))}; "
                     f"{cfg.data.dataset} would be {size}x{size}: set data.image_size to one of them"
                 )
     problems += _augment_checks(cfg)

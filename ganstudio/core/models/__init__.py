@@ -6,7 +6,7 @@ training would create. model.arch = FILE.py:FUNCTION or package.module:FUNCTION 
 own code, once it is loaded (user.py; which file a checkpoint names: provenance.py; the check of
 its outputs when a trainer builds it: probe.py).
 
-mlp.py, dcgan.py  the built-in families
+mlp.py, dcgan.py  the built-in families, and resnet.py, a modern residual one (after R3GAN)
 user.py           your own model's file: found, hashed, imported (ModelRef, LoadedModel, ModelCodeError)
 provenance.py     which file a checkpoint or run would import, and whether its hash matches
 probe.py          the built models checked once on a tiny batch
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ganstudio.core.config import Config
-from ganstudio.core.models import dcgan, mlp
+from ganstudio.core.models import dcgan, mlp, resnet
 from ganstudio.core.models.user import LoadedModel, ModelCodeError
 
 Builder = Callable[[Config, tuple[int, ...]], tuple[nn.Module, nn.Module]]
@@ -27,7 +27,11 @@ Builder = Callable[[Config, tuple[int, ...]], tuple[nn.Module, nn.Module]]
 REGISTRY: dict[str, Builder] = {
     "mlp": mlp.build,
     "dcgan": dcgan.build,
+    "resnet": resnet.build,
 }
+# Built-in archs whose modules initialise themselves (resnet's residual branches start at zero);
+# the others start from the DCGAN paper's init on images.
+OWN_INIT = ("resnet",)
 
 
 def build(
@@ -47,7 +51,7 @@ def build(
             )
         return code.build(cfg, tuple(sample_shape))
     g, d = REGISTRY[cfg.model.arch](cfg, tuple(sample_shape))
-    if len(sample_shape) == 3:
+    if len(sample_shape) == 3 and cfg.model.arch not in OWN_INIT:
         g.apply(init_weights)
         d.apply(init_weights)
     # The 2D toys' small ReLU MLPs keep PyTorch's default (Kaiming-uniform) init: N(0, 0.02)
