@@ -8,14 +8,16 @@ import torch
 from torch import nn
 
 from ganstudio.core import latent, models
-from ganstudio.core.config import ARCHS, KEYS, Config, ConfigError, validate, with_values
+from ganstudio.core.config import ARCHS, KEYS, Config, ConfigError, presets, validate, with_values
 from ganstudio.core.config.arch import IMAGE_SIZES
 from ganstudio.core.config.keys import run_name
+from ganstudio.core.data import DataError, load_dataset
 from ganstudio.core.metrics.background import cpu_generator
 from ganstudio.core.models import resnet
 from ganstudio.core.run.events import Finished, Stats
 from ganstudio.core.train.trainer import Trainer
 from tests.core.conftest import assert_same, dataset_for, new_trainer, of_type, run_all
+from tests.core.fake_torchvision import accept_fake_cifar10, write_fake_cifar10
 
 # The digits upscaled: the smallest resnet and size that still has every layer kind.
 TINY = {"model.arch": "resnet", "data.image_size": 16, "model.width": 8, "model.latent_dim": 16}
@@ -134,3 +136,20 @@ def test_latent_explorer_and_metrics_rebuild_it(tiny_config):
     g.load_state_dict(t.G.state_dict())
     z = torch.randn(3, 16)
     assert torch.equal(g.eval()(z), t.G.eval()(z))
+
+
+def test_cifar10_r3gan_preset_trains_and_says_when_its_files_are_missing(tmp_path):
+    cfg = presets.get("cifar10-r3gan")
+    assert (cfg.data.dataset, cfg.model.arch, cfg.loss.kind) == ("cifar10", "resnet", "rpgan")
+    assert cfg.loss.r1 > 0 and cfg.loss.r2 > 0 and cfg.model.spectral_norm == "off"
+    with pytest.raises(DataError, match="cifar-10-python.tar.gz"):
+        load_dataset(with_values(cfg, {"data.root": str(tmp_path)}).data, download=False)
+    write_fake_cifar10(tmp_path, n=20)
+    quick = {"data.root": str(tmp_path), "model.width": 8, "train.batch_size": 4, "train.steps": 2}
+    quick.update({"train.threads": 1, "train.device": "cpu", "metrics.every": 0, "data.holdout": 0.0})
+    quick.update({"log.sample_every": 0, "log.checkpoint_every": 0})
+    small = validate(with_values(cfg, quick))
+    with accept_fake_cifar10(tmp_path):
+        dataset = load_dataset(small.data, download=False)
+    events = run_all(Trainer(small, dataset=dataset))
+    assert events[-1] == Finished(step=2, reason="completed")

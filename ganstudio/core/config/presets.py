@@ -124,6 +124,27 @@ _PRESETS: dict[str, tuple[str, dict]] = {
         "DCGAN on CIFAR-10 32x32 (needs the CIFAR-10 files in data.root, or a network).",
         {"data.dataset": "cifar10", "model.arch": "dcgan", "train.steps": 20000},
     ),
+    # R3GAN's recipe (Huang et al. 2024) at a GPU-sized width: the relativistic pairing loss kept
+    # well-behaved by R1 and R2 together (their gamma for CIFAR-10 at the start of its schedule),
+    # Adam without momentum, and a residual network with no normalisation (their model is 768 wide).
+    "cifar10-r3gan": (
+        "R3GAN's modern baseline on CIFAR-10 32x32: a residual G and D without normalisation, the "
+        "relativistic pairing loss with R1 and R2 (needs the CIFAR-10 files in data.root, or a "
+        "network; a GPU).",
+        {
+            "data.dataset": "cifar10",
+            "model.arch": "resnet",
+            "model.width": 256,
+            "loss.kind": "rpgan",
+            "loss.r1": 0.05,
+            "loss.r2": 0.05,
+            "optim.beta1": 0.0,
+            "optim.beta2": 0.9,
+            "train.batch_size": 128,
+            "train.ema": 0.999,
+            "train.steps": 50000,
+        },
+    ),
     # DiffAugment's setting: a few hundred images, where D alone memorises them within a few thousand
     # steps (the Overfitting tab's accuracies part) and G's samples then degrade. Every image D sees,
     # real or fake, is recoloured, shifted and cut out, so it cannot learn the training set by heart.
