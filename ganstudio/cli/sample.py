@@ -9,16 +9,45 @@ from pathlib import Path
 from ganstudio.cli.common import EXIT_BAD_INPUT, EXIT_OK, error
 
 
-def sample(args: argparse.Namespace) -> int:
-    import numpy as np
+def load_generator(checkpoint: str, model_file: str | None = None):
+    """(G in eval mode, the checkpoint's config): the EMA generator when the run kept one. Raises
+    CheckpointError or ModelCodeError, with a message for people. `ganstudio fid` samples it too."""
     import torch
 
     from ganstudio.core import models
     from ganstudio.core.checkpoint import io as checkpoints
     from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.config import is_2d, resolved_image_shape
-    from ganstudio.core.image import save_grid_png, to_grid
     from ganstudio.core.models import probe, provenance, user
+
+    ckpt = checkpoints.load(checkpoint)
+    if not ckpt.get("verified", True):
+        print(checkpoints.unverified_note(checkpoint), file=sys.stderr)
+    cfg = checkpoints.config_of(ckpt)
+    shape = (2,) if is_2d(cfg) else resolved_image_shape(cfg.data)
+    # Your own model: the file the checkpoint records (same hash), or the one --model-file names.
+    ref = provenance.for_checkpoint(ckpt, checkpoint, model_file)
+    code = user.load(ref) if ref is not None else None
+    g, d = models.build(cfg, shape, code)
+    if code is not None:
+        probe.check(g, d, ref.path, cfg.model.latent_dim, shape, torch.device("cpu"))
+    use_ema = bool(ckpt["models"].get("G_ema")) and cfg.train.ema > 0
+    try:
+        g.load_state_dict(ckpt["models"]["G_ema" if use_ema else "G"])
+    except RuntimeError as e:
+        detail = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise CheckpointError(f"{checkpoint} does not match its config: {detail[:600]}") from None
+    return g.eval(), cfg
+
+
+def sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from ganstudio.core.checkpoint.io import CheckpointError
+    from ganstudio.core.config import is_2d
+    from ganstudio.core.image import save_grid_png, to_grid
+    from ganstudio.core.models.user import ModelCodeError
 
     if args.n < 1:
         error(f"--n {args.n}: ask for at least 1 sample")
@@ -27,24 +56,8 @@ def sample(args: argparse.Namespace) -> int:
         error(f"--scale {args.scale}: use a whole number from 1 to 64")
         return EXIT_BAD_INPUT
     try:
-        ckpt = checkpoints.load(args.checkpoint)
-        if not ckpt.get("verified", True):
-            print(checkpoints.unverified_note(args.checkpoint), file=sys.stderr)
-        cfg = checkpoints.config_of(ckpt)
-        shape = (2,) if is_2d(cfg) else resolved_image_shape(cfg.data)
-        # Your own model: the file the checkpoint records (same hash), or the one --model-file names.
-        ref = provenance.for_checkpoint(ckpt, args.checkpoint, args.model_file)
-        code = user.load(ref) if ref is not None else None
-        g, d = models.build(cfg, shape, code)
-        if code is not None:
-            probe.check(g, d, ref.path, cfg.model.latent_dim, shape, torch.device("cpu"))
-        use_ema = bool(ckpt["models"].get("G_ema")) and cfg.train.ema > 0
-        try:
-            g.load_state_dict(ckpt["models"]["G_ema" if use_ema else "G"])
-        except RuntimeError as e:
-            detail = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
-            raise CheckpointError(f"{args.checkpoint} does not match its config: {detail[:600]}") from None
-    except (CheckpointError, user.ModelCodeError) as e:
+        g, cfg = load_generator(args.checkpoint, args.model_file)
+    except (CheckpointError, ModelCodeError) as e:
         error(str(e))
         return EXIT_BAD_INPUT
     gen = torch.Generator().manual_seed(args.seed)
