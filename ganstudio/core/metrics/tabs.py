@@ -49,7 +49,7 @@ TABS = (
         "score",
         bands=True,
     ),
-    PlotTab("FD", (("fd", "Fréchet distance (classifier features)"),), "FD", bands=True),
+    PlotTab("FD", (("fd", "FD (classifier)"),), "FD", bands=True),
     # D on training reals, reals it never trained on (data.holdout) and fakes: when the first two
     # part, D is memorising (the d_overfit alert); r_t is StyleGAN2-ADA's heuristic, and the
     # augmentation's chance p (data.augment) is what ADA's rule raises while r_t is above 0.6.
