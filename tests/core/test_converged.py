@@ -77,3 +77,27 @@ def test_the_first_converged_step_is_kept():
     assert not watch.observe(30, draw(modes, std)) and watch.step == 20  # checked no more
     images = FirstConverged("digits")  # not a toy: never converged, nothing computed
     assert not images.observe(1, draw(modes, std)) and images.step is None and images.last is None
+
+
+def test_the_loop_marks_the_first_converged_samples():
+    """core/train/loop.py: a "converged" marker at the first 2D samples that meet the rule, once."""
+    from types import SimpleNamespace
+
+    from ganstudio.core.config import Config, with_values
+    from ganstudio.core.run.events import Samples
+    from ganstudio.core.run.history import History
+    from ganstudio.core.train.loop import CONVERGED, converged_marker
+
+    modes, std = toy_modes("ring8")
+    trainer = SimpleNamespace(history=History(), cfg=with_values(Config(), {"data.dataset": "ring8"}))
+    assert (
+        list(converged_marker(trainer, Samples(step=50, points=draw(modes, 8 * std).astype(np.float32))))
+        == []
+    )
+    assert list(converged_marker(trainer, Samples(step=60, grid=np.zeros((8, 8, 1), np.uint8)))) == []
+    (marker,) = converged_marker(trainer, Samples(step=100, points=draw(modes, std).astype(np.float32)))
+    assert (marker.step, marker.kind) == (100, CONVERGED) and "8/8 modes" in marker.text
+    trainer.history.add_marker(marker)  # as the run's state does with every event
+    assert (
+        list(converged_marker(trainer, Samples(step=150, points=draw(modes, std).astype(np.float32)))) == []
+    )

@@ -15,9 +15,12 @@ fewer its shares are noisier (the lab draws 1,024).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
+
+from ganstudio.core.extent import toy_modes
 
 CLOSE_STDS = 5.0
 MIN_MODE_SHARE = 0.01
@@ -61,6 +64,18 @@ def convergence(points: np.ndarray, modes: np.ndarray, std: float) -> Convergenc
     return Convergence(per_mode, close_share, ok)
 
 
+@lru_cache(maxsize=8)
+def _modes_of(dataset: str) -> tuple[np.ndarray, float] | None:
+    return toy_modes(dataset)  # spiral's takes a few milliseconds: once per dataset
+
+
+def toy_convergence(dataset: str, points: np.ndarray) -> Convergence | None:
+    """The rule for `points` against the 2D toy `dataset`'s own modes and std; None for any other
+    dataset."""
+    found = _modes_of(dataset)
+    return None if found is None else convergence(points, *found)
+
+
 def converged(points: np.ndarray, modes: np.ndarray, std: float) -> bool:
     """Whether `points` meet the rule (see `convergence`)."""
     return convergence(points, modes, std).converged
@@ -72,10 +87,8 @@ class FirstConverged:
     thousand distances per samples event, and none once converged."""
 
     def __init__(self, dataset: str):
-        from ganstudio.core.extent import toy_modes
-
         self.dataset = dataset
-        self._modes = toy_modes(dataset)  # None: not a toy, never converged
+        self._modes = _modes_of(dataset)  # None: not a toy, never converged
         self.step: int | None = None
         self.last: Convergence | None = None
 

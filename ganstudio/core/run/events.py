@@ -319,7 +319,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class Marker:
-    """A dashed line on the plots: kind "hparams", "checkpoint", "nan" or an alert's kind. Older run
+    """A dashed line on the plots: kind "hparams", "checkpoint", "nan", "converged" (a 2D toy's
+    samples first met core.metrics.converged's rule: core/train/loop.py) or an alert's kind. Older run
     folders and checkpoints stored markers as they are ("marker" lines)."""
 
     step: int

@@ -15,8 +15,9 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 from ganstudio.core.config import ConfigError, with_values
+from ganstudio.core.metrics.converged import toy_convergence
 from ganstudio.core.run.control import PAUSE, REQUEST, RUN, STEP, STOP, Requests, Taken
-from ganstudio.core.run.events import Alert, Event, Failed, Finished, Paused, Resumed
+from ganstudio.core.run.events import Alert, Event, Failed, Finished, Marker, Paused, Resumed, Samples
 from ganstudio.core.run.state import COMPLETED
 from ganstudio.core.train import oom
 from ganstudio.core.train.schedule import Due, Schedule
@@ -24,6 +25,7 @@ from ganstudio.core.train.schedule import Due, Schedule
 if TYPE_CHECKING:
     from ganstudio.core.train.trainer import Trainer
 
+CONVERGED = "converged"  # the marker's kind
 TRAIN, WAIT, END = "train", "wait", "end"  # what a step asked for at train.steps comes to
 
 
@@ -124,13 +126,25 @@ def do_what_is_due(trainer: Trainer, requests: Requests, due: Due) -> Generator[
             if due.health:
                 yield from trainer.health.observe(stats)
     if due.samples:
-        yield trainer.samples()
+        samples = trainer.samples()
+        yield samples
+        yield from converged_marker(trainer, samples)
     if due.checkpoint and trainer.store is not None:  # rank 0's
         yield trainer.try_checkpoint(interval=True)
     if due.metrics:
         trainer.metrics.submit(trainer.step, trainer.cfg, trainer.sampling_generator)
     yield from trainer.metrics.events(trainer.health)
     return ""
+
+
+def converged_marker(trainer: Trainer, samples: Samples) -> Iterator[Marker]:
+    """A "converged" marker at the first samples of a 2D toy that meet core.metrics.converged's
+    rule (on the lab's points): one distance matrix per samples event until then, none after."""
+    if samples.points is None or any(m.kind == CONVERGED for m in trainer.history.markers):
+        return
+    found = toy_convergence(trainer.cfg.data.dataset, samples.points)
+    if found is not None and found.converged:
+        yield Marker(samples.step, CONVERGED, f"converged: {found.describe()}")
 
 
 def finish(trainer: Trainer, requests: Requests) -> Iterator[Event]:

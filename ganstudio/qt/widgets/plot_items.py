@@ -27,9 +27,10 @@ HOVER_PX = 4  # how close (in pixels) the mouse must be to a marker line or comp
 CHECKPOINT_SPACING_PX = 8  # checkpoint markers closer than this are thinned
 TICK_PX = 9  # routine autosaves are ticks this tall at the bottom of the plot, not full lines
 # "checkpoint" is a routine autosave (a tick); "save" one the user asked for (a full line).
-MARKER_COLORS = {"hparams": "#f59f00", "checkpoint": "#7b93ad", "save": "#52708f"}
+# "converged": a 2D toy's samples first met core.metrics.converged's rule (good news, not an alert).
+MARKER_COLORS = {"hparams": "#f59f00", "checkpoint": "#7b93ad", "save": "#52708f", "converged": "#2f9e44"}
 ALERT_COLOR = "#e03131"  # every other marker kind is an alert
-MARKER_ORDER = ("checkpoint", "save", "hparams")  # drawn first to last, alerts on top
+MARKER_ORDER = ("checkpoint", "save", "hparams", "converged")  # drawn first to last, alerts on top
 TICK_KINDS = (MARKER_ORDER.index("checkpoint"),)  # kind_index values drawn as ticks
 
 
