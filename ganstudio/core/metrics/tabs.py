@@ -49,7 +49,9 @@ TABS = (
         "score",
         bands=True,
     ),
-    PlotTab("FD", (("fd", "FD (classifier)"),), "FD", bands=True),
+    # Two Fréchet distances: in the classifier's (or projection's) features, and metrics.inception's
+    # FID in TF-Inception's, the number papers report.
+    PlotTab("FD", (("fd", "FD (classifier)"), ("fid_inception", "FID (Inception)")), "FD", bands=True),
     # D on training reals, reals it never trained on (data.holdout) and fakes: when the first two
     # part, D is memorising (the d_overfit alert); r_t is StyleGAN2-ADA's heuristic, and the
     # augmentation's chance p (data.augment) is what ADA's rule raises while r_t is above 0.6.
