@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ganstudio.core.extent import toy_modes
-from ganstudio.core.metrics.converged import SAMPLES, FirstConverged, converged, convergence
+from ganstudio.core.metrics.converged import SAMPLES, converged, convergence
 
 
 def draw(modes: np.ndarray, std: float, n: int = SAMPLES, seed: int = 0) -> np.ndarray:
@@ -67,16 +67,6 @@ def test_empty_and_non_finite_points():
     assert c.close == pytest.approx(0.5) and c.converged
     points[1] = np.inf
     assert not converged(points, modes, std)
-
-
-def test_the_first_converged_step_is_kept():
-    modes, std = toy_modes("spiral")
-    watch = FirstConverged("spiral")
-    assert not watch.observe(10, draw(modes, 8 * std)) and watch.step is None
-    assert watch.observe(20, draw(modes, std)) and watch.step == 20
-    assert not watch.observe(30, draw(modes, std)) and watch.step == 20  # checked no more
-    images = FirstConverged("digits")  # not a toy: never converged, nothing computed
-    assert not images.observe(1, draw(modes, std)) and images.step is None and images.last is None
 
 
 def test_the_loop_marks_the_first_converged_samples():

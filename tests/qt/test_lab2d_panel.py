@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QPushButton
 
 from ganstudio.core.config import Config, save, validate, with_values
 from ganstudio.core.extent import preview_points
-from ganstudio.core.run.events import Samples, Stats
+from ganstudio.core.metrics.converged import CONVERGED
+from ganstudio.core.run.events import Marker, Samples, Stats
 from ganstudio.core.train.lab import FIELD_RESOLUTION
 from ganstudio.core.train.trainer import Trainer
 from ganstudio.qt.panels.lab2d import (
@@ -344,32 +345,29 @@ def test_a_saved_layout_does_not_show_the_lab_for_image_data(make_window, settin
 
 
 def test_says_when_the_run_converged(qtbot):
-    """Driven through the run model: the first samples that meet the toy's convergence rule are
-    named with their step, and the training time once that step's stats have come; blurred or
-    partial samples before and after change nothing, and a new run starts over."""
+    """Driven through the run model: the run's "converged" marker (the training loop decides it,
+    core/train/loop.py; tests/core/test_converged.py tests the rule) is named with its step, and
+    the training time once that step's stats have come; a new run starts over, and a run read back
+    with the marker in its history says it at once."""
     model = RunModel()
     model.start_over(validate(with_values(Config(), {**TINY_RING8, "train.steps": 1000})))
     panel = Lab2DPanel(model)
     qtbot.addWidget(panel)
     label = panel.findChild(QLabel, "lab2d_converged")
     good = preview_points("ring8", count=1024).astype(np.float32)
-    blurred = (good * 1.2).astype(np.float32)  # every mode near some points, none within 5 std
-    missing = good[np.linalg.norm(good - [2.0, 0.0], axis=1) > 0.5]  # the mode at (2, 0) dropped
 
-    model.apply([Stats(50, 0.1, 1.0, {}), Samples(step=50, points=blurred)])
-    model.apply([Stats(100, 0.2, 2.0, {}), Samples(step=100, points=missing)])
-    assert panel.converged_step is None and label.text() == ""
-    model.apply([Samples(step=150, points=good)])  # before its step's stats
-    assert panel.converged_step == 150 and label.text() == "converged at step 150"
-    model.apply([Stats(150, 0.3, 3.3, {}), Samples(step=200, points=blurred)])
+    model.apply([Stats(50, 0.1, 1.0, {}), Samples(step=50, points=good)])
+    assert panel.converged_step is None and label.text() == ""  # the loop has not said so
+    model.apply([Samples(step=150, points=good), Marker(150, CONVERGED, "converged: 8/8 modes")])
+    assert panel.converged_step == 150 and label.text() == "converged at step 150"  # before its stats
+    model.apply([Stats(150, 0.3, 3.3, {}), Samples(step=200, points=good), Marker(200, CONVERGED, "again")])
     assert panel.converged_step == 150 and label.text() == "converged at step 150 (3.3 s)"
     assert "1%" in label.toolTip()
 
     model.start_over(validate(with_values(Config(), {**TINY_RING8, "data.dataset": "grid25"})))
     assert panel.converged_step is None and label.text() == ""
-    model.apply([Stats(10, 0.1, 0.5, {}), Samples(step=10, points=good)])  # ring8's points: not grid25's
-    assert panel.converged_step is None
-    model.apply(
-        [Stats(20, 0.2, 0.5, {}), Samples(step=20, points=preview_points("grid25").astype(np.float32))]
-    )
-    assert label.text() == "converged at step 20 (0.5 s)"
+    state = model.state
+    state.apply(Stats(20, 0.2, 0.5, {}))
+    state.apply(Marker(20, CONVERGED, "converged: 25/25 modes"))
+    model.start_over(state=state)  # a run read back (opened, followed): its marker is in its history
+    assert panel.converged_step == 20 and label.text() == "converged at step 20 (0.5 s)"

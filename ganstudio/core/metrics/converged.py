@@ -22,6 +22,8 @@ import numpy as np
 
 from ganstudio.core.extent import toy_modes
 
+CONVERGED = "converged"  # the kind of the marker a run gets when its samples first meet the rule
+
 CLOSE_STDS = 5.0
 MIN_MODE_SHARE = 0.01
 MIN_CLOSE_SHARE = 0.5
@@ -79,24 +81,3 @@ def toy_convergence(dataset: str, points: np.ndarray) -> Convergence | None:
 def converged(points: np.ndarray, modes: np.ndarray, std: float) -> bool:
     """Whether `points` meet the rule (see `convergence`)."""
     return convergence(points, modes, std).converged
-
-
-class FirstConverged:
-    """The first step at which a 2D toy's samples met the rule, watched over a run's samples (the
-    2D lab's). It checks each step's points until they converge, then nothing more: a few
-    thousand distances per samples event, and none once converged."""
-
-    def __init__(self, dataset: str):
-        self.dataset = dataset
-        self._modes = _modes_of(dataset)  # None: not a toy, never converged
-        self.step: int | None = None
-        self.last: Convergence | None = None
-
-    def observe(self, step: int, points: np.ndarray) -> bool:
-        """Check `points`, G's samples at `step`; True when they are the first to converge."""
-        if self.step is not None or self._modes is None:
-            return False
-        self.last = convergence(points, *self._modes)
-        if self.last.converged:
-            self.step = step
-        return self.last.converged

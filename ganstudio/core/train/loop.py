@@ -15,7 +15,7 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 from ganstudio.core.config import ConfigError, with_values
-from ganstudio.core.metrics.converged import toy_convergence
+from ganstudio.core.metrics.converged import CONVERGED, toy_convergence
 from ganstudio.core.run.control import PAUSE, REQUEST, RUN, STEP, STOP, Requests, Taken
 from ganstudio.core.run.events import Alert, Event, Failed, Finished, Marker, Paused, Resumed, Samples
 from ganstudio.core.run.state import COMPLETED
@@ -25,7 +25,6 @@ from ganstudio.core.train.schedule import Due, Schedule
 if TYPE_CHECKING:
     from ganstudio.core.train.trainer import Trainer
 
-CONVERGED = "converged"  # the marker's kind
 TRAIN, WAIT, END = "train", "wait", "end"  # what a step asked for at train.steps comes to
 
 

@@ -17,8 +17,8 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ganstudio.core.extent import Extent, data_extent
-from ganstudio.core.metrics.converged import CLOSE_STDS, MIN_CLOSE_SHARE, MIN_MODE_SHARE, FirstConverged
-from ganstudio.core.run.events import Samples
+from ganstudio.core.metrics.converged import CLOSE_STDS, CONVERGED, MIN_CLOSE_SHARE, MIN_MODE_SHARE
+from ganstudio.core.run.events import Marker, Samples
 from ganstudio.qt.widgets.plot_items import offer_working_exports
 
 REDRAW_INTERVAL_MS = 33  # ~30 Hz at most, never once per event
@@ -143,7 +143,7 @@ class Lab2DPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("lab2d_panel")
         self._model = model
-        self._convergence: FirstConverged | None = None  # of the run's dataset, made at its samples
+        self._converged_step: int | None = None  # the run's "converged" marker (core/train/loop.py)
         self._converged_timed = False
         if model is not None:
             model.changed.connect(self._on_model_changed)
@@ -271,25 +271,25 @@ class Lab2DPanel(QWidget):
 
     @property
     def converged_step(self) -> int | None:
-        """The step of the run's first samples that met the convergence rule, if any yet."""
-        return None if self._convergence is None else self._convergence.step
+        """The step of the run's first samples that met the convergence rule, if any yet: the
+        run's "converged" marker, which the training loop decides (one place, whoever follows)."""
+        return self._converged_step
 
     def _on_model_changed(self, changes) -> None:
         for ev in changes.events:
             if isinstance(ev, Samples):
-                self._watch_convergence(ev)
                 self.show_samples(ev)
-        if self.converged_step is not None and not self._converged_timed:
+            elif isinstance(ev, Marker) and ev.kind == CONVERGED and self._converged_step is None:
+                self._converged_step = ev.step
+        if self._converged_step is not None and not self._converged_timed:
             self._show_converged()  # its step's training time may come with a later batch
 
-    def _watch_convergence(self, ev: Samples) -> None:
-        config = self._model.state.config
-        if ev.points is None or config is None:
-            return
-        dataset = config.data.dataset
-        if self._convergence is None or self._convergence.dataset != dataset:
-            self._convergence = FirstConverged(dataset)
-        if self._convergence.observe(ev.step, ev.points):
+    def _find_converged(self) -> None:
+        """A run opened or read back: its marker, if it has one already."""
+        history = self._model.history if self._model is not None else None
+        found = [m.step for m in history.markers if m.kind == CONVERGED] if history is not None else []
+        self._converged_step = min(found) if found else None
+        if found:
             self._show_converged()
 
     def _show_converged(self) -> None:
@@ -350,8 +350,10 @@ class Lab2DPanel(QWidget):
         self.fake_item.clear()
         self.arrows_item.setData([], [])
         self._step.setText("no samples")
-        self._convergence = None
+        self._converged_step = None
+        self._converged_timed = False
         self._converged.clear()
+        self._find_converged()
         self._update_legend()
         self.reset_view()
 
