@@ -56,7 +56,19 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write samples from a checkpoint")
     s.add_argument("checkpoint", metavar="CKPT")
     s.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
-    s.add_argument("--out", metavar="FILE", help="output .png (images) or .npy (2D points)")
+    s.add_argument(
+        "--out",
+        metavar="FILE",
+        help="output: a .png grid (images), or a .npy file of the raw samples, (N, C, H, W) images in "
+        "[-1, 1] or (N, 2) points",
+    )
+    s.add_argument(
+        "--class",
+        dest="label",
+        type=int,
+        metavar="K",
+        help="a conditional model (model.conditional): every sample of class K (default: classes in turn)",
+    )
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     s.add_argument(
         "--scale",

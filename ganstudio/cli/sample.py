@@ -1,4 +1,5 @@
-"""The `sample` command: samples from a checkpoint, as a PNG grid (images) or a .npy file (points)."""
+"""The `sample` command: samples from a checkpoint, as a PNG grid (images) or a .npy file of the raw
+samples (images or points); `--class K` for a conditional model."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def load_generator(checkpoint: str, model_file: str | None = None):
     from ganstudio.core.checkpoint import io as checkpoints
     from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.config import is_2d, resolved_image_shape
-    from ganstudio.core.models import probe, provenance, user
+    from ganstudio.core.models import conditional, probe, provenance, user
 
     ckpt = checkpoints.load(checkpoint)
     if not ckpt.get("verified", True):
@@ -28,7 +29,7 @@ def load_generator(checkpoint: str, model_file: str | None = None):
     # Your own model: the file the checkpoint records (same hash), or the one --model-file names.
     ref = provenance.for_checkpoint(ckpt, checkpoint, model_file)
     code = user.load(ref) if ref is not None else None
-    g, d = models.build(cfg, shape, code)
+    g, d = models.build(cfg, shape, code, conditional.classes_in(ckpt["models"]["G"]))
     if code is not None:
         probe.check(g, d, ref.path, cfg.model.latent_dim, shape, torch.device("cpu"))
     use_ema = bool(ckpt["models"].get("G_ema")) and cfg.train.ema > 0
@@ -47,6 +48,7 @@ def sample(args: argparse.Namespace) -> int:
     from ganstudio.core.checkpoint.io import CheckpointError
     from ganstudio.core.config import is_2d
     from ganstudio.core.image import save_grid_png, to_grid
+    from ganstudio.core.models import conditional
     from ganstudio.core.models.user import ModelCodeError
 
     if args.n < 1:
@@ -60,18 +62,23 @@ def sample(args: argparse.Namespace) -> int:
     except (CheckpointError, ModelCodeError) as e:
         error(str(e))
         return EXIT_BAD_INPUT
+    labels, problem = _labels(args, getattr(g, "num_classes", None))
+    if problem:
+        error(problem)
+        return EXIT_BAD_INPUT
     gen = torch.Generator().manual_seed(args.seed)
+    z = torch.randn(args.n, cfg.model.latent_dim, generator=gen)
     with torch.no_grad():
-        out = g.eval()(torch.randn(args.n, cfg.model.latent_dim, generator=gen))
+        out = conditional.generate(g.eval(), z, labels)
     default = Path(args.checkpoint).with_suffix(".npy" if is_2d(cfg) else ".png").name
     target = Path(args.out or f"samples-{default}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if is_2d(cfg):
-            if target.suffix != ".npy":
-                error(f"--out {target}: 2D samples are written as points; use a .npy file name")
-                return EXIT_BAD_INPUT
+        if target.suffix.lower() == ".npy":  # the raw samples: (N, C, H, W) or (N, 2)
             np.save(target, out.numpy().astype(np.float32))
+        elif is_2d(cfg):
+            error(f"--out {target}: 2D samples are written as points; use a .npy file name")
+            return EXIT_BAD_INPUT
         else:
             nrow = max(1, int(round(args.n**0.5)))
             grid = to_grid(out, nrow=nrow)
@@ -83,3 +90,21 @@ def sample(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(target)
     return EXIT_OK
+
+
+def _labels(args: argparse.Namespace, num_classes: int | None):
+    """(the classes to sample, None for an unconditional model; a problem for people, or "")."""
+    import torch
+
+    if num_classes is None:
+        if args.label is not None:
+            return (
+                None,
+                f"--class {args.label}: {args.checkpoint} is not a conditional model (model.conditional)",
+            )
+        return None, ""
+    if args.label is None:
+        return torch.arange(args.n) % num_classes, ""
+    if not 0 <= args.label < num_classes:
+        return None, f"--class {args.label}: the model knows classes 0 to {num_classes - 1}"
+    return torch.full((args.n,), args.label, dtype=torch.int64), ""

@@ -127,6 +127,15 @@ class ModelConfig:
             choices=SPECTRAL_NORM,
         ),
     )
+    conditional: bool = field(
+        default=False,
+        metadata=_key(
+            "Class-conditional GAN on labelled images (digits, mnist, fashion-mnist, cifar10, or a "
+            "folder with one subfolder per class): G takes a class embedding, D uses projection "
+            "(Miyato & Koyama 2018). Built-in archs only (your own FUNCTION is not given the class "
+            "count); not for the 2D toys. Fixed when the models are built.",
+        ),
+    )
 
 
 @dataclass(frozen=True)

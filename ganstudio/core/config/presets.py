@@ -34,6 +34,10 @@ _PRESETS: dict[str, tuple[str, dict]] = {
         "DCGAN on the digits upscaled to 16x16.",
         {"model.arch": "dcgan", "data.image_size": 16, "model.latent_dim": 64, "model.width": 32},
     ),
+    "digits-conditional": (
+        "Class-conditional GAN on the digits: ask G for a digit (projection D); one grid row per class.",
+        {"model.conditional": True},
+    ),
     # Converged (core.metrics.converged: every mode holds 1% of the samples within 5 std, half of
     # them that close to a centre) in seconds, on one CPU thread. WGAN-GP's 1-Lipschitz critic
     # pulls gently near the modes, so G's points jitter with each Adam step: the EMA of G (what

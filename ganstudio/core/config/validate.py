@@ -10,6 +10,7 @@ from typing import Any
 
 from ganstudio.core.config.arch import IMAGE_SIZES, arch_problem
 from ganstudio.core.config.augment import augment_problem, ops_of
+from ganstudio.core.config.conditional import conditional_problems
 from ganstudio.core.config.keys import (
     DATASETS_2D,
     INT_MAX,
@@ -127,6 +128,7 @@ def _cross_checks(cfg: Config) -> list[str]:
                     f"{cfg.data.dataset} would be {size}x{size}: set data.image_size to one of them"
                 )
     problems += _augment_checks(cfg)
+    problems += conditional_problems(cfg)
     if cfg.data.dataset == "folder" and not cfg.data.root.strip():
         problems.append("data.root is empty; for data.dataset = 'folder' it must be your image folder")
     return problems

@@ -21,9 +21,9 @@ class Dataset:
     """One preprocessed tensor in memory; the trainer draws batches from it by index.
 
     x: float32 on the CPU. Images: (N, C, H, W) in [-1, 1], C 1 or 3, square. 2D toys: (N, 2), finite.
-    labels: int64 (N,) class labels in [0, num_classes) for digits, mnist, fashion-mnist and cifar10,
-        else None.
-    num_classes: 10 for the labelled sets, else None.
+    labels: int64 (N,) class labels in [0, num_classes) for digits, mnist, fashion-mnist, cifar10 and
+        a folder of class subfolders, else None.
+    num_classes: 10 for the labelled sets, a class folder's subfolder count, else None.
     modes, mode_std: for the 2D toys, the (M, 2) centres of the Gaussian modes and their std.
     warnings: readable notes about what loading had to skip.
     name: what the data is, for messages ("MNIST in /data"); "the dataset" when not given.

@@ -2,7 +2,8 @@
 
 Each image is decoded with Pillow, made L or RGB, scaled so its shorter side is the target size and
 centre-cropped to a square. Files that cannot be decoded are skipped and reported in a warning,
-so one stray text file or truncated download does not stop a run over thousands of images.
+so one stray text file or truncated download does not stop a run over thousands of images. A folder
+whose images all lie in subfolders (two or more) is labelled, one class per subfolder.
 """
 
 from __future__ import annotations
@@ -59,7 +60,24 @@ def load_folder(root: str, channels: int, size: int) -> Dataset:
         warnings = (f"skipped {len(failed)} unreadable {files_word} in {folder} (first: {first})",)
     raw = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     x = to_training_images(raw, max_value=255.0, channels=channels, size=size)
-    return Dataset(x=x, warnings=warnings, name=f"the image folder {folder}")
+    read = [p for p, r in zip(files, results, strict=True) if isinstance(r, np.ndarray)]
+    labels, classes = class_labels(folder, read)
+    return Dataset(
+        x=x, labels=labels, num_classes=classes, warnings=warnings, name=f"the image folder {folder}"
+    )
+
+
+def class_labels(folder: Path, files: list[Path]) -> tuple[torch.Tensor | None, int | None]:
+    """One class per subfolder of `folder` (sorted by name, as torchvision's ImageFolder) when
+    every image lies in one and there are at least two; else (None, None): an unlabelled folder."""
+    tops = [p.relative_to(folder).parts for p in files]
+    if any(len(parts) < 2 for parts in tops):
+        return None, None
+    names = sorted({parts[0] for parts in tops})
+    if len(names) < 2:
+        return None, None
+    index = {name: i for i, name in enumerate(names)}
+    return torch.tensor([index[parts[0]] for parts in tops], dtype=torch.int64), len(names)
 
 
 def _read(path: Path, mode: str, size: int) -> np.ndarray | str:

@@ -46,14 +46,16 @@ class Result:
     seconds: float = 0.0
 
 
-def cpu_generator(cfg: Config, sample_shape: tuple[int, ...], code: Any = None) -> nn.Module:
+def cpu_generator(
+    cfg: Config, sample_shape: tuple[int, ...], code: Any = None, num_classes: int | None = None
+) -> nn.Module:
     """An uninitialised CPU generator of the run's architecture, to load a state_dict into; `code`:
     your own model's loaded file (core.models.user.LoadedModel), for model.arch = FILE.py:FUNCTION.
 
     Built on the meta device: building normally would draw initial weights from torch's global
     generator, whose state a checkpoint records (exact resume must not see metrics)."""
     with torch.device("meta"):
-        g, _ = models.build(cfg, sample_shape, code)
+        g, _ = models.build(cfg, sample_shape, code, num_classes)
     return g.to_empty(device="cpu").requires_grad_(False)
 
 

@@ -33,6 +33,7 @@ from ganstudio.core.config import Config
 from ganstudio.core.data import Dataset
 from ganstudio.core.metrics import classifier as clf
 from ganstudio.core.metrics.registry import Context, Metric, applicable
+from ganstudio.core.models import conditional
 
 BOOTSTRAP = 20
 EVAL_SEED = 20240601
@@ -58,7 +59,10 @@ class Evaluator:
         self.device = torch.device(device)
         self.cache_dir = cache_dir
         self.bootstrap = bootstrap
-        self.metrics: list[Metric] = applicable(dataset)
+        # The asked class's share needs a conditional run's labels.
+        self.metrics: list[Metric] = [
+            m for m in applicable(dataset) if m.name != "asked_class" or cfg.model.conditional
+        ]
         if not cfg.metrics.inception:  # slow, and needs the fid extra: only when asked for
             self.metrics = [m for m in self.metrics if m.name != "fid_inception"]
         self._inception_reference = None
@@ -100,20 +104,29 @@ class Evaluator:
     def evaluate(
         self, generator: nn.Module, noise: torch.Tensor, should_stop: Callable[[], bool] | None = None
     ) -> dict[str, float]:
-        """Metrics of `generator`'s output for `noise` (generator in eval mode, as for samples)."""
+        """Metrics of `generator`'s output for `noise` (generator in eval mode, as for samples); a
+        conditional generator is asked for every class in turn (`conditional.balanced`)."""
+        asked = (
+            conditional.balanced(len(noise), self.data.num_classes) if self.cfg.model.conditional else None
+        )
         was_training = generator.training
         generator.eval()
         try:
-            fake = torch.cat([generator(z.to(self.device)).float().cpu() for z in noise.split(1024)])
+            y = asked.to(self.device) if asked is not None else None
+            fake = conditional.generate(generator, noise.to(self.device), y).float().cpu()
         finally:
             generator.train(was_training)
-        return self.evaluate_samples(fake, should_stop=should_stop)
+        return self.evaluate_samples(fake, should_stop=should_stop, asked=asked)
 
     @torch.no_grad()
     def evaluate_samples(
-        self, fake: torch.Tensor, should_stop: Callable[[], bool] | None = None
+        self,
+        fake: torch.Tensor,
+        should_stop: Callable[[], bool] | None = None,
+        asked: torch.Tensor | None = None,
     ) -> dict[str, float]:
-        """Metrics of generated samples given directly: (n, 2) points or (n, C, H, W) images."""
+        """Metrics of generated samples given directly: (n, 2) points or (n, C, H, W) images;
+        `asked`: the (n,) classes a conditional generator was asked for (class_match)."""
         fake = fake.detach().float().cpu()
         n = fake.shape[0]
         if n < 10:
@@ -123,7 +136,9 @@ class Evaluator:
             raise ValueError(f"{bad} of {n} generated samples hold NaN or infinite values")
         self.prepare(should_stop)
         real, real_features, cache = self._reference_for(n)
-        ctx = Context(dataset=self.data, fake=fake, real=real, real_features=real_features, cache=cache)
+        ctx = Context(
+            dataset=self.data, fake=fake, real=real, real_features=real_features, cache=cache, asked=asked
+        )
         if not self.data.is_2d:
             ctx.fake_features, ctx.fake_logits = self.features(fake)
         if any(m.name == "fid_inception" for m in self.metrics):

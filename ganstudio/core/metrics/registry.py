@@ -40,6 +40,7 @@ class Context:
     real_features: torch.Tensor | None = None
     fake_logits: torch.Tensor | None = None
     cache: dict = field(default_factory=dict)
+    asked: torch.Tensor | None = None  # model.conditional: the class each fake was generated for
     # metrics.inception: the training set's Inception Gaussian and the fakes' Inception features
     inception_reference: FrechetReference | None = None
     fake_inception: torch.Tensor | None = None
@@ -90,6 +91,19 @@ def _classes(ctx: Context) -> ValuesOf:
         out = class_coverage(torch.bincount(predicted, weights=weights, minlength=k), total)
         out["recognised"] = float(weights.sum()) / max(total, 1e-12)
         return out
+
+    return values
+
+
+def _asked_class(ctx: Context) -> ValuesOf:
+    if ctx.asked is None:  # samples given without the classes they were asked for
+        return lambda counts: {}
+    hit = (ctx.fake_logits.argmax(dim=1) == ctx.asked).double()
+
+    def values(counts: torch.Tensor | None) -> dict[str, float]:
+        if counts is None:
+            return {"class_match": float(hit.mean())}
+        return {"class_match": float((hit * counts.double()).sum() / counts.sum().clamp(min=1e-12))}
 
     return values
 
@@ -164,6 +178,13 @@ METRICS: tuple[Metric, ...] = (
         "Labelled images: classes the classifier sees in the samples, and KL(histogram || uniform).",
         _labelled,
         _classes,
+    ),
+    Metric(
+        "asked_class",
+        ("class_match",),
+        "model.conditional: the share of samples the classifier puts in the class they were asked for.",
+        _labelled,
+        _asked_class,
     ),
     Metric(
         "fd",

@@ -37,7 +37,8 @@ class QualityMetrics:
         if self._worker is None:
             shape = self.data.shape
             self._worker = BackgroundEvaluator(
-                Evaluator(cfg, self.data, "cpu"), lambda: cpu_generator(cfg, shape, self.model_code)
+                Evaluator(cfg, self.data, "cpu"),
+                lambda: cpu_generator(cfg, shape, self.model_code, self.data.num_classes),
             )
         n = cfg.metrics.samples
         if self._noise is None or self._noise.shape[0] != n:

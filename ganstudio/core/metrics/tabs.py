@@ -45,6 +45,7 @@ TABS = (
             ("density", "density"),
             ("coverage", "coverage"),
             ("high_quality", "high-quality share"),
+            ("class_match", "asked class share"),
         ),
         "score",
         bands=True,

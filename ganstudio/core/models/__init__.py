@@ -10,6 +10,7 @@ mlp.py, dcgan.py  the built-in families, and resnet.py, a modern residual one (a
 user.py           your own model's file: found, hashed, imported (ModelRef, LoadedModel, ModelCodeError)
 provenance.py     which file a checkpoint or run would import, and whether its hash matches
 probe.py          the built models checked once on a tiny batch
+conditional.py    model.conditional: G takes a class embedding, D projects it (Miyato & Koyama)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ganstudio.core.config import Config
-from ganstudio.core.models import dcgan, mlp, resnet
+from ganstudio.core.models import conditional, dcgan, mlp, resnet
 from ganstudio.core.models.user import LoadedModel, ModelCodeError
 
 Builder = Callable[[Config, tuple[int, ...]], tuple[nn.Module, nn.Module]]
@@ -35,13 +36,18 @@ OWN_INIT = ("resnet",)
 
 
 def build(
-    cfg: Config, sample_shape: tuple[int, ...], code: LoadedModel | None = None
+    cfg: Config,
+    sample_shape: tuple[int, ...],
+    code: LoadedModel | None = None,
+    num_classes: int | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) for the config's arch and one sample's shape ((C, H, W) or (2,)).
 
     Generators map (B, latent_dim) noise to (B, *sample_shape) in [-1, 1] (images) or R^2 (points);
     discriminators map samples to (B,) logits/scores. For your own arch, `code` is its loaded file
     (user.load): nothing here imports one; its modules keep the initialisation its code gives them.
+    With model.conditional, `num_classes` is the data's class count and G and D also take the
+    (B,) int64 labels: G(z, y), D(x, y) (conditional.py).
     """
     if cfg.model.arch not in REGISTRY:
         if code is None:
@@ -50,7 +56,10 @@ def build(
                 "load it first (ganstudio.core.models.user.load)"
             )
         return code.build(cfg, tuple(sample_shape))
-    g, d = REGISTRY[cfg.model.arch](cfg, tuple(sample_shape))
+    if cfg.model.conditional:
+        g, d = conditional.build(REGISTRY[cfg.model.arch], cfg, tuple(sample_shape), num_classes)
+    else:
+        g, d = REGISTRY[cfg.model.arch](cfg, tuple(sample_shape))
     if len(sample_shape) == 3 and cfg.model.arch not in OWN_INIT:
         g.apply(init_weights)
         d.apply(init_weights)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ganstudio.core.config import LossConfig
+from ganstudio.core.models import conditional
 from ganstudio.core.train import losses
 
 
@@ -68,7 +69,10 @@ def d_penalty(
         shape = (bs,) + (1,) * (real.dim() - 1)
         eps = torch.rand(shape, device=real.device, dtype=real.dtype, generator=trainer.noise_gen)
         gp = losses.gradient_penalty(
-            trainer.D, real.detach(), fake.detach().to(real.dtype), eps=eps[trainer._part]
+            conditional.bind(trainer.D, getattr(trainer, "labels", None)),  # model.conditional: D(x, y)
+            real.detach(),
+            fake.detach().to(real.dtype),
+            eps=eps[trainer._part],
         )
         terms.append(cfg.gp_weight * gp)
     if weights.r1 > 0:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
+
 from ganstudio.core.image import to_grid
+from ganstudio.core.models import conditional
 from ganstudio.core.run.events import Samples
 from ganstudio.core.train import lab
 
@@ -40,7 +43,25 @@ def samples_of(t: Trainer) -> Samples:
     augmented = t.augment.preview(t.x[: len(t.fixed_noise)].float())
     return Samples(
         step=t.step,
-        grid=to_grid(t.generate(t.fixed_noise)),
+        grid=_class_grid(t) if t.y is not None else to_grid(t.generate(t.fixed_noise)),
         generator=generator,
         augmented=to_grid(augmented.cpu()) if augmented is not None else None,
     )
+
+
+CLASS_COLUMNS = 8  # model.conditional: the grid's columns, the first fixed noise vectors
+
+
+@torch.no_grad()
+def _class_grid(t: Trainer):
+    """One row per class, the same CLASS_COLUMNS noise vectors in each (a conditional run's grid)."""
+    g = t.sampling_generator
+    z, y = conditional.per_class(t.fixed_noise[:CLASS_COLUMNS], t.data.num_classes)
+    was_training = g.training
+    g.eval()
+    try:
+        with t.autocast:
+            out = conditional.generate(g, z.to(t.device), y.to(t.device)).float().cpu()
+    finally:
+        g.train(was_training)
+    return to_grid(out, nrow=CLASS_COLUMNS)

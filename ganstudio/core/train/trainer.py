@@ -40,7 +40,7 @@ from ganstudio.core.config import (
 from ganstudio.core.data import Dataset, load_dataset
 from ganstudio.core.extent import Extent
 from ganstudio.core.metrics.schedule import QualityMetrics
-from ganstudio.core.models import probe, user
+from ganstudio.core.models import conditional, probe, user
 from ganstudio.core.run.control import Control
 from ganstudio.core.run.events import (
     CheckpointSaved,
@@ -133,7 +133,7 @@ class Trainer:
         self._set_holdout(holdout_split(self.data, cfg))
         # Your own model's file, imported (None for a built-in arch); its checkpoints record it.
         self.model_code = user.code_for(cfg.model.arch, model)
-        G, D = models.build(cfg, self.data.shape, self.model_code)
+        G, D = models.build(cfg, self.data.shape, self.model_code, self.data.num_classes)
         if self.model_code is not None:  # its contract checked once, on a probe batch
             G.to(self.device), D.to(self.device)
             probe.check(
@@ -230,6 +230,7 @@ class Trainer:
         else:
             self.x = resident(self.data.x, self.device)
             self.x_holdout = None
+        self.y, self.y_holdout = conditional.split_labels(self.data, held, self.device, self.cfg)
 
     @property
     def history(self) -> History:
@@ -308,18 +309,20 @@ class Trainer:
         self.D.train()
         weights = penalties.due(cfg.loss, self.step)  # R1/R2 this step (lazy: loss.r_every)
         for _ in range(cfg.optim.d_steps):
-            real = self.augment(self.x[self.sampler.next()[self._part]].to(self.device, non_blocking=True))
+            rows = self.sampler.next()[self._part]
+            G, D = conditional.bound(self, rows)  # model.conditional: the fakes take the reals' labels
+            real = self.augment(self.x[rows].to(self.device, non_blocking=True))
             if reuse:
                 with self.autocast:
-                    fake_for_g = self.augment(self.G(self._noise(bs)))
+                    fake_for_g = self.augment(G(self._noise(bs)))
                 fake = fake_for_g.detach()
             else:
                 with torch.no_grad(), self.autocast:
-                    fake = self.augment(self.G(self._noise(bs)))
+                    fake = self.augment(G(self._noise(bs)))
             penalties.mark_inputs(real, fake, weights)
             with self.autocast:
-                d_real = self.D(real)
-                d_fake = self.D(fake)
+                d_real = D(real)
+                d_fake = D(fake)
                 loss_d = self.loss.d_loss(d_real.float(), d_fake.float())
                 penalty = penalties.d_penalty(self, weights, real, fake, d_real, d_fake)
                 if penalty is not None:
@@ -334,8 +337,8 @@ class Trainer:
 
         self.D.requires_grad_(False)  # G's backward needs no D parameter gradients
         with self.autocast:
-            g_scores = self.D(fake_for_g if reuse else self.augment(self.G(self._noise(bs))))
-            loss_g = penalties.g_loss(self.loss, g_scores.float(), self.D, real)  # rpgan: paired
+            g_scores = D(fake_for_g if reuse else self.augment(G(self._noise(bs))))
+            loss_g = penalties.g_loss(self.loss, g_scores.float(), D, real)  # rpgan: paired
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.collective.average_gradients(self.G, last=True)  # the step's requests ride on it
@@ -374,10 +377,10 @@ class Trainer:
         self.D.eval()
         try:
             with self.autocast:
-                held = self.D(self.x_holdout[idx[self._part]]).float()
+                held = conditional.holdout_d(self, idx[self._part])(self.x_holdout[idx[self._part]])
         finally:
             self.D.train(was)
-        real, fake = d_real.detach().float(), d_fake.detach().float()
+        held, real, fake = held.float(), d_real.detach().float(), d_fake.detach().float()
         out, edge = self.loss.d_output, self.loss.decision
         return torch.stack(
             [
