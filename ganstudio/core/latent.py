@@ -33,7 +33,7 @@ from ganstudio.core.checkpoint import io as checkpoints
 from ganstudio.core.config import Config, is_2d, resolved_image_shape
 from ganstudio.core.data import Dataset
 from ganstudio.core.metrics.background import cpu_generator
-from ganstudio.core.models import provenance, user
+from ganstudio.core.models import conditional, provenance, user
 
 MODES = ("slerp", "linear")
 MIN_FRAMES, MAX_FRAMES = 8, 64
@@ -310,6 +310,10 @@ class Explorer:
         self.shape = tuple(weights.shape)
         self.is_2d = len(self.shape) == 1
         self.latent_dim = cfg.model.latent_dim
+        # model.conditional: the class count (from G's weights) and the class everything is drawn
+        # for; the explorer's thread sets `label` before each request (same z, another class).
+        self.num_classes = conditional.classes_in(weights.g)
+        self.label = 0
         self.G = self._build(weights.g, "G")
         self.G_ema = self._build(weights.g_ema, "G_ema") if weights.g_ema is not None else None
         self.fixed_noise = torch.from_numpy(np.array(weights.fixed_noise, dtype=np.float32, copy=True))
@@ -320,7 +324,7 @@ class Explorer:
             )
 
     def _build(self, state: dict[str, np.ndarray], name: str) -> nn.Module:
-        g = cpu_generator(self.config, self.shape, self._model_code())
+        g = cpu_generator(self.config, self.shape, self._model_code(), self.num_classes)
         try:
             g.load_state_dict({k: torch.from_numpy(np.array(v, copy=True)) for k, v in state.items()})
         except RuntimeError as e:
@@ -406,7 +410,8 @@ class Explorer:
         """(n, *shape) samples of latents z (n, d) on the CPU, in eval mode."""
         g = generator if generator is not None else self.sampling
         z = z.reshape(-1, self.latent_dim).float()
-        return torch.cat([g(chunk) for chunk in z.split(CHUNK)]).float()
+        y = None if self.num_classes is None else torch.full((len(z),), self.label, dtype=torch.int64)
+        return conditional.generate(g, z, y, CHUNK).float()
 
     def grid(self, psi: float = 1.0, offset: torch.Tensor | None = None) -> np.ndarray:
         """The fixed-noise batch as the explorer shows it: an HxWxC uint8 grid laid out as the

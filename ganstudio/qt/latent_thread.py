@@ -71,9 +71,11 @@ class _Jobs:
             "latent_dim": ex.latent_dim,
             "n": int(ex.fixed_noise.shape[0]),
             "arch": ex.config.model.arch,
+            "num_classes": ex.num_classes,
         }
 
     def _offset(self, a: dict):
+        self.explorer.label = a.get("label", 0)  # every request but "source" asks for an offset
         return self.explorer.offset(a["walk"], a["picks"])
 
     def grid(self, a: dict) -> dict:

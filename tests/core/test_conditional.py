@@ -149,3 +149,23 @@ def test_classes_are_read_from_the_weights(tiny_config, make_trainer):
     t = make_trainer(tiny_config("digits", COND))
     assert conditional.classes_in(t.G.state_dict()) == 10
     assert conditional.classes_in(make_trainer(tiny_config("digits")).G.state_dict()) is None
+
+
+def test_the_latent_explorer_draws_the_picked_class(tiny_config, make_trainer, tmp_path):
+    from ganstudio.core import latent
+
+    t = make_trainer(tiny_config("digits", COND))
+    t.train_step()
+    path = tmp_path / "c.pt"
+    t.save_checkpoint(path)
+    for weights in (latent.weights_of(t), latent.weights_from_checkpoint(path)):
+        ex = latent.Explorer(weights)
+        assert ex.num_classes == 10 and ex.label == 0
+        z = ex.fixed_noise[:4]
+        zeros = ex.generate(z)
+        ex.label = 3  # same z, another class
+        assert not torch.equal(zeros, ex.generate(z)) and ex.grid().shape == (73, 73, 1)
+        with torch.no_grad():
+            expected = ex.sampling(z, torch.full((4,), 3))
+        assert torch.equal(ex.generate(z), expected)
+    assert latent.Explorer(latent.weights_of(make_trainer(tiny_config("digits")))).num_classes is None

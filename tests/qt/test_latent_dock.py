@@ -487,3 +487,25 @@ def test_the_thread_forgets_the_last_runs_generator_and_its_waiting_requests(qtb
         assert [(r.kind, r.generation) for r in replies[2:]] == [("source", 3)]
     finally:
         thread.close()
+
+
+def test_a_conditional_checkpoint_gets_a_class_picker(qtbot, make_window, tmp_path):
+    from PySide6.QtWidgets import QSpinBox
+
+    from ganstudio.core.train.trainer import Trainer
+
+    cfg = tiny_config(tmp_path / "runs", model__conditional=True, optim__lr_g=0.05)
+    t = Trainer(cfg)
+    for _ in range(3):
+        t.train_step()
+    path = tmp_path / "conditional.pt"
+    t.save_checkpoint(path)
+    window = make_window()
+    panel = open_dock(window)
+    window.open_checkpoint(path)
+    qtbot.waitUntil(lambda: panel.grid_step == 3, timeout=WAIT_MS)
+    spin = panel.findChild(QSpinBox, "latent_class_value")
+    assert panel.info["num_classes"] == 10 and spin.isVisible() and spin.maximum() == 9
+    zeros = panel.grid_array().copy()
+    wait_drawn(qtbot, panel, "grid", lambda: spin.setValue(7))  # same z, another class
+    assert not np.array_equal(panel.grid_array(), zeros)

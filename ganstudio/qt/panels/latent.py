@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from ganstudio.core.run.events import CheckpointSaved, Samples
 from ganstudio.qt.latent_thread import ORDER, ExplorerThread, Reply
 from ganstudio.qt.run_handle import NO_SOURCE
-from ganstudio.qt.widgets.latent_views import CompareTab, ExploreTab, NearestTab, compact
+from ganstudio.qt.widgets.latent_views import ClassPicker, CompareTab, ExploreTab, NearestTab, compact
 
 PSI_TICKS = 100  # truncation slider ticks per unit of psi
 WALK_RANGE, WALK_TICKS = 3.0, 100  # walk sliders: -3..3 (prior standard deviations), 0.01 steps
@@ -92,6 +92,7 @@ class LatentPanel(QWidget):
         controls.addWidget(QLabel("Truncation ψ"), 0, 0)
         controls.addWidget(self._psi, 0, 1)
         controls.addWidget(self._psi_label, 0, 2)
+        self._class = ClassPicker(controls, row=1)  # a conditional G's class: same z, another class
 
         walk = QGroupBox("Walk", objectName="latent_walk")
         walk_layout = QGridLayout(walk)
@@ -163,6 +164,7 @@ class LatentPanel(QWidget):
         layout.addWidget(self._status)
 
         self._psi.valueChanged.connect(self._on_psi_value_changed)
+        self._class.changed.connect(lambda _k: self._update(set(ALL_VIEWS)))
         for s in self._walk.values():
             s.valueChanged.connect(self._on_walk_value_changed)
         self._new_direction.clicked.connect(self._on_new_direction_clicked)
@@ -319,7 +321,8 @@ class LatentPanel(QWidget):
         return spec
 
     def _common(self) -> dict:
-        return {"psi": self._psi_value(), "walk": self._walk_spec(), "picks": list(self._picks)}
+        walk, label = self._walk_spec(), self._class.value()
+        return {"psi": self._psi_value(), "walk": walk, "picks": list(self._picks), "label": label}
 
     def _update(self, kinds: set[str]) -> None:
         """Something the `kinds` views show changed: compute the visible ones now, the rest when
@@ -378,6 +381,7 @@ class LatentPanel(QWidget):
         if self._info is not None and self._info["is_2d"] != info["is_2d"]:
             self._clear_views()  # 2D and image results never share a view
         self._info = info
+        self._class.set_classes(info.get("num_classes"))
         ema = " · drawn with its EMA" if info["has_ema"] else ""
         self._source_label.setText(f"{info['source']} · step {info['step']}{ema}")
         self._dirty |= ALL_VIEWS

@@ -409,3 +409,32 @@ class NearestTab(QWidget):
         for key, (label, view) in self.views.items():
             label.setText(NEAREST_TITLES[key])
             view.set_image(None)
+
+
+class ClassPicker(QWidget):
+    """model.conditional: the class the explorer draws every latent for (same z, another class),
+    placed across `row` of the panel's `grid` of controls. Hidden for an unconditional generator;
+    `changed` carries the class."""
+
+    changed = Signal(int)
+
+    def __init__(self, grid: QGridLayout, row: int):
+        super().__init__(objectName="latent_class")
+        grid.addWidget(self, row, 0, 1, grid.columnCount())
+        self.spin = QSpinBox(objectName="latent_class_value")
+        self.spin.setToolTip("The class G is asked for: every view keeps its latents and changes class")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("Class"))
+        layout.addWidget(self.spin, 1)
+        self.spin.valueChanged.connect(self.changed)
+        self.setVisible(False)
+
+    def set_classes(self, num_classes: int | None) -> None:
+        """The loaded generator's class count (None: unconditional, and the picker hides)."""
+        self.setVisible(bool(num_classes))
+        if num_classes:
+            self.spin.setRange(0, num_classes - 1)
+
+    def value(self) -> int:
+        return self.spin.value()
