@@ -39,6 +39,10 @@ class PresetChooser(QComboBox):
             self.addItem(name, name)
             self.setItemData(self.count() - 1, presets.describe(name), Qt.ItemDataRole.ToolTipRole)
         self.setToolTip(PRESET_TIP)
+        # As wide as the dock gives (the text elides), never holding a narrow dock wide because a
+        # preset's name is long.
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(8)
         self.activated.connect(self._on_activated)
         self.name: str | None = None  # the preset last loaded, shown until edited away
 

@@ -4,9 +4,13 @@ core/train/augment.py applies them): the DiffAugment ops by name, and a fixed ch
 from __future__ import annotations
 
 import math
+import reprlib
 
 OPS = ("color", "translation", "cutout")
 AUTO = "auto"
+_short = reprlib.Repr()
+_short.maxstring = 60
+show = _short.repr  # a value named in a message, cut to a readable length
 
 
 def ops_of(text: str) -> tuple[str, ...]:
@@ -27,11 +31,14 @@ def augment_problem(key: str, value: str) -> str | None:
         parts = [part.strip() for part in value.split(",")]
         if value.strip() == "off":
             return None
-        bad = [part for part in parts if part not in OPS]
+        bad = list(dict.fromkeys(part for part in parts if part not in OPS))  # each once, in order
         if bad or not parts:
+            named = ", ".join(show(b) for b in bad[:3]) + (
+                f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            )
             return (
-                f"data.augment = {value!r}: {', '.join(repr(b) for b in bad) or 'nothing'} is not an "
-                f"augmentation; use 'off', or any of {', '.join(OPS)} joined by commas "
+                f"data.augment = {show(value)}: {named or 'nothing'} "
+                f"{'are not augmentations' if len(bad) > 1 else 'is not an augmentation'}; use 'off', or any of {', '.join(OPS)} joined by commas "
                 "(e.g. 'color,translation,cutout')"
             )
         return None
@@ -42,7 +49,7 @@ def augment_problem(key: str, value: str) -> str | None:
             p = math.nan
         if not 0.0 <= p <= 1.0:
             return (
-                f"data.augment_p = {value!r} is neither 'auto' nor a number from 0 to 1; use e.g. "
+                f"data.augment_p = {show(value)} is neither 'auto' nor a number from 0 to 1; use e.g. "
                 "'0.5', '1' (always, as DiffAugment) or 'auto' (adaptive, as StyleGAN2-ADA)"
             )
     return None
