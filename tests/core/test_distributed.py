@@ -41,6 +41,8 @@ CONFIGS = {
         *("--set", "loss.kind=rpgan", "--set", "loss.r1=1", "--set", "loss.r2=0.5"),
         *("--set", "loss.r_every=2", "--set", "model.spectral_norm=d"),
     ],
+    # Class-conditional: each rank's rows of the batch carry their own labels to G and D.
+    "conditional": ["--set", "model.conditional=true"],
 }
 # The relative floor of the weight-by-weight comparison. WGAN-GP's critic learns from a difference
 # of two expectations, E[D(fake)] - E[D(real)], whose terms cancel element by element; where they
@@ -48,13 +50,13 @@ CONFIGS = {
 # Adam's normalised step passes it on: those tensors differ by ~3e-5 relative after 5 steps, while 1
 # against 2 threads happens not to touch them. What D and G compute (their outputs, checked with the
 # plain rule below) still agrees as closely as 1 against 2 threads.
-WEIGHT_FLOOR = {"mlp": 1e-5, "dcgan": 1e-5, "wgan-gp": 1e-4, "stabilisers": 1e-5}
+WEIGHT_FLOOR = {"mlp": 1e-5, "dcgan": 1e-5, "wgan-gp": 1e-4, "stabilisers": 1e-5, "conditional": 1e-5}
 # Steps compared. WGAN-GP with 5 critic steps a step is chaotic at this size: now and then a rounding
 # difference puts one sample on the other side of a LeakyReLU's kink, G's gradient then differs by
 # ~1e-2 relative, and from there the two runs are equally right and drift apart. Which step that
 # happens at depends on the seed and the data (at step 10 here; 1 against 2 threads does it too, at
 # other steps and seeds), so WGAN-GP is compared over the 5 steps (25 critic updates) before it.
-STEPS = {"mlp": 20, "dcgan": 20, "wgan-gp": 5, "stabilisers": 20}
+STEPS = {"mlp": 20, "dcgan": 20, "wgan-gp": 5, "stabilisers": 20, "conditional": 20}
 
 
 def zero_gradient(cfg, net: str, key: str) -> bool:
@@ -120,12 +122,16 @@ def _outputs(ck: dict) -> dict[str, torch.Tensor]:
     """G on the checkpoint's fixed noise and D on fixed real inputs, in eval mode."""
     cfg = checkpoints.config_of(ck)
     shape = (2,) if is_2d(cfg) else resolved_image_shape(cfg.data)
-    g, d = models.build(cfg, shape)
+    data = load_dataset(cfg.data, seed=cfg.train.seed)
+    classes = data.num_classes if cfg.model.conditional else None
+    g, d = models.build(cfg, shape, num_classes=classes)
     g.load_state_dict(ck["models"]["G"])
     d.load_state_dict(ck["models"]["D"])
-    x = load_dataset(cfg.data, seed=cfg.train.seed).x[:64]
+    x = data.x[:64]
+    # A conditional pair is asked for the reals' own classes (G: every class in turn, as its grid).
+    label = (data.labels[:64],) if classes else ()
     with torch.no_grad():
-        return {"G(z)": g.eval()(ck["fixed_noise"]), "D(x)": d.eval()(x)}
+        return {"G(z)": g.eval()(ck["fixed_noise"]), "D(x)": d.eval()(x, *label)}
 
 
 @pytest.mark.parametrize("kind", list(CONFIGS))
