@@ -88,6 +88,23 @@ def parser() -> argparse.ArgumentParser:
         nargs="*",
         help="folders holding run folders (default: log.out of the default config, 'runs')",
     )
+    r.add_argument(
+        "--json",
+        action="store_true",
+        help="print each run as JSON (path, name, status, steps, config, last metric values)",
+    )
+    r.add_argument(
+        "--group",
+        action="store_true",
+        help="one row for the runs whose configs differ only in train.seed (n runs, the metric's "
+        "mean ± std, min and max)",
+    )
+    r.add_argument(
+        "--group-by",
+        metavar="KEY[,KEY]",
+        help="group runs whose configs differ only in these keys instead of train.seed (list "
+        "train.seed too to ignore it as well); implies --group",
+    )
 
     e = sub.add_parser("export", help="write a run's curves as CSV or TensorBoard event files")
     e.add_argument("run", metavar="RUN", help="a run folder")

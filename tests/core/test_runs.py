@@ -127,8 +127,8 @@ def test_three_runs_are_listed_with_their_columns(runs_dir, capsys):
     assert main(["runs", str(runs_dir)]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "name",
         "folder",
+        "name",
         "dataset",
         "arch",
         "loss",
@@ -139,10 +139,10 @@ def test_three_runs_are_listed_with_their_columns(runs_dir, capsys):
         "metric",
         "note",
     ]
-    assert lines[1].startswith("first ") and "12 / 12" in lines[1] and "finished" in lines[1]
-    assert "fd " in lines[1]
-    assert lines[2].startswith("└ child ") and "hinge" in lines[2]
-    assert lines[3].startswith("toy ") and "ring8" in lines[3]
+    assert lines[1].split()[:2] == [first.folder, "first"]
+    assert "12 / 12" in lines[1] and "finished" in lines[1] and "fd " in lines[1]
+    assert lines[2].startswith(f"└ {child.folder} ") and "hinge" in lines[2]
+    assert lines[3].split()[:2] == [toy.folder, "toy"] and "ring8" in lines[3]
 
 
 def test_status_comes_from_the_end_of_the_log_and_the_heartbeat(copy):
@@ -570,7 +570,7 @@ def test_runs_of_one_name_show_their_folders_a_job_its_processes_and_runs_its_no
     assert main(["runs", str(copy)]) == EXIT_OK
     out = capsys.readouterr().out.splitlines()
     rows = {
-        line.split()[1]: line for line in out[1:] if not line.startswith("    ") and not line.startswith("└")
+        line.split()[0]: line for line in out[1:] if not line.startswith("    ") and not line.startswith("└")
     }
     assert set(rows) >= {first.name, twin.name, job.name}
     assert rows[twin.name].rstrip().endswith("lr 1e-3, the second try")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ganstudio.core.config.arch import arch_label
+from ganstudio.core.config.io import to_dict
 from ganstudio.core.disk import describe_os_error
 from ganstudio.core.run.events import (
     LOGGED,
@@ -74,6 +75,8 @@ class RunInfo:
     newest: float = 0.0  # mtime of the newest of heartbeat.json and metrics.jsonl
     live_status: str = NEW  # the status before the stale check (what the files say)
     processes: int = 1  # a torchrun job's world size
+    config: dict[str, Any] | None = None  # config.toml as nested plain values; None: none readable
+    metrics: dict[str, float] | None = None  # the last evaluation's values (its metric, "<key>_std", n)
 
     @property
     def alive(self) -> bool:
@@ -208,6 +211,7 @@ def _config_fields(folder: RunFolder, own_loop: bool = False) -> tuple[dict[str,
     if cfg is None:
         return {}, why
     return {
+        "config": to_dict(cfg),
         "dataset": cfg.data.dataset,
         "arch": OWN_LOOP if own_loop else arch_label(cfg.model.arch),
         "loss": "" if own_loop else cfg.loss.kind,
@@ -232,6 +236,7 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
     if lines is None:
         return info, problem
     step, status, wall, metric, processes = info.step, NEW, 0.0, None, info.processes
+    metrics = None
     good = torn = foreign = 0
     for line in lines:
         rec, was_torn = parse_line(line)
@@ -260,6 +265,9 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
             metric = next(
                 ((k, float(rec[k])) for k in MAIN_METRICS if _number(rec.get(k)) is not None), metric
             )
+            metrics = {
+                k: float(v) for k, v in rec.items() if k not in ("event", "step") and _number(v) is not None
+            }
     info = replace(
         info,
         step=step,
@@ -267,6 +275,7 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
         status=status,
         duration=wall,
         metric=metric,
+        metrics=metrics,
         processes=processes,
         newest=max(info.newest, _mtime(path) or 0.0),
     )
@@ -494,9 +503,9 @@ def trash(path: str | Path, now: float | None = None) -> Path:
 
 # ----- the terminal's table --------------------------------------------------------------------
 
-COLUMNS = (
-    "name",
+COLUMNS = (  # the folder first: it tells apart runs of one name (every run of a default config)
     "folder",
+    "name",
     "dataset",
     "arch",
     "loss",
@@ -511,10 +520,11 @@ COLUMNS = (
 
 def row(r: RunInfo, depth: int = 0) -> dict[str, str]:
     """The listed columns of a run as text (the CLI's table and the Runs dock show the same). The
-    folder tells apart runs of one name (several runs of a default config share it)."""
+    folder tells apart runs of one name (several runs of a default config share it); a fork's is
+    indented under its parent's."""
     return {
-        "name": ("  " * max(0, depth - 1) + "└ " if depth else "") + r.name,
-        "folder": r.folder,
+        "folder": ("  " * max(0, depth - 1) + "└ " if depth else "") + r.folder,
+        "name": r.name,
         "dataset": r.dataset,
         "arch": r.arch,
         "loss": r.loss,
@@ -544,12 +554,15 @@ def fmt_duration(seconds: float, missing: str = "", zero: bool = False) -> str:
 
 def table(runs: list[RunInfo]) -> str:
     """The runs as a text table, forks under their parents; damaged and foreign folders say why."""
-    order = tree(runs)
-    rows = [row(r, depth) for depth, r in order]
-    widths = {c: max([len(c), *(len(x[c]) for x in rows)]) for c in COLUMNS}
+    return text_table([(row(r, depth), r.problem) for depth, r in tree(runs)])
+
+
+def text_table(rows: list[tuple[dict[str, str], str]]) -> str:
+    """(row, problem) pairs as the terminal's table: COLUMNS aligned, a problem under its row."""
+    widths = {c: max([len(c), *(len(x[c]) for x, _ in rows)]) for c in COLUMNS}
     lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip()]
-    for x, (_, r) in zip(rows, order, strict=True):
+    for x, problem in rows:
         lines.append("  ".join(x[c].ljust(widths[c]) for c in COLUMNS).rstrip())
-        if r.problem:
-            lines.append(f"    ! {r.problem}")
+        if problem:
+            lines.append(f"    ! {problem}")
     return "\n".join(lines)
