@@ -253,6 +253,24 @@ class LogConfig:
             live=True,
         ),
     )
+    notify_url: str = field(
+        default="",
+        metadata=_key(
+            "A webhook (https://...; Slack, Discord's .../slack, ntfy or your own) that gets a JSON "
+            "POST for each event log.notify_on names; empty = off. Kept out of the run folder and "
+            "its checkpoints (shown as https://host/…): give it again when a run continues.",
+            allowed="empty, or an http:// or https:// URL",
+        ),
+    )
+    notify_on: str = field(
+        default="alerts,finished,failed",
+        metadata=_key(
+            "What log.notify_url is told: any of alerts, finished, failed, stopped joined by "
+            "commas, or 'none'.",
+            live=True,
+            allowed="'none', or any of alerts, finished, failed, stopped joined by commas",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -365,6 +383,27 @@ class HealthConfig:
             "Logged intervals in a row the gap must stay for a 'd_overfit' alert.",
             min=1,
             max=100000,
+            live=True,
+        ),
+    )
+    stall_seconds: int = field(
+        default=120,
+        metadata=_key(
+            "A 'stalled' alert when a running (not paused) run makes no step for this many seconds "
+            "(a hung data loader, collective or device); 0 = off.",
+            min=0,
+            max=10**7,
+            live=True,
+        ),
+    )
+    throughput_drop: float = field(
+        default=0.5,
+        metadata=_key(
+            "A 'throughput_drop' alert when steps/s stays below this fraction of its running median "
+            "for 3 logged intervals and 30 s of training in a row (after 10 intervals of warm-up); "
+            "0 = off.",
+            min=0.0,
+            max=1.0,
             live=True,
         ),
     )

@@ -18,7 +18,11 @@ def live_changes(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
 
 #: Keys a run may change when it continues from a checkpoint (resumed or forked): the live ones, and
 #: those that touch neither the models' or the data's shapes nor the random streams.
-RESUMABLE_KEYS = LIVE_KEYS | frozenset({"log.out", "log.name", "train.device", "train.threads", "train.amp"})
+# log.notify_url: a saved config keeps it without its secret (config/notify.py), so a run that
+# continues is given it again.
+RESUMABLE_KEYS = LIVE_KEYS | frozenset(
+    {"log.out", "log.name", "log.notify_url", "train.device", "train.threads", "train.amp"}
+)
 #: A fork may also draw its noise from another seed from the fork on (its models and data are the
 #: parent's, so their shapes and the data order stay).
 FORK_KEYS = RESUMABLE_KEYS | frozenset({"train.seed"})

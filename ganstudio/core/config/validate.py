@@ -25,6 +25,7 @@ from ganstudio.core.config.keys import (
     show,
     unknown_key,
 )
+from ganstudio.core.config.notify import notify_problem
 
 
 def _text_problem(key: str, value: str) -> str | None:
@@ -84,6 +85,7 @@ def check_value(key: str, value: Any) -> str | None:
     if t is str:
         problem = _text_problem(key, value) or (arch_problem(value) if key == "model.arch" else None)
         problem = problem or augment_problem(key, value)
+        problem = problem or notify_problem(key, value)
         if problem:
             return problem
     if info.choices is not None and value not in info.choices and info.allowed_text is None:

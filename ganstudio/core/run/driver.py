@@ -35,10 +35,12 @@ from ganstudio.core.run.events import (
 )
 from ganstudio.core.run.folder import RunFolder, RunFolderError
 from ganstudio.core.run.log import LogWriteError, RunWriter
+from ganstudio.core.run.notify import Notifier
 from ganstudio.core.run.spec import AUTO, RunSpec, resume_checkpoint
 from ganstudio.core.run.state import PAUSED
 from ganstudio.core.run.steer import Steering
 from ganstudio.core.run.write_failures import HALT_AFTER, WriteFailures, halt_message
+from ganstudio.core.train.health import StallWatch
 
 __all__ = ["AUTO", "JobFailed", "RunDriver", "RunSpec"]
 
@@ -104,6 +106,8 @@ class RunDriver:
         self._counted = 0  # the trainer's count of them, as last seen
         self._tensorboard: Any = None  # ganstudio.core.run.tensorboard.TensorBoardLog while log.tensorboard
         self._tensorboard_failed = False
+        self._notifier: Notifier | None = None  # log.notify_url's sender, rank 0 only (notify.py)
+        self._stall = StallWatch()  # asked on the heartbeat thread: a stalled run makes no events
 
     # ----- building ----------------------------------------------------------------------------
 
@@ -232,8 +236,13 @@ class RunDriver:
             yield from trainer.run(self.control)
             return
         steering = None
+        url = trainer.cfg.log.notify_url
+        if url and self._notifier is None:
+            self._notifier = Notifier(url, run=self.folder.path.name, host=socket.gethostname())
         if self.steer:
-            steering = Steering(self.folder, self.control, self._status, extra=self._extra_status).start()
+            steering = Steering(
+                self.folder, self.control, self._status, extra=self._extra_status, tick=self._watch
+            ).start()
         final = "stopped"
         self._unsaved, self._counted = [], trainer.unsaved_intervals
         try:
@@ -243,6 +252,8 @@ class RunDriver:
                 extra = self._write(ev) + self._checkpoint_outcome(ev)
                 yield ev
                 yield from self._pass_on(extra)
+                if self._notifier is not None:  # notifications that could not be sent
+                    yield from self._pass_on(self._notifier.take_alerts())
             final = trainer.state.status
         finally:
             if steering is not None:
@@ -295,6 +306,21 @@ class RunDriver:
         t = self.trainer
         return t.step, ("paused" if t.state.status == PAUSED else "running"), t.state.steps_per_s
 
+    def _watch(self) -> None:
+        """On the heartbeat thread: a running run that makes no step gets a 'stalled' alert
+        (health.StallWatch decides), told to the webhook at once (the training thread may be the
+        one that hangs) and posted to the run's stream for its next step boundary."""
+        t = self.trainer
+        step, live, _ = self._status()
+        if step >= t.cfg.train.steps:
+            live = "finishing"  # the last evaluation and checkpoint: no step is due
+        alert = self._stall.check(time.monotonic(), step, live, t.cfg.health.stall_seconds)
+        if alert is None:
+            return
+        if self._notifier is not None:
+            self._notifier.send_now(alert, t.cfg.log.notify_on)
+        self.control.post(alert)
+
     def _extra_status(self) -> dict[str, Any]:
         """For the heartbeat of a job: every rank's step at the last agreement."""
         return self.trainer.collective.heartbeat()
@@ -305,6 +331,8 @@ class RunDriver:
         return self._write(ev)
 
     def _write(self, ev: Event) -> list[Event]:
+        if self._notifier is not None:
+            self._notifier.handle(ev, self.trainer.cfg.log.notify_on)
         try:
             extra = self.writer.handle(ev)
         except LogWriteError as e:
@@ -354,6 +382,13 @@ class RunDriver:
         return []
 
     def close(self) -> None:
+        if self._notifier is not None:  # the run's last word sent (a hanging endpoint: TIMEOUT_S)
+            self._notifier.close()
+            with contextlib.suppress(LogWriteError):
+                for alert in self._notifier.take_alerts():
+                    self.trainer.state.apply(alert)
+                    self.writer.handle(alert)
+            self._notifier = None
         if self._tensorboard is not None:
             self._tensorboard.close()
             self._tensorboard = None
@@ -383,7 +418,7 @@ def _note_fork(trainer: Any, ckpt: dict[str, Any]) -> None:
     changes = {
         k: v
         for k, v in live_changes(checkpoints.config_of(ckpt), trainer.cfg).items()
-        if k not in ("log.out", "log.name", "train.device", "train.threads")
+        if k not in ("log.out", "log.name", "log.notify_url", "train.device", "train.threads")
     }
     if changes:
         trainer.state.apply(HyperparamsChanged(step=trainer.step, changes=changes))

@@ -41,6 +41,7 @@ import numpy as np
 
 from ganstudio.core.checkpoint.store import CheckpointStore
 from ganstudio.core.config import Config, ConfigError, load, run_name, save
+from ganstudio.core.config.notify import without_secret
 from ganstudio.core.disk import describe_os_error
 from ganstudio.core.image import save_grid_png, scatter_png
 
@@ -318,7 +319,7 @@ class RunFolder:
 
     def save_config(self, cfg: Config) -> None:
         try:
-            save(cfg, self.config_path)
+            save(without_secret(cfg), self.config_path)  # a webhook URL's token stays out
         except (OSError, ValueError) as e:
             raise RunFolderError(f"cannot write {self.config_path}: {describe_os_error(e)}") from None
 

@@ -146,6 +146,7 @@ class Steering:
         step_of_alert: Callable[[], int] | None = None,
         read_requests: bool = True,
         extra: Callable[[], dict[str, Any]] | None = None,
+        tick: Callable[[], None] | None = None,
     ):
         self.folder = folder
         self.control = control
@@ -153,6 +154,7 @@ class Steering:
         self._step = step_of_alert or (lambda: status()[0])
         self._read = read_requests
         self._extra = extra or dict
+        self._tick = tick  # called after each heartbeat: a clock for what no event tells (a stall)
         self._stop = threading.Event()
         self._offset = self._size()  # requests written before this process started are not for it
         self._partial = b""
@@ -187,6 +189,8 @@ class Steering:
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + HEARTBEAT_S
                 self.beat()
+                if self._tick is not None:
+                    self._tick()
 
     def poll(self) -> None:
         """Read and apply what was appended to the control file since the last look."""

@@ -15,6 +15,13 @@ Kinds (stable identifiers; thresholds are the `health.*` config keys, all live-e
   below health.collapse_diversity, or the modes (2D) or classes covered below
   (1 - health.collapse_drop) times the run's best so far.
 
+- throughput_drop: steps/s below health.throughput_drop times its median over the last
+  GRAD_WINDOW logged intervals for SLOW_WINDOW intervals and SLOW_SECONDS of training in a row, once
+  WARMUP are known (the first intervals build the models' caches and are slow anyway; a short
+  interval's rate is noise: a busy machine halves it for a moment).
+- stalled (StallWatch, on a clock: a stalled run makes no events): a running, not paused run whose
+  step has not moved for health.stall_seconds. The run driver asks it on its heartbeat thread.
+
 An alert fires once per episode: when its condition starts to hold. The episode ends, and the
 alert re-arms, after RECOVER healthy logged intervals in a row (for d_wins: with loss_d at or above
 the threshold; for collapse: one healthy evaluation). Non-finite values are ignored: NaN/Inf
@@ -36,6 +43,9 @@ RECOVER = 5
 GRAD_WINDOW = 50
 MIN_HISTORY = 20
 COVERAGE_KEYS = (("modes_covered", "modes"), ("classes_covered", "classes"))
+WARMUP = 10  # logged intervals of steps/s known before throughput_drop is checked
+SLOW_WINDOW = 3  # logged intervals in a row below the threshold for a throughput_drop alert...
+SLOW_SECONDS = 30.0  # ...lasting this many seconds of training together
 
 
 def _finite(v: float | None) -> bool:
@@ -48,13 +58,21 @@ class HealthMonitor:
         self._low_d = 0
         self._gap_run = 0
         self._grads: dict[str, deque[float]] = {k: deque(maxlen=GRAD_WINDOW) for k in ("grad_d", "grad_g")}
+        self._rates: deque[float] = deque(maxlen=GRAD_WINDOW)
+        self._slow, self._slow_s = 0, 0.0  # slow intervals in a row, and their seconds
+        self._wall = math.nan  # the last Stats' wall
         self._best_cover: dict[str, float] = {}
         self._active: set[str] = set()
         self._healthy: dict[str, int] = {}
 
     def observe(self, event: Stats | Metrics) -> list[Alert]:
         if isinstance(event, Stats):
-            alerts = [self._d_wins(event), self._grad_explode(event), self._d_overfit(event)]
+            alerts = [
+                self._d_wins(event),
+                self._grad_explode(event),
+                self._d_overfit(event),
+                self._throughput(event),
+            ]
         elif isinstance(event, Metrics):
             alerts = [self._collapse(event)]
         else:
@@ -146,6 +164,41 @@ class HealthMonitor:
 
         return self._episode("d_overfit", self._gap_run >= h.overfit_window, RECOVER, make, bad=wide)
 
+    def _throughput(self, ev: Stats) -> Alert | None:
+        fraction = self.cfg.health.throughput_drop
+        rate = ev.values.get("steps_per_s")
+        seconds = ev.wall - self._wall if _finite(ev.wall - self._wall) else 0.0
+        self._wall = ev.wall
+        if not _finite(rate):
+            return None
+        median = float(np.median(self._rates)) if len(self._rates) >= WARMUP else math.nan
+        self._rates.append(rate)
+        slow = fraction > 0 and median > 0 and rate < fraction * median
+        self._slow, self._slow_s = (self._slow + 1, self._slow_s + max(seconds, 0.0)) if slow else (0, 0.0)
+
+        def make() -> Alert:
+            return Alert(
+                step=ev.step,
+                kind="throughput_drop",
+                message=(
+                    f"training slowed down: {rate:.3g} steps/s, below {fraction:g}x its running median "
+                    f"{median:.3g} for {self._slow} logged intervals ({self._slow_s:.0f} s) in a row. "
+                    "Something else may be "
+                    "using the machine (another run, a metrics evaluation), the data may come from a slow "
+                    "disk, or the device may be throttling; health.throughput_drop = 0 turns this off."
+                ),
+                evidence={
+                    "steps_per_s": rate,
+                    "median": median,
+                    "threshold": fraction * median,
+                    "intervals": float(self._slow),
+                    "seconds": self._slow_s,
+                },
+            )
+
+        start = self._slow >= SLOW_WINDOW and self._slow_s >= SLOW_SECONDS
+        return self._episode("throughput_drop", start, RECOVER, make, bad=slow)
+
     def _grad_explode(self, ev: Stats) -> Alert | None:
         h = self.cfg.health
         worst: tuple[float, str, float, float] | None = None  # (ratio to its limit, key, value, median)
@@ -215,3 +268,36 @@ class HealthMonitor:
             )
 
         return self._episode("collapse", bool(reasons), 1, make)
+
+
+class StallWatch:
+    """The `stalled` alert: `check(now, step, status, seconds)` on a clock (a stalled run makes no
+    events to observe), with `now` from time.monotonic and `seconds` = health.stall_seconds. It fires
+    once when a "running" run's step has not moved for `seconds`, and re-arms when the step moves.
+    Any other status (paused, finishing) restarts the count: a resumed run gets the whole time."""
+
+    def __init__(self) -> None:
+        self._step: int | None = None
+        self._since = 0.0
+        self._fired = False
+
+    def check(self, now: float, step: int, status: str, seconds: float) -> Alert | None:
+        if status != "running" or step != self._step:
+            self._fired = self._fired and step == self._step
+            self._step, self._since = step, now
+            return None
+        quiet = now - self._since
+        if seconds <= 0 or self._fired or quiet < seconds:
+            return None
+        self._fired = True
+        return Alert(
+            step=step,
+            kind="stalled",
+            message=(
+                f"training has made no step for {quiet:.0f} s (since step {step}; health.stall_seconds "
+                f"{seconds:g}) though it is not paused: it may wait on a data loader, a slow or "
+                "unreachable disk, another process of a torchrun job or a hung device. Its process "
+                "is alive (it says so); look at it, or stop the run and continue from a checkpoint."
+            ),
+            evidence={"seconds": quiet, "step": float(step), "stall_seconds": float(seconds)},
+        )

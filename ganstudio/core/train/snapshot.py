@@ -17,6 +17,7 @@ from ganstudio.core.checkpoint.checks import check_holdout, check_state, for_opt
 from ganstudio.core.checkpoint.io import CheckpointError
 from ganstudio.core.config import FORK_KEYS, RESUMABLE_KEYS, Config, ConfigError, live_update, to_dict
 from ganstudio.core.config.arch import is_user
+from ganstudio.core.config.notify import without_secret
 from ganstudio.core.data import Dataset
 from ganstudio.core.models import provenance
 from ganstudio.core.models.user import LoadedModel, ModelCodeError, ModelRef
@@ -38,7 +39,7 @@ def state_of(t: Trainer) -> dict[str, Any]:
     return {
         "format": checkpoints.FORMAT,
         "version": checkpoints.VERSION,
-        "config": to_dict(t.cfg),
+        "config": to_dict(without_secret(t.cfg)),  # a webhook URL's token stays out
         "step": t.step,
         "epoch": float(t.sampler.epoch),
         "wall": float(t.wall),
