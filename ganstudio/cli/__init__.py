@@ -1,5 +1,5 @@
 """The `ganstudio` command: the app with no subcommand, and headless `train` / `sample` / `fid` /
-`runs` / `export` / `presets` / `config`.
+`runs` / `export` / `import` / `presets` / `config`.
 
 This package parses arguments and prints; the work happens in ganstudio.core (and ganstudio.qt for
 the app, imported only when the app is asked for).
@@ -11,6 +11,7 @@ progress.py  what `train` prints as the run goes
 sample.py    `sample`: samples from a checkpoint
 fid.py       `fid`: Inception FID of folders, arrays or checkpoints
 runs.py      `runs` and `export`: reading run folders
+imports.py   `import`: a TensorBoard log or a CSV as a run folder
 presets.py   `presets` and `config`: printing configs
 """
 
@@ -27,6 +28,7 @@ from ganstudio.cli.common import (
     error,
 )
 from ganstudio.cli.fid import fid
+from ganstudio.cli.imports import import_run
 from ganstudio.cli.parser import parser
 from ganstudio.cli.presets import list_presets, print_config
 from ganstudio.cli.runs import export, runs
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             return runs(args)
         if args.command == "export":
             return export(args)
+        if args.command == "import":
+            return import_run(args)
         if args.command == "config":
             return print_config(args)
     except ConfigError as e:

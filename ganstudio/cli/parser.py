@@ -116,6 +116,18 @@ def parser() -> argparse.ArgumentParser:
         "hyperparameter changes): tensorboard --logdir DIR",
     )
 
+    i = sub.add_parser(
+        "import",
+        help="make a run folder of a TensorBoard log or a CSV of curves (it has no config or checkpoints)",
+    )
+    i.add_argument(
+        "path",
+        metavar="PATH",
+        help="a TensorBoard log folder or events file (scalars, images), or a CSV with a 'step' column",
+    )
+    i.add_argument("--out", metavar="DIR", required=True, help="the folder to put the run folder in")
+    i.add_argument("--name", metavar="NAME", help="the run's name (default: the log folder's or file's)")
+
     f = sub.add_parser(
         "fid",
         help="Inception FID between two image sets (folders, .npy/.npz arrays, or checkpoints)",

@@ -176,7 +176,10 @@ def _describe(folder: RunFolder, info: RunInfo) -> RunInfo:
         # its config: "starting", turned stale (with why) by with_staleness if it stays so.
         return replace(info, status=STARTING, live_status=STARTING, newest=info.created or 0.0)
     problems = []
-    fields, config_problem = _config_fields(folder, isinstance(meta.get("loop"), dict))
+    if isinstance(meta.get("imported"), dict):  # `ganstudio import`: no config, by design
+        fields, config_problem = {"arch": IMPORTED}, ""
+    else:
+        fields, config_problem = _config_fields(folder, isinstance(meta.get("loop"), dict))
     info = replace(info, **fields)
     if config_problem:
         problems.append(config_problem)
@@ -201,6 +204,7 @@ def _meta_fields(meta: dict[str, Any], info: RunInfo) -> dict[str, Any]:
 
 
 OWN_LOOP = "your loop"  # the arch column of a run a loop of the user's writes (ganstudio.init)
+IMPORTED = "imported"  # the arch column of a run made by `ganstudio import` (run.json's "imported")
 
 
 def _config_fields(folder: RunFolder, own_loop: bool = False) -> tuple[dict[str, Any], str]:
