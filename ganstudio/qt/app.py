@@ -66,9 +66,13 @@ def _without_cuda_bindings() -> Iterator[None]:
 def build_window(config: Config | None = None, settings: QSettings | None = None):
     """The main window, ready to show, without entering the event loop (tests, embedding)."""
     from ganstudio.qt.main_window import MainWindow
+    from ganstudio.qt.notifications import DesktopNotifications, tray_for
 
     collect_garbage_on_the_gui_thread()
-    return MainWindow(config, settings)
+    window = MainWindow(config, settings)
+    # A tray message for alerts and the run's end while another window is in front.
+    window.notifications = DesktopNotifications(window, window.session.model, tray_for(window))
+    return window
 
 
 @functools.cache

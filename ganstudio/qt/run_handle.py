@@ -77,6 +77,7 @@ class RunHandle(QObject):
         self.followed: RunFolder | None = None
         self.watch_only = ""
         self.loop: dict | None = None  # run.json's "loop" table: a run your own loop writes
+        self.imported = ""  # "imported from PATH (kind)": a run of `ganstudio import` (no config)
 
     def on_markers(self) -> None:
         """An edit or a status change arrived: what a loop of the user's takes may have changed."""
@@ -322,7 +323,7 @@ class LocalRun(RunHandle):
 
     def close(self) -> None:
         if self.driver is not None:
-            self.driver.close()
+            self.driver.close(notify_wait_s=0.0)  # on the GUI thread: never wait for a webhook
             self.driver = None
 
     def wait(self, ms: int) -> bool:

@@ -175,6 +175,22 @@ def test_an_alert_sent_early_is_not_sent_again_from_the_stream(hook):
     assert [b["event"] for b in hook.bodies] == ["stalled"]
 
 
+def test_the_driver_tells_a_stall_at_once_and_puts_it_in_the_stream_once(tmp_path, hook):
+    """The heartbeat thread's check (driver._watch): the webhook hears of the stall at once, the
+    run's stream gets the alert through its Control, and writing it does not send it again."""
+    driver = RunDriver(_config(tmp_path, hook.url, **{"health.stall_seconds": 1, "health.grad_max": 0.0}))
+    driver.prepare()
+    driver._notifier = Notifier(hook.url, run=driver.folder.path.name, host="h")
+    driver._stall.check(-1e9, driver.trainer.step, "running", 1)  # no step since long ago
+    driver._watch()
+    (alert,) = driver.control.take_posted()
+    assert alert.kind == "stalled" and alert.evidence["stall_seconds"] == 1.0
+    driver._write(alert)  # the loop yields it, the driver writes it
+    driver.close()
+    assert [b["event"] for b in hook.bodies] == ["stalled"]
+    assert [r["kind"] for r in log_records(driver.folder) if r["event"] == "alert"] == ["stalled"]
+
+
 def test_a_saved_url_lost_its_token_and_says_so():
     cfg = validate(
         with_values(make_tiny_config(), {"log.notify_url": f"https://hooks.slack.com/services/{SECRET}"})

@@ -13,6 +13,7 @@ control.py       the requests a running trainer takes (pause, step, stop, edits,
 steer.py         control.jsonl read into a Control, and the heartbeat
 spec.py          one run resolved: new / resume / auto / fork, its folder (`RunSpec.resolve`)
 driver.py        a run in its folder, end to end, for the CLI, the app and every rank of a job
+notify.py        the run's alerts and end POSTed to log.notify_url from a thread (the driver's listener)
 write_failures.py  what could not be written, told once per kind
 compare.py, export.py, tensorboard.py   runs side by side, CSV, TensorBoard
 """

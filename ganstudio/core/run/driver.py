@@ -381,9 +381,11 @@ class RunDriver:
             ]
         return []
 
-    def close(self) -> None:
+    def close(self, notify_wait_s: float | None = None) -> None:
+        """End the run's files. Waits up to `notify_wait_s` (default: one send's timeout) for the
+        last notifications; a process that lives on (the app) passes 0: they go all the same."""
         if self._notifier is not None:  # the run's last word sent (a hanging endpoint: TIMEOUT_S)
-            self._notifier.close()
+            self._notifier.close(notify_wait_s)
             with contextlib.suppress(LogWriteError):
                 for alert in self._notifier.take_alerts():
                     self.trainer.state.apply(alert)

@@ -28,6 +28,9 @@ TITLES = {
     "nan": "NaN / Inf",
     "metrics": "Metrics",
     "config": "Configuration",
+    "stalled": "Stalled",
+    "throughput_drop": "Slower training",
+    "notify_failed": "Notification not sent",
 }
 
 
