@@ -38,7 +38,8 @@ def augment_problem(key: str, value: str) -> str | None:
             )
             return (
                 f"data.augment = {show(value)}: {named or 'nothing'} "
-                f"{'are not augmentations' if len(bad) > 1 else 'is not an augmentation'}; use 'off', or any of {', '.join(OPS)} joined by commas "
+                f"{'are not augmentations' if len(bad) > 1 else 'is not an augmentation'}; use 'off', "
+                f"or any of {', '.join(OPS)} joined by commas "
                 "(e.g. 'color,translation,cutout')"
             )
         return None
