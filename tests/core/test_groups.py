@@ -160,3 +160,13 @@ def test_the_runs_dock_delta_column_is_the_latest_main_metric_minus_the_baseline
     import dataclasses
 
     assert groups.metric_delta(dataclasses.replace(a, metric=("modes_covered", 3.0)), b) is None
+
+
+def test_copies_of_one_run_seed_and_all_are_not_a_group(seeds_dir):
+    import dataclasses
+
+    one = _scan(seeds_dir)[0]
+    twin = dataclasses.replace(one, path=one.path.with_name(one.path.name + "-copy"))
+    assert groups.group_runs([one, twin]) == ([], [one, twin])
+    (group,), _ = groups.group_runs([one, twin, *_scan(seeds_dir)[1:3]])
+    assert len(group.runs) == 4  # with the other seeds: replicates again

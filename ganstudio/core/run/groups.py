@@ -6,7 +6,8 @@ Which runs group together: their configs (config.toml, as listed) are equal once
 (train.seed by default) and where a run is written and what it is called (log.out, log.name) are
 left out. A run without a readable config, a run of your own loop (its config is not what it
 trains), a fork (it continues another run's weights: not a replicate) and an imported run (no
-config) never group; a group has at least two runs.
+config) never group; a group has at least two runs, and they differ in an ignored key (copies of
+one run, seed and all, are not replicates).
 
 Statistics at common steps: a group's curves are computed at the steps that every one of its runs
 logged (no interpolation: runs of one config log at the same steps, so nothing is invented; while
@@ -144,11 +145,16 @@ def group_runs(
     groups = [
         RunGroup(key, tuple(sorted(members, key=start)), tuple(ignored))
         for key, members in by_key.items()
-        if len(members) > 1
+        if len({_ignored_values(r, ignored) for r in members}) > 1
     ]
     grouped = {r.path for g in groups for r in g.runs}
     groups.sort(key=lambda g: start(g.runs[0]))
     return groups, [r for r in runs if r.path not in grouped]
+
+
+def _ignored_values(info: RunInfo, ignored: Sequence[str]) -> str:
+    flat = flat_config(info.config)
+    return json.dumps([flat.get(k) for k in ignored], default=str)
 
 
 def grouped_tree(order: list[tuple[int, RunInfo]], groups: list[RunGroup]) -> list[tuple[int, Any]]:

@@ -8,7 +8,9 @@ its view moved), and a hidden tab catches up when it is shown. Smoothing is cach
 extended by the new tail only (core.curves). A short series is drawn from views of History's own
 buffers; a long one through a min/max pyramid that hands pyqtgraph two points per pixel column, so
 a million-point run redraws as cheaply as a short one. Compared runs (set_overlays) are reduced the
-same way and drawn by one item per plot (widgets.compare_layer.CompareLayer).
+same way and drawn by one item per plot (widgets.compare_layer.CompareLayer); a ticked group of
+replicates is one of them, its mean with a band. A plot's right-click menu can draw every run as
+deltas against the baseline run (set_baseline; core.run.groups.delta_history).
 
 Drawing shares the GUI thread (and the GIL) with everything else the window does while the
 training thread works, so it is budgeted: at most about 10 redraws a second, fewer when a frame is
@@ -35,6 +37,8 @@ from PySide6.QtWidgets import (
 
 from ganstudio.core.curves import LOD_DIRECT_POINTS, SeriesCache, SeriesCaches, curve_data, index_range
 from ganstudio.core.metrics.tabs import TABS, rest_keys
+from ganstudio.core.run.groups import delta_history
+from ganstudio.core.run.history import History
 from ganstudio.qt.run_model import RunChanges, RunModel
 from ganstudio.qt.widgets.compare_layer import CompareLayer, LayerCurve
 from ganstudio.qt.widgets.plot_items import MarkerLayer
@@ -68,6 +72,8 @@ class PlotsPanel(QWidget):
         self._model = model
         self._history = model.history  # the same object for the model's whole life
         self._overlays: list[Overlay] = []
+        self._baseline: RunModel | None = None  # what a tab's "Deltas Against Baseline" subtracts
+        self._baseline_version = 0
         self._cursor_step: int | None = None
         self._caches = SeriesCaches()
         self._tabs: list[PlotTab] = []
@@ -197,6 +203,7 @@ class PlotsPanel(QWidget):
         view = plot.getPlotItem().getViewBox()
         view.sigRangeChangedManually.connect(self._on_view_range_changed_manually)
         view.sigXRangeChanged.connect(self._on_view_x_range_changed)
+        tab.add_compare_actions(self._on_tab_compare_changed)
         tab.markers.activated.connect(self.marker_activated)
         tab.emphasise(bool(self._overlays))
         tab.apply_palette(self.palette())
@@ -262,25 +269,56 @@ class PlotsPanel(QWidget):
         known = {id(o) for o in self._overlays}
         for o in self._overlays:
             if id(o) not in keep:
-                self._unsubscribe(o.model)
+                for model in o.models:
+                    self._unsubscribe(model)
         for o in overlays:
             if id(o) not in known:
-                o.model.changed.connect(self._on_overlay_model_changed)
-                o.model.reset.connect(self._on_overlay_model_reset)
+                for model in o.models:
+                    model.changed.connect(self._on_overlay_model_changed)
+                    model.reset.connect(self._on_overlay_model_reset)
         self._overlays = list(overlays)
         for tab in self._built_tabs():
             tab.emphasise(bool(self._overlays))
         self._invalidate()
 
-    def _unsubscribe(self, model: RunModel) -> None:
+    def _unsubscribe(self, model: RunModel, changed=None, reset=None) -> None:
         try:
-            model.changed.disconnect(self._on_overlay_model_changed)
-            model.reset.disconnect(self._on_overlay_model_reset)
+            model.changed.disconnect(changed or self._on_overlay_model_changed)
+            model.reset.disconnect(reset or self._on_overlay_model_reset)
         except (RuntimeError, TypeError):  # its model is gone already, and its connections with it
             pass
 
     def overlays(self) -> list[Overlay]:
         return list(self._overlays)
+
+    def set_baseline(self, model: RunModel | None) -> None:
+        """The run a tab's "Deltas Against Baseline" subtracts (None: none; those tabs draw values)."""
+        if model is self._baseline:
+            return
+        if self._baseline is not None:
+            self._unsubscribe(self._baseline, *(self._on_baseline_model_changed,) * 2)
+        self._baseline = model
+        if model is not None:
+            model.changed.connect(self._on_baseline_model_changed)
+            model.reset.connect(self._on_baseline_model_changed)
+        self._on_baseline_model_changed()
+
+    def baseline(self) -> RunModel | None:
+        return self._baseline
+
+    def _deltas(self, tab: PlotTab) -> History | None:
+        """The baseline's History when `tab` draws deltas against it, else None."""
+        on = tab.deltas is not None and tab.deltas.isChecked() and self._baseline is not None
+        return self._baseline.history if on else None
+
+    @Slot()
+    def _on_baseline_model_changed(self, *_args: object) -> None:
+        self._baseline_version += 1
+        self._invalidate()
+
+    def _on_tab_compare_changed(self, tab: PlotTab) -> None:
+        tab.dirty = True
+        self._urgent = True
 
     def overlay_curves(self, title: str, overlay: Overlay) -> list[LayerCurve]:
         """The curves of `overlay` drawn in tab `title` (one per series with data), once drawn."""
@@ -334,13 +372,19 @@ class PlotsPanel(QWidget):
         view = self._view_key(tab)
         if not (force or tab.dirty or tab.drawn_view != view):
             return False
-        h = self._history
+        baseline = self._deltas(tab)
+        tab.show_deltas(baseline is not None)
+        # Deltas are made anew for each draw (either run may have changed), so are their caches.
+        h = self._history if baseline is None else delta_history(self._history, baseline)
+        caches = self._caches if baseline is None else SeriesCaches()
         x_all = h.walls() if self._wall_x else h.steps()
         weight = self._weight if tab.smooth else 0.0
         keys = set(h.keys)
         if tab.prefixes or tab.rest:  # the series found in this run or in a compared one
             tab.discover(keys.union(*(o.history.keys for o in self._overlays)))
-        with_data = [c for c in tab.curves if self._draw_curve(tab, c, view, x_all, weight, keys)]
+        with_data = [
+            c for c in tab.curves if self._draw_curve(tab, c, (h, caches), view, x_all, weight, keys)
+        ]
         tab.sync_legend(tab.legend_entries(with_data) + self._draw_overlays(tab, view, weight))
         self._update_markers(tab)
         self._update_cursor(tab)
@@ -351,18 +395,26 @@ class PlotsPanel(QWidget):
         return True
 
     def _draw_curve(
-        self, tab: PlotTab, c: TabCurve, view: tuple, x_all: np.ndarray, weight: float, keys: set[str]
+        self,
+        tab: PlotTab,
+        c: TabCurve,
+        drawn: tuple[History, SeriesCaches],
+        view: tuple,
+        x_all: np.ndarray,
+        weight: float,
+        keys: set[str],
     ) -> bool:
-        """setData on one series' items; True if it has finite points."""
-        h = self._history
+        """setData on one series' items (from `drawn`: the run's History or its deltas, and their
+        caches); True if it has finite points."""
+        h, caches = drawn
         if c.key not in keys:
             c.clear()
             return False
         raw = h.series(c.key)
-        cache = self._caches.get(c.key, h.revision)
+        cache = caches.get(c.key, h.revision)
         cache.update(raw, weight)
         if tab.bands:
-            self._draw_points(c, cache, x_all, raw)
+            self._draw_points(c, cache, x_all, raw, h)
         else:
             i0, i1 = index_range(view, cache, x_all)
             smoothed = weight > 0.0
@@ -372,10 +424,12 @@ class PlotsPanel(QWidget):
             c.raw.setVisible(smoothed)
         return cache.n_finite > 0
 
-    def _draw_points(self, c: TabCurve, cache: SeriesCache, x_all: np.ndarray, raw: np.ndarray) -> None:
+    def _draw_points(
+        self, c: TabCurve, cache: SeriesCache, x_all: np.ndarray, raw: np.ndarray, h: History
+    ) -> None:
         """A sparse metric: every finite point, with its band."""
         index = slice(None) if cache.finite is None else cache.finite.view()
-        std = np.nan_to_num(self._history.series(c.key + "_std")[index], nan=0.0)
+        std = np.nan_to_num(h.series(c.key + "_std")[index], nan=0.0)
         c.set_points(x_all[index], raw[index], std)
 
     def _draw_overlays(self, tab: PlotTab, view: tuple, weight: float) -> list[tuple[pg.PlotDataItem, str]]:
@@ -384,11 +438,13 @@ class PlotsPanel(QWidget):
         curves were made (a finished one), under the same name, colour and view, keeps them (and
         the layer the paths made from them)."""
         entries, curves = [], []
+        baseline = self._deltas(tab)
+        deltas = (self._baseline_version if baseline is not None else None, tab.band)
         for o in self._overlays:
-            made_from = (o.name, o.color, o.version, view, weight, self._wall_x, len(tab.series))
+            made_from = (o.name, o.color, o.version, view, weight, self._wall_x, len(tab.series), deltas)
             known = tab.compared.get(id(o))
             if known is None or known[0] != made_from:
-                made = o.curves(tab.series, tab.bands, view, weight, self._wall_x)
+                made = o.curves(tab.series, tab.bands, view, weight, self._wall_x, baseline, tab.band)
                 known = tab.compared[id(o)] = (made_from, made)
             run_curves = known[1]
             curves += run_curves
@@ -453,7 +509,7 @@ class PlotsPanel(QWidget):
 
     def _overlay_changed(self, model: object) -> None:
         for o in self._overlays:
-            if o.model is model:
+            if any(m is model for m in o.models):
                 o.version += 1  # its curves are made again at the next draw of each tab
         self._mark_dirty()
 

@@ -1,7 +1,10 @@
 """The Runs dock: every run folder under the runs directory (log.out) and the folders the user added,
 as a sortable, filterable tree (forks under their parents), kept up to date by scanning off the GUI
 thread. Tick runs to compare them with the current one; rename a run, keep a note with it, or move
-it to the trash (never a running run, never deleted).
+it to the trash (never a running run, never deleted). Replicates (runs whose configs differ only in
+train.seed, or in the keys picked under Groups) are one row with their runs under it: ticked, the
+plots draw their mean and band (core.run.groups). One run can be the baseline (right click): the
+"vs Baseline" column and the plots' deltas compare with it.
 
 The list comes from ganstudio.core.run.listing (the same rows `ganstudio runs` prints); the panel only
 shows it and asks for things: opening a run, comparing the ticked ones (`ticked_changed`). What a
@@ -31,14 +34,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ganstudio.core.run import groups
 from ganstudio.core.run import listing as runs
 from ganstudio.core.run.listing import RunInfo
 from ganstudio.qt.runs_scan import RunsScan
-from ganstudio.qt.widgets.runs_tree import PROBLEM_COLOR, RunsTree
+from ganstudio.qt.widgets.run_grouping import GroupingButton
+from ganstudio.qt.widgets.runs_tree import PROBLEM_COLOR, RunsTree, ident
 
 
 class RunsPanel(QWidget):
-    ticked_changed = Signal(list)  # [(Path, name)] of the ticked runs, in the order they were ticked
+    # [(Path, name)] of the ticked runs, in the order they were ticked; also sent when the ticked
+    # groups change (ticked_groups())
+    ticked_changed = Signal(list)
+    baseline_changed = Signal(object)  # the baseline run's folder (Set as Baseline), or None
     open_requested = Signal(str)  # a run folder to make the current run
     error = Signal(str)  # for a dialog: only about what the user just asked for (Rename…, Note…, Trash…)
     scanned = Signal()  # the list was brought up to date
@@ -52,7 +60,7 @@ class RunsPanel(QWidget):
         self._infos: dict[Path, RunInfo] = {}
         self._layout_key: tuple = ()
         self._ticked: list[Path] = []
-        self._told: list[tuple[Path, str]] = []  # what ticked_changed said last
+        self._told: tuple = ([], [])  # the ticked runs and groups when ticked_changed was last sent
         self._current: Path | None = None
         self._current_key: tuple | None = None  # (current run, its dataset) when ticks were last checked
         self._scan_problem = ""  # why the last scan failed ("" when it did not)
@@ -60,6 +68,10 @@ class RunsPanel(QWidget):
         self._current_listed: Path | None = None  # its key in _infos (found once per scan, see _apply_layout)
         self._live: tuple[int, str, float] | None = None  # the current run's step, status, wall (show_live)
         self._expected: list[str] = []  # checkpoints of forks launched from here: tick them when they appear
+        self._group_by: tuple[str, ...] | None = groups.DEFAULT_IGNORED  # None: no group rows
+        self._groups: dict[str, groups.RunGroup] = {}  # by key, as the last layout found them
+        self._ticked_groups: list[str] = []  # keys, in the order they were ticked
+        self._baseline: Path | None = None
         # Replaced by tests: dialogs that would block.
         self.ask_text = self._ask_text
         self.confirm = self._confirm
@@ -78,9 +90,10 @@ class RunsPanel(QWidget):
         self._trash = QPushButton("Trash…", objectName="runs_trash")
         self._untick = QPushButton("Untick All", objectName="runs_untick_all")
         self._untick.setToolTip("Compare none of the runs with the current one")
+        self._grouping = GroupingButton(self, self.set_group_by)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for b in (self._add, self._rename, self._note, self._trash, self._untick):
+        for b in (self._add, self._rename, self._note, self._trash, self._untick, self._grouping):
             buttons.addWidget(b)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -188,15 +201,47 @@ class RunsPanel(QWidget):
     def ticked(self) -> list[tuple[Path, str]]:
         return [(p, self._infos[p].name) for p in self._ticked if p in self._infos]
 
+    def ticked_groups(self) -> list[groups.RunGroup]:
+        """The ticked groups of replicates (each drawn as one mean line and its band)."""
+        return [self._groups[k] for k in self._ticked_groups if k in self._groups]
+
+    def groups(self) -> list[groups.RunGroup]:
+        return list(self._groups.values())
+
+    def group_by(self) -> tuple[str, ...] | None:
+        return self._group_by
+
+    def set_group_by(self, keys: tuple[str, ...] | None) -> None:
+        """Group runs whose configs differ only in `keys` (config keys) into one row each; None:
+        no group rows."""
+        if keys != self._group_by:
+            self._group_by = keys
+            self._grouping.show_keys(keys)
+            self._apply_layout(force=True)
+
+    # ----- the baseline ------------------------------------------------------------------------
+
+    def baseline(self) -> Path | None:
+        return self._baseline
+
+    def set_baseline(self, path: str | Path | None) -> None:
+        """Compare every run with this one (the "vs Baseline" column; the plots' deltas)."""
+        path = Path(path) if path is not None else None
+        if path == self._baseline:
+            return
+        self._baseline = path
+        self._apply_layout(force=True)
+        self.baseline_changed.emit(path)
+
     def set_ticked(self, path: str | Path, on: bool) -> None:
         self._view.set_checked(Path(path), on)
 
     @Slot()
     def untick_all(self) -> None:
         """Compare none of the runs: one change, not one per run (each would redraw the plots)."""
-        if not self._ticked:
+        if not self._ticked and not self._ticked_groups:
             return
-        self._ticked = []
+        self._ticked, self._ticked_groups = [], []
         self._untick_note = ""
         self._show_notice()
         self._apply_layout(force=True)
@@ -282,8 +327,12 @@ class RunsPanel(QWidget):
 
     def _apply_layout(self, force: bool = False) -> None:
         """Rebuild the tree when runs came or went or moved in it; else update the rows in place."""
-        order = runs.tree(list(self._infos.values()))
-        key = tuple((depth, info.path) for depth, info in order)
+        order: list = runs.tree(list(self._infos.values()))
+        found = groups.group_runs(self._infos.values(), self._group_by)[0] if self._group_by else []
+        self._groups = {g.key: g for g in found}
+        if found:
+            order = groups.grouped_tree(order, found)
+        key = tuple((depth, ident(info)) for depth, info in order)
         # Resolved once here, not each time a row is filled (show_live fills the current run's row
         # on every stats batch).
         self._current_listed = (
@@ -293,23 +342,32 @@ class RunsPanel(QWidget):
         )
         self._ticked = [p for p in self._ticked if p in self._infos]
         shown = [(depth, self._shown(info)) for depth, info in order]
+        ticked = [*self._ticked, *self._ticked_groups]
+        self._view.set_baseline(self._infos.get(self._baseline) if self._baseline is not None else None)
         if force or key != self._layout_key:
-            self._view.rebuild(shown, self._current_listed, self._ticked)
+            self._view.rebuild(shown, self._current_listed, ticked)
             self._layout_key = key
         else:
-            self._view.refresh([info for _, info in shown], self._current_listed, self._ticked)
+            self._view.refresh([info for _, info in shown], self._current_listed, ticked)
         self._update_buttons()
         self._tell_ticked()
 
     def _tell_ticked(self) -> None:
-        if self.ticked() != self._told:
-            self._told = self.ticked()
-            self.ticked_changed.emit(self._told)
+        told = (self.ticked(), [(g.key, tuple(g.paths)) for g in self.ticked_groups()])
+        if told != self._told:
+            self._told = told
+            self.ticked_changed.emit(told[0])
 
-    def _shown(self, info: RunInfo) -> RunInfo:
+    def _shown(self, info: RunInfo | groups.RunGroup) -> RunInfo | groups.RunGroup:
         """`info`, with the window's step, status and duration when it is the current run's."""
         live = self._live
-        if info.path != self._current_listed or live is None or live[0] < info.step or not info.is_run:
+        if (
+            isinstance(info, groups.RunGroup)
+            or info.path != self._current_listed
+            or live is None
+            or live[0] < info.step
+            or not info.is_run
+        ):
             return info
         step, status, duration = live
         return dataclasses.replace(info, step=step, status=status, duration=max(duration, info.duration))
@@ -334,7 +392,7 @@ class RunsPanel(QWidget):
         info = self._infos.get(self.selected()) if self.selected() is not None else None
         for b in (self._rename, self._note):
             b.setEnabled(info is not None and info.is_run)
-        self._untick.setEnabled(bool(self._ticked))
+        self._untick.setEnabled(bool(self._ticked or self._ticked_groups))
         why = "Select a run first" if info is None else info.why_not_trash()
         self._trash.setEnabled(not why)
         self._trash.setToolTip(why or "Move the selected run to the .trash folder beside it (asks first)")
@@ -390,11 +448,12 @@ class RunsPanel(QWidget):
 
     # ----- handlers ----------------------------------------------------------------------------
 
-    def _on_view_tick_changed(self, path: Path, on: bool) -> None:
-        if on and path not in self._ticked:
-            self._ticked.append(path)
-        elif not on and path in self._ticked:
-            self._ticked.remove(path)
+    def _on_view_tick_changed(self, path: Path | str, on: bool) -> None:
+        ticked = self._ticked_groups if isinstance(path, str) else self._ticked  # a group's key, or a run
+        if on and path not in ticked:
+            ticked.append(path)
+        elif not on and path in ticked:
+            ticked.remove(path)
         if self._untick_note:  # the user ticks by hand now: the note about earlier ticks is done
             self._untick_note = ""
             self._show_notice()
@@ -410,9 +469,15 @@ class RunsPanel(QWidget):
             self.open_requested.emit(str(info.path))
 
     def _on_view_context_menu(self, pos) -> None:
-        info = self._infos.get(self._view.path_at(pos))
+        menu = self.context_menu(self._view.path_at(pos))
+        if menu is not None:
+            menu.popup(self._view.viewport().mapToGlobal(pos))
+
+    def context_menu(self, path: Path | None) -> QMenu | None:
+        """The menu a right click on the row of `path` opens (None for no run there)."""
+        info = self._infos.get(path) if path is not None else None
         if info is None:
-            return
+            return None
         menu = QMenu(self)
         menu.setToolTipsVisible(True)
         opened = menu.addAction("Open", lambda: self.open_requested.emit(str(info.path)))
@@ -424,7 +489,14 @@ class RunsPanel(QWidget):
         compare.setChecked(info.path in self._ticked)
         compare.setEnabled(info.is_run)
         compare.toggled.connect(lambda on: self.set_ticked(info.path, on))
-        menu.addAction("Untick All", self.untick_all).setEnabled(bool(self._ticked))
+        menu.addAction("Untick All", self.untick_all).setEnabled(bool(self._ticked or self._ticked_groups))
+        menu.addSeparator()
+        baseline = menu.addAction("Set as Baseline", lambda: self.set_baseline(info.path))
+        baseline.setEnabled(info.is_run and info.path != self._baseline)
+        baseline.setToolTip("Compare the other runs with this one: the vs Baseline column, the plots' deltas")
+        menu.addAction("Clear Baseline", lambda: self.set_baseline(None)).setEnabled(
+            self._baseline is not None
+        )
         menu.addSeparator()
         menu.addAction("Rename…", lambda: self.rename(info.path)).setEnabled(info.is_run)
         menu.addAction("Note…", lambda: self.edit_note(info.path)).setEnabled(info.is_run)
@@ -432,7 +504,7 @@ class RunsPanel(QWidget):
         why = info.why_not_trash()
         trash.setEnabled(not why)
         trash.setToolTip(why)
-        menu.popup(self._view.viewport().mapToGlobal(pos))
+        return menu
 
     @Slot()
     def _on_add_clicked(self) -> None:

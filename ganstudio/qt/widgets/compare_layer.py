@@ -30,6 +30,10 @@ class LayerCurve:
     x: np.ndarray
     y: np.ndarray
     symbol_brush: QBrush | None = None  # a triangle at every point (a sparse metric's evaluations)
+    key: str = ""  # the series' History key
+    # A group's band under its mean line: (x, lo, hi), filled with band_brush.
+    band: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    band_brush: QBrush | None = None
     _log_y: bool | None = field(default=None, repr=False)  # what _y and _path were made for
     _y: np.ndarray | None = field(default=None, repr=False)
     _path: QPainterPath | None = field(default=None, repr=False)
@@ -139,6 +143,21 @@ class CompareLayer(ViewLayer):
             c._log_y, c._y, c._path = self._log_y, y, None
         return c._y
 
+    def _band_y(self, c: LayerCurve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x, lo, hi) of a curve's band as drawn (log10 on a log-y plot); empty for none."""
+        if c.band is None:
+            return np.empty(0), np.empty(0), np.empty(0)
+        x, lo, hi = (np.asarray(a, dtype=np.float64) for a in c.band)
+        if self._log_y:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lo, hi = (np.where(a > 0, np.log10(np.where(a > 0, a, 1.0)), np.nan) for a in (lo, hi))
+        ok = np.isfinite(x) & np.isfinite(lo) & np.isfinite(hi)
+        return x[ok], lo[ok], hi[ok]
+
+    def _band_path(self, c: LayerCurve) -> QPainterPath:
+        x, lo, hi = self._band_y(c)
+        return pg.arrayToQPath(np.concatenate([x, x[::-1]]), np.concatenate([lo, hi[::-1]]), connect="all")
+
     def _path(self, c: LayerCurve) -> QPainterPath:
         y = self._y(c)
         if c._path is None:
@@ -173,7 +192,7 @@ class CompareLayer(ViewLayer):
         for c in self.shown():
             x = c.x[np.isfinite(c.x)]
             y = self._y(c)
-            y = y[np.isfinite(y)]
+            y = np.concatenate([y[np.isfinite(y)], *self._band_y(c)[1:]])
             if len(x):
                 x0, x1 = min(x0, float(x.min())), max(x1, float(x.max()))
             if len(y):
@@ -190,6 +209,9 @@ class CompareLayer(ViewLayer):
         if not shown:
             return
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for c in shown:
+            if c.band is not None and c.band_brush is not None:
+                p.fillPath(self._band_path(c), c.band_brush)
         for c in shown:
             p.setPen(c.pen)
             p.drawPath(self._path(c))

@@ -8,14 +8,16 @@ data, the redraw budget, the compared runs' reduction) is the panel's (ganstudio
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette
+from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QCheckBox, QWidget
 
 from ganstudio.core.metrics.tabs import rest_keys
+from ganstudio.core.run.groups import MINMAX, STD
 from ganstudio.qt.widgets.compare_layer import CompareLayer, LayerCurve
 from ganstudio.qt.widgets.plot_items import MarkerLayer, SeriesItem, TimedPlotWidget
 
@@ -91,6 +93,40 @@ class PlotTab:
     prefixes: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     expand: QCheckBox | None = None
     rest: bool = False  # draws every key no other tab does (core.metrics.tabs.rest_keys)
+    # The plot's context menu: draw every run as deltas against the baseline run; a group's band.
+    deltas: QAction | None = None
+    band: str = MINMAX
+    band_actions: dict[str, QAction] = field(default_factory=dict)
+
+    def add_compare_actions(self, changed: Callable[[PlotTab], None]) -> None:
+        """Add to the plot's right-click menu "Deltas Against Baseline" (checkable) and the choice
+        of a group's band; `changed(tab)` follows either."""
+        menu = self.plot.getPlotItem().getViewBox().menu
+        menu.addSeparator()
+        self.deltas = menu.addAction("Deltas Against Baseline")
+        self.deltas.setCheckable(True)
+        self.deltas.setToolTip(
+            "Draw each run as its value minus the baseline run's at the same step (steps the "
+            "baseline did not log are left out); set the baseline in the Runs dock"
+        )
+        self.deltas.toggled.connect(lambda _on: changed(self))
+        bands = menu.addMenu("Group Band")
+        choice = QActionGroup(bands)
+        for kind, text in ((MINMAX, "Min / Max"), (STD, "Mean ± Std")):
+            action = bands.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(kind == self.band)
+            choice.addAction(action)
+            action.toggled.connect(lambda on, k=kind: on and self._set_band(k, changed))
+            self.band_actions[kind] = action
+
+    def _set_band(self, kind: str, changed: Callable[[PlotTab], None]) -> None:
+        self.band = kind
+        changed(self)
+
+    def show_deltas(self, on: bool) -> None:
+        """Say on the y axis whether the plot draws deltas against the baseline."""
+        self.plot.getPlotItem().setLabel("left", f"{self.y_label} - baseline" if on else self.y_label)
 
     def build(self, name: str, x_label: str, log_y: bool, fill: QColor) -> TimedPlotWidget:
         """Make the tab's plot (object name `name`), its curves, legend row and layers."""

@@ -14,7 +14,8 @@ from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, Signa
 from PySide6.QtGui import QBrush, QColor, QFontMetrics, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeView, QWidget
 
-from ganstudio.core.run import listing
+from ganstudio.core.run import groups, listing
+from ganstudio.core.run.groups import RunGroup
 from ganstudio.core.run.listing import RunInfo
 
 # The folder tells apart runs of one name (every run of a default config has the same one).
@@ -29,16 +30,19 @@ HEADERS = (
     "Started",
     "Duration",
     "Metric",
+    "vs Baseline",  # the latest main metric minus the baseline run's (shown while one is set)
     "Note",
 )
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+GROUP_ROLE = Qt.ItemDataRole.UserRole + 3  # a group row's key (core.run.groups.RunGroup.key)
 PROBLEM_COLOR = "#c2410c"
 
 
-def cells(info: RunInfo) -> tuple[list[str], list, str]:
+def cells(info: RunInfo, baseline: RunInfo | None = None) -> tuple[list[str], list, str]:
     """A run's row: the texts under HEADERS, the values its columns sort by, and its tooltip."""
     texts = listing.row(info)
+    delta = groups.metric_delta(info, baseline)
     shown = [
         info.name,
         texts["folder"],
@@ -50,6 +54,7 @@ def cells(info: RunInfo) -> tuple[list[str], list, str]:
         texts["started"],
         texts["duration"],
         texts["metric"],
+        groups.metric_delta_text(info, baseline),
         info.problem or info.note,
     ]
     sort = [
@@ -63,6 +68,7 @@ def cells(info: RunInfo) -> tuple[list[str], list, str]:
         info.created or 0.0,
         info.duration,
         info.metric[1] if info.metric else float("-inf"),
+        delta if delta is not None else float("-inf"),
         info.problem or info.note,
     ]
     tip = (
@@ -73,8 +79,35 @@ def cells(info: RunInfo) -> tuple[list[str], list, str]:
     return shown, sort, tip
 
 
+def group_cells(group: RunGroup) -> tuple[list[str], list, str]:
+    """A group's row: how many runs, what they share, their metric's mean ± std, what varies."""
+    texts = groups.group_row(group)
+    metric = group.metric()
+    first = group.runs[0]
+    shown = [f"{group.name} ({len(group.runs)} runs)", texts["folder"], first.dataset, first.arch, first.loss]
+    shown += [texts["steps"], texts["status"], texts["started"], texts["duration"], texts["metric"], ""]
+    shown.append(texts["note"])
+    sort = [group.name.lower(), texts["folder"], first.dataset, first.arch, first.loss]
+    sort += [max(r.step for r in group.runs), texts["status"], first.created or 0.0]
+    sort += [
+        max(r.duration for r in group.runs),
+        sum(metric[1]) / len(metric[1]) if metric else float("-inf"),
+    ]
+    sort += [float("-inf"), texts["note"]]
+    tip = (
+        f"{len(group.runs)} runs of one config but for {', '.join(group.ignored)}: ticked, the plots "
+        "draw their mean and its band\n" + "\n".join(str(r.path) for r in group.runs)
+    )
+    return shown, sort, tip
+
+
+def ident(item: RunInfo | RunGroup) -> Path | str:
+    """What a row stands for: a run's folder, or a group's key."""
+    return item.key if isinstance(item, RunGroup) else item.path
+
+
 class RunsTree(QTreeView):
-    tick_changed = Signal(object, bool)  # (Path, on): the user ticked or unticked a run
+    tick_changed = Signal(object, bool)  # (Path or a group's key, on): the user ticked or unticked it
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent, objectName="runs_tree")
@@ -82,6 +115,7 @@ class RunsTree(QTreeView):
         # (Blocking the model's signals instead left the sort proxy and the view holding rows the
         # model had removed, and the next look at the current row crashed.)
         self._filling = False
+        self._baseline: RunInfo | None = None
         self._model = QStandardItemModel(0, len(HEADERS), self)
         self._model.setHorizontalHeaderLabels(list(HEADERS))
         self._proxy = QSortFilterProxyModel(self)
@@ -101,15 +135,23 @@ class RunsTree(QTreeView):
         self.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.header().setStretchLastSection(True)
         self._model.itemChanged.connect(self._on_model_item_changed)
+        self.setColumnHidden(HEADERS.index("vs Baseline"), True)
+
+    def set_baseline(self, info: RunInfo | None) -> None:
+        """The run the "vs Baseline" column compares with (the column shows only while one is set);
+        the rows take it at the next rebuild or refresh."""
+        self._baseline = info
+        self.setColumnHidden(HEADERS.index("vs Baseline"), info is None)
 
     def set_filter(self, text: str) -> None:
         self._proxy.setFilterFixedString(text)
         self.expandAll()
 
     def rebuild(
-        self, order: list[tuple[int, RunInfo]], current: Path | None, ticked: Collection[Path]
+        self, order: list[tuple[int, RunInfo | RunGroup]], current: Path | None, ticked: Collection
     ) -> None:
-        """Make the rows `order` ((depth, info) from listing.tree), keeping the selection."""
+        """Make the rows `order` ((depth, info) from listing.tree, or groups.grouped_tree's with
+        group rows), keeping the selection. `ticked`: the ticked runs' folders and groups' keys."""
         selected = self.selected()
         self._filling = True
         try:
@@ -117,10 +159,11 @@ class RunsTree(QTreeView):
             parents: list[QStandardItem] = []
             for depth, info in order:
                 row = [QStandardItem() for _ in HEADERS]
+                group = isinstance(info, RunGroup)
                 for item in row:
                     item.setEditable(False)
-                    item.setData(str(info.path), PATH_ROLE)
-                row[0].setCheckable(info.is_run)
+                    item.setData(info.key if group else str(info.path), GROUP_ROLE if group else PATH_ROLE)
+                row[0].setCheckable(group or info.is_run)
                 self._fill_row(row, info, current, ticked)
                 del parents[depth:]
                 (parents[-1] if parents else self._model.invisibleRootItem()).appendRow(row)
@@ -131,7 +174,7 @@ class RunsTree(QTreeView):
         for c in range(len(HEADERS) - 1):
             self.resizeColumnToContents(c)
         # A running run's "step / total" grows between rebuilds: room for it at its end.
-        ends = [f"{info.total:,} / {info.total:,}" for _, info in order if info.total]
+        ends = [f"{info.total:,} / {info.total:,}" for _, info in order if getattr(info, "total", 0)]
         if ends:
             font = self.font()
             font.setBold(True)
@@ -141,11 +184,11 @@ class RunsTree(QTreeView):
         if selected is not None:
             self.select(selected)
 
-    def refresh(self, infos: list[RunInfo], current: Path | None, ticked: Collection[Path]) -> None:
-        """Update the rows of `infos` (all in the tree already) in place."""
+    def refresh(self, infos: list[RunInfo | RunGroup], current: Path | None, ticked: Collection) -> None:
+        """Update the rows of `infos` (runs and groups, all in the tree already) in place."""
         changed: set[int] = set()
         for info in infos:
-            changed |= self._fill_row(self._row_items(info.path), info, current, ticked)
+            changed |= self._fill_row(self._row_items(ident(info)), info, current, ticked)
         # A text that grew (a metric that appeared, a longer duration) widens its column, never
         # narrows it: the user's widths stand, and nothing is elided.
         for c in sorted(changed - {len(HEADERS) - 1}):
@@ -158,8 +201,8 @@ class RunsTree(QTreeView):
         if self._name_item(info.path) is not None:
             self._fill_row(self._row_items(info.path), info, current, ticked)
 
-    def set_checked(self, path: Path, on: bool) -> None:
-        """Tick or untick a run as the user would (tick_changed follows)."""
+    def set_checked(self, path: Path | str, on: bool) -> None:
+        """Tick or untick a run (or a group, by its key) as the user would (tick_changed follows)."""
         item = self._name_item(path)
         if item is not None:
             item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
@@ -198,7 +241,8 @@ class RunsTree(QTreeView):
                 row["checked"] = (
                     self._proxy.data(index, Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked.value
                 )
-                row["path"] = self._proxy.data(index, PATH_ROLE)
+                row["path"] = self._proxy.data(index, PATH_ROLE) or ""  # "" for a group's row
+                row["group"] = self._proxy.data(index, GROUP_ROLE)
                 out.append(row)
                 walk(index, depth + 1)
 
@@ -206,11 +250,12 @@ class RunsTree(QTreeView):
         return out
 
     def _fill_row(
-        self, row: list[QStandardItem], info: RunInfo, current: Path | None, ticked: Collection[Path]
+        self, row: list[QStandardItem], info: RunInfo | RunGroup, current: Path | None, ticked: Collection
     ) -> set[int]:
         """Set the row's texts; returns the columns whose text changed."""
-        bold = current is not None and info.path == current
-        shown, sort, tip = cells(info)
+        group = isinstance(info, RunGroup)
+        bold = current is not None and not group and info.path == current
+        shown, sort, tip = group_cells(info) if group else cells(info, self._baseline)
         changed = set()
         for c, (item, text, key) in enumerate(zip(row, shown, sort, strict=True)):
             if item.text() != text:
@@ -223,9 +268,9 @@ class RunsTree(QTreeView):
                 font.setBold(bold)
                 item.setFont(font)
         for c in (HEADERS.index("Status"), len(HEADERS) - 1):
-            row[c].setForeground(QBrush(QColor(PROBLEM_COLOR)) if info.problem else QBrush())
+            row[c].setForeground(QBrush(QColor(PROBLEM_COLOR)) if not group and info.problem else QBrush())
         if row[0].isCheckable():
-            state = Qt.CheckState.Checked if info.path in ticked else Qt.CheckState.Unchecked
+            state = Qt.CheckState.Checked if ident(info) in ticked else Qt.CheckState.Unchecked
             if row[0].checkState() != state:
                 filling, self._filling = self._filling, True
                 try:
@@ -234,18 +279,20 @@ class RunsTree(QTreeView):
                     self._filling = filling
         return changed
 
-    def _row_items(self, path: Path) -> list[QStandardItem]:
+    def _row_items(self, path: Path | str) -> list[QStandardItem]:
         name = self._name_item(path)
         parent = name.parent() or self._model.invisibleRootItem()
         return [parent.child(name.row(), c) for c in range(len(HEADERS))]
 
-    def _name_item(self, path: Path) -> QStandardItem | None:
+    def _name_item(self, path: Path | str) -> QStandardItem | None:
+        """The first cell of the row of a run's folder, or of a group's key (a str)."""
+        role, key = (GROUP_ROLE, path) if isinstance(path, str) else (PATH_ROLE, str(path))
         stack = [self._model.invisibleRootItem()]
         while stack:
             node = stack.pop()
             for r in range(node.rowCount()):
                 child = node.child(r, 0)
-                if child.data(PATH_ROLE) == str(path):
+                if child.data(role) == key:
                     return child
                 stack.append(child)
         return None
@@ -254,4 +301,6 @@ class RunsTree(QTreeView):
     def _on_model_item_changed(self, item: QStandardItem) -> None:
         if self._filling or item.column() != 0 or not item.isCheckable():
             return
-        self.tick_changed.emit(Path(item.data(PATH_ROLE)), item.checkState() == Qt.CheckState.Checked)
+        group = item.data(GROUP_ROLE)
+        what = group if group else Path(item.data(PATH_ROLE))
+        self.tick_changed.emit(what, item.checkState() == Qt.CheckState.Checked)
