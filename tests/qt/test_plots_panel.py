@@ -100,6 +100,7 @@ def test_tabs_and_object_names(panel):
         "FD",
         "Overfitting",
         "Layer gradients",
+        "System",
         "Logged",
     ]
     # The rest tab (what a loop of yours logs by its own names) shows only while there is any.

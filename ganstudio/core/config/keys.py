@@ -241,6 +241,17 @@ class LogConfig:
     keep_checkpoints: int = field(
         default=3, metadata=_key("Step checkpoints kept besides latest.pt.", min=1, max=1000, live=True)
     )
+    system_every: float = field(
+        default=10.0,
+        metadata=_key(
+            "Seconds between 'system' lines (each process's CPU %, memory, GPU use and memory), "
+            "written when a run starts and then at the first log interval after this many seconds; "
+            "0 = off.",
+            min=0.0,
+            max=86400.0,
+            live=True,
+        ),
+    )
     out: str = field(default="runs", metadata=_key("Folder that holds the run folders."))
     name: str = field(
         default="", metadata=_key("Run name; empty = dataset-arch-loss. Run folder: <out>/<time>-<name>.")

@@ -74,6 +74,21 @@ TABS = (
         smooth=False,
         groups=(("grad_G.", "G layers", "blues"), ("grad_D.", "D layers", "oranges")),
     ),
+    # Each process's use of its machine (the run's "system" lines, log.system_every): one line per
+    # rank per reading, labelled by rank ("rank0"); CPU % is of one core (two busy threads: 200).
+    PlotTab(
+        "System",
+        (),
+        "% / MB",
+        smooth=False,
+        groups=(
+            ("system.cpu_percent.", "CPU %", "blues"),
+            ("system.rss_mb.", "memory (MB)", "oranges"),
+            ("system.gpu_util.", "GPU %", "greens"),
+            ("system.gpu_mem_mb.", "GPU memory (MB)", "purples"),
+            ("system.gpu_mem_reserved_mb.", "GPU reserved (MB)", "greys"),
+        ),
+    ),
     # What your own loop logs under names of its own (ganstudio.init(...).log(step, my_loss=...)):
     # shown only while there is any.
     PlotTab("Logged", (), "value", rest=True),

@@ -279,6 +279,71 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class System:
+    """What one process of the run (`rank`; 0 alone) uses of its machine, read at `step` by
+    ganstudio.core.run.system: its CPU use since its previous reading (percent of one core: 2
+    busy threads read 200), its resident memory, and on a GPU the device's utilisation (NVML,
+    where nvidia-ml-py is installed) and the memory torch has allocated and reserved on it.
+    A reading the process cannot make is None, and absent from its line. `time` is the clock
+    of the machine that wrote the line (seconds since the epoch); `host` and `devices` say
+    where the process runs."""
+
+    step: int
+    time: float
+    rank: int = 0
+    cpu_percent: float | None = None
+    rss_mb: float | None = None
+    gpu_util: float | None = None
+    gpu_mem_mb: float | None = None
+    gpu_mem_reserved_mb: float | None = None
+    host: str = ""
+    devices: tuple[str, ...] = ()
+
+    KIND: ClassVar[str] = "system"
+    #: The readings, in the line's order; each is a series of the run's history per rank.
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "cpu_percent",
+        "rss_mb",
+        "gpu_util",
+        "gpu_mem_mb",
+        "gpu_mem_reserved_mb",
+    )
+
+    def record(self) -> dict[str, Any]:
+        rec: dict[str, Any] = {"event": self.KIND, "step": self.step, "time": self.time, "rank": self.rank}
+        for name in self.FIELDS:
+            value = json_safe(getattr(self, name))
+            if value is not None:
+                rec[name] = value
+        rec["host"] = self.host
+        rec["devices"] = list(self.devices)
+        return rec
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> System:
+        readings = {name: None if r.get(name) is None else float(r[name]) for name in cls.FIELDS}
+        devices = r.get("devices") or ()
+        if not isinstance(devices, (list, tuple)):
+            raise ValueError(f"devices is a {type(devices).__name__}, not a list")
+        return cls(
+            step=int(r["step"]),
+            time=float(r.get("time") or 0.0),
+            rank=int(r.get("rank") or 0),
+            host=str(r.get("host") or ""),
+            devices=tuple(str(d) for d in devices),
+            **readings,
+        )
+
+    def series(self) -> dict[str, float]:
+        """The readings as the history's keys: "system.<reading>.rank<rank>"."""
+        return {
+            f"system.{name}.rank{self.rank}": float(value)
+            for name in self.FIELDS
+            if (value := getattr(self, name)) is not None
+        }
+
+
+@dataclass(frozen=True)
 class Alert:
     """A warning for the user: `kind` is a stable identifier. Health: nan, d_wins, grad_explode,
     collapse. Requests and files: config (a refused live edit), control (an unreadable request in
@@ -424,6 +489,7 @@ Event = (
     | Paused
     | Resumed
     | Metrics
+    | System
     | Alert
     | Marker
     | Finished
@@ -446,6 +512,7 @@ LOGGED: dict[str, Any] = {
         Paused,
         Resumed,
         Metrics,
+        System,
         Alert,
         Marker,
         Finished,

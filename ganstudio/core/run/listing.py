@@ -32,6 +32,7 @@ from ganstudio.core.run.events import (
     Resumed,
     RunStarted,
     Stats,
+    System,
     from_record,
 )
 from ganstudio.core.run.folder import CONFIG, METRICS, TRASH, RunFolder, RunFolderError
@@ -75,6 +76,10 @@ class RunInfo:
     newest: float = 0.0  # mtime of the newest of heartbeat.json and metrics.jsonl
     live_status: str = NEW  # the status before the stale check (what the files say)
     processes: int = 1  # a torchrun job's world size
+    #: Where it runs, per process (rank order): its host and its devices, from the tail's system
+    #: lines (else its started line: the job's hosts and rank 0's device).
+    hosts: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
     config: dict[str, Any] | None = None  # config.toml as nested plain values; None: none readable
     metrics: dict[str, float] | None = None  # the last evaluation's values (its metric, "<key>_std", n)
 
@@ -241,6 +246,7 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
         return info, problem
     step, status, wall, metric, processes = info.step, NEW, 0.0, None, info.processes
     metrics = None
+    where: dict[int, tuple[str, str]] = {}
     good = torn = foreign = 0
     for line in lines:
         rec, was_torn = parse_line(line)
@@ -249,7 +255,7 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
             continue
         kind = rec.get("event") if isinstance(rec, dict) else None
         ev = None
-        if kind in _LIFECYCLE_KINDS:
+        if kind in _LIFECYCLE_KINDS or kind == System.KIND:
             with contextlib.suppress(RecordError):
                 ev = from_record(rec)
         if (kind not in LOGGED and kind != "samples") or (kind in _LIFECYCLE_KINDS and ev is None):
@@ -259,7 +265,11 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
         rec_step = rec.get("step")
         if isinstance(rec_step, int) and kind != Metrics.KIND:  # metrics land late, at an earlier step
             step = max(step, rec_step)
-        if ev is not None:
+        if isinstance(ev, System):
+            where[ev.rank] = (ev.host, ", ".join(ev.devices))
+        elif ev is not None:
+            if isinstance(ev, RunStarted):
+                where = {0: (ev.host, ev.device)}  # until its processes' system lines say more
             status = status_of(ev) or status
             processes = max(1, ev.world_size) if isinstance(ev, RunStarted) else processes
         elif kind == Stats.KIND:
@@ -281,6 +291,8 @@ def _read_tail(folder: RunFolder, info: RunInfo) -> tuple[RunInfo, str]:
         metric=metric,
         metrics=metrics,
         processes=processes,
+        hosts=tuple(where[r][0] for r in sorted(where)),
+        devices=tuple(where[r][1] for r in sorted(where)),
         newest=max(info.newest, _mtime(path) or 0.0),
     )
     if good == 0 and (torn or foreign):

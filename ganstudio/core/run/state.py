@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ganstudio.core.config import KEYS, Config, ConfigError, from_dict, validate, with_values
 from ganstudio.core.run.events import (
     Alert,
@@ -34,6 +36,7 @@ from ganstudio.core.run.events import (
     Stale,
     Stats,
     StatsBlock,
+    System,
     from_record,
 )
 from ganstudio.core.run.history import History
@@ -88,7 +91,7 @@ def run_status(logged: str, quiet_s: float = 0.0, *, said: str = "", stale_s: fl
 @dataclass(frozen=True)
 class Change:
     """What one `apply` changed: a set of aspects ("stats", "metrics", "markers", "alerts",
-    "status", "config", "samples", "checkpoints", "info", "source") and the event."""
+    "status", "config", "samples", "checkpoints", "info", "source", "system") and the event."""
 
     aspects: frozenset[str]
     event: Event
@@ -124,6 +127,9 @@ class RunState:
         self.world_size = 1
         self.backend = ""
         self.heartbeat: Heartbeat | None = None
+        #: Each process's latest system line (its host, devices and readings), by rank.
+        self.system: dict[int, System] = {}
+        self._system_due: dict[str, float] = {}  # system readings waiting for the next stats point
         self.source_problem = ""
         self._live_status = RUNNING  # what a stale run was before its heartbeat stopped
 
@@ -160,7 +166,11 @@ class RunState:
         return bool(len(steps)) and int(steps[-1]) > step
 
     def _stats(self, ev: Stats) -> set[str]:
-        self.history.append(ev)
+        if self._system_due:
+            self.history.append(Stats(ev.step, ev.epoch, ev.wall, {**ev.values, **self._system_due}))
+            self._system_due = {}
+        else:
+            self.history.append(ev)
         self.step = max(self.step, ev.step)
         self.last_stats = ev
         return {"stats"}
@@ -168,7 +178,7 @@ class RunState:
     def _stats_block(self, ev: StatsBlock) -> set[str]:
         if not len(ev):
             return set()
-        self.history.extend(ev)
+        self.history.extend(self._with_system_due(ev))
         self.step = max(self.step, int(ev.steps[-1]))
         self.last_stats = Stats(
             step=int(ev.steps[-1]),
@@ -177,6 +187,17 @@ class RunState:
             values={k: float(v[-1]) for k, v in ev.values.items()},
         )
         return {"stats"}
+
+    def _with_system_due(self, ev: StatsBlock) -> StatsBlock:
+        """`ev` with the system readings that wait for a stats point on its first point (_system)."""
+        if not self._system_due:
+            return ev
+        values = dict(ev.values)
+        for key, value in self._system_due.items():
+            column = values[key] = np.array(values.get(key, np.full(len(ev), np.nan)), np.float64)
+            column[0] = value
+        self._system_due = {}
+        return StatsBlock(ev.steps, ev.epochs, ev.walls, values)
 
     def _samples(self, ev: Samples) -> set[str]:
         self.latest_samples = ev
@@ -228,6 +249,15 @@ class RunState:
         self.history.merge(ev.step, ev.values)
         self.metrics_step = max(self.metrics_step, ev.step)
         return {"metrics"}
+
+    def _system(self, ev: System) -> set[str]:
+        # The readings land on the next stats point, never on a point of their own: the trainer
+        # yields a system line just before the stats of its step (core/train/loop.py), and a run's
+        # first one (at its start) goes on its first stats. No point is inserted and none drawn
+        # already changes, so the history's steps are the stats' and views just draw the new point.
+        self.system[ev.rank] = ev
+        self._system_due.update(ev.series())
+        return {"system"}
 
     def _alert(self, ev: Alert) -> set[str]:
         self.alerts.append(ev)
@@ -291,7 +321,12 @@ class RunState:
     def adopt(self, other: RunState) -> None:
         """Become a copy of `other` (a state read or built elsewhere); the History object stays."""
         history = self.history
-        self.__dict__.update({k: (list(v) if isinstance(v, list) else v) for k, v in other.__dict__.items()})
+        self.__dict__.update(
+            {
+                k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+                for k, v in other.__dict__.items()
+            }
+        )
         history.replace_with(other.history)
         self.history = history
 
@@ -362,6 +397,7 @@ _HANDLERS: dict[type, Any] = {
     Paused: RunState._paused,
     Resumed: RunState._resumed,
     Metrics: RunState._metrics,
+    System: RunState._system,
     Alert: RunState._alert,
     Marker: RunState._marker,
     Finished: RunState._finished,

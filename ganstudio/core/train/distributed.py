@@ -102,6 +102,9 @@ class Local:
     def broadcast(self, obj: Any) -> Any:
         return obj
 
+    def gather(self, obj: Any) -> list[Any]:
+        return [obj]
+
     def all_ok(self, ok: bool) -> bool:
         return ok
 
@@ -201,6 +204,13 @@ class Job:
         box = [obj if self.main else None]
         dist.broadcast_object_list(box, src=0, group=self.control_group)
         return box[0]
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's `obj`, in rank order, on every rank (pickled, on the control group): for
+        what a run learns once at its start, never per step."""
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj, group=self.control_group)
+        return out
 
     def all_ok(self, ok: bool) -> bool:
         """Whether every rank is ok (each says for itself), on every rank."""

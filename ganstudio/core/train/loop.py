@@ -70,6 +70,7 @@ def start(trainer: Trainer, schedule: Schedule) -> Iterator[Event]:
     """The run (re)starts: where and how it trains, and a new run's first samples (of the
     untrained generator)."""
     yield trainer.started()
+    yield from trainer.system.start(trainer.step, trainer.cfg)  # every rank's first system line
     if schedule.samples_at_start(trainer.step):
         yield trainer.samples()
 
@@ -116,6 +117,7 @@ def do_what_is_due(trainer: Trainer, requests: Requests, due: Due) -> Generator[
     if due.stats or (due.checkpoint and not trainer.losses_finite()):
         stats = trainer.flush_stats()
         if stats is not None:
+            yield from trainer.system.take()  # before the stats: the readings land on its point
             yield stats
             bad = trainer.non_finite(stats)
             if bad:
@@ -151,6 +153,7 @@ def finish(trainer: Trainer, requests: Requests) -> Iterator[Event]:
     completed = trainer.step >= trainer.cfg.train.steps
     stats = trainer.flush_stats()
     if stats is not None:
+        yield from trainer.system.take()
         yield stats
         if not trainer.non_finite(stats):
             yield from trainer.health.observe(stats)

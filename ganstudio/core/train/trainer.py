@@ -58,6 +58,7 @@ from ganstudio.core.train.batches import Sampler, holdout_split, resident
 from ganstudio.core.train.distributed import Collective, Local
 from ganstudio.core.train.health import HealthMonitor
 from ganstudio.core.train.schedule import Schedule
+from ganstudio.core.train.system_lines import SystemLines
 
 GRID_SAMPLES = 64  # images in the fixed-noise grid (8 x 8)
 POINT_SAMPLES = 1024  # generated points shown for 2D data
@@ -209,6 +210,7 @@ class Trainer:
         self.last_checkpoint = -1  # the step of the last checkpoint saved
         self.health = HealthMonitor(self.cfg)
         self.metrics = QualityMetrics(self.data, self.model_code)
+        self.system = SystemLines(self.collective, self.device)  # system lines (system_lines.py)
         self.broken = False  # a NaN was seen: no checkpoint may be written from these weights
         self.saving = False  # a checkpoint is being written right now
         # Checkpoint intervals in a row whose checkpoint could not be written (a full disk): the run
@@ -430,10 +432,12 @@ class Trainer:
         if self._acc_n == 0:
             return None
         names, extras = self._interval_extras()
-        vec = torch.cat([self._acc / self._acc_n, extras])
+        ride = self.system.ride(self.cfg, self._acc)  # a job's system readings ride along
+        vec = torch.cat([self._acc / self._acc_n, extras, ride])
         self.collective.mean(vec)  # a job's one collective per log interval
         sums = vec.tolist()  # the one host sync per log interval
-        values = dict(zip(_ACC + names, sums, strict=True))
+        self.system.settle(sums[len(sums) - len(ride) :], self.step, self.cfg)
+        values = dict(zip(_ACC + names, sums[: len(sums) - len(ride)], strict=True))
         grad_d, grad_g = self._grad_norms
         values["grad_d"] = float(grad_d) if torch.is_tensor(grad_d) else math.nan
         values["grad_g"] = float(grad_g) if torch.is_tensor(grad_g) else math.nan

@@ -52,12 +52,15 @@ MIN_REDRAW_GAP_S = 0.1  # new training data is drawn at most 10 times a second..
 REDRAW_DUTY = 0.05  # ...and the plots take at most ~5% of the GUI thread's time while it streams
 SMOOTHING_STEPS = 99  # slider 0..99 -> weight 0.00..0.99
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
-PLOTTED = frozenset({"stats", "metrics", "markers"})  # what of a run's changes the plots draw
+PLOTTED = frozenset({"stats", "metrics", "markers", "system"})  # what of a run's changes the plots draw
 
 # Colour ramps for a tab's groups of series (core.metrics.tabs), light to dark, input to output.
 RAMPS = {
     "blues": ("#93c5fd", "#60a5fa", "#3b82f6", "#2563eb", "#1d4ed8", "#1e40af", "#1e3a8a"),
     "oranges": ("#fdba74", "#fb923c", "#f97316", "#ea580c", "#c2410c", "#9a3412", "#7c2d12"),
+    "greens": ("#86efac", "#4ade80", "#22c55e", "#16a34a", "#15803d", "#166534", "#14532d"),
+    "purples": ("#d8b4fe", "#c084fc", "#a855f7", "#9333ea", "#7e22ce", "#6b21a8", "#581c87"),
+    "greys": ("#d1d5db", "#9ca3af", "#6b7280", "#4b5563", "#374151", "#1f2937", "#111827"),
 }
 X_AXES = (("Step", "step"), ("Wall time (s)", "wall time (s)"))
 

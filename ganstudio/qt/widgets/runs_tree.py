@@ -73,10 +73,22 @@ def cells(info: RunInfo, baseline: RunInfo | None = None) -> tuple[list[str], li
     ]
     tip = (
         str(info.path)
+        + where_text(info)
         + (f"\n{info.problem}" if info.problem else "")
         + (f"\nNote: {info.note}" if info.note else "")
     )
     return shown, sort, tip
+
+
+def where_text(info: RunInfo) -> str:
+    """The tooltip's lines on where a run trains: its host(s), and its device (each process's)."""
+    hosts = list(dict.fromkeys(h for h in info.hosts if h))
+    text = f"\nHost{'s' if len(hosts) > 1 else ''}: {', '.join(hosts)}" if hosts else ""
+    if len(info.devices) == 1 and info.devices[0]:
+        text += f"\nDevice: {info.devices[0]}"
+    elif len(info.devices) > 1:
+        text += "\nDevices: " + "; ".join(f"rank {r} {d}" for r, d in enumerate(info.devices))
+    return text
 
 
 def group_cells(group: RunGroup) -> tuple[list[str], list, str]:
