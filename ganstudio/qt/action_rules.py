@@ -81,8 +81,11 @@ def local(s: Session, valid: bool, closing: bool) -> dict[str, str]:
 def following(s: Session, closing: bool) -> dict[str, str]:
     """The reasons for a run that another process trains (or trained), followed through its folder."""
     st, run = s.state, s.model.state
+    imported = f"the run was {s.handle.imported}" if s.handle.imported else ""
     if closing:
         steer = "the app is closing"
+    elif imported:
+        steer = f"{imported}: nothing trains it"
     elif s.watch_only:
         steer = s.watch_only
     elif not run.alive:
@@ -91,6 +94,8 @@ def following(s: Session, closing: bool) -> dict[str, str]:
         steer = ""
     if closing:
         start = "the app is closing"
+    elif imported:
+        start = f"{imported}: it has no checkpoint to continue from"
     elif run.alive:
         start = "the run trains in another process: steer it with Pause, Step and Stop"
     elif s.followed is None or s.followed.latest_checkpoint() is None:

@@ -12,6 +12,7 @@ from PySide6.QtCore import QThread, Slot
 from ganstudio.core import config as cfgmod
 from ganstudio.core.run.events import Failed
 from ganstudio.core.run.folder import RunFolder, RunFolderError
+from ganstudio.core.run.importer import imported_from
 from ganstudio.core.run.state import FAILED, FINISHED, NEW, STALE
 from ganstudio.core.run.state import PAUSED as RUN_PAUSED
 from ganstudio.core.run.state import STOPPED as RUN_STOPPED
@@ -34,7 +35,8 @@ class FolderRun(RunHandle):
     elsewhere = True
     start_tip = "Continue this run here, from its latest checkpoint"
 
-    def __init__(self, session: Session, folder: RunFolder, cfg: Config):
+    def __init__(self, session: Session, folder: RunFolder, cfg: Config | None):
+        """`cfg`: the run's config; None for an imported run (`ganstudio import`), which has none."""
         super().__init__(session)
         from ganstudio.core.run.steer import ControlFile
 
@@ -42,6 +44,10 @@ class FolderRun(RunHandle):
         ok, why = ControlFile(folder).writable()
         self.watch_only = "" if ok else why
         self.loop = self._read_loop()
+        try:
+            self.imported = imported_from(folder.meta())
+        except RunFolderError:
+            self.imported = ""
         self._stop = threading.Event()
         stop = self._stop
 
@@ -49,7 +55,7 @@ class FolderRun(RunHandle):
             from ganstudio.core.run.follow import Follower
 
             reference = None
-            if cfgmod.is_2d(cfg):
+            if cfg is not None and cfgmod.is_2d(cfg):
                 from ganstudio.core.data import load_dataset
 
                 reference = load_dataset(cfg.data, seed=cfg.train.seed).x.numpy()
@@ -92,6 +98,11 @@ class FolderRun(RunHandle):
     def edit_problem(self) -> str:
         """Alive, edits go to the run, which needs its folder writable; not alive, they are for
         its continuation here (Continue)."""
+        if self.imported:
+            return (
+                f"This run was {self.imported}: its configuration is not known, so nothing here is "
+                "its; the fields show the configuration of a new run (File › New Run)"
+            )
         if self.s.run.alive and self.steer_problem():
             return f"Live edits reach the run only through its folder: {self.steer_problem()}"
         if self.loop is not None and not self.s.run.alive:  # no checkpoint of ours continues it
@@ -99,6 +110,8 @@ class FolderRun(RunHandle):
         return ""
 
     def generator(self) -> GeneratorSource:
+        if self.imported:
+            return GeneratorSource(note=f"This run was {self.imported}: it has no generator to explore.")
         path = self.folder.latest_checkpoint()
         if path is None:
             return GeneratorSource(note=NO_CHECKPOINT_YET)

@@ -417,6 +417,7 @@ class MainWindow(QMainWindow):
         self.overlays.shutdown()
         self.launcher.shutdown()
         self.exporter.wait()
+        self.files.importer.wait()
         self.latent.shutdown()
         event.accept()
 

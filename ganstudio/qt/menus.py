@@ -147,6 +147,14 @@ def make_actions(w: Any) -> None:
         None,
         "Write the current run as TensorBoard event files (scalars, metrics, samples, changes)",
     )
+    w.action_import = add_action(
+        w,
+        "action_import",
+        "&Import…",
+        files.import_run,
+        None,
+        "Make a run of a TensorBoard log or a CSV of curves (no config or checkpoints), and open it",
+    )
     w.action_what_if = add_action(
         w,
         "action_what_if",
@@ -173,6 +181,7 @@ def make_menus(w: Any, layout: DockLayout) -> QMenu:
     export.setObjectName("menu_export")
     export.addAction(w.action_export_csv)
     export.addAction(w.action_export_tensorboard)
+    file.addAction(w.action_import)
     file.addSeparator()
     file.addAction(w.action_load_config)
     file.addAction(w.action_save_config)

@@ -343,19 +343,19 @@ class Session(QObject):
             return False
         problem = folder.version_problem()
         cfg, why = folder.try_config()
-        if problem is None and cfg is None:
-            problem = why
+        if problem is None and cfg is None and not folder.meta().get("imported"):
+            problem = why  # (an imported run has no config: its fields keep the next run's)
         if problem is not None:
             self.error.emit(f"Cannot open {folder.path} as a run: {problem}", "")
             return False
-        self._config = cfg
+        self._config = cfg or self._config
         # Current before the model's reset (the window reads the new folder then); its reader's
         # events are queued, so they arrive after the reset. A reader of a run followed before
         # stops here, and what it had queued is dropped.
         handle = FolderRun(self, folder, cfg)
         self._use(handle)
         self.model.start_over(cfg)
-        self.config_changed.emit(cfg)
+        self.config_changed.emit(self._config)
         self._set_state(STOPPED)
         self.message.emit(f"Following {folder.path}" + (" (watch only)" if handle.watch_only else ""))
         return True

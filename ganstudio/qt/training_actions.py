@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QStyle
+from PySide6.QtWidgets import QLabel, QStyle
 
 from ganstudio.qt.exporter import Exporter
 from ganstudio.qt.panels.hyperparams import HyperparamsPanel
@@ -54,6 +54,10 @@ class TrainingActions(QObject):
         self._presets = presets
         self._recent = recent
         self._exporter = exporter
+        # Above the hyperparameters: an imported run's fields are not its config (they are read-only).
+        self._imported_note = QLabel(objectName="imported_note", wordWrap=True)
+        self._imported_note.hide()
+        hyperparams.add_header_widget(self._imported_note)
         self.closing = False  # the window is closing: nothing may start
         # Pause becomes Resume while paused: it then shows what it will do, as Start does.
         style = window.style()
@@ -89,4 +93,10 @@ class TrainingActions(QObject):
         for a in (w.action_export_csv, w.action_export_tensorboard):
             set_action(a, export_why)
         forkable = s.folder is not None or s.checkpoint_path is not None
-        set_action(w.action_what_if, "" if forkable else NO_RUN_TO_FORK)
+        imported = s.handle.imported
+        why = f"the run was {imported}: it has no checkpoint to fork" if imported else ""
+        set_action(w.action_what_if, why or ("" if forkable else NO_RUN_TO_FORK))
+        self._imported_note.setText(
+            f"This run was {imported}: its configuration is not known." if imported else ""
+        )
+        self._imported_note.setVisible(bool(imported))
