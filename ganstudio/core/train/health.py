@@ -31,10 +31,9 @@ losses already pause the run.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Callable
-
-import numpy as np
 
 from ganstudio.core.config import Config
 from ganstudio.core.run.events import Alert, Metrics, Stats
@@ -171,7 +170,7 @@ class HealthMonitor:
         self._wall = ev.wall
         if not _finite(rate):
             return None
-        median = float(np.median(self._rates)) if len(self._rates) >= WARMUP else math.nan
+        median = statistics.median(self._rates) if len(self._rates) >= WARMUP else math.nan
         self._rates.append(rate)
         slow = fraction > 0 and median > 0 and rate < fraction * median
         self._slow, self._slow_s = (self._slow + 1, self._slow_s + max(seconds, 0.0)) if slow else (0, 0.0)
@@ -206,7 +205,7 @@ class HealthMonitor:
             v = ev.values.get(key)
             if not _finite(v):
                 continue
-            median = float(np.median(past)) if len(past) >= MIN_HISTORY else math.nan
+            median = statistics.median(past) if len(past) >= MIN_HISTORY else math.nan
             limits = []
             if h.grad_max > 0:
                 limits.append(h.grad_max)
