@@ -39,7 +39,7 @@ BENCHMARKS = {
     "gpu": ("bench_gpu", "DCGAN 64x64 on CUDA: images/s vs tutorial, host syncs per step"),
     "api": ("bench_api", "your own loop: ganstudio.init's cost per digits step; host syncs on a GPU"),
     "lab": ("bench_lab", "2D lab: training s until ring8, grid25, spiral have converged, 5 seeds"),
-    "system": ("bench_system", "system lines: steps/s with log.system_every=10 vs 0; one reading"),
+    "system": ("bench_system", "system lines and the webhook: steps/s with and without; one reading"),
 }
 COLUMNS = ("#", "Benchmark", "Result", "Spread", "Goal", "Met")
 
