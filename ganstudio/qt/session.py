@@ -89,7 +89,11 @@ class Session(QObject):
 
     @property
     def total_steps(self) -> int:
-        return self.model.state.total_steps or self._config.train.steps
+        """The run's planned steps; an imported run (no config) ran the steps it logged."""
+        state = self.model.state
+        if state.total_steps:
+            return state.total_steps
+        return self.step if state.config is None and self.folder is not None else self._config.train.steps
 
     @property
     def device(self) -> str:

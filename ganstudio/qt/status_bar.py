@@ -138,7 +138,8 @@ class StatusView:
 
     def update_progress(self) -> None:
         s = self._session
-        total = max(1, s.config.train.steps)
+        # A followed run says its own planned steps (an imported one: those it logged).
+        total = max(1, s.total_steps if s.following else s.config.train.steps)
         step = s.step
         self.progress.setMaximum(total)
         # The text is set as a literal: with a "%v" format, QProgressBar repaints synchronously on
@@ -147,7 +148,9 @@ class StatusView:
         self.progress.setValue(min(step, total))
         last = s.run.last_stats
         if last is not None and s.history is not None and len(s.history):
-            self.epoch.setText(f"epoch {last.epoch:.1f}")
+            # An imported run's epochs are not known (its data is not).
+            known = s.run.config is not None or not s.following
+            self.epoch.setText(f"epoch {last.epoch:.1f}" if known else "epoch —")
             if s.state == RUNNING:
                 rate = last.values.get("steps_per_s", 0.0)
                 self.rate.setText(f"{rate:,.0f} it/s")

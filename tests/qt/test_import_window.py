@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QLabel, QLineEdit, QMessageBox
+from PySide6.QtWidgets import QLabel, QLineEdit, QMessageBox, QProgressBar
 
 from ganstudio.core.run.listing import IMPORTED
 from ganstudio.core.run.state import FINISHED
@@ -42,6 +42,11 @@ def test_an_imported_run_opens_with_what_it_cannot_do_disabled_and_said(qtbot, m
     qtbot.waitUntil(lambda: s.run_dir is not None and len(s.history) == 5, timeout=WAIT_MS)
     assert s.run_dir.parent == tmp_path / "runs" and s.run.status == FINISHED and s.run.config is None
     assert not _dialogs(window, "")
+    # The status bar: the steps it logged are all it ran; its epochs are not known.
+    qtbot.waitUntil(
+        lambda: window.findChild(QProgressBar, "status_progress").text() == "40 / 40", timeout=WAIT_MS
+    )
+    assert window.findChild(QLabel, "status_epoch").text() == "epoch —"
     # Its series, by their own names, in the Logged tab; its sample grids in the timeline.
     assert "Logged" in window.plots.titles()
     window.plots.show_tab("Logged")
