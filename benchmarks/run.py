@@ -40,6 +40,7 @@ BENCHMARKS = {
     "api": ("bench_api", "your own loop: ganstudio.init's cost per digits step; host syncs on a GPU"),
     "lab": ("bench_lab", "2D lab: training s until ring8, grid25, spiral have converged, 5 seeds"),
     "system": ("bench_system", "system lines and the webhook: steps/s with and without; one reading"),
+    "step": ("bench_step", "the default digits step against its GEMM floor (bare torch.mm); train.compile"),
 }
 COLUMNS = ("#", "Benchmark", "Result", "Spread", "Goal", "Met")
 

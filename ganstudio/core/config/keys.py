@@ -225,6 +225,14 @@ class TrainConfig:
             max=256,
         ),
     )
+    compile: str = field(
+        default="off",
+        metadata=_key(
+            "torch.compile the step's G and D: off (eager: fastest for small models on the CPU), "
+            "default, or reduce-overhead (CUDA graphs on a GPU). Without a compiler: eager, one alert.",
+            choices=("off", "default", "reduce-overhead"),
+        ),
+    )
 
 
 @dataclass(frozen=True)

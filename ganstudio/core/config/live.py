@@ -21,7 +21,7 @@ def live_changes(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
 # log.notify_url: a saved config keeps it without its secret (config/notify.py), so a run that
 # continues is given it again.
 RESUMABLE_KEYS = LIVE_KEYS | frozenset(
-    {"log.out", "log.name", "log.notify_url", "train.device", "train.threads", "train.amp"}
+    {"log.out", "log.name", "log.notify_url", "train.device", "train.threads", "train.amp", "train.compile"}
 )
 #: A fork may also draw its noise from another seed from the fork on (its models and data are the
 #: parent's, so their shapes and the data order stay).

@@ -115,12 +115,14 @@ def split_labels(data, held: torch.Tensor, device: torch.device, cfg):
     return data.labels[keep].to(device), data.labels[held].to(device)
 
 
-def bound(trainer, idx: torch.Tensor) -> tuple:
-    """This batch's (G, D), given the labels of the reals at `idx` (this process's rows); the labels
-    stay in `trainer.labels` for the penalties that call D again (WGAN-GP's)."""
+def bound(trainer, idx: torch.Tensor, models: tuple | None = None) -> tuple:
+    """This batch's (G, D) (`models`, else the trainer's), given the labels of the reals at `idx`
+    (this process's rows); the labels stay in `trainer.labels` for the penalties that call D again
+    (WGAN-GP's)."""
     y = trainer.y[idx] if trainer.y is not None else None
     trainer.labels = y
-    return bind(trainer.G, y), bind(trainer.D, y)
+    G, D = models if models is not None else (trainer.G, trainer.D)
+    return bind(G, y), bind(D, y)
 
 
 def holdout_d(trainer, rows: torch.Tensor):

@@ -347,8 +347,8 @@ class System:
 class Alert:
     """A warning for the user: `kind` is a stable identifier. Health: nan, d_wins, grad_explode,
     collapse. Requests and files: config (a refused live edit), control (an unreadable request in
-    the control file), metrics (an evaluation that failed), disk (a sample, checkpoint or log line
-    that could not be written)."""
+    the control file), compile (train.compile could not be used: the run trains eager), metrics
+    (an evaluation that failed), disk (a sample, checkpoint or log line that could not be written)."""
 
     step: int
     kind: str
@@ -357,7 +357,7 @@ class Alert:
 
     KIND: ClassVar[str] = "alert"
     #: Kinds that answer a request rather than describe the GAN: not marked on the plots.
-    REQUEST_KINDS: ClassVar[frozenset[str]] = frozenset(("config", "control"))
+    REQUEST_KINDS: ClassVar[frozenset[str]] = frozenset(("config", "control", "compile"))
 
     def record(self) -> dict[str, Any]:
         return {

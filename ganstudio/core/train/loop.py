@@ -19,7 +19,7 @@ from ganstudio.core.metrics.converged import CONVERGED, toy_convergence
 from ganstudio.core.run.control import PAUSE, REQUEST, RUN, STEP, STOP, Requests, Taken
 from ganstudio.core.run.events import Alert, Event, Failed, Finished, Marker, Paused, Resumed, Samples
 from ganstudio.core.run.state import COMPLETED
-from ganstudio.core.train import oom
+from ganstudio.core.train import compiled, oom
 from ganstudio.core.train.schedule import Due, Schedule
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ def start(trainer: Trainer, schedule: Schedule) -> Iterator[Event]:
     """The run (re)starts: where and how it trains, and a new run's first samples (of the
     untrained generator)."""
     yield trainer.started()
+    yield from compiled.prepare(trainer)  # train.compile: compiled, or one alert saying why not
     yield from trainer.system.start(trainer.step, trainer.cfg)  # every rank's first system line
     if schedule.samples_at_start(trainer.step):
         yield trainer.samples()

@@ -76,9 +76,11 @@ def choose_threads(trainer: Trainer, budget_s: float = 0.6) -> int:
 
 
 def probe_of(trainer: Trainer) -> Trainer:
-    """A shallow copy of `trainer` with its own models, optimizers, noise and sampler, to time
-    steps on: what it trains is thrown away."""
+    """A shallow copy of `trainer` with its own models, optimizers, noise, augmentation and sampler,
+    eager, to time or compile steps on: what it trains is thrown away."""
     import torch
+
+    from ganstudio.core.train.compiled import StepModels
 
     probe = copy.copy(trainer)
     probe.G, probe.D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
@@ -86,6 +88,10 @@ def probe_of(trainer: Trainer) -> Trainer:
     probe.opt_g = torch.optim.Adam(probe.G.parameters(), lr=0.0)
     probe.opt_d = torch.optim.Adam(probe.D.parameters(), lr=0.0)
     probe.noise_gen = torch.Generator(trainer.device).manual_seed(0)
+    probe.holdout_gen = torch.Generator(trainer.device).manual_seed(0)
+    probe.augment = copy.copy(trainer.augment)  # draws from the probe's noise
+    probe.augment.t = probe
+    probe.step_models = StepModels()  # eager: never the run's compiled wrappers
     probe.sampler = copy.deepcopy(trainer.sampler)
     probe._acc = torch.zeros_like(trainer._acc)
     return probe

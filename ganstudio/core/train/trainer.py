@@ -52,9 +52,10 @@ from ganstudio.core.run.events import (
 )
 from ganstudio.core.run.history import History
 from ganstudio.core.run.state import RunState
-from ganstudio.core.train import lab, loop, losses, oom, penalties, sampling, saving, snapshot, threads
+from ganstudio.core.train import adam, lab, loop, losses, oom, penalties, sampling, saving, snapshot, threads
 from ganstudio.core.train.augment import Augment
 from ganstudio.core.train.batches import Sampler, holdout_split, resident
+from ganstudio.core.train.compiled import StepModels
 from ganstudio.core.train.distributed import Collective, Local
 from ganstudio.core.train.health import HealthMonitor
 from ganstudio.core.train.schedule import Schedule
@@ -158,12 +159,10 @@ class Trainer:
         if cfg.train.ema > 0:
             self._make_ema()
         o = cfg.optim
-        # The fused kernel updates every parameter in one pass: on CPU it is the fastest Adam for
-        # these small models, and it gives the same state_dict as the default implementation.
-        fused = True if self.device.type in ("cpu", "cuda") else None
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2), fused=fused)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), fused=fused)
+        self.opt_g = adam.make(self.G.parameters(), o.lr_g, (o.beta1, o.beta2), self.device)
+        self.opt_d = adam.make(self.D.parameters(), o.lr_d, (o.beta1, o.beta2), self.device)
         self.loss = losses.make(cfg.loss.kind)
+        self.step_models = StepModels()  # train.compile's, from the run's start (loop.start)
 
         self.noise_gen = torch.Generator(self.device).manual_seed(cfg.train.seed + 1)
         self.augment = Augment(self)  # data.augment: what D sees, real and fake (augment.py)
@@ -307,12 +306,13 @@ class Trainer:
         bs = cfg.train.batch_size  # the global batch
         measure = (self.step + 1) % cfg.log.every == 0
         reuse = cfg.optim.d_steps == 1
-        self.G.train()
-        self.D.train()
+        if not (self.G.training and self.D.training):  # sampling and D's held-out check restore it
+            self.G.train(), self.D.train()
         weights = penalties.due(cfg.loss, self.step)  # R1/R2 this step (lazy: loss.r_every)
         for _ in range(cfg.optim.d_steps):
             rows = self.sampler.next()[self._part]
-            G, D = conditional.bound(self, rows)  # model.conditional: the fakes take the reals' labels
+            # model.conditional: the fakes take the reals' labels; train.compile: compiled G and D
+            G, D = conditional.bound(self, rows, self.step_models.pick(self, weights))
             real = self.augment(self.x[rows].to(self.device, non_blocking=True))
             if reuse:
                 with self.autocast:
@@ -329,10 +329,10 @@ class Trainer:
                 penalty = penalties.d_penalty(self, weights, real, fake, d_real, d_fake)
                 if penalty is not None:
                     loss_d = loss_d + penalty
-            self.opt_d.zero_grad(set_to_none=True)
+            adam.zero_grad(self.opt_d)
             loss_d.backward()
             self.collective.average_gradients(self.D)
-            self.opt_d.step()
+            adam.step(self.opt_d)
         grad_d = self._grad_norm(self.D) if measure else None
         if measure:
             self._overfit = self._overfit_stats(d_real, d_fake)
@@ -341,13 +341,13 @@ class Trainer:
         with self.autocast:
             g_scores = D(fake_for_g if reuse else self.augment(G(self._noise(bs))))
             loss_g = penalties.g_loss(self.loss, g_scores.float(), D, real)  # rpgan: paired
-        self.opt_g.zero_grad(set_to_none=True)
+        adam.zero_grad(self.opt_g)
         loss_g.backward()
         self.collective.average_gradients(self.G, last=True)  # the step's requests ride on it
         self.D.requires_grad_(True)
         if measure:
             grad_g = self._grad_norm(self.G)
-        self.opt_g.step()
+        adam.step(self.opt_g)
         if self.G_ema is not None and cfg.train.ema > 0:
             self._update_ema(cfg.train.ema)
 
