@@ -14,8 +14,10 @@ import pytest
 from ganstudio.core.config import ConfigError, validate, with_values
 from ganstudio.core.config.notify import redact, without_secret
 from ganstudio.core.run.driver import RunDriver
-from ganstudio.core.run.events import Alert, Finished, Stats
+from ganstudio.core.run.events import Alert, Finished, Heartbeat, Stats
+from ganstudio.core.run.follow import Follower
 from ganstudio.core.run.notify import FAILED_KIND, Notifier, RateLimit, payload
+from ganstudio.core.run.state import RunState
 from ganstudio.core.train.health import RECOVER, SLOW_SECONDS, SLOW_WINDOW, WARMUP, HealthMonitor, StallWatch
 from tests.core.conftest import log_records, make_tiny_config
 
@@ -189,6 +191,37 @@ def test_the_driver_tells_a_stall_at_once_and_puts_it_in_the_stream_once(tmp_pat
     driver.close()
     assert [b["event"] for b in hook.bodies] == ["stalled"]
     assert [r["kind"] for r in log_records(driver.folder) if r["event"] == "alert"] == ["stalled"]
+
+
+def test_a_followed_run_shows_a_hung_runs_stall_from_its_heartbeat_once(tmp_path, hook):
+    """A run whose loop hangs yields nothing, so its log cannot say the stall: the heartbeat (written
+    by another thread) carries it while the step stays, a follower's state shows it at once, and
+    the log's line for it, written when the loop moves again, does not show it twice."""
+    driver = RunDriver(_config(tmp_path, hook.url, **{"health.stall_seconds": 1, "health.grad_max": 0.0}))
+    driver.prepare()
+    step = driver.trainer.step
+    driver._stall.check(-1e9, step, "running", 1)
+    driver._watch()
+    told = driver._extra_status()["stalled"]
+    (alert,) = driver.control.take_posted()
+    assert told == alert.record()
+    # The follower reads it from heartbeat.json, as the steering thread writes it.
+    beat = {"time": 1.0, "seq": 1, "step": step, "status": "running", "host": "h", "pid": 1, "stalled": told}
+    driver.folder.heartbeat_path.write_text(json.dumps(beat) + "\n", encoding="utf-8")
+    follower = Follower(driver.folder)
+    state = RunState(driver.trainer.cfg)
+    for ev in follower.poll() + follower.poll():
+        state.apply(ev)
+    assert [a.kind for a in state.alerts] == ["stalled"] and state.alerts[0].step == step
+    state.apply(Heartbeat(time=2.0, step=step, status="running", stalled=Alert.from_record(told)))
+    state.apply(alert)  # the log's line, once the loop moved
+    state.apply(Heartbeat(time=3.0, step=step, status="running", stalled=Alert.from_record(told)))  # late
+    assert [a.kind for a in state.alerts] == ["stalled"]
+    # The step moved: the next heartbeat no longer says it.
+    driver.trainer.train_step()
+    driver._watch()
+    assert "stalled" not in driver._extra_status()
+    driver.close()
 
 
 def test_a_saved_url_lost_its_token_and_says_so():

@@ -108,6 +108,7 @@ class RunDriver:
         self._tensorboard_failed = False
         self._notifier: Notifier | None = None  # log.notify_url's sender, rank 0 only (notify.py)
         self._stall = StallWatch()  # asked on the heartbeat thread: a stalled run makes no events
+        self._stalled: Alert | None = None  # in the heartbeat until the step moves past it
 
     # ----- building ----------------------------------------------------------------------------
 
@@ -315,15 +316,21 @@ class RunDriver:
         if step >= t.cfg.train.steps:
             live = "finishing"  # the last evaluation and checkpoint: no step is due
         alert = self._stall.check(time.monotonic(), step, live, t.cfg.health.stall_seconds)
+        if self._stalled is not None and (step != self._stalled.step or live != "running"):
+            self._stalled = None
         if alert is None:
             return
+        self._stalled = alert  # the next heartbeats say it: a follower sees a hung run's stall
         if self._notifier is not None:
             self._notifier.send_now(alert, t.cfg.log.notify_on)
         self.control.post(alert)
 
     def _extra_status(self) -> dict[str, Any]:
-        """For the heartbeat of a job: every rank's step at the last agreement."""
-        return self.trainer.collective.heartbeat()
+        """For the heartbeat: a job's every rank's step at the last agreement, and the stall told
+        while the step has not moved."""
+        extra = self.trainer.collective.heartbeat()
+        stalled = self._stalled
+        return extra if stalled is None else {**extra, "stalled": stalled.record()}
 
     def record(self, ev: Event) -> list[Event]:
         """An event made outside the loop (a live edit or a save of a stopped model), written to

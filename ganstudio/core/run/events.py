@@ -454,6 +454,9 @@ class Heartbeat:
     host: str = ""
     pid: int = 0
     steps_per_s: float = math.nan
+    #: The `stalled` alert while the step has not moved since it (the run's stream gets it only
+    #: when the loop moves again): a follower shows a hung run's stall from its heartbeat.
+    stalled: Alert | None = None
 
     KIND: ClassVar[str] = "heartbeat"
 

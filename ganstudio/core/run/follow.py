@@ -10,7 +10,7 @@ import json
 import time
 
 from ganstudio.core.disk import describe_os_error
-from ganstudio.core.run.events import Event, Heartbeat, SourceStatus, Stale
+from ganstudio.core.run.events import Alert, Event, Heartbeat, SourceStatus, Stale
 from ganstudio.core.run.folder import RunFolder
 from ganstudio.core.run.log import LogReader
 from ganstudio.core.run.state import NEW, STALE, STALE_S, run_status, status_of
@@ -120,6 +120,7 @@ class Follower:
                 host=str(data.get("host", "")),
                 pid=int(data.get("pid", 0)),
                 steps_per_s=float(data.get("steps_per_s") or float("nan")),
+                stalled=Alert.from_record(data["stalled"]) if isinstance(data.get("stalled"), dict) else None,
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None

@@ -127,6 +127,9 @@ class RunState:
         self.world_size = 1
         self.backend = ""
         self.heartbeat: Heartbeat | None = None
+        # Stalls a heartbeat told (a hung run's log cannot), and those of them its log has not yet.
+        self._stalls_told: set[tuple[str, int, str]] = set()
+        self._stalls_unlogged: set[tuple[str, int, str]] = set()
         #: Each process's latest system line (its host, devices and readings), by rank.
         self.system: dict[int, System] = {}
         self._system_due: dict[str, float] = {}  # system readings waiting for the next stats point
@@ -260,6 +263,12 @@ class RunState:
         return {"system"}
 
     def _alert(self, ev: Alert) -> set[str]:
+        told = (ev.kind, ev.step, ev.message)
+        if told in self._stalls_unlogged:  # the stall a heartbeat told, now in the log: once
+            self._stalls_unlogged.discard(told)
+            return set()
+        if ev.kind == "stalled":
+            self._stalls_told.add(told)
         self.alerts.append(ev)
         self.log.append(ev)
         if ev.kind in Alert.REQUEST_KINDS:
@@ -285,6 +294,11 @@ class RunState:
         self.heartbeat = ev
         self.host, self.pid = ev.host or self.host, ev.pid or self.pid
         changed = {"info"}
+        stalled = ev.stalled
+        told = None if stalled is None else (stalled.kind, stalled.step, stalled.message)
+        if told is not None and told not in self._stalls_told:
+            changed |= self._alert(stalled)  # a hung run's stall, before its log can say it
+            self._stalls_unlogged.add(told)
         if self.status == STALE:
             self.status = ev.status if ev.status in (RUNNING, PAUSED) else self._live_status
             changed.add("status")
