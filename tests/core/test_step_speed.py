@@ -46,7 +46,8 @@ def test_adam_step_is_the_optimizers_step_bit_for_bit(tiny_config, make_trainer)
         theirs.zero_grad(set_to_none=True)
         G(z).square().mean().backward()
         H(z).square().mean().backward()
-        assert adam._direct(ours) == (i > 0)  # the first step makes the state: opt.step()
+        assert adam._direct(ours)
+        assert (adam._gathered(ours) is not None) == (i > 0)  # the first step makes the state
         adam.step(ours)
         theirs.step()
     assert_same(G.state_dict(), H.state_dict(), "G")
@@ -61,7 +62,13 @@ def test_adam_step_takes_the_optimizers_path_when_it_must(tiny_config, make_trai
     assert adam._direct(opt)
     first = next(G.parameters())
     first.grad = None  # a parameter without a gradient: Adam skips it, the kernel would not
-    assert not adam._direct(opt)
+    assert adam._gathered(opt) is None
+    before = first.detach().clone()
+    adam.step(opt)  # Optimizer.step: the others move, this one stays
+    assert torch.equal(first.detach(), before)
+    adam.requires_grad(opt, False)
+    assert not any(p.requires_grad for p in G.parameters())
+    adam.requires_grad(opt, True)
     G(z).mean().backward()
     calls = []
     handle = opt.register_step_post_hook(lambda *a: calls.append(1))

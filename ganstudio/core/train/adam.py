@@ -13,6 +13,8 @@ takes opt.step().
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
@@ -31,21 +33,21 @@ def zero_grad(opt: torch.optim.Optimizer) -> None:
             p.grad = None
 
 
+def requires_grad(opt: torch.optim.Optimizer, flag: bool) -> None:
+    """module.requires_grad_(flag) for the module `opt` optimises (all its parameters), without
+    walking the module tree on every step."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            p.requires_grad_(flag)
+
+
 def step(opt: torch.optim.Optimizer) -> None:
     """opt.step(), through the fused kernel directly when nothing needs Optimizer.step's path."""
-    if not _direct(opt):
+    batches = _gathered(opt) if _direct(opt) else None
+    if batches is None:
         opt.step()
         return
-    state = opt.state
-    for group in opt.param_groups:
-        params = group["params"]
-        grads, exp_avgs, exp_avg_sqs, steps = [], [], [], []
-        for p in params:
-            s = state[p]
-            grads.append(p.grad)
-            exp_avgs.append(s["exp_avg"])
-            exp_avg_sqs.append(s["exp_avg_sq"])
-            steps.append(s["step"])
+    for group, (params, grads, exp_avgs, exp_avg_sqs, steps) in zip(opt.param_groups, batches, strict=True):
         beta1, beta2 = group["betas"]
         torch._foreach_add_(steps, 1)
         torch._fused_adam_(
@@ -67,24 +69,46 @@ def step(opt: torch.optim.Optimizer) -> None:
         )
 
 
+def _gathered(opt: torch.optim.Optimizer) -> list[tuple[list, ...]] | None:
+    """Each group's parameters, gradients and state tensors; None when a parameter has no gradient
+    or no state yet (Optimizer.step skips the one and makes the other)."""
+    state, out = opt.state, []
+    for group in opt.param_groups:
+        params = group["params"]
+        grads, exp_avgs, exp_avg_sqs, steps = [], [], [], []
+        for p in params:
+            s = state.get(p)
+            if p.grad is None or not s:
+                return None
+            grads.append(p.grad)
+            exp_avgs.append(s["exp_avg"])
+            exp_avg_sqs.append(s["exp_avg_sq"])
+            steps.append(s["step"])
+        out.append((params, grads, exp_avgs, exp_avg_sqs, steps))
+    return out
+
+
+# The optimizers whose groups were found fit for the kernel: (groups, parameters) when checked.
+_FIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _direct(opt: torch.optim.Optimizer) -> bool:
-    """Whether `opt` can be stepped through the fused kernel directly: a fused Adam with its state,
-    every parameter with a gradient, on one device and dtype, no hooks, no amsgrad."""
+    """Whether `opt` can be stepped through the fused kernel directly: a fused Adam with no hooks,
+    no amsgrad and a float learning rate, its parameters and gradients dense on one device and
+    dtype (checked once per set of parameters)."""
     if type(opt) is not torch.optim.Adam or not opt.defaults.get("fused"):
         return False
     if opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks:
         return False
     if _global_optimizer_pre_hooks or _global_optimizer_post_hooks:
         return False
-    state = opt.state
-    first = opt.param_groups[0]["params"][0] if opt.param_groups[0]["params"] else None
     for group in opt.param_groups:
         if group["amsgrad"] or group.get("decoupled_weight_decay") or torch.is_tensor(group["lr"]):
             return False
-        for p in group["params"]:
-            g = p.grad
-            if g is None or p not in state or g.is_sparse:
-                return False
-            if p.device != first.device or p.dtype != first.dtype or g.dtype != p.dtype:
-                return False
+    shape = (len(opt.param_groups), sum(len(g["params"]) for g in opt.param_groups))
+    if _FIT.get(opt) != shape:
+        params = [p for g in opt.param_groups for p in g["params"]]
+        if not params or len({(p.device, p.dtype, p.is_sparse) for p in params}) != 1 or params[0].is_sparse:
+            return False
+        _FIT[opt] = shape
     return True

@@ -14,6 +14,7 @@ an interval.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -75,6 +76,7 @@ OVERFIT_KEYS = (
     "d_overfit_rt",
 )
 # A parametrized weight (model.spectral_norm) is "net.0.parametrizations.weight.original": layer "net.0".
+_EAGER_FLOAT = contextlib.nullcontext()  # train.amp off: reentrant, shared
 _PARAMETRIZED = re.compile(r"\.parametrizations\.(\w+)\.original$")
 __all__ = ["RESUMABLE_KEYS", "Trainer", "resolve_device"]
 
@@ -200,9 +202,7 @@ class Trainer:
         self._layer_norms: tuple[torch.Tensor, torch.Tensor] | None = None  # per-tensor, at a measure step
         self._overfit: torch.Tensor | None = None  # D on train / held-out / fake reals, at a measure step
         self.threads = torch.get_num_threads()
-        # Cores the caller keeps busy besides training (the app's GUI thread: 1); thread tuning
-        # leaves them free.
-        self.reserve_cores = 0
+        self.reserve_cores = 0  # cores the caller keeps busy (the app's GUI thread: 1), left free
         self.last_samples = -1  # the step of the last samples event
         # The lab's view of 2D data: it depends only on the data, so every snapshot shares it.
         self.extent: Extent | None = lab.data_extent(self.data.x) if self.data.is_2d else None
@@ -276,8 +276,8 @@ class Trainer:
 
     @property
     def autocast(self):
-        on = self.cfg.train.amp and self.device.type == "cuda"
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=on)
+        on = self.cfg.train.amp and self.device.type == "cuda"  # off: no new object each call
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16) if on else _EAGER_FLOAT
 
     def _noise(self, n: int) -> torch.Tensor:
         """This process's rows of n noise vectors (all of them in one process): every rank draws
@@ -337,14 +337,14 @@ class Trainer:
         if measure:
             self._overfit = self._overfit_stats(d_real, d_fake)
 
-        self.D.requires_grad_(False)  # G's backward needs no D parameter gradients
+        adam.requires_grad(self.opt_d, False)  # G's backward needs no D parameter gradients
         with self.autocast:
             g_scores = D(fake_for_g if reuse else self.augment(G(self._noise(bs))))
             loss_g = penalties.g_loss(self.loss, g_scores.float(), D, real)  # rpgan: paired
         adam.zero_grad(self.opt_g)
         loss_g.backward()
         self.collective.average_gradients(self.G, last=True)  # the step's requests ride on it
-        self.D.requires_grad_(True)
+        adam.requires_grad(self.opt_d, True)
         if measure:
             grad_g = self._grad_norm(self.G)
         adam.step(self.opt_g)
