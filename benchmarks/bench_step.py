@@ -9,7 +9,9 @@ GEMMs would run at the floor's steps/s.
 
 F2: headless default digits (Trainer.run consumed on the main thread as the CLI does, 1 thread,
 metrics.every = 0: the background metrics are not the step) as a % of the floor, in rounds
-alternating with the floor's in the same process, so a shared machine's load hits both.
+alternating with the floor's in the same process, so a shared machine's load hits both; the share
+is of steps per CPU-second of this thread (the wall clock's share is shown too: on a loaded machine
+it also counts the time other processes hold the core).
 
 F3: train.compile = "default" against "off" (eager), the same way, and how long the compiled run's
 start took (its compile: warm when inductor's on-disk cache already holds these graphs).
@@ -63,6 +65,7 @@ class Floor:
             for m, k, n in shapes
         ]
         self.mflop = sum(2 * m * k * n for m, k, n in shapes) / 1e6
+        self.steps = 0
 
     def round(self, seconds: float) -> float:
         """Repeat the step's GEMMs for about `seconds`; 'steps' per second."""
@@ -75,6 +78,7 @@ class Floor:
                 for a, b, out in ops:
                     mm(a, b, out=out)
             n += 20
+        self.steps += n
         return n / (time.perf_counter() - t0)
 
 
@@ -91,17 +95,31 @@ def _digits(threads: int, **values):
     )
 
 
-def _rounds(loops: list, rounds: int, seconds: float) -> list[list[float]]:
-    """Alternate rounds of each loop (after a short warm-up of each); steps/s of every round."""
+def _steps(loop) -> int:
+    return loop.steps if isinstance(loop, Floor) else loop.trainer.step
+
+
+def _rounds(loops: list, rounds: int, seconds: float) -> tuple[list[list[float]], list[list[float]]]:
+    """Alternate rounds of each loop (after a short warm-up of each): steps per second of every
+    round, by the wall clock and by this thread's CPU time (the trainer and the GEMMs run on this
+    thread; CPU time leaves out the time other processes of a loaded machine hold the core)."""
     for loop in loops:
         loop.round(min(seconds, 0.5))
-    out: list[list[float]] = [[] for _ in loops]
+    wall: list[list[float]] = [[] for _ in loops]
+    cpu: list[list[float]] = [[] for _ in loops]
     for i in range(rounds):
         order = loops if i % 2 == 0 else loops[::-1]  # A B, B A, ...: neither always goes first
         for loop in order:
-            out[loops.index(loop)].append(loop.round(seconds))
-        log(f"round {i + 1}/{rounds}: " + ", ".join(f"{v[-1]:.0f}" for v in out) + f" (load {_load()})")
-    return out
+            k = loops.index(loop)
+            s0, c0 = _steps(loop), time.thread_time()
+            wall[k].append(loop.round(seconds))
+            cpu[k].append((_steps(loop) - s0) / max(time.thread_time() - c0, 1e-9))
+        log(
+            f"round {i + 1}/{rounds}: steps/s "
+            + ", ".join(f"{w[-1]:.0f} (CPU {c[-1]:.0f})" for w, c in zip(wall, cpu, strict=True))
+            + f"; load {_load()}"
+        )
+    return wall, cpu
 
 
 def _load() -> str:
@@ -122,22 +140,28 @@ def run(opts: Options) -> list[Row]:
     log(f"step: {len(shapes)} GEMMs, {floor.mflop:.1f} MFLOP per default digits step; {t} thread(s)")
     load0 = _load()
     eager = StudioLoop(_digits(t))
-    floor_rates, step_rates = _rounds([floor, eager], rounds, seconds)
-    shares = [s / f for s, f in zip(step_rates, floor_rates, strict=True)]
-    fl, st = median(floor_rates), median(step_rates)
+    (floor_wall, step_wall), (floor_cpu, step_cpu) = _rounds([floor, eager], rounds, seconds)
+    shares = [s / f for s, f in zip(step_cpu, floor_cpu, strict=True)]
+    wall_shares = [s / f for s, f in zip(step_wall, floor_wall, strict=True)]
+    fl, st = median(floor_cpu), median(step_cpu)
     rows = [
         Row(
             "F1",
             f"GEMM floor: the {len(shapes)} matrix products of one default digits step as bare "
             f"torch.mm, {t} thread{'s' if t > 1 else ''}",
-            f"{fl:.0f} steps/s ({1000 / fl:.2f} ms, {floor.mflop:.0f} MFLOP, "
+            f"{fl:.0f} steps per CPU-s ({1000 / fl:.2f} ms, {floor.mflop:.0f} MFLOP, "
             f"{floor.mflop * fl / 1000:.0f} GFLOP/s)",
-            "steps/s " + spread(floor_rates, "{:.0f}") + f"; load {load0} at start",
+            "CPU "
+            + spread(floor_cpu, "{:.0f}")
+            + "; wall "
+            + spread(floor_wall, "{:.0f}")
+            + f"; load {load0}",
         ),
         Row(
             "F2",
             "Step: headless default digits (1 thread) / its GEMM floor",
-            f"{100 * median(shares):.0f}% ({st:.0f} vs {fl:.0f} steps/s)",
+            f"{100 * median(shares):.0f}% ({st:.0f} vs {fl:.0f} steps per CPU-s; by the wall clock "
+            f"{100 * median(wall_shares):.0f}%, {median(step_wall):.0f} steps/s)",
             "share " + spread([100 * s for s in shares], "{:.0f}", "%") + f"; load {_load()} at end",
             f">= {100 * GOAL:.0f}%",
             Row.judged(median(shares) >= GOAL),
@@ -161,12 +185,13 @@ def _compiled_row(opts: Options, t: int, eager) -> Row:
     name = f"train.compile = default / off (eager), default digits, {t} thread{'s' if t > 1 else ''}"
     if comp.trainer.step_models.mode != "default":
         return Row("F3", name, "not compiled here: the run trained eager (see its compile alert)", met="n/a")
-    comp_rates, eager_rates = _rounds([comp, eager], rounds, seconds)
-    ratios = [c / e for c, e in zip(comp_rates, eager_rates, strict=True)]
+    (comp_wall, eager_wall), (comp_cpu, eager_cpu) = _rounds([comp, eager], rounds, seconds)
+    ratios = [c / e for c, e in zip(comp_cpu, eager_cpu, strict=True)]
     return Row(
         "F3",
         name,
-        f"{median(ratios):.2f}x ({median(comp_rates):.0f} vs {median(eager_rates):.0f} steps/s); its start "
-        f"{start_s:.1f} s ({'warm' if warm else 'cold'} inductor cache)",
+        f"{median(ratios):.2f}x ({median(comp_cpu):.0f} vs {median(eager_cpu):.0f} steps per CPU-s; wall "
+        f"{median(comp_wall):.0f} vs {median(eager_wall):.0f}); its start {start_s:.1f} s "
+        f"({'warm' if warm else 'cold'} inductor cache)",
         "ratio " + spread(ratios, unit="x") + f"; load {_load()}",
     )
