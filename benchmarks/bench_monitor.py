@@ -12,7 +12,9 @@ thread, then again):
   while the main thread sleeps: the like-for-like baseline for the app;
 - headless + run folder: the same, with the app's run-folder writer (RunWriter: metrics.jsonl, sample
   PNGs, checkpoints) on every event, which separates the cost of the disk from that of the GUI;
-- headless (main thread): as the CLI runs it.
+- headless (main thread): as the CLI runs it;
+- app, separate process: the real MainWindow with Training › Train in a Separate Process on, so
+  `ganstudio train` trains in a child process that the window follows through its run folder.
 
 Steps/s are read from each trainer's step counter over the round; only one trainer runs at a time
 (the others are paused between steps).
@@ -28,7 +30,7 @@ from statistics import median
 from bench_peer import StudioLoop
 from common import Options, Row, close_window, config, log, open_window, spin, spin_until, spread
 
-GOAL = 0.95
+GOAL = 0.97  # issue 22 (0.95 before)
 
 
 class HeadlessThread:
@@ -139,11 +141,68 @@ class AppRun:
         close_window(self.app, self.window)
 
 
+class ChildAppRun:
+    """The real window with Training › Train in a Separate Process on: `ganstudio train` in a child
+    process, followed (plots, samples) and paused between rounds through its run folder. Steps/s
+    are the child's own, read from its log (the follower's lag does not count)."""
+
+    def __init__(self, cfg, tmp: str):
+        self.app, self.window = open_window(cfg, tmp)
+        self.session = self.window.session
+        self.window.action_separate_process.setChecked(True)
+        self.window.start()
+        if not spin_until(lambda: self._last() is not None and self.session.state == "running", 120):
+            raise RuntimeError(f"the child process did not start training (state {self.session.state})")
+        self._pause()
+        self.gui_busy: list[float] = []
+
+    def _last(self) -> tuple[int, float] | None:
+        """(step, time) of the last line the child wrote: its step, and the file's modification
+        time (each line is one write as its event happens), so the follower's lag does not count."""
+        import json
+        import os
+
+        run_dir = self.session.run_dir
+        path = None if run_dir is None else Path(run_dir) / "metrics.jsonl"
+        if path is None or not path.exists():
+            return None
+        with open(path, "rb") as f:
+            mtime = os.fstat(f.fileno()).st_mtime_ns / 1e9
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 65536))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        try:
+            return int(json.loads(lines[-1])["step"]), mtime
+        except (ValueError, KeyError, IndexError):
+            return None
+
+    def _pause(self) -> None:
+        self.session.pause()
+        if not spin_until(lambda: self.session.state == "paused", 60):
+            raise RuntimeError(f"the child process did not pause (state {self.session.state})")
+
+    def round(self, seconds: float, warmup: float) -> float:
+        self.session.resume()
+        spin_until(lambda: self.session.state == "running", 30)
+        spin(warmup)
+        (s0, w0), t0, c0 = self._last() or (0, 0.0), time.perf_counter(), time.thread_time()
+        spin(seconds)
+        (s1, w1), t1 = self._last() or (0, 0.0), time.perf_counter()
+        self.gui_busy.append((time.thread_time() - c0) / (t1 - t0))
+        self._pause()
+        return (s1 - s0) / max(w1 - w0, 1e-9)
+
+    def close(self) -> None:
+        close_window(self.app, self.window)
+        self.window.launcher.shutdown()
+
+
 def measure(name: str, cfg, opts: Options, rounds: int, seconds: float) -> dict[str, list[float]]:
     tmp = Path(opts.tmp) / f"monitor-{name}"
     tmp.mkdir(parents=True, exist_ok=True)
     variants = {
         "app": AppRun(cfg, str(tmp)),
+        "process": ChildAppRun(cfg, str(tmp)),
         "worker": HeadlessThread(cfg),
         "runlog": HeadlessThread(cfg, tmp / "headless-run"),
         "main": HeadlessMain(cfg),
@@ -153,6 +212,7 @@ def measure(name: str, cfg, opts: Options, rounds: int, seconds: float) -> dict[
     for v in variants.values():  # warm-up round each: allocations, first samples
         v.round(0.5, warmup)
     variants["app"].gui_busy.clear()
+    variants["process"].gui_busy.clear()
     for i in range(rounds):
         for k, v in variants.items():
             rates[k].append(v.round(seconds, warmup))
@@ -165,6 +225,7 @@ def measure(name: str, cfg, opts: Options, rounds: int, seconds: float) -> dict[
         if hasattr(v, "close"):
             v.close()
     rates["gui_busy"] = variants["app"].gui_busy
+    rates["process_gui_busy"] = variants["process"].gui_busy
     return rates
 
 
@@ -192,6 +253,19 @@ def run(opts: Options) -> list[Row]:
                 f"{100 * median(r['gui_busy']):.0f}% of the time",
                 f">= {GOAL}",
                 Row.judged(median(app_ratio) >= GOAL),
+            )
+        )
+        proc_ratio = [p / w for p, w in zip(r["process"], r["worker"], strict=True)]
+        rows.append(
+            Row(
+                f"2{sub}p",
+                f"Monitor overhead, {name}: app, Train in a Separate Process / headless (worker thread)",
+                f"{median(proc_ratio):.2f}x ({median(r['process']):.0f} vs "
+                f"{median(r['worker']):.0f} steps/s)",
+                "ratio " + spread(proc_ratio, unit="x") + f"; GUI thread on the CPU "
+                f"{100 * median(r['process_gui_busy']):.0f}% of the time",
+                f">= {GOAL}",
+                Row.judged(median(proc_ratio) >= GOAL),
             )
         )
         rows.append(

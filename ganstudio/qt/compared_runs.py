@@ -42,6 +42,7 @@ class ComparedRuns(QObject):
         the config's log.out. Compared runs of another dataset than a newly current run's are
         unticked (the dock says which, and why, until the next tick)."""
         s, runs = self._session, self._runs
+        self._plots.set_followed(s.following)  # the redraw budget: does drawing share the GIL?
         runs.set_default_root(s.config.log.out)
         # An imported run's dataset is not known: nothing is unticked for it.
         runs.set_current(s.run_dir, "" if s.handle.imported else s.config.data.dataset)

@@ -186,6 +186,15 @@ class ForkLauncher(QObject):
         args += ["--set", f"log.name={name}", "--quiet"]
         return self._start(args, checkpoint, f"The fork of {Path(checkpoint).name}")
 
+    def train(self, run_dir: str | Path, threads: int) -> QProcess:
+        """`ganstudio train` of the config in `run_dir` (made, with its config.toml, by the caller),
+        on at most `threads` CPU threads: a run of the app's own, in a process of its own."""
+        args = ["-m", "ganstudio", "train", "--run-dir", str(run_dir)]
+        args += ["--config", str(Path(run_dir) / "config.toml"), "--quiet"]
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("OMP_NUM_THREADS", str(threads))
+        return self._start(args, str(run_dir), f"Training in {Path(run_dir).name}", env, announce=False)
+
     def job(self, processes: int, run_dir: str | Path, threads: int) -> QProcess:
         """A torchrun job of `processes` on this machine, training in `run_dir` (made, with its
         config.toml, by the caller): PyTorch's own launcher, as a user would run it."""

@@ -170,23 +170,53 @@ class Launcher(QObject):
         """Train the session's configuration as a torchrun job of `processes` on this machine, in a
         new run folder; `job_started` says which, for the window to follow it like any run (Pause,
         Step, Stop and live edits reach every process through the folder)."""
-        from ganstudio.core.run.folder import RunFolder, RunFolderError
-
         cfg = self._session.config
         problem = cfgmod.batch_split_problem(cfg.train.batch_size, processes)
         if problem is not None:
             self.failed.emit(f"Cannot split the batch over {processes} processes: {problem}.", "")
             return
-        try:
-            folder = RunFolder.create(cfg)
-            folder.save_config(cfg)
-        except RunFolderError as e:
-            self.failed.emit(str(e), "")
+        folder = self._new_folder(cfg)
+        if folder is None:
             return
         threads = max(1, (os.cpu_count() or 1) // processes)
         self.forks.job(processes, folder.path, threads)
         self.job_started.emit(str(folder.path))
         self.message.emit(f"Started {processes} processes with torchrun; following {folder.path}")
+
+    def start(self, separate: bool) -> None:
+        """Start (the window's Start): a new run in a child process when `separate` (Training ›
+        Train in a Separate Process), else, and always to go on with a model, on the app's thread."""
+        if separate and self._session.starts_new_run():
+            self.start_child()
+        else:
+            self._session.start()
+
+    def start_child(self) -> None:
+        """Train the session's configuration in a child process of the app (`ganstudio train` in a
+        new run folder) rather than on its worker thread, and follow it here like any run: the
+        GUI and the training no longer share one interpreter lock (Training › Train in a Separate
+        Process; BENCHMARKS.md, rows 2c-2d)."""
+        from ganstudio.core.train.threads import usable_cores
+
+        folder = self._new_folder(self._session.config)
+        if folder is None:
+            return
+        # One core left to the window, as the worker thread's run leaves it (reserve_cores=1).
+        self.forks.train(folder.path, max(1, usable_cores() - 1))
+        self.job_started.emit(str(folder.path))
+        self.message.emit(f"Training in a separate process; following {folder.path}")
+
+    def _new_folder(self, cfg: Config):
+        """A new run folder holding `cfg`, for a process to train in; None (said) if it cannot be made."""
+        from ganstudio.core.run.folder import RunFolder, RunFolderError
+
+        try:
+            folder = RunFolder.create(cfg)
+            folder.save_config(cfg)
+        except RunFolderError as e:
+            self.failed.emit(str(e), "")
+            return None
+        return folder
 
     def shutdown(self) -> None:
         self.forks.shutdown()

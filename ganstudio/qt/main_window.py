@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
         if not self.hyperparams.is_valid():
             self.dialogs.error("Fix the highlighted hyperparameters before starting.")
             return
-        self.session.start()
+        self.launcher.start(separate=self.action_separate_process.isChecked())
 
     def load_config(self, path: str | Path) -> None:
         try:

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
+from ganstudio.qt import window_settings
 from ganstudio.qt.docks import DockLayout
 from ganstudio.qt.run_handle import RunHandle
 
@@ -57,6 +58,17 @@ def make_actions(w: Any) -> None:
         "Train the configuration with torchrun in N processes (one per GPU, or CPU processes), "
         "and follow it here",
     )
+    w.action_separate_process = add_action(
+        w,
+        "action_separate_process",
+        "Train in a Se&parate Process",
+        lambda on: window_settings.set_separate_process(w.settings, on),  # where the next run trains
+        None,
+        "Start new runs in a process of their own, followed here through their run folder: the "
+        "window and the training no longer share one Python interpreter (off: on a thread of the app)",
+    )
+    w.action_separate_process.setCheckable(True)
+    w.action_separate_process.setChecked(window_settings.separate_process(w.settings))
     w.action_new_run = add_action(
         w,
         "action_new_run",
@@ -191,6 +203,7 @@ def make_menus(w: Any, layout: DockLayout) -> QMenu:
     for a in (w.action_start, w.action_pause, w.action_step, w.action_stop):
         train.addAction(a)
     train.addAction(w.action_start_processes)
+    train.addAction(w.action_separate_process)
     train.addSeparator()
     train.addAction(w.action_what_if)
     view = mb.addMenu("&View")

@@ -135,6 +135,12 @@ class Session(QObject):
     def can_start(self) -> bool:
         return self.handle.can_start()
 
+    def starts_new_run(self) -> bool:
+        """Whether Start would begin a new run from the config (not go on with a model): what may
+        train in a separate process instead (MainWindow.start)."""
+        h = self.handle
+        return self.state == IDLE and isinstance(h, LocalRun) and h.trainer is None
+
     def set_share_generator(self, on: bool) -> None:
         """Whether the app's own trainer hands a CPU copy of its generator along with each samples
         event (for the latent explorer: one copy of G's weights per samples event while it is on)."""

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QMainWindow
 from ganstudio.core import config as cfgmod
 from ganstudio.core.config import Config, ConfigError
 
+SEPARATE_PROCESS = "training/separate_process"
+
 
 def last_config(settings: QSettings) -> Config:
     """The config the last session ended with, or the default one."""
@@ -38,6 +40,15 @@ def run_folders(settings: QSettings) -> list[str]:
     """The folders the user added to the Runs dock."""
     folders = settings.value("runs/folders", [])
     return [folders] if isinstance(folders, str) else list(folders or [])
+
+
+def separate_process(settings: QSettings) -> bool:
+    """Whether new runs train in a child process (Training › Train in a Separate Process)."""
+    return str(settings.value(SEPARATE_PROCESS, "false")).lower() == "true"
+
+
+def set_separate_process(settings: QSettings, on: bool) -> None:
+    settings.setValue(SEPARATE_PROCESS, "true" if on else "false")
 
 
 def save(settings: QSettings, window: QMainWindow, config: Config, folders: list[Path]) -> None:

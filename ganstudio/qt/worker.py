@@ -21,6 +21,11 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 from ganstudio.core.run.events import Failed, Stats
 
 BATCH_S = 0.05
+#: What a stream yields to say "nothing more for now": the events held for the batch go out at
+#: once. A followed folder's poll ends with it: a stats line held for the next poll's events
+#: waited a whole poll interval (every other line, at 20 lines a second), and one before a quiet
+#: spell of the writer waited for as long as that lasted.
+FLUSH = object()
 
 #: Every QThread this module started; tests check that none is left running.
 THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
@@ -87,6 +92,11 @@ class Worker(QObject):
         pending: list[Any] = []
         last_emit = 0.0
         for ev in self._stream(result):
+            if ev is FLUSH:
+                if pending:
+                    self.events.emit(pending)
+                    pending, last_emit = [], time.monotonic()
+                continue
             pending.append(ev)
             now = time.monotonic()
             # A stream of stats is batched; anything else (a pause, samples, an alert) goes at once.
@@ -98,9 +108,13 @@ class Worker(QObject):
 
 
 def poll_stream(poll: Callable[[], list[Any]], stop: threading.Event, interval_s: float) -> Iterable[Any]:
-    """Events from calling `poll()` every `interval_s` until `stop` is set (a followed folder)."""
+    """Events from calling `poll()` every `interval_s` until `stop` is set (a followed folder),
+    each poll's followed by FLUSH: what it read is drawn now, not held for the next poll's."""
     while not stop.is_set():
-        yield from poll()
+        events = poll()
+        if events:
+            yield from events
+            yield FLUSH
         stop.wait(interval_s)
 
 

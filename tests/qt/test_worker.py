@@ -232,3 +232,29 @@ def test_session_wait_after_stop_returns_without_the_event_loop(qtbot, owner, tm
     qtbot.waitUntil(lambda: not session.busy, timeout=WAIT_MS)
     assert session.state == STOPPED
     assert 0 < session.trainer.step < LONG_RUN
+
+
+def test_a_polls_events_go_out_at_once_not_held_for_the_next_poll(qtbot, owner):
+    """A followed folder's poll read two stats lines; the writer then goes quiet. Both are drawn
+    now: the second used to wait (for the batch) until the next poll found something."""
+    import threading
+
+    from ganstudio.qt.worker import poll_stream
+
+    stop, polls = threading.Event(), []
+
+    def poll():
+        polls.append(1)
+        return (
+            [Stats(step=1, epoch=0.0, wall=0.0, values={}), Stats(2, 0.0, 0.0, {})] if len(polls) == 1 else []
+        )
+
+    worker = Worker(lambda: None, lambda _: poll_stream(poll, stop, 0.01))
+    rec = Recorder(worker)
+    start_worker(worker, owner)
+    try:
+        qtbot.waitUntil(lambda: [ev.step for ev in rec.all] == [1, 2], timeout=WAIT_MS)
+        assert len(polls) >= 1
+    finally:
+        stop.set()
+        qtbot.waitUntil(lambda: "done" in rec.order, timeout=WAIT_MS)

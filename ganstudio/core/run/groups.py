@@ -71,9 +71,24 @@ def flat_config(config: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+#: group_key's answers by (path, ignored keys), with the RunInfo they were for: the Runs dock asks
+#: again for every run on each scan, and a scanner hands back the same RunInfo for an unchanged run.
+_KEYS: dict[tuple[Any, tuple[str, ...]], tuple[RunInfo, str | None]] = {}
+
+
 def group_key(info: RunInfo, ignored: Sequence[str] = DEFAULT_IGNORED) -> str | None:
     """The id of the group `info` belongs in (equal for replicates), or None for a run that never
     groups (see the module's docstring)."""
+    memo = (info.path, tuple(ignored))
+    known = _KEYS.get(memo)
+    if known is not None and known[0] is info:
+        return known[1]
+    key = _group_key(info, ignored)
+    _KEYS[memo] = (info, key)
+    return key
+
+
+def _group_key(info: RunInfo, ignored: Sequence[str]) -> str | None:
     if info.config is None or not info.is_run or info.arch == OWN_LOOP or info.parent is not None:
         return None
     skip = set(ignored) | set(NEVER_APART)

@@ -427,27 +427,36 @@ def _signature(path: Path) -> tuple:
 def tree(runs: list[RunInfo]) -> list[tuple[int, RunInfo]]:
     """(depth, run) in display order: roots by start time, each followed by its forks (and theirs).
     A fork whose parent is not listed is a root. The parent is found by its path, or, for runs
-    moved or synced from another machine (run.json keeps the path it had there), by folder name."""
-    by_path = {_key(r.path): r for r in runs}
+    moved or synced from another machine (run.json keeps the path it had there), by folder name.
+
+    Paths are resolved (a syscall per part of each path) only for a parent not found as written:
+    resolving every run's path on each of the Runs dock's scans held the GUI thread for tens of
+    milliseconds with a few hundred runs."""
+    by_path = {r.path: r for r in runs}
     by_name = {r.path.name: r for r in runs}
+    resolved: dict[Path, RunInfo] | None = None  # made when a parent's path is not found as written
     children: dict[Path, list[RunInfo]] = {}
     roots = []
     for r in runs:
         parent = r.parent_path
-        found = None if parent is None else by_path.get(_key(parent)) or by_name.get(parent.name)
-        if found is not None and _key(found.path) != _key(r.path):
-            children.setdefault(_key(found.path), []).append(r)
+        found = None if parent is None else by_path.get(parent)
+        if parent is not None and found is None:
+            if resolved is None:
+                resolved = {_key(x.path): x for x in runs}
+            found = resolved.get(_key(parent)) or by_name.get(parent.name)
+        if found is not None and found is not r and found.path != r.path:
+            children.setdefault(found.path, []).append(r)
         else:
             roots.append(r)
     out: list[tuple[int, RunInfo]] = []
     seen: set[Path] = set()
 
     def walk(r: RunInfo, depth: int) -> None:
-        if _key(r.path) in seen:  # a cycle in hand-edited run.json files
+        if r.path in seen:  # a cycle in hand-edited run.json files
             return
-        seen.add(_key(r.path))
+        seen.add(r.path)
         out.append((depth, r))
-        for c in sorted(children.get(_key(r.path), []), key=_start):
+        for c in sorted(children.get(r.path, []), key=_start):
             walk(c, depth + 1)
 
     for r in sorted(roots, key=_start):

@@ -14,12 +14,14 @@ deltas against the baseline run (set_baseline; core.run.groups.delta_history).
 
 Drawing shares the GUI thread (and the GIL) with everything else the window does while the
 training thread works, so it is budgeted: at most about 10 redraws a second, fewer when a frame is
-expensive (REDRAW_DUTY), and grid lines are opaque (Qt strokes translucent lines ~10x slower).
+expensive (REDRAW_DUTY of the GUI thread's CPU; more for a run another process trains), and grid
+lines are opaque (Qt strokes translucent lines ~10x slower).
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
@@ -50,6 +52,9 @@ __all__ = ["LEGEND_ROW_PX", "LOD_DIRECT_POINTS", "SERIES_COLORS", "Overlay", "Pl
 REDRAW_INTERVAL_MS = 25  # the display tick: how soon a change the user made is drawn
 MIN_REDRAW_GAP_S = 0.1  # new training data is drawn at most 10 times a second...
 REDRAW_DUTY = 0.05  # ...and the plots take at most ~5% of the GUI thread's time while it streams
+FOLLOW_REDRAW_DUTY = 0.2  # a run another process trains shares no GIL with drawing: draw it sooner
+MAX_REDRAW_GAP_S = 1.0  # however slow the frames: never longer than this between new data's draws
+COST_WINDOW = 5  # the budget follows the median cost of the last frames, not one slow frame
 SMOOTHING_STEPS = 99  # slider 0..99 -> weight 0.00..0.99
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 PLOTTED = frozenset({"stats", "metrics", "markers", "system"})  # what of a run's changes the plots draw
@@ -81,6 +86,7 @@ class PlotsPanel(QWidget):
         self._caches = SeriesCaches()
         self._tabs: list[PlotTab] = []
         self._next_draw = 0.0  # time.monotonic() before which new data waits (the redraw budget)
+        self._duty, self._costs = REDRAW_DUTY, deque(maxlen=COST_WINDOW)  # CPU s of the last frames
         self._urgent = False  # the user changed something: draw at the next tick, budget or not
 
         self._smoothing = QSlider(Qt.Orientation.Horizontal, objectName="plots_smoothing")
@@ -229,6 +235,10 @@ class PlotsPanel(QWidget):
         for tab in self._built_tabs():
             tab.compared.clear()  # compared runs' curves made again too
             self._redraw(tab, force=True)
+
+    def set_followed(self, followed: bool) -> None:
+        """Whether the run shown trains in another process (FOLLOW_REDRAW_DUTY) or in this one."""
+        self._duty = FOLLOW_REDRAW_DUTY if followed else REDRAW_DUTY
 
     def redraw(self) -> bool:
         """Redraw the visible tab now if it is dirty or its view changed (what a display tick
@@ -528,10 +538,12 @@ class PlotsPanel(QWidget):
             return
         self._urgent = False
         tab = self._built(self._tabs[current])
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         if self._redraw(tab):
-            cost = time.perf_counter() - t0 + tab.plot.paint_s  # this setData + the last paint
-            self._next_draw = now + max(MIN_REDRAW_GAP_S, cost / REDRAW_DUTY)
+            self._costs.append(time.thread_time() - t0 + tab.plot.paint_s)  # this setData + last paint
+            # The median frame, capped: one slow one once held every plot still for 20x its cost.
+            gap = float(np.median(self._costs)) / self._duty
+            self._next_draw = now + min(max(MIN_REDRAW_GAP_S, gap), MAX_REDRAW_GAP_S)
 
     def _on_tabs_current_changed(self, index: int) -> None:
         if index >= 0 and self.isVisible():

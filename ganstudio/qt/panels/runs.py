@@ -264,9 +264,15 @@ class RunsPanel(QWidget):
     @Slot(list)
     def _on_scans_found(self, found: list[RunInfo]) -> None:
         self._say_scan(None)
+        # The scanner hands back the same RunInfo for a run whose files did not change: a scan
+        # that changed nothing changes no row (refilling every row every SCAN_S took the GUI
+        # thread from training for tens of milliseconds with a few hundred runs).
+        same = len(found) == len(self._infos) and all(self._infos.get(r.path) is r for r in found)
         self._infos = {r.path: r for r in found}
+        layout_key = self._layout_key
         self._tick_expected_forks()
-        self._apply_layout()
+        if not same or self._layout_key != layout_key:
+            self._apply_layout()
         self.scanned.emit()
 
     def _say_scan(self, failure: Exception | None) -> None:
