@@ -1,4 +1,4 @@
-"""4. Plots: PlotsPanel redraw time with 1e4 / 1e5 / 1e6 logged points per curve.
+"""4. Plots: PlotsPanel redraw time with 1e4 / 1e5 / 1e6 / 1e7 logged points per curve.
 
 A run model's History is filled with synthetic stats (every stat the trainer logs, random-walk
 losses) and the panel is shown offscreen at a typical size. One frame is what the app does at each
@@ -7,7 +7,9 @@ dirty), the panel's redraw timer fires (setData on the visible
 tab's curves, incremental smoothing and min/max reduction), and the plot is painted (`grab()`:
 pyqtgraph's auto-range and the paint). The panel's own timer is stopped and the redraw is called by
 hand (`PlotsPanel.redraw`, the tick without its rate budget), so only timed frames run. `refresh()`
-(the 4 stats tabs, all built first, as after a run reset) is timed the same way.
+(the 4 stats tabs, all built first, as after a run reset) is timed the same way. The 1e7 row
+(4d: a run logging every step for ten million steps) holds about 1.3 GB of history twice over
+while it runs (the synthetic one and the model's copy).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ KEYS = (
     "images_per_s",
 )
 APPEND = 5  # points appended between redraws
-GOAL_MS = 8.0
+GOAL_MS = 8.0  # at 1e6 points
+GOAL_1E7_MS = 5.0  # at 1e7: a frame must never touch every point (the min/max pyramid's job)
 
 
 def synthetic_history(n: int, seed: int = 0):
@@ -54,13 +57,8 @@ def synthetic_history(n: int, seed: int = 0):
         "steps_per_s": np.full(n, 100.0),
         "images_per_s": np.full(n, 6400.0),
     }
-    state = {
-        "step": steps.tolist(),
-        "wall": (steps / 100.0).tolist(),
-        "epoch": (steps / 1797.0).tolist(),
-        "values": {k: v.tolist() for k, v in values.items()},
-        "markers": [],
-    }
+    # Arrays, not the lists a checkpoint once held: 1e7 points as Python floats would be 3 GB.
+    state = {"step": steps, "wall": steps / 100.0, "epoch": steps / 1797.0, "values": values, "markers": []}
     return History.from_state_dict(state)
 
 
@@ -119,7 +117,7 @@ def run(opts: Options) -> list[Row]:
     plot = panel.plot_widget("Losses")  # the tab shown
     for title in ("D outputs", "Gradients", "Learning rates"):
         panel.plot_widget(title)  # tabs build their plot when first shown: build all 4 for refresh()
-    sizes = (10_000, 100_000) if opts.quick else (10_000, 100_000, 1_000_000)
+    sizes = (10_000, 100_000) if opts.quick else (10_000, 100_000, 1_000_000, 10_000_000)
     frames = 5 if opts.quick else 20
     rows: list[Row] = []
     for j, n in enumerate(sizes):
@@ -153,27 +151,28 @@ def run(opts: Options) -> list[Row]:
             f"{p50 - d50:.1f}); refresh() all tabs {median(refresh_all):.1f} ms; first {first:.0f} ms"
         )
         label = f"1e{len(str(n)) - 1}"
-        is_goal = n == 1_000_000
+        goal = {1_000_000: GOAL_MS, 10_000_000: GOAL_1E7_MS}.get(n)
         rows.append(
             Row(
-                f"4{'abc'[j]}",
+                f"4{'abcd'[j]}",
                 f"Plots: one frame (tick + paint), {label} points per curve",
                 f"p50 {p50:.1f} ms (setData {d50:.1f} + paint {p50 - d50:.1f})",
                 f"p90 {percentile(total, 90):.1f} / max {max(total):.1f} ms (n={frames}); refresh() of "
                 f"all 4 tabs + paint p50 {median(refresh_all):.0f} ms; first draw {first:.0f} ms",
-                f"<= {GOAL_MS:g} ms p50 at 1e6" if is_goal else "",
-                Row.judged(p50 <= GOAL_MS) if is_goal else "",
+                f"<= {goal:g} ms p50 at {label}" if goal else "",
+                Row.judged(p50 <= goal) if goal else "",
             )
         )
     if opts.quick:
-        rows.append(
-            Row(
-                "4c",
-                "Plots: one frame (tick + paint), 1e6 points per curve",
-                "not run (--quick)",
-                goal=f"<= {GOAL_MS:g} ms p50 at 1e6",
-                met="n/a",
+        for row_id, label, goal in (("4c", "1e6", GOAL_MS), ("4d", "1e7", GOAL_1E7_MS)):
+            rows.append(
+                Row(
+                    row_id,
+                    f"Plots: one frame (tick + paint), {label} points per curve",
+                    "not run (--quick)",
+                    goal=f"<= {goal:g} ms p50 at {label}",
+                    met="n/a",
+                )
             )
-        )
     panel.close()
     return rows

@@ -92,7 +92,7 @@ def test_resume_is_bit_exact_and_fork_and_sample_work(model_file, tmp_path, caps
     for net in ("G", "D"):
         for k, v in a["models"][net].items():
             assert torch.equal(v, b["models"][net][k]), (net, k)
-    assert a["history"] == b["history"] or a["step"] == b["step"] == 6
+    assert a["step"] == b["step"] == 6  # histories differ: the first part logged its last step, 3
 
     forks = tmp_path / "forks"
     code = main(

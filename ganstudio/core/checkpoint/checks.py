@@ -415,12 +415,19 @@ def _finite(x: Any, where: str) -> float:
 
 
 def _column(values: Any, where: str, kinds: str, n: int | None = None) -> np.ndarray:
-    """A list of numbers (numpy dtype kind in `kinds`: 'i' ints, 'f' floats), of length `n`."""
-    arr = np.asarray(values) if isinstance(values, list) else None
+    """A 1-D tensor (checkpoints since issue 22) or a list (those before) of numbers, numpy dtype
+    kind in `kinds` ('i' ints, 'f' floats), of length `n`."""
+    if isinstance(values, torch.Tensor):
+        try:
+            arr = values.numpy()  # load() keeps tensors on the CPU
+        except (TypeError, RuntimeError):  # a dtype numpy lacks (bfloat16): not a history column
+            arr = None
+    else:
+        arr = np.asarray(values) if isinstance(values, list) else None
     if arr is not None and arr.size == 0:
         arr = arr.astype(np.int64 if kinds == "i" else np.float64)
     if arr is None or arr.ndim != 1 or arr.dtype.kind not in kinds:
-        raise CheckpointError(f"{where} is {_describe(values)}; it must be a list of numbers")
+        raise CheckpointError(f"{where} is {_describe(values)}; it must be a 1-D tensor or list of numbers")
     if n is not None and len(arr) != n:
         raise CheckpointError(f"{where} has {len(arr)} points, history.step has {n}")
     return arr

@@ -169,14 +169,19 @@ class History:
         self.markers = [m for m in self.markers if m.step <= step]
         self.revision += 1
 
-    # Checkpoints carry history as plain values (lists of numbers and strings): they load with
-    # torch.load(weights_only=True) and need no numpy pickling.
+    # Each column as a numpy array of its own (a copy: the buffers change under a save that runs
+    # while training goes on), markers as lists of plain values. A checkpoint stores the columns as
+    # tensors (core.train.snapshot), so that it loads with torch.load(weights_only=True); not as
+    # Python lists of floats: those cost 32 bytes a number (an 8-byte value in a 24-byte float object
+    # plus the list's pointer) in every save, then again pickled and digested, so a save's scratch
+    # memory grew with the run (BENCHMARKS.md, issue 22). from_state_dict reads arrays, tensors
+    # and the lists of older checkpoints alike.
     def state_dict(self) -> dict[str, Any]:
         return {
-            "step": self.steps().tolist(),
-            "wall": self.walls().tolist(),
-            "epoch": self.epochs().tolist(),
-            "values": {k: self.series(k).tolist() for k in self._values},
+            "step": self.steps().copy(),
+            "wall": self.walls().copy(),
+            "epoch": self.epochs().copy(),
+            "values": {k: self.series(k).copy() for k in self._values},
             "markers": [[m.step, m.kind, m.text, *([m.tag] if m.tag else [])] for m in self.markers],
         }
 

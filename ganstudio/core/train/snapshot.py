@@ -72,7 +72,7 @@ def state_of(t: Trainer) -> dict[str, Any]:
             "count": t._acc_n,
             "wall": t._acc_wall,
         },
-        "history": t.history.state_dict(),
+        "history": _history_state(t.history),
         # The run's alerts, pauses, changes and checkpoints, replayed on load (RunState.restore).
         "events": t.state.log_records(),
         "world_size": t.world_size,
@@ -82,6 +82,22 @@ def state_of(t: Trainer) -> dict[str, Any]:
         "augment": t.augment.state_dict(),
         **code,
     }
+
+
+def _history_state(history: History) -> dict[str, Any]:
+    """History.state_dict with each column a 1-D tensor, as checkpoints store it."""
+
+    def column(values: np.ndarray) -> torch.Tensor:
+        # an empty array's tensor gets stride 0, which no byte view (the digest's) accepts
+        return (
+            torch.from_numpy(values) if len(values) else torch.zeros(0, dtype=torch.from_numpy(values).dtype)
+        )
+
+    state = history.state_dict()
+    for key in ("step", "wall", "epoch"):
+        state[key] = column(state[key])
+    state["values"] = {k: column(v) for k, v in state["values"].items()}
+    return state
 
 
 def from_checkpoint(
