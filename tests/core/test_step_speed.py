@@ -171,3 +171,10 @@ def test_penalty_steps_call_the_eager_models(tiny_config):
     assert t.step_models.pick(t, type("Due", (), {"r1": 1.0, "r2": 0.0})) == (t.G, t.D)
     t.cfg = tiny_config("ring8", {"loss.kind": "wgan-gp"})
     assert t.step_models.pick(t, due) == (t.G, t.D)
+
+
+def test_wgan_gp_says_it_trains_eager(tiny_config, monkeypatch):
+    monkeypatch.setattr(compiled, "compile_module", lambda *a: pytest.fail("compiled for WGAN-GP"))
+    cfg = tiny_config("ring8", {"loss.kind": "wgan-gp", "train.compile": "default"}, steps=4)
+    t, events = _run(cfg)
+    assert "double backward" in _one_compile_alert(events) and t.step_models.mode == "off"

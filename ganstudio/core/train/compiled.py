@@ -85,6 +85,8 @@ def _unsupported(trainer: Trainer) -> str:
     """Why this run cannot compile ("" when it can try)."""
     if trainer.world_size > 1:
         return "a torchrun job trains eager (compiled models are for one process)"
+    if trainer.cfg.loss.kind == "wgan-gp":  # R1/R2 are lazy: their other steps do compile
+        return "WGAN-GP's gradient penalty on every step needs a double backward, which compiled graphs lack"
     if trainer.device.type == "cpu" and not _cpp_compiler():
         return (
             "no C++ compiler found (inductor builds CPU kernels with one: install g++ or clang, "
