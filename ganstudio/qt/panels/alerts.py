@@ -28,6 +28,7 @@ TITLES = {
     "nan": "NaN / Inf",
     "metrics": "Metrics",
     "config": "Configuration",
+    "compile": "Not compiled",
     "stalled": "Stalled",
     "throughput_drop": "Slower training",
     "notify_failed": "Notification not sent",
