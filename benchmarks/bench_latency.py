@@ -17,7 +17,7 @@ from statistics import median
 from common import Options, Row, close_window, config, log, open_window, percentile, spin, spin_until
 
 INTERVAL_MS = 10
-GOAL_P99_MS = 15.0
+GOAL_P99_MS = 8.0  # issue 22 (15 before)
 
 
 def lateness(seconds: float) -> list[float]:
@@ -85,4 +85,33 @@ def run(opts: Options) -> list[Row]:
                 Row.judged(p99 <= GOAL_P99_MS),
             )
         )
+    rows.append(separate_process(opts, common, seconds))
     return rows
+
+
+def separate_process(opts: Options, common: dict, seconds: float) -> Row:
+    """3c: the same timer while digits trains with Training › Train in a Separate Process on: the
+    window follows the child process's folder and shares no interpreter lock with its training."""
+    app, window = open_window(config("digits", **common), str(Path(opts.tmp)))
+    window.action_separate_process.setChecked(True)
+    spin(0.5)
+    window.start()
+    s = window.session
+    if not spin_until(lambda: s.following and len(s.history) > 2, 120):
+        raise RuntimeError(f"the separate process did not start training (state {s.state})")
+    spin(1.0)
+    step0 = s.run.step
+    late = lateness(seconds)
+    steps = s.run.step - step0
+    close_window(app, window)
+    window.launcher.shutdown()
+    p50, p99, worst = summary(late)
+    log(f"latency digits, separate process: p50 {p50:.2f} / p99 {p99:.2f} / max {worst:.1f} ms")
+    return Row(
+        "3c",
+        "GUI lateness of a 10 ms timer while a separate process trains digits",
+        f"p99 {p99:.1f} ms",
+        f"p50 {p50:.2f} / p99 {p99:.1f} / max {worst:.1f} ms (n={len(late)}, ~{steps / seconds:.0f} steps/s)",
+        f"p99 <= {GOAL_P99_MS:g} ms",
+        Row.judged(p99 <= GOAL_P99_MS),
+    )
