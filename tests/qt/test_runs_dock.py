@@ -123,6 +123,13 @@ def test_the_runs_dock_lists_three_runs_with_their_columns_and_forks_as_a_tree(d
     assert [r["Metric"] for r in panel.rows()] == ["modes_covered 8"]
     assert tree.columnWidth(metric) > before
     assert tree.columnWidth(metric) >= tree.fontMetrics().horizontalAdvance("modes_covered 8")
+    # The current run's row, refreshed live between scans, widens its Steps column too ("4,020 /
+    # ..." in a screenshot: the scan had listed it at "120 / 5,000", before the count grew).
+    grown = dataclasses.replace(info, step=12_345_678_901, total=98_765_432_109)
+    tree.refresh_row(grown, None, set())
+    assert [r["Steps"] for r in panel.rows()] == ["12,345,678,901 / 98,765,432,109"]
+    steps = tree.columnWidth(HEADERS.index("Steps"))
+    assert steps >= tree.fontMetrics().horizontalAdvance("12,345,678,901 / 98,765,432,109")
     # The fork is a child of its parent; the others are roots.
     assert (rows["base"]["depth"], rows["base-lr"]["depth"], rows["hinge"]["depth"]) == (0, 1, 0)
     ordered = [r["Name"] for r in window.runs.rows()]
