@@ -209,9 +209,17 @@ class RunsTree(QTreeView):
                 self.setColumnWidth(c, wanted)
 
     def refresh_row(self, info: RunInfo, current: Path | None, ticked: Collection[Path]) -> None:
-        """Update the row of `info`, if the tree has one."""
-        if self._name_item(info.path) is not None:
-            self._fill_row(self._row_items(info.path), info, current, ticked)
+        """Update the row of `info`, if the tree has one. A cell whose text grew past its column
+        (a live run's steps, first shown before its total was known) widens the column: measured
+        for that one cell, not the column's every row, as this runs on every batch of stats."""
+        if self._name_item(info.path) is None:
+            return
+        row = self._row_items(info.path)
+        for c in sorted(self._fill_row(row, info, current, ticked) - {len(HEADERS) - 1, 0}):
+            item = row[c]
+            wanted = QFontMetrics(item.font()).horizontalAdvance(item.text()) + 16
+            if wanted > self.columnWidth(c):
+                self.setColumnWidth(c, wanted)
 
     def set_checked(self, path: Path | str, on: bool) -> None:
         """Tick or untick a run (or a group, by its key) as the user would (tick_changed follows)."""
