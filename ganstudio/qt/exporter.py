@@ -1,20 +1,17 @@
 """File › Export: a run's curves as CSV or TensorBoard event files, written on a worker thread.
 
 The writing is the core's (ganstudio.core.run.export, the same as `ganstudio export`); this object only
-runs it off the GUI thread and brings the outcome back as signals. Its slots run on the GUI thread
-because it lives there: the worker's signals reach them queued. (A lambda connected to a worker's
-signal would run on the worker thread and touch widgets from there.)
+runs it off the GUI thread and brings the outcome back as signals (qt/background_job.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import Signal
 
-from ganstudio.core.run.events import Failed
 from ganstudio.core.run.folder import RunFolder
-from ganstudio.qt.worker import Worker, start_worker
+from ganstudio.qt.background_job import BackgroundJob
 
 KINDS = ("csv", "tensorboard")
 
@@ -36,50 +33,19 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     return (RunFolderError, TensorBoardMissing, OSError)
 
 
-class Exporter(QObject):
+class Exporter(BackgroundJob):
     """One export at a time. `done` says what was written (for the status bar), `failed` what went
     wrong and the traceback if it was a bug (for a dialog); `busy_changed` when one starts or ends."""
 
     done = Signal(str)
-    failed = Signal(str, str)  # message, details
-    busy_changed = Signal(bool)
-
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self._thread: QThread | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self._thread is not None
+    WHAT = "Export"
 
     def export(self, kind: str, folder: RunFolder, target: str | Path) -> bool:
         """Start writing `folder` as `kind` ("csv" or "tensorboard") to `target`; False while
         another export runs."""
         if kind not in KINDS:
             raise ValueError(f"unknown export kind {kind!r}; one of {', '.join(KINDS)}")
-        if self._thread is not None:
-            return False
-        worker = Worker(lambda: _write(kind, folder, target), expected_errors=_expected_errors)
-        worker.built.connect(self._on_worker_built)
-        worker.failed.connect(self._on_worker_failed)
-        self._thread = start_worker(worker, self, on_finished=self._on_thread_finished, name="export-thread")
-        self.busy_changed.emit(True)
-        return True
+        return self._start(lambda: _write(kind, folder, target), _expected_errors, "export-thread")
 
-    def wait(self) -> None:
-        """Block until the export in progress (if any) has ended: for closing the window."""
-        if self._thread is not None:
-            self._thread.wait()
-
-    @Slot(object)
-    def _on_worker_built(self, text: str) -> None:
+    def _built(self, text: str) -> None:
         self.done.emit(text)
-
-    @Slot(object)
-    def _on_worker_failed(self, ev: Failed) -> None:
-        self.failed.emit(f"Export failed: {ev.message}", ev.traceback)
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        self._thread = None
-        self.busy_changed.emit(False)
