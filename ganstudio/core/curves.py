@@ -1,7 +1,8 @@
 """The numbers behind a live curve, Qt-free: TensorBoard's debiased EMA carried across chunks, a
 growable buffer (the one the curves use), a min/max pyramid that reduces any index range to screen
 resolution, one stat's incremental cache of both, the x and y a plot hands pyqtgraph for a view,
-and the distance from a point to a polyline (hovering a curve). The plots panel draws from these;
+the range an axis that follows the data shows (with headroom, so its ticks stay put), and the
+distance from a point to a polyline (hovering a curve). The plots panel draws from these;
 they have their own tests.
 """
 
@@ -18,6 +19,10 @@ import numpy as np
 
 LOD_FACTOR = 8  # each level of the min/max pyramid reduces blocks of 8 of the level below
 LOD_DIRECT_POINTS = 4096  # up to this many points in view are handed to pyqtgraph as they are
+# An axis that follows the data grows by this share of the data's span past where the data went, and
+# is fitted again once more than twice this is empty: its ticks (and pyqtgraph's picture of them,
+# the largest part of a frame) then stay the same for many frames instead of moving with every point.
+FOLLOW_HEADROOM = 0.1
 SMOOTHING_MODULE = "scipy.signal"  # lfilter; its package takes ~1 s to import on a slow machine
 
 
@@ -297,6 +302,32 @@ def curve_data(
     starts, mins, maxs = cache.pyramid(raw, smoothed).buckets(values, i0, i1, width)
     xs = x_all[starts] if finite is None else x_all[finite[starts]]
     return np.repeat(xs, 2), np.column_stack([mins, maxs]).ravel()
+
+
+def sticky_range(
+    current: tuple[float, float] | None,
+    data: tuple[float, float],
+    padding: float,
+    headroom: tuple[float, float] = (FOLLOW_HEADROOM, FOLLOW_HEADROOM),
+) -> tuple[float, float]:
+    """The range an axis that follows the data shows, for data spanning `data` (lo, hi) and a margin
+    of `padding` times its span each side (pyqtgraph's): the range it shows now, `current`, while
+    every point is in it with at least half the margin and at most twice the headroom is empty;
+    else the data with its margin, plus `headroom` (lo side, hi side) times its span on a side
+    the data went past (so the next points of a growing run fit without a new range)."""
+    a, b = float(data[0]), float(data[1])
+    span = b - a
+    if current is None or not (math.isfinite(span) and span > 0.0):
+        return a, b
+    c0, c1 = float(current[0]), float(current[1])
+    pad = padding * span
+    past_lo, past_hi = a - pad / 2 < c0, b + pad / 2 > c1
+    loose = (c1 - c0) > span + 2 * pad + 2 * max(headroom) * span * (1.0 + 1e-9)
+    if not (past_lo or past_hi or loose):
+        return c0, c1
+    return a - pad - (headroom[0] * span if past_lo else 0.0), b + pad + (
+        headroom[1] * span if past_hi else 0.0
+    )
 
 
 def distance_to_polyline(x: np.ndarray, y: np.ndarray) -> float:

@@ -1,12 +1,14 @@
 """What a plot hands pyqtgraph for a view (ganstudio.core.curves): the index range to draw, every
 point or the min/max of each pixel column, the caches a rewritten history drops, the one growable
-buffer, and a curve's distance from the mouse. Qt-free."""
+buffer, the range an axis that follows the data shows, and a curve's distance from the mouse.
+Qt-free."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from pytest import approx
 
 from ganstudio.core.curves import (
     LOD_DIRECT_POINTS,
@@ -16,6 +18,7 @@ from ganstudio.core.curves import (
     curve_data,
     distance_to_polyline,
     index_range,
+    sticky_range,
 )
 
 
@@ -89,3 +92,25 @@ def test_distance_to_polyline():
     assert distance_to_polyline(np.array([3.0]), np.array([4.0])) == 5.0
     assert distance_to_polyline(np.array([math.nan, 1.0, math.nan]), np.array([0.0, 0.0, 0.0])) == 1.0
     assert distance_to_polyline(np.array([math.nan]), np.array([1.0])) == math.inf
+
+
+def test_a_following_axis_keeps_its_range_while_the_data_fits_and_grows_with_headroom_past_it():
+    both = (0.1, 0.1)
+    assert sticky_range(None, (0.0, 100.0), 0.05, both) == (0.0, 100.0)  # nothing shown yet
+    assert sticky_range((-5.0, 115.0), (0.0, 105.0), 0.05, both) == (-5.0, 115.0)  # fits: kept
+    # A new point past the range (less half the margin): the data, its margin, and 10% of its span
+    # free on the side it grew.
+    assert sticky_range((-5.0, 115.0), (0.0, 113.0), 0.05, both) == approx((-5.65, 129.95))
+    assert sticky_range((-5.0, 115.0), (0.0, 120.0), 0.05, both) == approx((-6.0, 138.0))
+    assert sticky_range((-1.0, 2.0), (-3.0, 2.0), 0.0, both) == approx((-3.5, 2.0))
+    assert sticky_range((-1.0, 2.0), (-3.0, 3.0), 0.0, both) == approx((-3.6, 3.6))  # both sides
+    assert sticky_range((-1.0, 2.0), (-3.0, 3.0), 0.0, (0.0, 0.1)) == approx((-3.0, 3.6))  # one side only
+    # A run growing to the right moves the margin's left end too, but by little: kept there.
+    assert sticky_range((-5.0, 140.0), (0.0, 130.0), 0.05, both) == (-5.0, 140.0)
+    # Too loose (more than twice the headroom empty: another run, a zoom out): fitted again.
+    assert sticky_range((0.0, 1000.0), (0.0, 100.0), 0.0, both) == (0.0, 100.0)
+    assert sticky_range((-50.0, 100.0), (0.0, 100.0), 0.0, both) == (0.0, 100.0)
+    assert sticky_range((-10.0, 105.0), (0.0, 100.0), 0.0, both) == (-10.0, 105.0)  # 15% empty: kept
+    # A single point (no span) or a range pyqtgraph cannot use is passed on as it is.
+    assert sticky_range((0.0, 10.0), (5.0, 5.0), 0.05, both) == (5.0, 5.0)
+    assert sticky_range((0.0, 10.0), (0.0, math.inf), 0.05, both) == (0.0, math.inf)

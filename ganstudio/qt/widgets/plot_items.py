@@ -1,6 +1,7 @@
 """The graphics items the plots panel draws with, besides pyqtgraph's own.
 
-GridAxis draws opaque grid lines; TimedPlotWidget remembers how long its last paint took (the
+GridAxis draws opaque grid lines; FollowViewBox's auto-range leaves headroom, so that the axes'
+ticks stay put while the data grows; TimedPlotWidget remembers how long its last paint took (the
 redraw budget's input); ViewLayer is an item that draws anywhere in its view; MarkerLayer draws
 every History marker of a plot; SeriesItem is a PlotDataItem whose 2-px line is painted as 1-px
 strokes (compare_layer.CompareLayer, a ViewLayer too, draws every compared run's curves of a
@@ -21,6 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QLineF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QTransform
 
+from ganstudio.core.curves import FOLLOW_HEADROOM, sticky_range
 from ganstudio.core.run.history import Marker
 
 HOVER_PX = 4  # how close (in pixels) the mouse must be to a marker line or compared curve to name it
@@ -120,12 +122,46 @@ def offer_working_exports(view: pg.GraphicsView) -> pg.GraphicsView:
     return view
 
 
-class TimedPlotWidget(pg.PlotWidget):
-    """A PlotWidget with opaque grid axes that remembers the CPU time of its last paint (and whose
-    right-click Export… offers only the formats that work)."""
+class FollowViewBox(pg.ViewBox):
+    """A ViewBox whose auto-range (the plots' "Follow latest") leaves headroom where the data grows
+    and keeps its range while the data fits it (core.curves.sticky_range). pyqtgraph's own fits
+    the data exactly, so with every new point both axes moved and each regenerated its tick text
+    and grid (AxisItem.generateDrawSpecs and a new QPicture): the largest part of a frame."""
 
     def __init__(self) -> None:
-        super().__init__(axisItems={"left": GridAxis("left"), "bottom": GridAxis("bottom")})
+        super().__init__()
+        self._auto_ranging = False
+
+    def updateAutoRange(self) -> None:  # noqa: N802 (pyqtgraph's name)
+        self._auto_ranging = True
+        try:
+            super().updateAutoRange()
+        finally:
+            self._auto_ranging = False
+
+    def setRange(self, rect=None, xRange=None, yRange=None, *args, **kwargs) -> None:  # noqa: N803 (pyqtgraph's names)
+        if self._auto_ranging:  # the auto-range's padded fit of the data: made sticky
+            xRange = self._sticky(0, xRange, (0.0, FOLLOW_HEADROOM))  # noqa: N806 (steps and time only grow)
+            yRange = self._sticky(1, yRange, (FOLLOW_HEADROOM, FOLLOW_HEADROOM))  # noqa: N806
+        super().setRange(rect, xRange, yRange, *args, **kwargs)
+
+    def _sticky(self, ax: int, fit, headroom: tuple[float, float]):
+        if fit is None:
+            return None
+        p = self.suggestPadding(ax)  # what updateAutoRange added to each side, times the data's span
+        pad = (fit[1] - fit[0]) * p / (1.0 + 2.0 * p)
+        data = (fit[0] + pad, fit[1] - pad)
+        return sticky_range(self.state["targetRange"][ax], data, p, headroom)
+
+
+class TimedPlotWidget(pg.PlotWidget):
+    """A PlotWidget with opaque grid axes and a sticky auto-range that remembers the CPU time of
+    its last paint (and whose right-click Export… offers only the formats that work)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            viewBox=FollowViewBox(), axisItems={"left": GridAxis("left"), "bottom": GridAxis("bottom")}
+        )
         self.paint_s = 0.0
         offer_working_exports(self)
 

@@ -126,7 +126,10 @@ class PlotTab:
 
     def show_deltas(self, on: bool) -> None:
         """Say on the y axis whether the plot draws deltas against the baseline."""
-        self.plot.getPlotItem().setLabel("left", f"{self.y_label} - baseline" if on else self.y_label)
+        label = f"{self.y_label} - baseline" if on else self.y_label
+        axis = self.plot.getPlotItem().getAxis("left")
+        if axis.labelText != label:  # setting it redraws the axis, as a range change does
+            axis.setLabel(label)
 
     def build(self, name: str, x_label: str, log_y: bool, fill: QColor) -> TimedPlotWidget:
         """Make the tab's plot (object name `name`), its curves, legend row and layers."""
