@@ -4,11 +4,12 @@ drawn by the tab's CompareLayer; as deltas against a baseline run's History when
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QBrush, QColor, QPen
 
 from ganstudio.core.curves import LOD_DIRECT_POINTS, SeriesCaches, curve_data, ema_debiased, index_range
 from ganstudio.core.run.groups import MINMAX, delta_history, group_band
@@ -138,7 +139,6 @@ def run_curves(
 ) -> list[LayerCurve]:
     """One LayerCurve per series of `h` with finite points (see Overlay.curves)."""
     x_all = h.walls() if wall_x else h.steps()
-    base = QColor(color)
     out = []
     for i, (key, label) in enumerate(series):
         if not h.has(key):
@@ -155,8 +155,22 @@ def run_curves(
             i0, i1 = index_range(view, cache, x_all)
             coarse = (max(1, view[0] // OVERLAY_COLUMN_PX), *view[1:]) if view else view
             x, y = curve_data(coarse, cache, x_all, raw, i0, i1, smoothed=weight > 0.0)
-        t = OVERLAY_TINTS[i % len(OVERLAY_TINTS)]
-        tint = QColor.fromRgbF(*(c + (1.0 - c) * t for c in (base.redF(), base.greenF(), base.blueF())))
-        brush = pg.mkBrush(base) if bands else None
-        out.append(LayerCurve(run, name, label, pg.mkPen(tint, width=1), x, y, brush, key=key))
+        brush = _brush(color) if bands else None
+        out.append(
+            LayerCurve(run, name, label, _tint_pen(color, i % len(OVERLAY_TINTS)), x, y, brush, key=key)
+        )
     return out
+
+
+@functools.cache
+def _tint_pen(color: str, i: int) -> QPen:
+    """The pen of a compared run's i-th series: its colour, mixed OVERLAY_TINTS[i] towards white
+    (made once: a compare frame remakes every growing run's curves, and pens were a tenth of it)."""
+    base, t = QColor(color), OVERLAY_TINTS[i]
+    tint = QColor.fromRgbF(*(c + (1.0 - c) * t for c in (base.redF(), base.greenF(), base.blueF())))
+    return pg.mkPen(tint, width=1)
+
+
+@functools.cache
+def _brush(color: str) -> QBrush:
+    return pg.mkBrush(QColor(color))
