@@ -144,7 +144,7 @@ def listing(opts: Options) -> Row:
     tick.start()
     t0 = time.perf_counter()
     panel.set_default_root(root)
-    while len(panel.infos()) < count or panel.scanning:
+    while len(panel.infos()) < count or panel.scanning or panel.building:
         app.processEvents()
         time.sleep(0.001)
         if time.perf_counter() - t0 > 120:

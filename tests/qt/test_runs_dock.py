@@ -110,7 +110,7 @@ def test_the_runs_dock_lists_three_runs_with_their_columns_and_forks_as_a_tree(d
     qtbot.addWidget(panel)
     info = RunInfo(path=runs_dir / "fresh", name="fresh", step=10, total=1_000_000, status="running")
     panel._infos = {info.path: info}
-    panel._apply_layout(force=True)
+    panel._apply_layout()
     tree = panel.findChild(QTreeView, "runs_tree")
     assert [r["Steps"] for r in panel.rows()] == ["10 / 1,000,000"]
     end = tree.fontMetrics().horizontalAdvance("1,000,000 / 1,000,000")
@@ -126,7 +126,7 @@ def test_the_runs_dock_lists_three_runs_with_their_columns_and_forks_as_a_tree(d
     # The current run's row, refreshed live between scans, widens its Steps column too ("4,020 /
     # ..." in a screenshot: the scan had listed it at "120 / 5,000", before the count grew).
     grown = dataclasses.replace(info, step=12_345_678_901, total=98_765_432_109)
-    tree.refresh_row(grown, None, set())
+    tree.refresh_row(grown, None)
     assert [r["Steps"] for r in panel.rows()] == ["12,345,678,901 / 98,765,432,109"]
     steps = tree.columnWidth(HEADERS.index("Steps"))
     assert steps >= tree.fontMetrics().horizontalAdvance("12,345,678,901 / 98,765,432,109")

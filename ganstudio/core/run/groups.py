@@ -71,21 +71,28 @@ def flat_config(config: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-#: group_key's answers by (path, ignored keys), with the RunInfo they were for: the Runs dock asks
-#: again for every run on each scan, and a scanner hands back the same RunInfo for an unchanged run.
-_KEYS: dict[tuple[Any, tuple[str, ...]], tuple[RunInfo, str | None]] = {}
+#: What group_runs asks of each run, by (path, ignored keys), with the RunInfo it was for: its group
+#: key and its ignored keys' values. The Runs dock asks again for every run on each scan (on its scan
+#: thread), and a scanner hands back the same RunInfo for an unchanged run.
+_KEYS: dict[tuple[Any, tuple[str, ...]], tuple[RunInfo, str | None, str]] = {}
 
 
 def group_key(info: RunInfo, ignored: Sequence[str] = DEFAULT_IGNORED) -> str | None:
     """The id of the group `info` belongs in (equal for replicates), or None for a run that never
     groups (see the module's docstring)."""
+    return _membership(info, ignored)[0]
+
+
+def _membership(info: RunInfo, ignored: Sequence[str]) -> tuple[str | None, str]:
+    """(group_key, the ignored keys' values as text), memoised per RunInfo."""
     memo = (info.path, tuple(ignored))
     known = _KEYS.get(memo)
     if known is not None and known[0] is info:
-        return known[1]
+        return known[1], known[2]
     key = _group_key(info, ignored)
-    _KEYS[memo] = (info, key)
-    return key
+    values = _ignored_values(info, ignored) if key is not None else ""
+    _KEYS[memo] = (info, key, values)
+    return key, values
 
 
 def _group_key(info: RunInfo, ignored: Sequence[str]) -> str | None:
@@ -160,7 +167,7 @@ def group_runs(
     groups = [
         RunGroup(key, tuple(sorted(members, key=start)), tuple(ignored))
         for key, members in by_key.items()
-        if len({_ignored_values(r, ignored) for r in members}) > 1
+        if len({_membership(r, ignored)[1] for r in members}) > 1
     ]
     grouped = {r.path for g in groups for r in g.runs}
     groups.sort(key=lambda g: start(g.runs[0]))
@@ -194,6 +201,19 @@ def grouped_tree(order: list[tuple[int, RunInfo]], groups: list[RunGroup]) -> li
             for r in group.runs:
                 out += [(d + 1, i) for d, i in by_root.get(r.path, [(0, r)])]
     return out
+
+
+def layout(
+    runs: Iterable[RunInfo], ignored: Sequence[str] | None = DEFAULT_IGNORED
+) -> tuple[list[tuple[int, Any]], list[RunGroup]]:
+    """The rows of the runs, as the Runs dock and `ganstudio runs --group` order them: listing.tree's
+    (depth, run) with each group of replicates under its group row (grouped_tree), and the groups;
+    `ignored` None: no groups. Plain data in and out: the Runs dock lays out each scan on its scan
+    thread, not the GUI thread."""
+    runs = list(runs)
+    order = listing.tree(runs)
+    found = group_runs(runs, ignored)[0] if ignored is not None else []
+    return (grouped_tree(order, found) if found else order), found
 
 
 # ----- curves ----------------------------------------------------------------------------------
@@ -323,10 +343,9 @@ def group_row(g: RunGroup) -> dict[str, str]:
 
 def table(runs: list[RunInfo], ignored: Sequence[str] = DEFAULT_IGNORED) -> str:
     """listing.table with each group of replicates as one row (a member's forks listed under it)."""
-    groups, _ = group_runs(runs, ignored)
     rows = []
     depth_shift = 0
-    for depth, item in grouped_tree(listing.tree(runs), groups):
+    for depth, item in layout(runs, ignored)[0]:
         if isinstance(item, RunGroup):
             rows.append((group_row(item), ""))
             continue

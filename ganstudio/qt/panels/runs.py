@@ -39,7 +39,7 @@ from ganstudio.core.run import listing as runs
 from ganstudio.core.run.listing import RunInfo
 from ganstudio.qt.runs_scan import RunsScan
 from ganstudio.qt.widgets.run_grouping import GroupingButton
-from ganstudio.qt.widgets.runs_tree import PROBLEM_COLOR, RunsTree, ident
+from ganstudio.qt.widgets.runs_tree import PROBLEM_COLOR, RunsTree
 
 
 class RunsPanel(QWidget):
@@ -58,14 +58,16 @@ class RunsPanel(QWidget):
         self._extra_roots: list[Path] = []
         self._scanner = runs.RunScanner()
         self._infos: dict[Path, RunInfo] = {}
-        self._layout_key: tuple = ()
+        # (group_by, rows, groups) of groups.layout for the runs of _infos, as the scan thread laid
+        # them out (or the GUI thread, when the grouping changed since)
+        self._laid_out: tuple = (None, [], [])
         self._ticked: list[Path] = []
         self._told: tuple = ([], [])  # the ticked runs and groups when ticked_changed was last sent
         self._current: Path | None = None
         self._current_key: tuple | None = None  # (current run, its dataset) when ticks were last checked
         self._scan_problem = ""  # why the last scan failed ("" when it did not)
         self._untick_note = ""  # which runs were unticked for another dataset, and why
-        self._current_listed: Path | None = None  # its key in _infos (found once per scan, see _apply_layout)
+        self._current_listed: Path | None = None  # its key in _infos (found once a layout, _apply_layout)
         self._live: tuple[int, str, float] | None = None  # the current run's step, status, wall (show_live)
         self._expected: list[str] = []  # checkpoints of forks launched from here: tick them when they appear
         self._group_by: tuple[str, ...] | None = groups.DEFAULT_IGNORED  # None: no group rows
@@ -115,7 +117,7 @@ class RunsPanel(QWidget):
         self._untick.clicked.connect(self.untick_all)
         self._update_buttons()
 
-        self._scans = RunsScan(self._scanner, self.roots, self)
+        self._scans = RunsScan(self._scanner, self.roots, self.group_by, self)
         self._scans.found.connect(self._on_scans_found)
         self._scans.failed.connect(self._say_scan)
 
@@ -146,6 +148,11 @@ class RunsPanel(QWidget):
     def info(self, path: str | Path) -> RunInfo | None:
         return self._infos.get(Path(path))
 
+    @property
+    def building(self) -> bool:
+        """Whether the tree is still making rows (a long list is made across event-loop turns)."""
+        return self._view.building
+
     def set_current(self, path: str | Path | None, dataset: str = "") -> None:
         """The window's current run, shown in bold (comparing it with itself means nothing), and
         its dataset. When another run becomes the current one, ticked runs of another dataset are
@@ -174,7 +181,7 @@ class RunsPanel(QWidget):
                 )
             )
             self._show_notice()
-        self._apply_layout(force=True)
+        self._apply_layout()
 
     def notice(self) -> str:
         """What the dock says under its filter now ("" when nothing)."""
@@ -190,7 +197,7 @@ class RunsPanel(QWidget):
         self._live = (step, status, duration)
         info = self._infos.get(self._current_listed) if self._current_listed is not None else None
         if info is not None:
-            self._view.refresh_row(self._shown(info), self._current_listed, self._ticked)
+            self._view.refresh_row(self._shown(info), self._current_listed)
 
     def expect_fork(self, checkpoint: str | Path) -> None:
         """A fork of `checkpoint` was launched from here: tick its run as soon as it is listed."""
@@ -217,7 +224,7 @@ class RunsPanel(QWidget):
         if keys != self._group_by:
             self._group_by = keys
             self._grouping.show_keys(keys)
-            self._apply_layout(force=True)
+            self._apply_layout()
 
     # ----- the baseline ------------------------------------------------------------------------
 
@@ -230,7 +237,7 @@ class RunsPanel(QWidget):
         if path == self._baseline:
             return
         self._baseline = path
-        self._apply_layout(force=True)
+        self._apply_layout()
         self.baseline_changed.emit(path)
 
     def set_ticked(self, path: str | Path, on: bool) -> None:
@@ -244,7 +251,7 @@ class RunsPanel(QWidget):
         self._ticked, self._ticked_groups = [], []
         self._untick_note = ""
         self._show_notice()
-        self._apply_layout(force=True)
+        self._apply_layout()
 
     # ----- scanning (off the GUI thread) -------------------------------------------------------
 
@@ -261,17 +268,16 @@ class RunsPanel(QWidget):
         """Stop scanning and wait for a scan in flight (the window is closing)."""
         self._scans.shutdown()
 
-    @Slot(list)
-    def _on_scans_found(self, found: list[RunInfo]) -> None:
+    @Slot(list, object)
+    def _on_scans_found(self, found: list[RunInfo], laid_out: tuple) -> None:
         self._say_scan(None)
         # The scanner hands back the same RunInfo for a run whose files did not change: a scan
         # that changed nothing changes no row (refilling every row every SCAN_S took the GUI
         # thread from training for tens of milliseconds with a few hundred runs).
         same = len(found) == len(self._infos) and all(self._infos.get(r.path) is r for r in found)
         self._infos = {r.path: r for r in found}
-        layout_key = self._layout_key
-        self._tick_expected_forks()
-        if not same or self._layout_key != layout_key:
+        self._laid_out = laid_out
+        if self._tick_expected_forks() or not same:
             self._apply_layout()
         self.scanned.emit()
 
@@ -302,14 +308,17 @@ class RunsPanel(QWidget):
         if not self._scan_problem:
             self._notice.setToolTip("")
 
-    def _tick_expected_forks(self) -> None:
+    def _tick_expected_forks(self) -> bool:
+        """Tick the forks launched from here that are listed now: whether there were any."""
+        ticked = False
         for info in self._infos.values():
             checkpoint = (info.parent or {}).get("checkpoint")
             ready = info.dataset != ""  # its config is written: it can be followed
             if ready and checkpoint in self._expected and info.path not in self._ticked:
                 self._expected.remove(checkpoint)
                 self._ticked.append(info.path)
-                self._layout_key = ()  # rebuild with its tick
+                ticked = True
+        return ticked
 
     # ----- the tree ----------------------------------------------------------------------------
 
@@ -331,32 +340,41 @@ class RunsPanel(QWidget):
             + margins.bottom()
         )
 
-    def _apply_layout(self, force: bool = False) -> None:
-        """Rebuild the tree when runs came or went or moved in it; else update the rows in place."""
-        order: list = runs.tree(list(self._infos.values()))
-        found = groups.group_runs(self._infos.values(), self._group_by)[0] if self._group_by else []
+    def _apply_layout(self) -> None:
+        """Show the runs: the tree makes, moves, removes and refills only the rows that changed, a
+        long list across event-loop turns (RunsTree.show_rows)."""
+        order, found = self._layout()
         self._groups = {g.key: g for g in found}
-        if found:
-            order = groups.grouped_tree(order, found)
-        key = tuple((depth, ident(info)) for depth, info in order)
         # Resolved once here, not each time a row is filled (show_live fills the current run's row
-        # on every stats batch).
+        # on every stats batch); found as written first (a resolve is a syscall per part of a path).
+        current = self._current
         self._current_listed = (
-            next((p for p in self._infos if p.resolve() == self._current), None)
-            if self._current is not None
-            else None
+            None
+            if current is None
+            else current
+            if current in self._infos
+            else next((p for p in self._infos if p.resolve() == current), None)
         )
         self._ticked = [p for p in self._ticked if p in self._infos]
         shown = [(depth, self._shown(info)) for depth, info in order]
-        ticked = [*self._ticked, *self._ticked_groups]
         self._view.set_baseline(self._infos.get(self._baseline) if self._baseline is not None else None)
-        if force or key != self._layout_key:
-            self._view.rebuild(shown, self._current_listed, ticked)
-            self._layout_key = key
-        else:
-            self._view.refresh([info for _, info in shown], self._current_listed, ticked)
+        self._view.show_rows(shown, self._current_listed, [*self._ticked, *self._ticked_groups])
         self._update_buttons()
         self._tell_ticked()
+
+    def _layout(self) -> tuple[list, list[groups.RunGroup]]:
+        """The rows and groups of the listed runs: the scan thread's, when it laid out these very
+        runs with the grouping of now; else laid out here (the user changed the grouping)."""
+        group_by, order, found = self._laid_out
+        listed = [r for _, r in order if not isinstance(r, groups.RunGroup)]
+        if (
+            group_by != self._group_by
+            or len(listed) != len(self._infos)
+            or any(self._infos.get(r.path) is not r for r in listed)
+        ):
+            order, found = groups.layout(self._infos.values(), self._group_by)
+            self._laid_out = (self._group_by, order, found)
+        return order, found
 
     def _tell_ticked(self) -> None:
         told = (self.ticked(), [(g.key, tuple(g.paths)) for g in self.ticked_groups()])
