@@ -164,6 +164,9 @@ class RunsTree(QTreeView):
         self.sortByColumn(HEADERS.index("Started"), Qt.SortOrder.AscendingOrder)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAlternatingRowColors(True)
+        # Every row is one line of one font: the view lays out the rows without asking each its
+        # height (a layout of 200 rows follows each turn of a long list's build).
+        self.setUniformRowHeights(True)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         # Sized to the contents once, when mostly new rows came (the first listing), then widened for
         # a text that grew: not on every cell change (ResizeToContents measured all 200 rows of a big
