@@ -280,6 +280,9 @@ class RunsTree(QTreeView):
             row = self._new_row(info)
         elif item.row() != place:  # a row before it went: moved up among its siblings
             row = into.takeRow(item.row())
+        elif self._filled.get(key) == self._stamp(info, self._current):  # in place, as it is
+            self._show_tick(item, key in self._ticked)
+            return False, set(), []
         else:
             row = self._row_items(key)
             return False, self._refill(row, info, self._current), row
@@ -327,14 +330,18 @@ class RunsTree(QTreeView):
 
     def _refill(self, row: list[QStandardItem], info: RunInfo | RunGroup, current: Path | None) -> set[int]:
         """Fill the row unless it shows this already: the columns whose text changed."""
-        key = ident(info)
-        bold = current is not None and not isinstance(info, RunGroup) and info.path == current
-        stamp = (info, bold, self._baseline)
-        if self._filled.get(key) == stamp:  # equal RunInfos: compared field by field, the same at once
+        key, stamp = ident(info), self._stamp(info, current)
+        if self._filled.get(key) == stamp:
             self._show_tick(row[0], key in self._ticked)
             return set()
         self._filled[key] = stamp
         return self._fill_row(row, info, current, self._ticked)
+
+    def _stamp(self, info: RunInfo | RunGroup, current: Path | None) -> tuple:
+        """What a row shows: equal stamps, equal rows (RunInfos compare field by field, at once when
+        they are the same object, as a scanner's are for an unchanged run)."""
+        bold = current is not None and not isinstance(info, RunGroup) and info.path == current
+        return (info, bold, self._baseline)
 
     def _show_tick(self, item: QStandardItem, on: bool) -> None:
         state = Qt.CheckState.Checked if on else Qt.CheckState.Unchecked
