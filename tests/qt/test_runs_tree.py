@@ -9,12 +9,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QTreeView
 
 from ganstudio.core.run import groups
 from ganstudio.core.run.listing import RunInfo
 from ganstudio.qt.panels.runs import RunsPanel
-from ganstudio.qt.widgets.runs_tree import RunsTree
+from ganstudio.qt.widgets.runs_tree import HEADERS, RunsTree
 from tests.qt.conftest import WAIT_MS
 
 ROOT = Path("/made-up/runs")
@@ -166,3 +167,18 @@ def test_a_scan_that_changed_nothing_refills_no_row_and_a_changed_run_one(qtbot,
     qtbot.waitUntil(lambda: not panel.building, timeout=WAIT_MS)
     assert len(panel.rows()) == 43 and not any(r["group"] for r in panel.rows())
     panel.shutdown()
+
+
+def test_the_current_runs_row_in_bold_widens_the_columns_it_outgrows(tree, qtbot):
+    runs = [dataclasses.replace(_run(1), name="a-rather-long-run-name-" * 3), *_runs(range(2, 10))]
+    with qtbot.waitSignal(tree.built, timeout=WAIT_MS):
+        tree.show_rows(_order(runs), None, set())
+    name, folder = (HEADERS.index(h) for h in ("Name", "Folder"))
+    before = tree.columnWidth(name)
+    bold = tree.font()
+    bold.setBold(True)
+    with qtbot.waitSignal(tree.built, timeout=WAIT_MS):
+        tree.show_rows(_order(runs), _path(1), set())
+    assert tree.columnWidth(name) > before
+    assert tree.columnWidth(name) >= QFontMetrics(bold).horizontalAdvance(runs[0].name)
+    assert tree.columnWidth(folder) >= QFontMetrics(bold).horizontalAdvance(_path(1).name)

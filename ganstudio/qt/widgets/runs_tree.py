@@ -434,8 +434,8 @@ class RunsTree(QTreeView):
     def _fill_row(
         self, row: list[QStandardItem], info: RunInfo | RunGroup, current: Path | None, ticked: Collection
     ) -> set[int]:
-        """Set the row's texts, tick and colours; returns the columns whose text changed. The model's
-        itemChanged meanwhile is not the user's ticking."""
+        """Set the row's texts, tick and colours; returns the columns whose text or font changed. The
+        model's itemChanged meanwhile is not the user's ticking."""
         filling, self._filling = self._filling, True
         try:
             return self._set_cells(row, info, current, ticked)
@@ -461,9 +461,10 @@ class RunsTree(QTreeView):
             if item.toolTip() != tip:
                 item.setToolTip(tip)
             font = item.font()
-            if font.bold() != bold:
+            if font.bold() != bold:  # the current run's row: wider in bold
                 font.setBold(bold)
                 item.setFont(font)
+                changed.add(c)
         if not group and row[0].isCheckable() != info.is_run:  # a folder that became a run, or not
             row[0].setCheckable(info.is_run)
         elif group and not row[0].isCheckable():
