@@ -6,7 +6,7 @@ centre. Each preset trains headless on the main thread with ONE torch thread (in
 trains on a worker thread while the GUI and the metrics hold the other core of a 2-core machine),
 and every CHECK_EVERY steps 2,000 points of the generator the lab shows (the EMA where the preset
 keeps one) on a fixed noise batch are checked. Only training time counts (the trainer's own wall
-clock of train_step), not the checks. The goal: ring8 within 15 s on every seed.
+clock of train_step), not the checks. The goal: each toy preset within 15 s on every seed.
 
 Standalone: `python benchmarks/bench_lab.py [PRESET ...] [--seeds 0,1,2,3,4] [--set key=value ...]`
 prints the per-seed times (the tuning loop for the presets).

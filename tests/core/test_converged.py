@@ -91,3 +91,25 @@ def test_the_loop_marks_the_first_converged_samples():
     assert (
         list(converged_marker(trainer, Samples(step=150, points=draw(modes, std).astype(np.float32)))) == []
     )
+
+
+@pytest.mark.parametrize("preset", ["grid25", "spiral"])
+def test_the_grid_and_spiral_presets_converge(preset):
+    """Their recipe (R3GAN's: rpgan + lazy R1/R2) converges seed 0 by step ~2,300 (ten seeds by
+    3,575, benchmarks/bench_lab.py); the ring's WGAN-GP recipe needed 3,600-4,500 on the grid and
+    never got there on the spiral in 6,000. A step count, not a time, so it holds on a slow machine."""
+    import torch
+
+    from ganstudio.core.config import presets, with_values
+    from ganstudio.core.train.trainer import Trainer
+
+    cfg = with_values(presets.get(preset), {"train.device": "cpu", "train.threads": 1, "train.steps": 10**6})
+    trainer = Trainer(cfg)
+    modes, std = toy_modes(preset)
+    noise = torch.randn(SAMPLES, cfg.model.latent_dim, generator=torch.Generator().manual_seed(99))
+    while trainer.step < 5000:
+        for _ in range(250):
+            trainer.train_step()
+        if converged(trainer.generate(noise).numpy(), modes, std):
+            break
+    assert converged(trainer.generate(noise).numpy(), modes, std), f"{preset}: not by step {trainer.step}"
