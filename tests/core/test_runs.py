@@ -465,6 +465,28 @@ def test_describe_keeps_its_promise_for_a_problem_nobody_foresaw(copy, monkeypat
     assert "! cannot be listed: AttributeError" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("lands", ["run.json", "config.toml"])
+def test_a_file_landing_between_the_looks_is_never_not_a_run(tmp_path, monkeypatch, lands):
+    """describe() looks twice at a folder with no run file (is it empty? is it a run?): a starting
+    run's file written between the two looks makes it a run being made, never "not a run"."""
+    cfg = with_values(Config(), {"train.steps": 100})
+    path = tmp_path / "20261207-120000-made-now"
+    path.mkdir()
+    looked = runs._nothing_yet
+
+    def a_file_lands_first(where):
+        folder = RunFolder(where)
+        if lands == "run.json":
+            folder.write_meta({"created": 1_700_000_000.0, "name": "made-now"})
+        else:
+            folder.save_config(cfg)
+        return looked(where)
+
+    monkeypatch.setattr(runs, "_nothing_yet", a_file_lands_first)
+    info = runs.describe(path)
+    assert info.status not in (runs.NOT_A_RUN, runs.DAMAGED, runs.NEWER), (info.status, info.problem)
+
+
 def test_a_scan_while_runs_are_being_made_and_written_never_fails(tmp_path):
     """The race itself: one thread makes run folders the way a starting run does (run.json, then
     the config, then log lines, a heartbeat replaced) while another lists them again and again."""

@@ -157,15 +157,16 @@ def _unforeseen(e: BaseException) -> str:
 def _describe(folder: RunFolder, info: RunInfo) -> RunInfo:
     """The row, built from each file's own reader: each returns what it read and what is wrong
     with it, so a file missing or half-written leaves its fields empty and never another's."""
-    if not folder.is_run() and not folder.meta_path.exists():
+    if not _looks_like_a_run(folder):
         if _nothing_yet(folder.path):  # made a moment ago: its run.json not yet in it, or being written
             return replace(info, status=STARTING, live_status=STARTING, newest=info.created or 0.0)
-        return replace(
-            info,
-            status=NOT_A_RUN,
-            live_status=NOT_A_RUN,
-            problem=f"no {CONFIG} or {METRICS}: not a GAN Studio run folder",
-        )
+        if not _looks_like_a_run(folder):  # again: its run.json may have landed between the looks
+            return replace(
+                info,
+                status=NOT_A_RUN,
+                live_status=NOT_A_RUN,
+                problem=f"no {CONFIG} or {METRICS}: not a GAN Studio run folder",
+            )
     try:
         problem = folder.version_problem()
         meta = folder.meta() if problem is None else {}
@@ -344,6 +345,10 @@ def _with_heartbeat(folder: RunFolder, info: RunInfo) -> RunInfo:
     return replace(
         info, live_status=status, status=status, processes=processes, newest=max(info.newest, mtime)
     )
+
+
+def _looks_like_a_run(folder: RunFolder) -> bool:
+    return folder.is_run() or folder.meta_path.exists()
 
 
 def _nothing_yet(path: Path) -> bool:
