@@ -330,3 +330,31 @@ def test_rate_limit_once_per_key_per_interval():
     assert not limit.allow(("run1", "d_wins"))
     now[0] = 301.0
     assert limit.allow(("run1", "d_wins"))
+
+
+def test_your_own_loop_notifies_as_train_does(tmp_path, hook):
+    """ganstudio.init with log.notify_url: a NaN alert and the end are POSTed, the secret is in no
+    file of the run folder, and a URL nothing answers is one notify_failed alert in the log."""
+    import ganstudio
+
+    run = ganstudio.init(out=tmp_path, name="mine", config={"log.notify_url": hook.url, "log.every": 1})
+    for step in range(1, 4):
+        run.log(step, loss_d=math.nan if step == 2 else 0.5)
+        assert run.tick(step)
+    run.finish()
+    assert [b["event"] for b in hook.bodies] == ["nan", "finished"]
+    assert all(b["run"] == run.folder.path.name for b in hook.bodies)
+    for p in (p for p in run.folder.path.rglob("*") if p.is_file()):
+        for secret in (b"SECRET", b"xoxb", b"user:pw"):
+            assert secret not in p.read_bytes(), f"{secret!r} in {p}"
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    refused = ganstudio.init(
+        out=tmp_path, name="refused", config={"log.notify_url": f"http://127.0.0.1:{port}/x"}
+    )
+    refused.log(1, loss_d=0.5)
+    refused.finish()
+    told = [r for r in log_records(refused.folder) if r["event"] == "alert" and r["kind"] == FAILED_KIND]
+    assert len(told) == 1 and f"127.0.0.1:{port}" in told[0]["message"]

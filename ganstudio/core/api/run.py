@@ -92,6 +92,7 @@ class Run:
         self._health = HealthMonitor(settings.cfg)
         self._writer: LoopWriter | None = None
         self._steering: Steering | None = None
+        self._notifier: Any = None  # log.notify_url's sender (core/run/notify.py), as `train` has
         self._t0 = self._last_flush = time.monotonic()
         self._next_flush = settings.cfg.log.every  # the step whose log call writes the next line
         self._paused_s = 0.0
@@ -267,6 +268,11 @@ class Run:
             end = Finished(step=self.step, reason="stopped" if stopped else COMPLETED)
             self._ended = STOPPED if stopped else "finished"
         self._write([end])
+        if self._notifier is not None:  # the run's last word sent (a hanging endpoint: its timeout)
+            self._notifier.close()
+            if self._writer is not None:
+                self._writer.write(self._notifier.take_alerts())
+            self._notifier = None
         if self._writer is not None:
             self._writer.close()  # everything written, then the heartbeat's last word
         if self._steering is not None:
@@ -303,6 +309,10 @@ class Run:
             }
         )
         self._steering = Steering(folder, self.control, self._status).start()
+        if cfg.log.notify_url:
+            from ganstudio.core.run.notify import Notifier  # urllib: imported only when it is used
+
+            self._notifier = Notifier(cfg.log.notify_url, run=folder.path.name, host=socket.gethostname())
         atexit.register(self._at_exit)
 
     def _at_exit(self) -> None:
@@ -334,6 +344,10 @@ class Run:
             )
             events = [start, *events]
         self._writer.write(events)
+        if self._notifier is not None:  # the webhook, for the events log.notify_on names
+            for ev in events:
+                self._notifier.handle(ev, self._settings.cfg.log.notify_on)
+            self._writer.write(self._notifier.take_alerts())  # notifications that could not be sent
 
     def _meta(self, updates: dict[str, Any]) -> None:
         """run.json's "loop" table: what the app needs to know of a loop it does not own."""
