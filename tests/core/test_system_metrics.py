@@ -215,3 +215,36 @@ def test_rank_0_writes_the_system_lines_of_every_rank(tmp_path):
     state = read_run(RunFolder(job))
     assert state.history.steps().tolist() == stats_steps  # no point of their own
     assert np.isfinite(state.history.series("system.rss_mb.rank1")).sum() >= len(by_step)
+
+
+def test_your_own_loop_writes_system_lines_before_the_stats_they_land_on(tmp_path):
+    """ganstudio.init: a system line at its first flush, then once log.system_every has passed (a
+    microsecond: at every flush), each before its stats line; log.system_every = 0: none."""
+    import ganstudio
+
+    run = ganstudio.init(out=tmp_path, name="mine", config={"log.every": 2, "log.system_every": 1e-6})
+    for step in range(1, 7):
+        run.log(step, loss_d=0.5)
+        run.tick(step)
+    run.finish()
+    records = read_metrics(run.folder.metrics_path)
+    kinds = [(r["event"], r["step"]) for r in records if r["event"] in ("system", "stats")]
+    assert kinds == [("system", 2), ("stats", 2), ("system", 4), ("stats", 4), ("system", 6), ("stats", 6)]
+    line = next(r for r in records if r["event"] == "system")
+    assert line["rank"] == 0 and line["host"] == socket.gethostname() and line["rss_mb"] > 0
+    state = read_run(run.folder)
+    assert len(state.history.series("system.rss_mb.rank0")) == 3
+
+    default = ganstudio.init(out=tmp_path, name="default", config={"log.every": 2})  # every 10 s
+    for step in range(1, 5):
+        default.log(step, loss_d=0.5)
+        default.tick(step)
+    default.finish()
+    assert [r["step"] for r in read_metrics(default.folder.metrics_path) if r["event"] == "system"] == [2]
+
+    off = ganstudio.init(out=tmp_path, name="off", config={"log.every": 2, "log.system_every": 0})
+    for step in range(1, 5):
+        off.log(step, loss_d=0.5)
+        off.tick(step)
+    off.finish()
+    assert not [r for r in read_metrics(off.folder.metrics_path) if r["event"] == "system"]

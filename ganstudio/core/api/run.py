@@ -100,6 +100,8 @@ class Run:
         self._pause_reason = ""
         self._rate = (0, self._t0, math.nan)  # (step, time) at the last flush, steps/s since the one before
         self._told: set[str] = set()  # names whose bad values were told
+        self._sampler: Any = None  # log.system_every's readings (core/run/system.py), once due
+        self._system_last = -math.inf  # when the last system line was read
         self._nan = False  # in a NaN episode (told once, until every value is finite again)
         self._stopped = False
         self._started = False  # RunStarted written
@@ -241,6 +243,7 @@ class Run:
         last, then, _ = self._rate
         rate = (step - last) / (now - then) if now > then else math.nan
         self._rate = (step, now, rate)
+        system = self._system_line(step, now)  # before the stats line: the readings go on its point
         events = self._nan_check(step, values)
         stats = Stats(
             step=step,
@@ -248,7 +251,22 @@ class Run:
             wall=self._wall(),
             values={**self._logged_lrs(), **values, "steps_per_s": rate},
         )
-        self._write([stats, *events, *self._health.observe(stats)])
+        self._write([*system, stats, *events, *self._health.observe(stats)])
+
+    def _system_line(self, step: int, now: float) -> list[Event]:
+        """This process's system line (CPU %, memory, the GPU's when the loop uses CUDA), at the
+        first flush and then once log.system_every seconds have passed, as `train` writes them."""
+        every = self._settings.cfg.log.system_every
+        if not every or now - self._system_last < every:
+            return []
+        self._system_last = now
+        from ganstudio.core.run.system import SystemSampler, system_event  # psutil: once it is used
+
+        if self._sampler is None:
+            torch = sys.modules.get("torch")  # the loop's own: never imported here to find a GPU
+            cuda = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
+            self._sampler = SystemSampler("cuda" if cuda else "cpu")
+        return [system_event(step, 0, self._sampler.read(), *self._sampler.where())]
 
     def finish(self, failed: BaseException | None = None) -> None:
         """End the run: what is logged is written, the status is finished (or stopped when Stop
