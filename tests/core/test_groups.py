@@ -170,3 +170,16 @@ def test_copies_of_one_run_seed_and_all_are_not_a_group(seeds_dir):
     assert groups.group_runs([one, twin]) == ([], [one, twin])
     (group,), _ = groups.group_runs([one, twin, *_scan(seeds_dir)[1:3]])
     assert len(group.runs) == 4  # with the other seeds: replicates again
+
+
+def test_a_band_of_only_some_keys_is_the_same_as_of_all():
+    histories = [
+        _history({s: {"loss_d": s * (1 + r), "loss_g": -s * r, "fd": r, "fd_std": 0.1} for s in (2, 4, 6)})
+        for r in range(3)
+    ]
+    whole = groups.group_band(histories)
+    some = groups.group_band(histories, only={"fd", "fd_std", "not_logged"})
+    assert some.mean.keys == ["fd", "fd_std"] and some.mean.steps().tolist() == [2, 4, 6]
+    for part in ("mean", "lo", "hi"):
+        for key in some.mean.keys:
+            np.testing.assert_array_equal(getattr(some, part).series(key), getattr(whole, part).series(key))

@@ -159,3 +159,40 @@ def test_a_baseline_from_the_context_menu_gives_a_delta_column_and_plot_deltas(s
     assert window.runs.baseline() is None and tree.isColumnHidden(column)
     qtbot.waitUntil(lambda: window.plots.baseline() is None, timeout=WAIT_MS)
     np.testing.assert_allclose(_drawn(window, overlay)["loss_d"].y, values)
+
+
+def test_a_groups_band_is_made_once_per_version_and_for_the_tabs_keys_only(monkeypatch):
+    """Panning or zooming a plot (a new view) reduces the group's mean and band again but does not
+    recompute them; a change of its runs (a new version) does; each tab asks for its own keys."""
+    from types import SimpleNamespace
+
+    from ganstudio.qt.widgets import plot_overlay
+    from tests.core.test_groups import _history
+
+    members = [
+        SimpleNamespace(
+            history=_history(
+                {s: {"loss_d": s + r, "loss_g": s - r, "fd": r, "fd_std": 0.1} for s in range(1, 9)}
+            )
+        )
+        for r in range(3)
+    ]
+    asked = []
+
+    def counted(histories, band, only=None):
+        asked.append(set(only))
+        return groups.group_band(histories, band, only)
+
+    monkeypatch.setattr(plot_overlay, "group_band", counted)
+    overlay = GroupOverlay("g (mean of 3)", "#1f77b4", members)
+    losses = [("loss_d", "D loss"), ("loss_g", "G loss")]
+    first = overlay.curves(losses, False, (400, 0.0, 8.0), 0.0, False)
+    overlay.curves(losses, False, (300, 2.0, 6.0), 0.0, False)  # a zoom: the same band
+    assert asked == [{"loss_d", "loss_d_std", "loss_g", "loss_g_std"}]
+    assert [c.key for c in first] == ["loss_d", "loss_g"]
+    np.testing.assert_allclose(first[0].band[1], [s for s in range(1, 9)])  # min over the runs: r = 0
+    overlay.curves([("fd", "FD")], True, (400, 0.0, 8.0), 0.0, False)  # another tab: its own keys
+    assert asked[-1] == {"fd", "fd_std"}
+    overlay.version += 1  # a run changed
+    overlay.curves(losses, False, (300, 2.0, 6.0), 0.0, False)
+    assert len(asked) == 3

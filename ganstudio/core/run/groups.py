@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,10 +223,17 @@ def common_steps(histories: Sequence[History]) -> np.ndarray:
     """The steps every history logged, in order."""
     if not histories:
         return np.empty(0, dtype=np.int64)
-    steps = np.unique(histories[0].steps())
+    steps = _sorted_unique(histories[0].steps())
     for h in histories[1:]:
-        steps = np.intersect1d(steps, h.steps(), assume_unique=False)
-    return steps
+        other = h.steps()
+        if not np.array_equal(steps, other):  # replicates logged at the same steps: the usual case
+            steps = np.intersect1d(steps, _sorted_unique(other), assume_unique=True)
+    return steps.copy()
+
+
+def _sorted_unique(steps: np.ndarray) -> np.ndarray:
+    """`steps` in order without repeats: as a history logs them (checked), else sorted."""
+    return steps if len(steps) < 2 or bool((steps[1:] > steps[:-1]).all()) else np.unique(steps)
 
 
 def _index(h: History, steps: np.ndarray) -> np.ndarray:
@@ -253,14 +260,19 @@ class GroupBand:
     runs: int
 
 
-def group_band(histories: Sequence[History], band: str = MINMAX) -> GroupBand:
+def group_band(
+    histories: Sequence[History], band: str = MINMAX, only: Collection[str] | None = None
+) -> GroupBand:
     """Mean and band over `histories` at the steps they all logged, for the keys they all have
-    (a key's "<key>_std" included: averaged, as is the metric it belongs to)."""
+    (a key's "<key>_std" included: averaged, as is the metric it belongs to), or only those of
+    them in `only` (a plot's series: a history has ~50 keys, a plot draws a few)."""
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, not {band!r}")
     steps = common_steps(histories)
     idx = [_index(h, steps) for h in histories]
     keys = [k for k in histories[0].keys if all(h.has(k) for h in histories[1:])] if histories else []
+    if only is not None:
+        keys = [k for k in keys if k in only]
     mean, lo, hi = {}, {}, {}
     for key in keys:
         stack = np.stack([h.series(key)[i] for h, i in zip(histories, idx, strict=True)])
