@@ -164,8 +164,7 @@ class MainWindow(QMainWindow):
         self.presets.adopt(s.config)
         self.presets.update_label()
         self.training.update()
-        for folder in window_settings.run_folders(self.settings):
-            self.runs.add_root(folder)
+        window_settings.restore_runs(self.settings, self.runs)  # added folders, baseline
         self._on_current_run_changed()
         # After restoreState: the config says whether the 2D lab shows, not the layout last saved.
         s.preview_reference_points()
@@ -189,7 +188,7 @@ class MainWindow(QMainWindow):
         self.dock_layout.set_lab(self._lab2d)
 
     def save_settings(self) -> None:
-        window_settings.save(self.settings, self, self.session.config, self.runs.extra_roots())
+        window_settings.save(self.settings, self, self.session.config, self.runs)
 
     # ----- public operations (also for tests and automation) ------------------------------------
 

@@ -1,9 +1,9 @@
 """What the window keeps between sessions in QSettings: its geometry and dock layout, the last
-configuration, and the folders added to the Runs dock. (Open Recent's list: recent.py.)"""
+configuration, and the Runs dock's added folders and baseline. (Open Recent's list: recent.py.)"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMainWindow
@@ -42,6 +42,15 @@ def run_folders(settings: QSettings) -> list[str]:
     return [folders] if isinstance(folders, str) else list(folders or [])
 
 
+def restore_runs(settings: QSettings, runs: Any) -> None:
+    """Give the Runs dock (panels/runs.py) the folders the user added and the last session's
+    baseline run, which it sets once a scan lists that run."""
+    for folder in run_folders(settings):
+        runs.add_root(folder)
+    baseline = settings.value("runs/baseline", "")
+    runs.restore_baseline(baseline if isinstance(baseline, str) else "")
+
+
 def separate_process(settings: QSettings) -> bool:
     """Whether new runs train in a child process (Training › Train in a Separate Process)."""
     return str(settings.value(SEPARATE_PROCESS, "false")).lower() == "true"
@@ -51,9 +60,12 @@ def set_separate_process(settings: QSettings, on: bool) -> None:
     settings.setValue(SEPARATE_PROCESS, "true" if on else "false")
 
 
-def save(settings: QSettings, window: QMainWindow, config: Config, folders: list[Path]) -> None:
+def save(settings: QSettings, window: QMainWindow, config: Config, runs: Any) -> None:
+    """The window's layout, `config`, and the Runs dock's (`runs`) added folders and baseline."""
     settings.setValue("window/geometry", window.saveGeometry())
     settings.setValue("window/state", window.saveState())
     settings.setValue("session/config", cfgmod.to_toml(config))
-    settings.setValue("runs/folders", [str(p) for p in folders])
+    settings.setValue("runs/folders", [str(p) for p in runs.extra_roots()])
+    baseline = runs.baseline()
+    settings.setValue("runs/baseline", str(baseline) if baseline is not None else "")
     settings.sync()

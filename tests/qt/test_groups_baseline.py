@@ -196,3 +196,27 @@ def test_a_groups_band_is_made_once_per_version_and_for_the_tabs_keys_only(monke
     overlay.version += 1  # a run changed
     overlay.curves(losses, False, (300, 2.0, 6.0), 0.0, False)
     assert len(asked) == 3
+
+
+def test_the_baseline_is_kept_for_the_next_session_while_its_run_is_there(
+    seeds_window, seeds_dir, make_window, qtbot, tmp_path
+):
+    first = seeds_window
+    base = sorted(seeds_dir.iterdir())[0]
+    first.runs.set_baseline(base)
+    first.save_settings()  # as closing the window does
+    again = make_window(log__out=str(seeds_dir))  # the same settings: the next session
+    qtbot.waitUntil(lambda: again.runs.baseline() == base, timeout=WAIT_MS)  # once a scan listed it
+    assert not again.runs.findChild(QTreeView).isColumnHidden(HEADERS.index("vs Baseline"))
+
+    qtbot.waitUntil(lambda: again.plots.baseline() is not None, timeout=WAIT_MS)  # the plots' deltas too
+
+    # A baseline whose run is gone by the next session is never set; one the user sets wins.
+    again.runs.set_baseline(None)
+    for pending, then in ((tmp_path / "gone", None), (base, "user clears it")):
+        again.runs.restore_baseline(pending)
+        if then:
+            again.runs.set_baseline(None)
+        with qtbot.waitSignal(again.runs.scanned, timeout=WAIT_MS):
+            again.runs.rescan()
+        assert again.runs.baseline() is None, pending

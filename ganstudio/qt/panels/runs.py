@@ -74,6 +74,7 @@ class RunsPanel(QWidget):
         self._groups: dict[str, groups.RunGroup] = {}  # by key, as the last layout found them
         self._ticked_groups: list[str] = []  # keys, in the order they were ticked
         self._baseline: Path | None = None
+        self._pending_baseline: Path | None = None  # the last session's, set once a scan lists it
         # Replaced by tests: dialogs that would block.
         self.ask_text = self._ask_text
         self.confirm = self._confirm
@@ -231,8 +232,14 @@ class RunsPanel(QWidget):
     def baseline(self) -> Path | None:
         return self._baseline
 
+    def restore_baseline(self, path: str | Path | None) -> None:
+        """The baseline of the last session: set when a scan lists its run (not if it is gone),
+        unless the user has set one by then."""
+        self._pending_baseline = Path(path) if path else None
+
     def set_baseline(self, path: str | Path | None) -> None:
         """Compare every run with this one (the "vs Baseline" column; the plots' deltas)."""
+        self._pending_baseline = None
         path = Path(path) if path is not None else None
         if path == self._baseline:
             return
@@ -279,6 +286,9 @@ class RunsPanel(QWidget):
         self._laid_out = laid_out
         if self._tick_expected_forks() or not same:
             self._apply_layout()
+        pending = self._pending_baseline
+        if pending is not None and pending in self._infos and self._infos[pending].is_run:
+            self.set_baseline(pending)
         self.scanned.emit()
 
     def _say_scan(self, failure: Exception | None) -> None:
