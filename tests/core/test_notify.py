@@ -358,3 +358,14 @@ def test_your_own_loop_notifies_as_train_does(tmp_path, hook):
     refused.finish()
     told = [r for r in log_records(refused.folder) if r["event"] == "alert" and r["kind"] == FAILED_KIND]
     assert len(told) == 1 and f"127.0.0.1:{port}" in told[0]["message"]
+
+
+def test_a_run_without_a_webhook_never_imports_urllib_request():
+    """urllib.request (http, ssl, email: ~70 ms of imports) is loaded by the sending thread only."""
+    import subprocess
+    import sys
+
+    code = "import sys, ganstudio.core.run.driver, ganstudio.core.api; print('urllib.request' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -24,8 +24,6 @@ import json
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -165,6 +163,9 @@ class Notifier:
 
     def _post(self, item: dict[str, Any]) -> str | None:
         """Send one payload; None, or why it failed (never the URL beyond its host)."""
+        import urllib.error  # here, on the sending thread: ~70 ms of imports (http, ssl, email)
+        import urllib.request  # that a run without log.notify_url never pays
+
         body = json.dumps(item, ensure_ascii=False).encode("utf-8")
         url, headers = _with_auth(self.url)
         headers |= {"Content-Type": "application/json", "User-Agent": "GAN-Studio"}
