@@ -38,13 +38,14 @@ def _only_run(out) -> RunFolder:
     return RunFolder(path)
 
 
-def _same_curves(a: RunFolder, b: RunFolder, rtol: float) -> None:
+def _same_curves(a: RunFolder, b: RunFolder, rtol: float, system: bool = False) -> None:
     ha, hb = read_run(a).history, read_run(b).history
     assert hb.steps().tolist() == ha.steps().tolist()
-    # The stats and quality metrics (a process's system readings are lines of their own, not these).
-    keys = {k for k in ha.keys if not k.startswith("system.")}
-    assert keys == {k for k in hb.keys if not k.startswith("system.")}
+    # The stats and quality metrics, and with `system` the system readings on the same points.
+    keys = {k for k in ha.keys if system or not k.startswith("system.")}
+    assert keys == {k for k in hb.keys if system or not k.startswith("system.")}
     assert {"fd", "fd_std", "loss_d", "lr_g"} <= keys
+    assert not system or {"system.rss_mb.rank0", "system.cpu_percent.rank0"} <= keys
     for key in keys:
         np.testing.assert_allclose(hb.series(key), ha.series(key), rtol=rtol, err_msg=key)  # NaN == NaN
 
@@ -68,7 +69,7 @@ def test_a_tensorboard_export_imports_back_as_the_same_curves(run, tmp_path, cap
     printed = capsys.readouterr().out
     folder = _only_run(out)
     assert str(folder.path) in printed and "sample grids" in printed
-    _same_curves(run, folder, rtol=1e-6)  # TensorBoard keeps float32
+    _same_curves(run, folder, rtol=1e-6, system=True)  # TensorBoard keeps float32
     _is_imported(folder, "tensorboard", tmp_path / "tb")
     # Metrics stay metrics (the listing's metric column reads them), grids stay grids, pixel for pixel.
     name, value = describe(run.path).metric

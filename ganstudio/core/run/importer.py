@@ -276,12 +276,12 @@ def _known(key: str) -> bool:
 
 
 def _is_ours(tags: list[str]) -> bool:
-    """Whether the log is GAN Studio's own: every tag under train/ or metrics/, and a known one
-    among them (then a loop's own keys, logged under train/ too, map back as well)."""
+    """Whether the log is GAN Studio's own: every tag under train/, metrics/ or system/, and a
+    known one among them (then a loop's own keys, logged under train/ too, map back as well)."""
     split = [t.split("/", 1) for t in tags]
     return (
         bool(tags)
-        and all(len(s) == 2 and s[0] in ("train", "metrics") for s in split)
+        and all(len(s) == 2 and s[0] in ("train", "metrics", "system") for s in split)
         and any(_known(s[1]) for s in split)
     )
 
@@ -289,6 +289,8 @@ def _is_ours(tags: list[str]) -> bool:
 def _map_tag(tag: str, ours: bool) -> tuple[str, str]:
     """("stats" or "metrics", series name) for a scalar tag."""
     head, _, rest = tag.partition("/")
+    if rest and head == "system" and ours:  # a system reading: "system/rss_mb.rank0"
+        return "stats", f"system.{rest}"
     if rest and head in ("train", "metrics") and (ours or _known(rest)):
         return ("metrics" if head == "metrics" else "stats"), rest
     return "stats", (f"{tag}_value" if tag in _RESERVED else tag)

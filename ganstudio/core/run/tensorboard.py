@@ -3,10 +3,11 @@ TensorBoard too. Used live (`log.tensorboard = true`: RunDriver hands it every e
 `<run>/tensorboard/`, starting with what the folder's log held already) and by `ganstudio export
 RUN --tensorboard DIR` (the folder's log read back).
 
-Scalars: every stat under train/ and every quality metric under metrics/; images: the sample grids
-(2D data: a scatter of the points); text: hyperparameter changes and alerts. Written with
-torch.utils.tensorboard's SummaryWriter, which needs the `tensorboard` package (the extra of that
-name).
+Scalars: every stat under train/, every quality metric under metrics/ and every system reading
+under system/ ("system/rss_mb.rank0", at the stats point it lands on, as the run's history has it);
+images: the sample grids (2D data: a scatter of the points); text: hyperparameter changes and
+alerts. Written with torch.utils.tensorboard's SummaryWriter, which needs the `tensorboard` package
+(the extra of that name).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from ganstudio.core.run.events import Alert, HyperparamsChanged, Metrics, Samples, Stats, StatsBlock
+from ganstudio.core.run.events import (
+    Alert,
+    HyperparamsChanged,
+    Metrics,
+    Samples,
+    Stats,
+    StatsBlock,
+    System,
+)
 from ganstudio.core.run.folder import RunFolder
 from ganstudio.core.run.log import LogReader
 
@@ -66,6 +75,8 @@ class TensorBoardLog:
         self._base = walltime_base
         self._wall = 0.0  # the last logged wall time: metrics and samples lines carry none
         self.counts = {"scalars": 0, "images": 0, "texts": 0}
+        # System readings wait for the next stats point, as in the run's state (core/run/state.py).
+        self._system_due: dict[str, float] = {}
 
     @classmethod
     def for_run(cls, folder: RunFolder) -> tuple[TensorBoardLog, bool]:
@@ -109,9 +120,22 @@ class TensorBoardLog:
                 self.counts["scalars"] += 1
 
     def _stats(self, ev: Stats) -> None:
-        self._scalars("train", ev.step, ev.values, self._time(ev.wall))
+        walltime = self._time(ev.wall)
+        self._scalars("train", ev.step, ev.values, walltime)
+        self._system_on(ev.step, walltime)
+
+    def _system(self, ev: System) -> None:
+        self._system_due.update(ev.series())
+
+    def _system_on(self, step: int, walltime: float | None) -> None:
+        """The readings due, on this stats point: "system.rss_mb.rank0" as "system/rss_mb.rank0"."""
+        if self._system_due:
+            due, self._system_due = self._system_due, {}
+            self._scalars("system", step, {k.partition(".")[2]: v for k, v in due.items()}, walltime)
 
     def _stats_block(self, ev: StatsBlock) -> None:
+        if len(ev):
+            self._system_on(int(ev.steps[0]), self._time(float(ev.walls[0])))
         keys = list(ev.values)
         columns = [ev.values[k] for k in keys]
         for i in range(len(ev)):
@@ -148,6 +172,7 @@ class TensorBoardLog:
 
 _HANDLERS: dict[type, Any] = {
     Stats: TensorBoardLog._stats,
+    System: TensorBoardLog._system,
     StatsBlock: TensorBoardLog._stats_block,
     Metrics: TensorBoardLog._metrics,
     Samples: TensorBoardLog._samples,
