@@ -12,7 +12,7 @@ from ganstudio.core.run.events import Stats
 from ganstudio.core.run.history import History
 from ganstudio.qt.panels.plots import PlotsPanel
 from ganstudio.qt.run_model import RunModel
-from tests.qt.test_plots_panel import fill
+from tests.qt.test_plots_panel import fill, shown_panel
 
 
 @pytest.fixture
@@ -24,11 +24,7 @@ def model() -> RunModel:
 
 @pytest.fixture
 def panel(qtbot, model) -> PlotsPanel:
-    p = PlotsPanel(model)
-    qtbot.addWidget(p)
-    p.resize(800, 400)
-    p.show()
-    qtbot.waitExposed(p)
+    p = shown_panel(qtbot, model)
     p.refresh()
     return p
 

@@ -66,14 +66,19 @@ def history(model) -> History:
     return model.history
 
 
-@pytest.fixture
-def panel(qtbot, model) -> PlotsPanel:
+def shown_panel(qtbot, model: RunModel) -> PlotsPanel:
+    """A PlotsPanel of `model`, 800x400 and shown (the plots panel tests' fixture)."""
     p = PlotsPanel(model)
     qtbot.addWidget(p)
     p.resize(800, 400)
     p.show()
     qtbot.waitExposed(p)
     return p
+
+
+@pytest.fixture
+def panel(qtbot, model) -> PlotsPanel:
+    return shown_panel(qtbot, model)
 
 
 def controls(panel: PlotsPanel) -> tuple[QSlider, QCheckBox, QComboBox, QCheckBox]:

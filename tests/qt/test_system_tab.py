@@ -12,6 +12,7 @@ from ganstudio.core.run.listing import RunInfo
 from ganstudio.qt.panels.plots import PlotsPanel
 from ganstudio.qt.run_model import RunModel
 from ganstudio.qt.widgets.runs_tree import cells
+from tests.qt.test_plots_panel import shown_panel
 
 
 @pytest.fixture
@@ -21,12 +22,7 @@ def model() -> RunModel:
 
 @pytest.fixture
 def panel(qtbot, model) -> PlotsPanel:
-    p = PlotsPanel(model)
-    qtbot.addWidget(p)
-    p.resize(800, 400)
-    p.show()
-    qtbot.waitExposed(p)
-    return p
+    return shown_panel(qtbot, model)
 
 
 def job_events(steps=(10, 20, 30)) -> list:
